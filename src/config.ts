@@ -1,0 +1,85 @@
+// Environment -> typed, validated config. The only place that reads process.env.
+import { z } from "zod";
+
+const bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => ["true", "1", "yes"].includes(v));
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const url = (protocols: string[]) =>
+  z.string().refine((v) => {
+    try {
+      return protocols.includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL starting with ${protocols.join(" or ")}//`);
+
+const schema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  PORT: int(0, 65535).default(4000),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  DATABASE_URL: url(["postgres:", "postgresql:"]).optional(),
+  DATABASE_POOL_MAX: int(1, 200).default(10),
+  DATABASE_CONNECT_TIMEOUT_MS: int(100, 120_000).default(5_000),
+  DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  SUPABASE_URL: url(["http:", "https:"]).optional(),
+  SUPABASE_SERVICE_ROLE_KEY: z.string().min(1).optional(),
+  SUPABASE_ANON_KEY: z.string().min(1).optional(),
+  SUPABASE_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  PGLITE_DIR: z.string().min(1).default(".data/pglite"),
+  PGLITE_MEMORY: bool.default(false),
+  SEED: z.enum(["auto", "always", "never"]).default("auto"),
+  DTMA_PORT: int(1, 65535).default(30000),
+  HEARTBEAT_DEGRADED_AFTER_MS: int(1_000, 86_400_000).default(5 * 60_000),
+  HEARTBEAT_UNHEALTHY_AFTER_MS: int(1_000, 86_400_000).default(15 * 60_000),
+  MAX_PAGE_SIZE: int(1, 10_000).default(500),
+  DEFAULT_PAGE_SIZE: int(1, 10_000).default(50),
+  GRAPHIQL: bool.optional(),
+  SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(10_000),
+});
+
+export type Config = ReturnType<typeof toConfig>;
+
+function toConfig(env: z.infer<typeof schema>) {
+  const store = env.SUPABASE_URL && !env.DATABASE_URL ? "supabase" : env.DATABASE_URL ? "postgres" : "pglite";
+  return {
+    env: env.NODE_ENV,
+    port: env.PORT,
+    host: env.HOST,
+    logLevel: env.LOG_LEVEL,
+    store: store as "pglite" | "postgres" | "supabase",
+    databaseUrl: env.DATABASE_URL,
+    databasePoolMax: env.DATABASE_POOL_MAX,
+    databaseConnectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
+    databaseStatementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+    supabase: env.SUPABASE_URL
+      ? { url: env.SUPABASE_URL, key: (env.SUPABASE_SERVICE_ROLE_KEY ?? env.SUPABASE_ANON_KEY) as string, timeoutMs: env.SUPABASE_TIMEOUT_MS }
+      : undefined,
+    pgliteDir: env.PGLITE_MEMORY ? undefined : env.PGLITE_DIR,
+    seed: env.SEED,
+    dtmaPort: env.DTMA_PORT,
+    thresholds: { degradedAfterMs: env.HEARTBEAT_DEGRADED_AFTER_MS, unhealthyAfterMs: env.HEARTBEAT_UNHEALTHY_AFTER_MS },
+    maxPageSize: env.MAX_PAGE_SIZE,
+    defaultPageSize: Math.min(env.DEFAULT_PAGE_SIZE, env.MAX_PAGE_SIZE),
+    graphiql: env.GRAPHIQL ?? env.NODE_ENV !== "production",
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+  };
+}
+
+export class ConfigError extends Error {}
+
+/** Reads and validates config; throws ConfigError naming every bad variable. */
+export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+  // Empty strings mean "unset", as in most .env files.
+  const env = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message} (got ${JSON.stringify(env[String(i.path[0])] ?? null)})`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  if (e.SUPABASE_URL && !e.SUPABASE_SERVICE_ROLE_KEY && !e.SUPABASE_ANON_KEY) problems.push("  SUPABASE_URL is set but neither SUPABASE_SERVICE_ROLE_KEY nor SUPABASE_ANON_KEY is");
+  if (e.HEARTBEAT_DEGRADED_AFTER_MS >= e.HEARTBEAT_UNHEALTHY_AFTER_MS) problems.push("  HEARTBEAT_DEGRADED_AFTER_MS must be less than HEARTBEAT_UNHEALTHY_AFTER_MS");
+  if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.join("\n")}`);
+  return toConfig(e);
+}

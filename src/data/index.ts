@@ -1,0 +1,39 @@
+// Opens the store the config names: embedded PGlite by default, Postgres with DATABASE_URL,
+// Supabase with SUPABASE_URL.
+import { mkdir } from "node:fs/promises";
+import type { Config } from "../config.ts";
+import type { Logger } from "../log.ts";
+import { pgliteDb, postgresDb, type Db } from "./db.ts";
+import { migrate } from "./migrate.ts";
+import { seedDemoFleet } from "./seed.ts";
+import { SqlStore } from "./sql-store.ts";
+import type { Store } from "./store.ts";
+
+export async function openDb(config: Config, logger: Logger): Promise<Db> {
+  if (config.store === "postgres") {
+    return postgresDb({
+      connectionString: config.databaseUrl as string,
+      maxConnections: config.databasePoolMax,
+      connectTimeoutMs: config.databaseConnectTimeoutMs,
+      statementTimeoutMs: config.databaseStatementTimeoutMs,
+      onPoolError: (error) => logger.warn({ err: error.message }, "idle database connection lost"),
+    });
+  }
+  if (config.pgliteDir) await mkdir(config.pgliteDir, { recursive: true });
+  return pgliteDb(config.pgliteDir);
+}
+
+export async function openStore(config: Config, logger: Logger): Promise<Store> {
+  if (config.store === "supabase") {
+    const { SupabaseStore } = await import("./supabase-store.ts");
+    return new SupabaseStore(config.supabase as NonNullable<Config["supabase"]>);
+  }
+  const db = await openDb(config, logger);
+  if (db.kind === "pglite") {
+    // The embedded database is ours alone: keep it migrated, and seed a demo fleet on first start.
+    const applied = await migrate(db);
+    if (applied.length) logger.info({ applied }, "migrations applied");
+    if (config.seed !== "never" && (await seedDemoFleet(db, { force: config.seed === "always" }))) logger.info("seeded the demo fleet");
+  }
+  return new SqlStore(db);
+}

@@ -1,0 +1,116 @@
+// The store's view of a row, whichever engine it came from. Column names map to camelCase here
+// and nowhere else. dtma_bearer_token is never selected, so it cannot leak.
+
+export interface ServerRow {
+  id: string;
+  environmentId: string;
+  toolCatalogId: string;
+  status: string;
+  name: string | null;
+  portMapping: unknown;
+  lastHeartbeat: Date | null;
+  version: string | null;
+  baseConfigOverride: unknown;
+  errorMessage: string | null;
+  serverType: string | null;
+  endpointPath: string | null;
+  transport: string | null;
+  capabilities: unknown;
+  discoveryMetadata: unknown;
+  lastStartedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface EnvironmentRow {
+  id: string;
+  userId: string;
+  doDropletId: string | null;
+  dropletName: string | null;
+  publicIp: string | null;
+  privateIp: string | null;
+  status: string;
+  region: string;
+  size: string;
+  image: string;
+  lastHeartbeatAt: Date | null;
+  name: string | null;
+  description: string | null;
+  dtmaVersion: string | null;
+  healthDetails: unknown;
+  provisioningError: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export const SERVER_COLUMNS = [
+  "id", "account_tool_environment_id", "tool_catalog_id", "status_on_toolbox", "instance_name_on_toolbox",
+  "port_mapping_json", "last_heartbeat_from_dtma", "version", "base_config_override_json", "instance_error_message",
+  "mcp_server_type", "mcp_endpoint_path", "mcp_transport_type", "mcp_server_capabilities", "mcp_discovery_metadata",
+  "last_started_at", "created_at", "updated_at",
+] as const;
+
+export const ENVIRONMENT_COLUMNS = [
+  "id", "user_id", "do_droplet_id", "do_droplet_name", "public_ip_address", "private_ip_address", "status",
+  "region_slug", "size_slug", "image_slug", "last_heartbeat_at", "name", "description", "dtma_last_known_version",
+  "dtma_health_details_json", "provisioning_error_message", "created_at", "updated_at",
+] as const;
+
+type Raw = Record<string, unknown>;
+
+function date(value: unknown): Date | null {
+  if (value == null) return null;
+  return value instanceof Date ? value : new Date(String(value));
+}
+// Postgres prints a host address without its mask; PostgREST may keep "/32".
+function ip(value: unknown): string | null {
+  if (value == null) return null;
+  return String(value).replace(/\/(32|128)$/, "");
+}
+const text = (value: unknown) => (value == null ? null : String(value));
+
+export function toServerRow(r: Raw): ServerRow {
+  return {
+    id: String(r.id),
+    environmentId: String(r.account_tool_environment_id),
+    toolCatalogId: String(r.tool_catalog_id),
+    status: String(r.status_on_toolbox),
+    name: text(r.instance_name_on_toolbox),
+    portMapping: r.port_mapping_json ?? null,
+    lastHeartbeat: date(r.last_heartbeat_from_dtma),
+    version: text(r.version),
+    baseConfigOverride: r.base_config_override_json ?? null,
+    errorMessage: text(r.instance_error_message),
+    serverType: text(r.mcp_server_type),
+    endpointPath: text(r.mcp_endpoint_path),
+    transport: text(r.mcp_transport_type),
+    capabilities: r.mcp_server_capabilities ?? null,
+    discoveryMetadata: r.mcp_discovery_metadata ?? null,
+    lastStartedAt: date(r.last_started_at),
+    createdAt: date(r.created_at) as Date,
+    updatedAt: date(r.updated_at) as Date,
+  };
+}
+
+export function toEnvironmentRow(r: Raw): EnvironmentRow {
+  return {
+    id: String(r.id),
+    userId: String(r.user_id),
+    doDropletId: text(r.do_droplet_id),
+    dropletName: text(r.do_droplet_name),
+    publicIp: ip(r.public_ip_address),
+    privateIp: ip(r.private_ip_address),
+    status: String(r.status),
+    region: String(r.region_slug),
+    size: String(r.size_slug),
+    image: String(r.image_slug),
+    lastHeartbeatAt: date(r.last_heartbeat_at),
+    name: text(r.name),
+    description: text(r.description),
+    dtmaVersion: text(r.dtma_last_known_version),
+    healthDetails: r.dtma_health_details_json ?? null,
+    provisioningError: text(r.provisioning_error_message),
+    createdAt: date(r.created_at) as Date,
+    updatedAt: date(r.updated_at) as Date,
+  };
+}

@@ -1,0 +1,151 @@
+// The store over SQL: the same statements run on real Postgres (pg) and on PGlite.
+import { healthConditions, installationStatusesFor, type HealthCondition } from "../domain/status.ts";
+import type { Db } from "./db.ts";
+import { ENVIRONMENT_COLUMNS, SERVER_COLUMNS, toEnvironmentRow, toServerRow, type EnvironmentRow, type ServerRow } from "./rows.ts";
+import { inKeyOrder, toPage, type Cursor, type EnvironmentFilter, type Page, type PageArgs, type QueryTime, type ServerFilter, type Store } from "./store.ts";
+
+// Addresses as plain text ("203.0.113.7", not "203.0.113.7/32"); bigint as text (no precision loss).
+const SERVER_SELECT = SERVER_COLUMNS.map((c) => `s.${c}`).join(", ");
+const ENVIRONMENT_SELECT = ENVIRONMENT_COLUMNS.map((c) =>
+  c === "public_ip_address" || c === "private_ip_address" ? `host(e.${c}) AS ${c}` : c === "do_droplet_id" ? `e.${c}::text AS ${c}` : `e.${c}`,
+).join(", ");
+
+class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}
+
+function escapeLike(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+/** Rows after `cursor` in (name ASC NULLS LAST, id ASC) order. */
+function afterCursor(nameColumn: string, idColumn: string, cursor: Cursor, p: Params): string {
+  const id = p.add(cursor.id);
+  if (cursor.name === null) return `(${nameColumn} IS NULL AND ${idColumn} > ${id}::uuid)`;
+  const name = p.add(cursor.name);
+  return `(${nameColumn} > ${name} OR (${nameColumn} = ${name} AND ${idColumn} > ${id}::uuid) OR ${nameColumn} IS NULL)`;
+}
+
+function healthSql(condition: HealthCondition, p: Params): string {
+  const parts = [`s.status_on_toolbox::text = ANY(${p.add(condition.statuses)}::text[])`];
+  const window: string[] = [];
+  if (condition.heartbeatAfter) window.push(`s.last_heartbeat_from_dtma > ${p.add(condition.heartbeatAfter.toISOString())}::timestamptz`);
+  if (condition.heartbeatAtOrBefore) window.push(`s.last_heartbeat_from_dtma <= ${p.add(condition.heartbeatAtOrBefore.toISOString())}::timestamptz`);
+  if (window.length) {
+    const w = window.join(" AND ");
+    parts.push(condition.orHeartbeatNull ? `(${w} OR s.last_heartbeat_from_dtma IS NULL)` : w);
+  }
+  return `(${parts.join(" AND ")})`;
+}
+
+function serverWhere(filter: ServerFilter, time: QueryTime, p: Params): string[] {
+  // A row is an MCP server when mcp_server_type is set, as upstream's `.not('mcp_server_type','is',null)`.
+  const where = ["s.mcp_server_type IS NOT NULL"];
+  if (filter.environmentIds) where.push(`s.account_tool_environment_id = ANY(${p.add(filter.environmentIds)}::uuid[])`);
+  if (filter.serverTypes) where.push(`s.mcp_server_type = ANY(${p.add(filter.serverTypes)}::text[])`);
+  if (filter.states) where.push(`s.status_on_toolbox::text = ANY(${p.add(filter.states.flatMap(installationStatusesFor))}::text[])`);
+  if (filter.healths) {
+    const conditions = filter.healths.flatMap((h) => healthConditions(h, time.now, time.thresholds));
+    where.push(conditions.length ? `(${conditions.map((c) => healthSql(c, p)).join(" OR ")})` : "false");
+  }
+  if (filter.search) where.push(`s.instance_name_on_toolbox ILIKE ${p.add(`%${escapeLike(filter.search)}%`)}`);
+  return where;
+}
+
+function environmentWhere(filter: EnvironmentFilter, p: Params): string[] {
+  const where = ["true"];
+  if (filter.statuses) where.push(`e.status::text = ANY(${p.add(filter.statuses)}::text[])`);
+  if (filter.search) {
+    const pattern = p.add(`%${escapeLike(filter.search)}%`);
+    where.push(`(e.name ILIKE ${pattern} OR e.do_droplet_name ILIKE ${pattern})`);
+  }
+  return where;
+}
+
+const SERVER_ORDER = "s.instance_name_on_toolbox ASC NULLS LAST, s.id ASC";
+
+export class SqlStore implements Store {
+  constructor(readonly db: Db) {}
+
+  get kind() {
+    return this.db.kind;
+  }
+
+  async listServers(filter: ServerFilter, page: PageArgs, time: QueryTime): Promise<Page<ServerRow>> {
+    const p = new Params();
+    const where = serverWhere(filter, time, p);
+    if (page.after) where.push(afterCursor("s.instance_name_on_toolbox", "s.id", page.after, p));
+    const rows = await this.db.query(
+      `SELECT ${SERVER_SELECT} FROM account_tool_instances s WHERE ${where.join(" AND ")} ORDER BY ${SERVER_ORDER} LIMIT ${p.add(page.first + 1)}`,
+      p.values,
+    );
+    return toPage(rows.map(toServerRow), page.first);
+  }
+
+  async countServers(filter: ServerFilter, time: QueryTime): Promise<number> {
+    const p = new Params();
+    const [row] = await this.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM account_tool_instances s WHERE ${serverWhere(filter, time, p).join(" AND ")}`,
+      p.values,
+    );
+    return row.n;
+  }
+
+  async listServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, page: PageArgs, time: QueryTime) {
+    const p = new Params();
+    const ids = p.add(environmentIds);
+    const where = serverWhere(filter, time, p);
+    where.push("s.account_tool_environment_id = env.id");
+    if (page.after) where.push(afterCursor("s.instance_name_on_toolbox", "s.id", page.after, p));
+    // One statement for every environment: a LATERAL page per environment id.
+    const rows = await this.db.query(
+      `SELECT ${SERVER_SELECT} FROM unnest(${ids}::uuid[]) AS env(id)
+       CROSS JOIN LATERAL (SELECT * FROM account_tool_instances s WHERE ${where.join(" AND ")}
+                           ORDER BY ${SERVER_ORDER} LIMIT ${p.add(page.first + 1)}) s`,
+      p.values,
+    );
+    const grouped = new Map<string, ServerRow[]>(environmentIds.map((id) => [id, []]));
+    for (const row of rows.map(toServerRow)) grouped.get(row.environmentId)?.push(row);
+    return new Map([...grouped].map(([id, list]) => [id, toPage(list, page.first)]));
+  }
+
+  async serversByIds(ids: readonly string[]) {
+    const rows = await this.db.query(`SELECT ${SERVER_SELECT} FROM account_tool_instances s WHERE s.id = ANY($1::uuid[]) AND s.mcp_server_type IS NOT NULL`, [ids]);
+    return inKeyOrder(ids, rows.map(toServerRow));
+  }
+
+  async listEnvironments(filter: EnvironmentFilter, page: PageArgs): Promise<Page<EnvironmentRow>> {
+    const p = new Params();
+    const where = environmentWhere(filter, p);
+    if (page.after) where.push(afterCursor("e.name", "e.id", page.after, p));
+    const rows = await this.db.query(
+      `SELECT ${ENVIRONMENT_SELECT} FROM account_tool_environments e WHERE ${where.join(" AND ")}
+       ORDER BY e.name ASC NULLS LAST, e.id ASC LIMIT ${p.add(page.first + 1)}`,
+      p.values,
+    );
+    return toPage(rows.map(toEnvironmentRow), page.first);
+  }
+
+  async countEnvironments(filter: EnvironmentFilter) {
+    const p = new Params();
+    const [row] = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM account_tool_environments e WHERE ${environmentWhere(filter, p).join(" AND ")}`, p.values);
+    return row.n;
+  }
+
+  async environmentsByIds(ids: readonly string[]) {
+    const rows = await this.db.query(`SELECT ${ENVIRONMENT_SELECT} FROM account_tool_environments e WHERE e.id = ANY($1::uuid[])`, [ids]);
+    return inKeyOrder(ids, rows.map(toEnvironmentRow));
+  }
+
+  async ping() {
+    await this.db.query("SELECT 1");
+  }
+
+  close() {
+    return this.db.close();
+  }
+}

@@ -1,0 +1,67 @@
+// The store interface every implementation (SQL over pg or PGlite, supabase-js) fulfils.
+import type { HeartbeatThresholds, ServerHealth, ServerState } from "../domain/status.ts";
+import type { EnvironmentRow, ServerRow } from "./rows.ts";
+
+export type ServerType = "mcp_server" | "standard_tool";
+
+export interface ServerFilter {
+  environmentIds?: string[];
+  states?: ServerState[];
+  healths?: ServerHealth[];
+  serverTypes?: ServerType[];
+  /** Case-insensitive substring of the server's name. */
+  search?: string;
+}
+
+export interface EnvironmentFilter {
+  statuses?: string[];
+  search?: string;
+}
+
+/** Position after which a page starts, in the (name, id) order of every list. */
+export interface Cursor {
+  name: string | null;
+  id: string;
+}
+
+export interface PageArgs {
+  first: number;
+  after?: Cursor;
+}
+
+export interface Page<T> {
+  rows: T[];
+  hasNextPage: boolean;
+}
+
+/** Time-dependent filters (health) are evaluated at `now`. */
+export interface QueryTime {
+  now: Date;
+  thresholds: HeartbeatThresholds;
+}
+
+export interface Store {
+  readonly kind: "postgres" | "pglite" | "supabase";
+  listServers(filter: ServerFilter, page: PageArgs, time: QueryTime): Promise<Page<ServerRow>>;
+  countServers(filter: ServerFilter, time: QueryTime): Promise<number>;
+  /** One page of servers for each environment, in one round trip. */
+  listServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, page: PageArgs, time: QueryTime): Promise<Map<string, Page<ServerRow>>>;
+  serversByIds(ids: readonly string[]): Promise<(ServerRow | null)[]>;
+  listEnvironments(filter: EnvironmentFilter, page: PageArgs): Promise<Page<EnvironmentRow>>;
+  countEnvironments(filter: EnvironmentFilter): Promise<number>;
+  environmentsByIds(ids: readonly string[]): Promise<(EnvironmentRow | null)[]>;
+  /** Cheap round trip for the health endpoint. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Puts rows in key order, null for a missing key (the DataLoader contract). */
+export function inKeyOrder<T extends { id: string }>(ids: readonly string[], rows: T[]): (T | null)[] {
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return ids.map((id) => byId.get(id) ?? null);
+}
+
+/** Splits a fetched `first + 1` rows into a page. */
+export function toPage<T>(rows: T[], first: number): Page<T> {
+  return { rows: rows.slice(0, first), hasNextPage: rows.length > first };
+}

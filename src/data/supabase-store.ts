@@ -1,0 +1,171 @@
+// The store over Supabase: the same reads as PostgREST requests through supabase-js.
+// With a user's token (auth issue), Postgres row-level security applies to every request.
+import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import { healthConditions, installationStatusesFor, type HealthCondition } from "../domain/status.ts";
+import { DatabaseUnavailableError } from "./db.ts";
+import { ENVIRONMENT_COLUMNS, SERVER_COLUMNS, toEnvironmentRow, toServerRow, type EnvironmentRow, type ServerRow } from "./rows.ts";
+import { inKeyOrder, toPage, type Cursor, type EnvironmentFilter, type Page, type PageArgs, type QueryTime, type ServerFilter, type Store } from "./store.ts";
+
+export interface SupabaseStoreOptions {
+  url: string;
+  key: string;
+  timeoutMs: number;
+  /** For tests at the boundary: the fetch supabase-js uses. */
+  fetch?: typeof fetch;
+}
+
+/** A value inside a PostgREST logic tree (`or=(...)`), quoted so `,.:()` in it stay literal. */
+export function quote(value: string): string {
+  return `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+}
+const list = (values: readonly string[]) => `(${values.map(quote).join(",")})`;
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+function healthTree(c: HealthCondition): string {
+  const parts = [`status_on_toolbox.in.${list(c.statuses)}`];
+  const window: string[] = [];
+  if (c.heartbeatAfter) window.push(`last_heartbeat_from_dtma.gt.${quote(c.heartbeatAfter.toISOString())}`);
+  if (c.heartbeatAtOrBefore) window.push(`last_heartbeat_from_dtma.lte.${quote(c.heartbeatAtOrBefore.toISOString())}`);
+  if (window.length) parts.push(c.orHeartbeatNull ? `or(${window.join(",")},last_heartbeat_from_dtma.is.null)` : window.join(","));
+  return `and(${parts.join(",")})`;
+}
+
+/** (name, id) keyset condition, the same order as the SQL store: name ASC NULLS LAST, id ASC. */
+function cursorTree(column: string, cursor: Cursor): string {
+  if (cursor.name === null) return `and(${column}.is.null,id.gt.${cursor.id})`;
+  const name = quote(cursor.name);
+  return `or(${column}.gt.${name},and(${column}.eq.${name},id.gt.${cursor.id}),${column}.is.null)`;
+}
+
+// The query builder type is deep; filters only need these methods.
+interface Filterable {
+  in(column: string, values: readonly unknown[]): this;
+  not(column: string, operator: string, value: unknown): this;
+  ilike(column: string, pattern: string): this;
+  or(filters: string): this;
+}
+
+export class SupabaseStore implements Store {
+  readonly kind = "supabase" as const;
+  readonly client: SupabaseClient;
+
+  constructor(options: SupabaseStoreOptions) {
+    const baseFetch = options.fetch ?? fetch;
+    // Every request has a deadline, whatever supabase-js does.
+    const timedFetch: typeof fetch = (input, init) => {
+      const timeout = AbortSignal.timeout(options.timeoutMs);
+      const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+      return baseFetch(input, { ...init, signal });
+    };
+    this.client = createClient(options.url, options.key, {
+      auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+      global: { fetch: timedFetch },
+    });
+  }
+
+  private async run<T>(request: PromiseLike<{ data: unknown; error: { message: string; code?: string } | null; count?: number | null; status: number }>): Promise<{ data: T; count: number | null }> {
+    let result;
+    try {
+      result = await request;
+    } catch (error) {
+      throw new DatabaseUnavailableError(error);
+    }
+    if (result.error) {
+      // No HTTP status (network failure, timeout) or a gateway error: Supabase is unavailable.
+      if (result.status === 0 || result.status >= 500 || !result.status) throw new DatabaseUnavailableError(result.error);
+      throw new Error(`Supabase request failed (${result.status} ${result.error.code ?? ""}): ${result.error.message}`);
+    }
+    return { data: result.data as T, count: result.count ?? null };
+  }
+
+  private applyServerFilter<Q extends Filterable>(query: Q, filter: ServerFilter, time: QueryTime, cursor?: Cursor): Q {
+    let q = query.not("mcp_server_type", "is", null);
+    if (filter.environmentIds) q = q.in("account_tool_environment_id", filter.environmentIds);
+    if (filter.serverTypes) q = q.in("mcp_server_type", filter.serverTypes);
+    if (filter.states) q = q.in("status_on_toolbox", filter.states.flatMap(installationStatusesFor));
+    if (filter.search) q = q.ilike("instance_name_on_toolbox", `%${escapeLike(filter.search)}%`);
+    // Both trees go in one `or` parameter holding a single `and`, so they are ANDed explicitly.
+    const trees: string[] = [];
+    if (filter.healths) {
+      const conditions = filter.healths.flatMap((h) => healthConditions(h, time.now, time.thresholds));
+      trees.push(conditions.length ? `or(${conditions.map(healthTree).join(",")})` : "id.is.null");
+    }
+    if (cursor) trees.push(cursorTree("instance_name_on_toolbox", cursor));
+    if (trees.length) q = q.or(`and(${trees.join(",")})`);
+    return q;
+  }
+
+  private serverPage(filter: ServerFilter, page: PageArgs, time: QueryTime) {
+    const query = this.client.from("account_tool_instances").select(SERVER_COLUMNS.join(","));
+    return this.applyServerFilter(query, filter, time, page.after)
+      .order("instance_name_on_toolbox", { ascending: true, nullsFirst: false })
+      .order("id", { ascending: true })
+      .limit(page.first + 1);
+  }
+
+  async listServers(filter: ServerFilter, page: PageArgs, time: QueryTime): Promise<Page<ServerRow>> {
+    const { data } = await this.run<Record<string, unknown>[]>(this.serverPage(filter, page, time));
+    return toPage(data.map(toServerRow), page.first);
+  }
+
+  async countServers(filter: ServerFilter, time: QueryTime) {
+    const query = this.client.from("account_tool_instances").select("id", { count: "exact", head: true });
+    const { count } = await this.run(this.applyServerFilter(query, filter, time));
+    return count ?? 0;
+  }
+
+  // PostgREST cannot page per group in one request; these go out in parallel, one per environment.
+  async listServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, page: PageArgs, time: QueryTime) {
+    const pages = await Promise.all(environmentIds.map((id) => this.listServers({ ...filter, environmentIds: [id] }, page, time)));
+    return new Map(environmentIds.map((id, i) => [id, pages[i]]));
+  }
+
+  async serversByIds(ids: readonly string[]) {
+    const query = this.client.from("account_tool_instances").select(SERVER_COLUMNS.join(",")).in("id", ids).not("mcp_server_type", "is", null);
+    const { data } = await this.run<Record<string, unknown>[]>(query);
+    return inKeyOrder(ids, data.map(toServerRow));
+  }
+
+  private applyEnvironmentFilter<Q extends Filterable>(query: Q, filter: EnvironmentFilter, cursor?: Cursor): Q {
+    let q = query;
+    if (filter.statuses) q = q.in("status", filter.statuses);
+    const trees: string[] = [];
+    if (filter.search) {
+      const pattern = quote(`%${escapeLike(filter.search)}%`);
+      trees.push(`or(name.ilike.${pattern},do_droplet_name.ilike.${pattern})`);
+    }
+    if (cursor) trees.push(cursorTree("name", cursor));
+    if (trees.length) q = q.or(`and(${trees.join(",")})`);
+    return q;
+  }
+
+  async listEnvironments(filter: EnvironmentFilter, page: PageArgs): Promise<Page<EnvironmentRow>> {
+    const query = this.client.from("account_tool_environments").select(ENVIRONMENT_COLUMNS.join(","));
+    const { data } = await this.run<Record<string, unknown>[]>(
+      this.applyEnvironmentFilter(query, filter, page.after)
+        .order("name", { ascending: true, nullsFirst: false })
+        .order("id", { ascending: true })
+        .limit(page.first + 1),
+    );
+    return toPage(data.map(toEnvironmentRow), page.first);
+  }
+
+  async countEnvironments(filter: EnvironmentFilter) {
+    const query = this.client.from("account_tool_environments").select("id", { count: "exact", head: true });
+    const { count } = await this.run(this.applyEnvironmentFilter(query, filter));
+    return count ?? 0;
+  }
+
+  async environmentsByIds(ids: readonly string[]) {
+    const { data } = await this.run<Record<string, unknown>[]>(this.client.from("account_tool_environments").select(ENVIRONMENT_COLUMNS.join(",")).in("id", ids));
+    return inKeyOrder(ids, data.map(toEnvironmentRow));
+  }
+
+  async ping() {
+    await this.run(this.client.from("account_tool_environments").select("id", { head: true }).limit(1));
+  }
+
+  async close() {
+    // supabase-js holds no connections for PostgREST reads.
+  }
+}

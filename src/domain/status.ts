@@ -1,0 +1,169 @@
+// Status and health rules: the one place that turns what the database and the DTMA report into
+// what a client sees. Pure functions; `now` is always a parameter.
+
+/** account_tool_installation_status_enum, every value, in the upstream order. */
+export const INSTALLATION_STATUSES = [
+  "pending_install", "installing", "active", "error_install", "pending_uninstall", "uninstalling",
+  "uninstalled", "error_uninstall", "pending_config", "stopped", "starting", "stopping",
+  "error_runtime", "disabled",
+  "pending_deploy", "deploying", "running", "error", "pending_delete", "deleting",
+] as const;
+export type InstallationStatus = (typeof INSTALLATION_STATUSES)[number];
+
+/** account_tool_environment_status_enum, every value, in the upstream order. */
+export const ENVIRONMENT_STATUSES = [
+  "inactive", "pending_creation", "creating", "active", "error_creation", "pending_deletion",
+  "deleting", "error_deletion", "unresponsive", "scaling",
+  "pending_provision", "provisioning", "error_provisioning", "pending_deprovision",
+  "deprovisioning", "deprovisioned", "error_deprovisioning",
+  "awaiting_heartbeat",
+] as const;
+export type EnvironmentStatus = (typeof ENVIRONMENT_STATUSES)[number];
+
+/** Docker container states the DTMA reports (`State.Status`), plus the DTMA's own two. */
+export const DOCKER_STATES = ["created", "running", "paused", "restarting", "removing", "exited", "dead", "not_found", "error_inspecting"] as const;
+export type DockerState = (typeof DOCKER_STATES)[number];
+
+export const SERVER_STATES = ["RUNNING", "STOPPED", "STARTING", "STOPPING", "ERROR", "UNKNOWN"] as const;
+export type ServerState = (typeof SERVER_STATES)[number];
+
+export const SERVER_HEALTHS = ["HEALTHY", "DEGRADED", "UNHEALTHY", "UNKNOWN"] as const;
+export type ServerHealth = (typeof SERVER_HEALTHS)[number];
+
+export interface HeartbeatThresholds {
+  /** A running server whose last heartbeat is at least this old is DEGRADED (upstream: 5 min). */
+  degradedAfterMs: number;
+  /** ...and at least this old, UNHEALTHY (upstream: 15 min). */
+  unhealthyAfterMs: number;
+}
+export const DEFAULT_THRESHOLDS: HeartbeatThresholds = { degradedAfterMs: 5 * 60_000, unhealthyAfterMs: 15 * 60_000 };
+
+// Every enum value has a state. Upstream sent all but four values to `unknown`.
+const STATE_OF: Record<InstallationStatus | DockerState, ServerState> = {
+  pending_install: "STARTING",
+  installing: "STARTING",
+  pending_deploy: "STARTING",
+  deploying: "STARTING",
+  starting: "STARTING",
+  active: "RUNNING",
+  running: "RUNNING",
+  pending_config: "STOPPED", // installed, waits for configuration before it can start
+  stopped: "STOPPED",
+  uninstalled: "STOPPED",
+  disabled: "STOPPED",
+  stopping: "STOPPING",
+  pending_uninstall: "STOPPING",
+  uninstalling: "STOPPING",
+  pending_delete: "STOPPING",
+  deleting: "STOPPING",
+  error_install: "ERROR",
+  error_uninstall: "ERROR",
+  error_runtime: "ERROR",
+  error: "ERROR",
+  // Docker states, as the DTMA reports them
+  created: "STOPPED",
+  exited: "STOPPED",
+  paused: "STOPPED",
+  restarting: "STARTING",
+  removing: "STOPPING",
+  dead: "ERROR",
+  not_found: "ERROR",
+  error_inspecting: "UNKNOWN",
+};
+
+/** The state a stored or reported status means. Anything unrecognised is UNKNOWN, never a guess. */
+export function stateOf(status: string | null | undefined): ServerState {
+  if (!status) return "UNKNOWN";
+  return Object.hasOwn(STATE_OF, status) ? STATE_OF[status as InstallationStatus] : "UNKNOWN";
+}
+
+/** Installation statuses that mean `state`; for filtering in SQL. */
+export function installationStatusesFor(state: ServerState): InstallationStatus[] {
+  return INSTALLATION_STATUSES.filter((s) => STATE_OF[s] === state);
+}
+
+/** The health of a server. Only a running server's health depends on heartbeat age. */
+export function healthOf(
+  state: ServerState,
+  lastHeartbeat: Date | null,
+  now: Date,
+  thresholds: HeartbeatThresholds = DEFAULT_THRESHOLDS,
+): ServerHealth {
+  switch (state) {
+    case "ERROR":
+      return "UNHEALTHY";
+    case "RUNNING": {
+      // Running, but never heard from: as upstream, that is not healthy.
+      if (!lastHeartbeat) return "UNHEALTHY";
+      const age = now.getTime() - lastHeartbeat.getTime();
+      if (age < thresholds.degradedAfterMs) return "HEALTHY";
+      if (age < thresholds.unhealthyAfterMs) return "DEGRADED";
+      return "UNHEALTHY";
+    }
+    default:
+      return "UNKNOWN";
+  }
+}
+
+/**
+ * One disjunct of a health filter, as data (SQL is built in data/): rows whose status is one of
+ * `statuses` and, when given, whose heartbeat falls in the window. `heartbeatAfter` is exclusive
+ * (heartbeat > t); `heartbeatAtOrBefore` inclusive; `orHeartbeatNull` also admits a null heartbeat.
+ */
+export interface HealthCondition {
+  statuses: InstallationStatus[];
+  heartbeatAfter?: Date;
+  heartbeatAtOrBefore?: Date;
+  orHeartbeatNull?: boolean;
+}
+
+/** The rows that have `health` at `now`, expressed so a store can filter (and page) in its query. */
+export function healthConditions(health: ServerHealth, now: Date, thresholds: HeartbeatThresholds = DEFAULT_THRESHOLDS): HealthCondition[] {
+  const running = installationStatusesFor("RUNNING");
+  const degradedAt = new Date(now.getTime() - thresholds.degradedAfterMs);
+  const unhealthyAt = new Date(now.getTime() - thresholds.unhealthyAfterMs);
+  switch (health) {
+    case "HEALTHY":
+      return [{ statuses: running, heartbeatAfter: degradedAt }];
+    case "DEGRADED":
+      return [{ statuses: running, heartbeatAfter: unhealthyAt, heartbeatAtOrBefore: degradedAt }];
+    case "UNHEALTHY":
+      return [
+        { statuses: installationStatusesFor("ERROR") },
+        { statuses: running, heartbeatAtOrBefore: unhealthyAt, orHeartbeatNull: true },
+      ];
+    case "UNKNOWN":
+      return [{ statuses: INSTALLATION_STATUSES.filter((s) => !["RUNNING", "ERROR"].includes(STATE_OF[s])) }];
+  }
+}
+
+export interface ServerStatusInput {
+  status: string;
+  lastHeartbeat: Date | null;
+  lastStartedAt: Date | null;
+  errorMessage: string | null;
+}
+
+export interface ServerStatus {
+  state: ServerState;
+  health: ServerHealth;
+  /** Seconds since the server last entered a running state; null unless running and known. */
+  uptimeSeconds: number | null;
+  lastStarted: Date | null;
+  lastError: string | null;
+  /** Seconds since the last heartbeat from the DTMA; null when there never was one. */
+  heartbeatAgeSeconds: number | null;
+}
+
+export function serverStatus(input: ServerStatusInput, now: Date, thresholds: HeartbeatThresholds = DEFAULT_THRESHOLDS): ServerStatus {
+  const state = stateOf(input.status);
+  const seconds = (since: Date | null) => (since ? Math.max(0, Math.floor((now.getTime() - since.getTime()) / 1000)) : null);
+  return {
+    state,
+    health: healthOf(state, input.lastHeartbeat, now, thresholds),
+    uptimeSeconds: state === "RUNNING" ? seconds(input.lastStartedAt) : null,
+    lastStarted: input.lastStartedAt,
+    lastError: input.errorMessage || null,
+    heartbeatAgeSeconds: seconds(input.lastHeartbeat),
+  };
+}

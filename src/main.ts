@@ -1,0 +1,87 @@
+// CLI entry: serve | migrate | seed | print-schema
+import { writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { openDb, openStore } from "./data/index.ts";
+import { migrate } from "./data/migrate.ts";
+import { seedDemoFleet } from "./data/seed.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { startServer } from "./server.ts";
+import { printedSchema } from "./schema/index.ts";
+
+export const SCHEMA_FILE = fileURLToPath(new URL("../schema/schema.graphql", import.meta.url));
+
+const USAGE = `Usage: mcp-fleet <command>
+  serve          serve the API (embedded PGlite unless DATABASE_URL or SUPABASE_URL is set)
+  migrate        apply schema/sql to the database (DATABASE_URL, or the embedded one)
+  seed           add the demo fleet to the database (DATABASE_URL, or the embedded one)
+  print-schema   write schema/schema.graphql from the code`;
+
+async function serve(config: Config, logger: Logger) {
+  const store = await openStore(config, logger);
+  const app = await startServer(store, config, logger);
+  logger.info({ store: store.kind, url: app.url }, "mcp-fleet is serving");
+  if (config.graphiql) console.log(`\n  GraphiQL: ${app.url}\n`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    app.close().then(() => process.exit(0), (error) => {
+      logger.error({ err: String(error) }, "shutdown failed");
+      process.exit(1);
+    });
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const command = argv[0] ?? "serve";
+  if (command === "print-schema") {
+    await writeFile(SCHEMA_FILE, printedSchema());
+    console.log(`wrote ${SCHEMA_FILE}`);
+    return 0;
+  }
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      return 2;
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  switch (command) {
+    case "serve":
+      await serve(config, logger);
+      return -1; // keep running
+    case "migrate":
+    case "seed": {
+      if (config.store === "supabase") {
+        console.error("With Supabase, apply schema/sql with the Supabase CLI or SQL editor; set DATABASE_URL to run it from here.");
+        return 2;
+      }
+      const db = await openDb(config, logger);
+      try {
+        const applied = await migrate(db);
+        console.log(applied.length ? `applied ${applied.join(", ")}` : "database is up to date");
+        if (command === "seed") console.log((await seedDemoFleet(db)) ? "seeded the demo fleet" : "the database already has environments; nothing seeded");
+      } finally {
+        await db.close();
+      }
+      return 0;
+    }
+    default:
+      console.error(USAGE);
+      return command === "help" || command === "--help" ? 0 : 2;
+  }
+}
+
+const code = await main(process.argv.slice(2)).catch((error) => {
+  console.error(error instanceof Error ? error.message : error);
+  return 1;
+});
+if (code >= 0) process.exit(code);

@@ -1,0 +1,42 @@
+import SchemaBuilder from "@pothos/core";
+import { GraphQLScalarType } from "graphql";
+import RelayPlugin from "@pothos/plugin-relay";
+import { DateTimeResolver, IPResolver, JSONResolver, UUIDResolver } from "graphql-scalars";
+import type { Context } from "./context.ts";
+
+export const builder = new SchemaBuilder<{
+  Context: Context;
+  Scalars: {
+    DateTime: { Input: Date; Output: Date };
+    JSON: { Input: unknown; Output: unknown };
+    IPAddress: { Input: string; Output: string };
+    UUID: { Input: string; Output: string };
+  };
+  Connection: { totalCount: () => Promise<number> };
+  DefaultFieldNullability: false;
+  DefaultEdgesNullability: false;
+  DefaultNodeNullability: false;
+}>({
+  plugins: [RelayPlugin],
+  defaultFieldNullability: false,
+  relay: {
+    clientMutationId: "omit",
+    cursorType: "String",
+    edgesFieldOptions: { nullable: false },
+    nodeFieldOptions: { nullable: false },
+  },
+});
+
+builder.addScalarType("DateTime", DateTimeResolver, {});
+builder.addScalarType("JSON", JSONResolver, {});
+builder.addScalarType("IPAddress", new GraphQLScalarType({ ...IPResolver.toConfig(), name: "IPAddress", description: "An IPv4 or IPv6 address." }), {});
+builder.addScalarType("UUID", UUIDResolver, {});
+
+builder.globalConnectionField("totalCount", (t) =>
+  t.int({
+    description: "How many items match the filter, across all pages. Costs one extra statement, only when asked.",
+    resolve: (parent) => parent.totalCount(),
+  }),
+);
+
+builder.queryType({});

@@ -1,0 +1,39 @@
+// Ids and cursors as clients see them. Relay global ids are opaque; `server(id)` and filters also
+// accept the raw database UUID, which is what upstream URLs and the existing UI carry.
+import { decodeGlobalID } from "@pothos/plugin-relay";
+import type { Cursor } from "../data/store.ts";
+import { badInput } from "./errors.ts";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
+
+/** The database id behind a global id of `typename`, or a raw UUID. */
+export function parseId(value: string, typename: string, field = "id"): string {
+  if (isUuid(value)) return value.toLowerCase();
+  let decoded: { typename: string; id: string } | undefined;
+  try {
+    decoded = decodeGlobalID(value);
+  } catch {
+    decoded = undefined;
+  }
+  if (!decoded || !isUuid(decoded.id)) throw badInput(`"${value}" is not a valid ${typename} id`, field);
+  if (decoded.typename !== typename) throw badInput(`"${value}" is the id of a ${decoded.typename}, not a ${typename}`, field);
+  return decoded.id.toLowerCase();
+}
+
+export function encodeCursor(cursor: Cursor): string {
+  return Buffer.from(JSON.stringify([cursor.name, cursor.id])).toString("base64url");
+}
+
+export function decodeCursor(value: string): Cursor {
+  try {
+    const [name, id] = JSON.parse(Buffer.from(value, "base64url").toString("utf8"));
+    if ((name === null || typeof name === "string") && typeof id === "string" && isUuid(id)) return { name, id };
+  } catch {
+    // fall through to the error below
+  }
+  throw badInput(`"${value}" is not a valid cursor`, "after");
+}

@@ -1,0 +1,59 @@
+// MCPServer: one row of account_tool_instances whose mcp_server_type is set.
+import { buildEndpoint } from "../domain/endpoint.ts";
+import { serverStatus } from "../domain/status.ts";
+import type { ServerRow } from "../data/rows.ts";
+import { builder } from "./builder.ts";
+import type { Context } from "./context.ts";
+import { userError } from "./errors.ts";
+import { parseId } from "./ids.ts";
+import { EnvironmentRef, ServerRef } from "./refs.ts";
+import { EndpointProblemEnum, InstallationStatusEnum, ServerStatusRef, ServerTypeEnum, TransportEnum } from "./status.ts";
+
+async function environmentOf(server: ServerRow, ctx: Context) {
+  const environment = await ctx.loaders.environment.load(server.environmentId);
+  // The FK (ON DELETE CASCADE) makes this impossible unless the row vanished mid-request.
+  if (!environment) throw userError("NOT_FOUND", `The environment of server ${server.id} no longer exists`);
+  return environment;
+}
+
+async function endpointOf(server: ServerRow, ctx: Context) {
+  const environment = await environmentOf(server, ctx);
+  return buildEndpoint(
+    { publicIp: environment.publicIp, transport: server.transport, endpointPath: server.endpointPath, portMapping: server.portMapping, baseConfigOverride: server.baseConfigOverride },
+    ctx.config.dtmaPort,
+  );
+}
+
+builder.node(ServerRef, {
+  description: "An MCP server: one container on a droplet (account_tool_instances).",
+  id: { resolve: (s) => s.id, parse: (id) => parseId(id, "MCPServer") },
+  loadMany: (ids, ctx: Context) => ids.map((id) => ctx.loaders.server.load(id)),
+  fields: (t) => ({
+    uuid: t.field({ type: "UUID", description: "The database id (account_tool_instances.id).", resolve: (s) => s.id }),
+    name: t.string({ description: "The container name on the droplet (instance_name_on_toolbox), the DTMA's key for it.", resolve: (s) => s.name ?? `MCP Server ${s.id}` }),
+    serverType: t.field({ type: ServerTypeEnum, resolve: (s) => s.serverType as "mcp_server" | "standard_tool" }),
+    transport: t.field({ type: TransportEnum, resolve: (s) => (s.transport ?? "http") as "http" }),
+    rawStatus: t.field({ type: InstallationStatusEnum, description: "status_on_toolbox as stored.", resolve: (s) => s.status as "running" }),
+    status: t.field({
+      type: ServerStatusRef,
+      resolve: (s, _args, ctx) =>
+        serverStatus({ status: s.status, lastHeartbeat: s.lastHeartbeat, lastStartedAt: s.lastStartedAt, errorMessage: s.errorMessage }, ctx.time.now, ctx.time.thresholds),
+    }),
+    endpoint: t.string({
+      nullable: true,
+      description: "The URL MCP clients connect to, from the droplet's public address and the published host port. Null when it cannot be built: see endpointProblem.",
+      resolve: async (s, _args, ctx) => (await endpointOf(s, ctx)).url,
+    }),
+    endpointProblem: t.field({ type: EndpointProblemEnum, nullable: true, resolve: async (s, _args, ctx) => (await endpointOf(s, ctx)).problem }),
+    endpointProblemReason: t.string({ nullable: true, resolve: async (s, _args, ctx) => (await endpointOf(s, ctx)).reason }),
+    endpointPath: t.string({ nullable: true, resolve: (s) => s.endpointPath }),
+    capabilities: t.field({ type: "JSON", nullable: true, description: "mcp_server_capabilities as stored.", resolve: (s) => s.capabilities }),
+    discoveryMetadata: t.field({ type: "JSON", nullable: true, resolve: (s) => s.discoveryMetadata }),
+    portMapping: t.field({ type: "JSON", nullable: true, resolve: (s) => s.portMapping }),
+    version: t.string({ nullable: true, resolve: (s) => s.version }),
+    lastHeartbeat: t.field({ type: "DateTime", nullable: true, resolve: (s) => s.lastHeartbeat }),
+    createdAt: t.field({ type: "DateTime", resolve: (s) => s.createdAt }),
+    updatedAt: t.field({ type: "DateTime", resolve: (s) => s.updatedAt }),
+    environment: t.field({ type: EnvironmentRef, resolve: (s, _args, ctx) => environmentOf(s, ctx) }),
+  }),
+});

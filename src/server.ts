@@ -1,0 +1,108 @@
+// One node:http server: GraphQL (yoga, with GraphiQL) at /graphql, liveness at /health,
+// readiness (database round trip) at /ready. Graceful shutdown drains requests, then closes the store.
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { randomUUID } from "node:crypto";
+import { GraphQLError } from "graphql";
+import { createYoga } from "graphql-yoga";
+import type { Config } from "./config.ts";
+import { DatabaseUnavailableError } from "./data/db.ts";
+import type { Store } from "./data/store.ts";
+import type { Logger } from "./log.ts";
+import { createContext } from "./schema/context.ts";
+import { buildSchema } from "./schema/index.ts";
+
+export interface App {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+function causeChain(error: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (let e = error; e && chain.length < 5; e = (e as { originalError?: unknown; cause?: unknown }).originalError ?? (e as { cause?: unknown }).cause) chain.push(e);
+  return chain;
+}
+
+export function createYogaApp(store: Store, config: Config, logger: Logger) {
+  return createYoga({
+    schema: buildSchema(),
+    graphqlEndpoint: "/graphql",
+    graphiql: config.graphiql ? { title: "mcp-fleet", defaultQuery: DEFAULT_QUERY } : false,
+    landingPage: false,
+    logging: logger,
+    context: () => createContext(store, config),
+    maskedErrors: {
+      maskError(error) {
+        const chain = causeChain(error);
+        const coded = chain.find((e): e is GraphQLError => e instanceof GraphQLError && typeof e.extensions?.code === "string");
+        if (coded) return error as Error;
+        if (chain.some((e) => e instanceof DatabaseUnavailableError)) {
+          return new GraphQLError("The database is unavailable; try again shortly", { extensions: { code: "UPSTREAM_UNAVAILABLE" } });
+        }
+        const errorId = randomUUID();
+        const original = chain.at(-1) as Error | undefined;
+        logger.error({ errorId, err: original?.message, stack: original?.stack }, "unexpected error in a GraphQL request");
+        return new GraphQLError("Unexpected error", { extensions: { code: "INTERNAL_SERVER_ERROR", errorId } });
+      },
+    },
+  });
+}
+
+export async function startServer(store: Store, config: Config, logger: Logger): Promise<App> {
+  const yoga = createYogaApp(store, config, logger);
+  const server = createServer(async (req, res) => {
+    if (req.url === "/health") {
+      res.writeHead(200, { "content-type": "application/json" }).end('{"status":"ok"}');
+      return;
+    }
+    if (req.url === "/ready") {
+      try {
+        await store.ping();
+        res.writeHead(200, { "content-type": "application/json" }).end(`{"status":"ready","store":"${store.kind}"}`);
+      } catch {
+        res.writeHead(503, { "content-type": "application/json" }).end(`{"status":"unavailable","store":"${store.kind}"}`);
+      }
+      return;
+    }
+    return yoga(req, res);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host === "0.0.0.0" ? "127.0.0.1" : config.host;
+  const url = `http://${host}:${port}/graphql`;
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
+      await drained;
+      clearTimeout(timer);
+      await store.close();
+    })());
+  return { server, url, close };
+}
+
+const DEFAULT_QUERY = `# Welcome to mcp-fleet. Try the query below, then explore the docs on the left.
+query Fleet {
+  servers(first: 20) {
+    totalCount
+    edges {
+      node {
+        name
+        rawStatus
+        status { state health uptime heartbeatAge lastError }
+        endpoint
+        endpointProblem
+        environment { name status publicIP region }
+      }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+`;
