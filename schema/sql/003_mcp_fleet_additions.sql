@@ -24,4 +24,4 @@ CREATE TRIGGER mcp_fleet_track_started_at BEFORE INSERT OR UPDATE OF status_on_t
 
 -- The list query: MCP rows in (name, id) order, for keyset pagination.
 CREATE INDEX IF NOT EXISTS idx_mcp_fleet_servers_by_name
-  ON account_tool_instances (instance_name_on_toolbox, id) WHERE mcp_server_type IS NOT NULL;
+  ON account_tool_instances (instance_name_on_toolbox COLLATE "C", id) WHERE mcp_server_type IS NOT NULL;

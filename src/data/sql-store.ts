@@ -22,8 +22,13 @@ function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
+// Names compare byte-wise (COLLATE "C") so order and cursors agree on every database, whatever its
+// default collation, and match the index.
+const byName = (column: string) => `${column} COLLATE "C"`;
+
 /** Rows after `cursor` in (name ASC NULLS LAST, id ASC) order. */
-function afterCursor(nameColumn: string, idColumn: string, cursor: Cursor, p: Params): string {
+function afterCursor(column: string, idColumn: string, cursor: Cursor, p: Params): string {
+  const nameColumn = byName(column);
   const id = p.add(cursor.id);
   if (cursor.name === null) return `(${nameColumn} IS NULL AND ${idColumn} > ${id}::uuid)`;
   const name = p.add(cursor.name);
@@ -66,7 +71,7 @@ function environmentWhere(filter: EnvironmentFilter, p: Params): string[] {
   return where;
 }
 
-const SERVER_ORDER = "s.instance_name_on_toolbox ASC NULLS LAST, s.id ASC";
+const SERVER_ORDER = `${byName("s.instance_name_on_toolbox")} ASC NULLS LAST, s.id ASC`;
 
 export class SqlStore implements Store {
   constructor(readonly db: Db) {}
@@ -124,7 +129,7 @@ export class SqlStore implements Store {
     if (page.after) where.push(afterCursor("e.name", "e.id", page.after, p));
     const rows = await this.db.query(
       `SELECT ${ENVIRONMENT_SELECT} FROM account_tool_environments e WHERE ${where.join(" AND ")}
-       ORDER BY e.name ASC NULLS LAST, e.id ASC LIMIT ${p.add(page.first + 1)}`,
+       ORDER BY ${byName("e.name")} ASC NULLS LAST, e.id ASC LIMIT ${p.add(page.first + 1)}`,
       p.values,
     );
     return toPage(rows.map(toEnvironmentRow), page.first);

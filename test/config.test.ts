@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../src/config.ts";
+
+describe("loadConfig", () => {
+  it("defaults to the embedded database on port 4000", () => {
+    expect(loadConfig({})).toMatchObject({ store: "pglite", port: 4000, pgliteDir: ".data/pglite", thresholds: { degradedAfterMs: 300_000, unhealthyAfterMs: 900_000 } });
+  });
+  it("uses Postgres when DATABASE_URL is set", () => {
+    expect(loadConfig({ DATABASE_URL: "postgres://u@h/db" }).store).toBe("postgres");
+  });
+  it("uses Supabase when SUPABASE_URL and a key are set", () => {
+    expect(loadConfig({ SUPABASE_URL: "https://x.supabase.co", SUPABASE_SERVICE_ROLE_KEY: "k" }).store).toBe("supabase");
+  });
+  it("keeps the embedded database in memory with PGLITE_MEMORY", () => {
+    expect(loadConfig({ PGLITE_MEMORY: "true" }).pgliteDir).toBeUndefined();
+  });
+  it("names every bad variable and what it got", () => {
+    let message = "";
+    try {
+      loadConfig({ PORT: "eighty", DATABASE_URL: "mysql://x" });
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      message = (error as Error).message;
+    }
+    expect(message).toContain('PORT');
+    expect(message).toContain('"eighty"');
+    expect(message).toContain("DATABASE_URL");
+  });
+  it("refuses SUPABASE_URL without a key", () => {
+    expect(() => loadConfig({ SUPABASE_URL: "https://x.supabase.co" })).toThrow(/SUPABASE_SERVICE_ROLE_KEY/);
+  });
+  it("refuses thresholds in the wrong order", () => {
+    expect(() => loadConfig({ HEARTBEAT_DEGRADED_AFTER_MS: "900000", HEARTBEAT_UNHEALTHY_AFTER_MS: "300000" })).toThrow(/less than/);
+  });
+  it("treats empty strings as unset", () => {
+    expect(loadConfig({ DATABASE_URL: "", PORT: "" })).toMatchObject({ store: "pglite", port: 4000 });
+  });
+});

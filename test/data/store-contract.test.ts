@@ -1,0 +1,187 @@
+// One contract, every store: the same cases against PGlite and real Postgres.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pgliteDb, type Db } from "../../src/data/db.ts";
+import { migrate } from "../../src/data/migrate.ts";
+import { SqlStore } from "../../src/data/sql-store.ts";
+import type { QueryTime, Store } from "../../src/data/store.ts";
+import { DEFAULT_THRESHOLDS } from "../../src/domain/status.ts";
+import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
+import { freshPostgres, postgresUp } from "../helpers/postgres.ts";
+
+const time = (): QueryTime => ({ now: new Date(), thresholds: DEFAULT_THRESHOLDS });
+
+interface Target {
+  name: string;
+  open(): Promise<{ db: Db; close(): Promise<void> }>;
+}
+
+const targets: Target[] = [
+  {
+    name: "PGlite",
+    async open() {
+      const db = await pgliteDb(undefined);
+      return { db, close: () => db.close() };
+    },
+  },
+];
+if (postgresUp) {
+  targets.push({
+    name: "Postgres",
+    async open() {
+      const t = await freshPostgres();
+      return { db: t.db, close: () => t.drop() };
+    },
+  });
+}
+
+describe.each(targets)("store contract on $name", (target) => {
+  let db: Db;
+  let close: () => Promise<void>;
+  let store: Store;
+  const ids: Record<string, string> = {};
+
+  beforeAll(async () => {
+    ({ db, close } = await target.open());
+    await migrate(db);
+    store = new SqlStore(db);
+    ids.envA = await insertEnvironment(db, { name: "alpha", publicIp: "203.0.113.1", privateIp: "10.0.0.1", dropletId: "9007199254740993", metrics: { cpu_load_percent: 5 } });
+    ids.envB = await insertEnvironment(db, { name: "beta", status: "unresponsive", publicIp: null });
+    ids.envEmpty = await insertEnvironment(db, { name: null, status: "provisioning" });
+    ids.healthy = await insertServer(db, { env: ids.envA, name: "healthy", status: "running", heartbeatSecondsAgo: 10 });
+    ids.degraded = await insertServer(db, { env: ids.envA, name: "degraded", status: "active", heartbeatSecondsAgo: 6 * 60 });
+    ids.stale = await insertServer(db, { env: ids.envA, name: "stale", status: "running", heartbeatSecondsAgo: 20 * 60 });
+    ids.never = await insertServer(db, { env: ids.envB, name: "never", status: "running", heartbeatSecondsAgo: null });
+    ids.broken = await insertServer(db, { env: ids.envB, name: "broken", status: "error_runtime", error: "exit 1" });
+    ids.stopped = await insertServer(db, { env: ids.envB, name: "Stopped_100%", status: "stopped" });
+    ids.unnamed = await insertServer(db, { env: ids.envB, name: null, status: "deploying" });
+    ids.tool = await insertServer(db, { env: ids.envA, name: "plain-tool", status: "running", serverType: "standard_tool", transport: null, heartbeatSecondsAgo: 5 });
+    ids.notMcp = await insertServer(db, { env: ids.envA, name: "legacy", status: "running", serverType: null, transport: null });
+  });
+  afterAll(async () => close?.());
+
+  const names = (rows: { name: string | null }[]) => rows.map((r) => r.name);
+
+  it("lists MCP rows only, in (name, id) byte order with unnamed rows last", async () => {
+    const page = await store.listServers({}, { first: 50 }, time());
+    expect(names(page.rows)).toEqual(["Stopped_100%", "broken", "degraded", "healthy", "never", "plain-tool", "stale", null]);
+    expect(page.hasNextPage).toBe(false);
+  });
+
+  it("pages forward with a keyset cursor without gaps or repeats, across the null names", async () => {
+    const seen: (string | null)[] = [];
+    let after;
+    for (let i = 0; i < 10; i++) {
+      const page = await store.listServers({}, { first: 3, after }, time());
+      seen.push(...names(page.rows));
+      if (!page.hasNextPage) break;
+      const last = page.rows.at(-1)!;
+      after = { name: last.name, id: last.id };
+    }
+    expect(seen).toEqual(["Stopped_100%", "broken", "degraded", "healthy", "never", "plain-tool", "stale", null]);
+  });
+
+  it("filters by state through every status that means it", async () => {
+    expect(names((await store.listServers({ states: ["RUNNING"] }, { first: 50 }, time())).rows)).toEqual(["degraded", "healthy", "never", "plain-tool", "stale"]);
+    expect(names((await store.listServers({ states: ["ERROR", "STARTING"] }, { first: 50 }, time())).rows)).toEqual(["broken", null]);
+  });
+
+  it("filters by health at the request's time, in the query", async () => {
+    const t = time();
+    expect(names((await store.listServers({ healths: ["HEALTHY"] }, { first: 50 }, t)).rows)).toEqual(["healthy", "plain-tool"]);
+    expect(names((await store.listServers({ healths: ["DEGRADED"] }, { first: 50 }, t)).rows)).toEqual(["degraded"]);
+    expect(names((await store.listServers({ healths: ["UNHEALTHY"] }, { first: 50 }, t)).rows)).toEqual(["broken", "never", "stale"]);
+    expect(names((await store.listServers({ healths: ["UNKNOWN"] }, { first: 50 }, t)).rows)).toEqual(["Stopped_100%", null]);
+  });
+
+  it("sees a server degrade as time passes, without any write", async () => {
+    const later = { now: new Date(Date.now() + 5 * 60_000), thresholds: DEFAULT_THRESHOLDS };
+    expect(names((await store.listServers({ healths: ["DEGRADED"] }, { first: 50 }, later)).rows)).toEqual(["degraded", "healthy", "plain-tool"]);
+    const muchLater = { now: new Date(Date.now() + 10 * 60_000), thresholds: DEFAULT_THRESHOLDS };
+    expect(names((await store.listServers({ healths: ["HEALTHY", "DEGRADED"] }, { first: 50 }, muchLater)).rows)).toEqual(["healthy", "plain-tool"]);
+  });
+
+  it("filters by environment, server type and name search (LIKE wildcards are literal)", async () => {
+    expect(names((await store.listServers({ environmentIds: [ids.envB] }, { first: 50 }, time())).rows)).toEqual(["Stopped_100%", "broken", "never", null]);
+    expect(names((await store.listServers({ serverTypes: ["standard_tool"] }, { first: 50 }, time())).rows)).toEqual(["plain-tool"]);
+    expect(names((await store.listServers({ search: "STOPPED_100%" }, { first: 50 }, time())).rows)).toEqual(["Stopped_100%"]);
+    expect(names((await store.listServers({ search: "_" }, { first: 50 }, time())).rows)).toEqual(["Stopped_100%"]);
+  });
+
+  it("combines filters and counts what they match", async () => {
+    const filter = { environmentIds: [ids.envA], healths: ["HEALTHY" as const, "UNHEALTHY" as const], serverTypes: ["mcp_server" as const] };
+    expect(names((await store.listServers(filter, { first: 50 }, time())).rows)).toEqual(["healthy", "stale"]);
+    expect(await store.countServers(filter, time())).toBe(2);
+    expect(await store.countServers({}, time())).toBe(8);
+  });
+
+  it("loads servers by id in key order, with null for unknown and non-MCP ids", async () => {
+    const rows = await store.serversByIds([ids.stale, "00000000-0000-4000-8000-000000000000", ids.healthy, ids.notMcp]);
+    expect(rows.map((r) => r?.name ?? null)).toEqual(["stale", null, "healthy", null]);
+  });
+
+  it("reads every server column with the right types", async () => {
+    const [row] = await store.serversByIds([ids.broken]);
+    expect(row).toMatchObject({ id: ids.broken, environmentId: ids.envB, status: "error_runtime", errorMessage: "exit 1", serverType: "mcp_server", transport: "sse", endpointPath: "/mcp" });
+    expect(row!.createdAt).toBeInstanceOf(Date);
+    expect(row!.lastHeartbeat).toBeNull();
+  });
+
+  it("records when a server starts, so uptime is real", async () => {
+    const [running] = await store.serversByIds([ids.healthy]);
+    expect(running!.lastStartedAt).toBeInstanceOf(Date);
+    await db.query("UPDATE account_tool_instances SET status_on_toolbox = 'stopped' WHERE id = $1", [ids.stopped]);
+    const [before] = await store.serversByIds([ids.stopped]);
+    expect(before!.lastStartedAt).toBeNull();
+    await db.query("UPDATE account_tool_instances SET status_on_toolbox = 'running' WHERE id = $1", [ids.stopped]);
+    const [after] = await store.serversByIds([ids.stopped]);
+    expect(after!.lastStartedAt).toBeInstanceOf(Date);
+    expect(after!.updatedAt.getTime()).toBeGreaterThanOrEqual(before!.updatedAt.getTime());
+    await db.query("UPDATE account_tool_instances SET status_on_toolbox = 'stopped' WHERE id = $1", [ids.stopped]);
+  });
+
+  it("pages servers per environment in one statement", async () => {
+    let statements = 0;
+    const off = db.onStatement(() => statements++);
+    const pages = await store.listServersByEnvironment([ids.envB, ids.envA, ids.envEmpty], {}, { first: 2 }, time());
+    off();
+    expect(statements).toBe(1);
+    expect(names(pages.get(ids.envA)!.rows)).toEqual(["degraded", "healthy"]);
+    expect(pages.get(ids.envA)!.hasNextPage).toBe(true);
+    expect(names(pages.get(ids.envB)!.rows)).toEqual(["Stopped_100%", "broken"]);
+    expect(pages.get(ids.envEmpty)).toEqual({ rows: [], hasNextPage: false });
+  });
+
+  it("reads environments with addresses as plain text and never the bearer token", async () => {
+    const [env] = await store.environmentsByIds([ids.envA]);
+    expect(env).toMatchObject({ name: "alpha", publicIp: "203.0.113.1", privateIp: "10.0.0.1", doDropletId: "9007199254740993", status: "active", healthDetails: { cpu_load_percent: 5 } });
+    expect(JSON.stringify(env)).not.toContain("secret-token");
+  });
+
+  it("lists, filters and counts environments", async () => {
+    const all = await store.listEnvironments({}, { first: 10 });
+    expect(all.rows.map((e) => e.name)).toEqual(["alpha", "beta", null]);
+    const page = await store.listEnvironments({}, { first: 1, after: { name: "alpha", id: ids.envA } });
+    expect(page.rows.map((e) => e.name)).toEqual(["beta"]);
+    expect(page.hasNextPage).toBe(true);
+    expect((await store.listEnvironments({ statuses: ["unresponsive", "provisioning"] }, { first: 10 })).rows.map((e) => e.id)).toEqual([ids.envB, ids.envEmpty]);
+    expect(await store.countEnvironments({ search: "ALP" })).toBe(1);
+  });
+
+  it("keeps the upstream constraints: one instance per catalog tool per environment", async () => {
+    const [row] = await db.query<{ tool_catalog_id: string }>("SELECT tool_catalog_id FROM account_tool_instances WHERE id = $1", [ids.healthy]);
+    await expect(db.query("INSERT INTO account_tool_instances (account_tool_environment_id, tool_catalog_id, mcp_server_type, mcp_transport_type) VALUES ($1, $2, 'mcp_server', 'sse')", [ids.envA, row.tool_catalog_id])).rejects.toThrow(/uq_account_env_tool/);
+  });
+
+  it("keeps the upstream CHECKs: an MCP server needs a transport, and 'http' is not one", async () => {
+    await expect(insertServer(db, { env: ids.envA, name: "x", status: "running", transport: null })).rejects.toThrow(/chk_mcp_server_required_fields/);
+    await expect(insertServer(db, { env: ids.envA, name: "y", status: "running", transport: "http" })).rejects.toThrow(/mcp_transport_type_check/);
+  });
+
+  it("refuses status values outside the upstream enum", async () => {
+    await expect(db.query("UPDATE account_tool_instances SET status_on_toolbox = 'starting_on_toolbox' WHERE id = $1", [ids.healthy])).rejects.toThrow(/invalid input value for enum/);
+  });
+
+  it("applies migrations once: a second run changes nothing", async () => {
+    expect(await migrate(db)).toEqual([]);
+  });
+});

@@ -1,0 +1,119 @@
+import { describe, expect, it } from "vitest";
+import {
+  DOCKER_STATES, INSTALLATION_STATUSES, SERVER_HEALTHS, healthConditions, healthOf, installationStatusesFor, serverStatus, stateOf,
+  type HealthCondition, type ServerHealth,
+} from "../../src/domain/status.ts";
+
+const NOW = new Date("2026-11-25T12:00:00Z");
+const ago = (ms: number) => new Date(NOW.getTime() - ms);
+const MIN = 60_000;
+
+describe("stateOf", () => {
+  const expected: Record<string, string> = {
+    pending_install: "STARTING", installing: "STARTING", active: "RUNNING", error_install: "ERROR",
+    pending_uninstall: "STOPPING", uninstalling: "STOPPING", uninstalled: "STOPPED", error_uninstall: "ERROR",
+    pending_config: "STOPPED", stopped: "STOPPED", starting: "STARTING", stopping: "STOPPING", error_runtime: "ERROR",
+    disabled: "STOPPED", pending_deploy: "STARTING", deploying: "STARTING", running: "RUNNING", error: "ERROR",
+    pending_delete: "STOPPING", deleting: "STOPPING",
+  };
+  it.each(INSTALLATION_STATUSES.map((s) => [s, expected[s]]))("maps installation status %s to %s", (status, state) => {
+    expect(stateOf(status)).toBe(state);
+  });
+
+  it("covers every installation status with a state other than UNKNOWN", () => {
+    expect(INSTALLATION_STATUSES.filter((s) => stateOf(s) === "UNKNOWN")).toEqual([]);
+    expect(Object.keys(expected).sort()).toEqual([...INSTALLATION_STATUSES].sort());
+  });
+
+  const docker: Record<string, string> = {
+    created: "STOPPED", running: "RUNNING", paused: "STOPPED", restarting: "STARTING", removing: "STOPPING",
+    exited: "STOPPED", dead: "ERROR", not_found: "ERROR", error_inspecting: "UNKNOWN",
+  };
+  it.each(DOCKER_STATES.map((s) => [s, docker[s]]))("maps Docker state %s to %s", (status, state) => {
+    expect(stateOf(status)).toBe(state);
+  });
+
+  it.each([["starting_on_toolbox"], ["unknown"], [""], [null], ["toString"], ["__proto__"]])("maps unrecognised status %j to UNKNOWN", (status) => {
+    expect(stateOf(status as string)).toBe("UNKNOWN");
+  });
+});
+
+describe("healthOf", () => {
+  it("marks a running server healthy with a heartbeat just under 5 minutes old", () => {
+    expect(healthOf("RUNNING", ago(5 * MIN - 1), NOW)).toBe("HEALTHY");
+  });
+  it("marks a running server degraded at exactly 5 minutes without heartbeat", () => {
+    expect(healthOf("RUNNING", ago(5 * MIN), NOW)).toBe("DEGRADED");
+  });
+  it("keeps a running server degraded just under 15 minutes", () => {
+    expect(healthOf("RUNNING", ago(15 * MIN - 1), NOW)).toBe("DEGRADED");
+  });
+  it("marks a running server unhealthy at exactly 15 minutes without heartbeat", () => {
+    expect(healthOf("RUNNING", ago(15 * MIN), NOW)).toBe("UNHEALTHY");
+  });
+  it("marks a running server that never sent a heartbeat unhealthy", () => {
+    expect(healthOf("RUNNING", null, NOW)).toBe("UNHEALTHY");
+  });
+  it("treats a heartbeat from the future (clock skew) as fresh", () => {
+    expect(healthOf("RUNNING", new Date(NOW.getTime() + MIN), NOW)).toBe("HEALTHY");
+  });
+  it("uses configured thresholds", () => {
+    const t = { degradedAfterMs: 1000, unhealthyAfterMs: 2000 };
+    expect(healthOf("RUNNING", ago(999), NOW, t)).toBe("HEALTHY");
+    expect(healthOf("RUNNING", ago(1000), NOW, t)).toBe("DEGRADED");
+    expect(healthOf("RUNNING", ago(2000), NOW, t)).toBe("UNHEALTHY");
+  });
+  it("marks an errored server unhealthy whatever its heartbeat", () => {
+    expect(healthOf("ERROR", ago(1000), NOW)).toBe("UNHEALTHY");
+  });
+  it.each([["STOPPED"], ["STARTING"], ["STOPPING"], ["UNKNOWN"]] as const)("reports %s servers' health as UNKNOWN", (state) => {
+    expect(healthOf(state, ago(1000), NOW)).toBe("UNKNOWN");
+  });
+});
+
+describe("healthConditions agree with healthOf", () => {
+  function matches(c: HealthCondition, status: string, hb: Date | null): boolean {
+    if (!c.statuses.includes(status as never)) return false;
+    const windowed = c.heartbeatAfter !== undefined || c.heartbeatAtOrBefore !== undefined;
+    if (!windowed) return true;
+    if (hb === null) return !!c.orHeartbeatNull;
+    return (!c.heartbeatAfter || hb > c.heartbeatAfter) && (!c.heartbeatAtOrBefore || hb <= c.heartbeatAtOrBefore);
+  }
+  const heartbeats = [null, ago(0), ago(5 * MIN - 1), ago(5 * MIN), ago(5 * MIN + 1), ago(15 * MIN - 1), ago(15 * MIN), ago(15 * MIN + 1), ago(60 * MIN)];
+  it("puts every (status, heartbeat) in exactly the health healthOf gives it", () => {
+    for (const status of INSTALLATION_STATUSES) {
+      for (const hb of heartbeats) {
+        const expected = healthOf(stateOf(status), hb, NOW);
+        const found = SERVER_HEALTHS.filter((h: ServerHealth) => healthConditions(h, NOW).some((c) => matches(c, status, hb)));
+        expect(found, `${status} @ ${hb?.toISOString()}`).toEqual([expected]);
+      }
+    }
+  });
+});
+
+describe("installationStatusesFor", () => {
+  it("partitions every installation status across the states", () => {
+    const all = ["RUNNING", "STOPPED", "STARTING", "STOPPING", "ERROR", "UNKNOWN"].flatMap((s) => installationStatusesFor(s as never));
+    expect(all.sort()).toEqual([...INSTALLATION_STATUSES].sort());
+  });
+});
+
+describe("serverStatus", () => {
+  it("reports uptime from the last start, not from the heartbeat", () => {
+    const s = serverStatus({ status: "running", lastHeartbeat: ago(30_000), lastStartedAt: ago(3600_000), errorMessage: null }, NOW);
+    expect(s).toMatchObject({ state: "RUNNING", health: "HEALTHY", uptimeSeconds: 3600, heartbeatAgeSeconds: 30 });
+  });
+  it("reports no uptime when the start time is unknown", () => {
+    expect(serverStatus({ status: "running", lastHeartbeat: ago(1000), lastStartedAt: null, errorMessage: null }, NOW).uptimeSeconds).toBeNull();
+  });
+  it("reports no uptime for a stopped server, but keeps when it last started", () => {
+    const started = ago(7200_000);
+    const s = serverStatus({ status: "stopped", lastHeartbeat: null, lastStartedAt: started, errorMessage: null }, NOW);
+    expect(s.uptimeSeconds).toBeNull();
+    expect(s.lastStarted).toEqual(started);
+    expect(s.heartbeatAgeSeconds).toBeNull();
+  });
+  it("carries the stored error message as lastError", () => {
+    expect(serverStatus({ status: "error", lastHeartbeat: null, lastStartedAt: null, errorMessage: "boom" }, NOW)).toMatchObject({ state: "ERROR", health: "UNHEALTHY", lastError: "boom" });
+  });
+});
