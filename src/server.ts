@@ -18,6 +18,11 @@ export interface App {
   close(): Promise<void>;
 }
 
+// By name, not instanceof: a bundler or test runner may load two copies of `graphql`.
+function isGraphQLError(e: unknown): e is GraphQLError {
+  return e instanceof Error && e.name === "GraphQLError";
+}
+
 function causeChain(error: unknown): unknown[] {
   const chain: unknown[] = [];
   for (let e = error; e && chain.length < 5; e = (e as { originalError?: unknown; cause?: unknown }).originalError ?? (e as { cause?: unknown }).cause) chain.push(e);
@@ -35,8 +40,13 @@ export function createYogaApp(store: Store, config: Config, logger: Logger) {
     maskedErrors: {
       maskError(error) {
         const chain = causeChain(error);
-        const coded = chain.find((e): e is GraphQLError => e instanceof GraphQLError && typeof e.extensions?.code === "string");
+        const coded = chain.find((e): e is GraphQLError => isGraphQLError(e) && typeof e.extensions?.code === "string");
         if (coded) return error as Error;
+        // GraphQL's own errors about the request (a variable of the wrong type, an unknown enum
+        // value) carry no code and wrap no program error: the client can fix them.
+        if (isGraphQLError(error) && chain.every(isGraphQLError)) {
+          return new GraphQLError(error.message, { nodes: error.nodes, path: error.path, extensions: { ...error.extensions, code: "BAD_USER_INPUT" } });
+        }
         if (chain.some((e) => e instanceof DatabaseUnavailableError)) {
           return new GraphQLError("The database is unavailable; try again shortly", { extensions: { code: "UPSTREAM_UNAVAILABLE" } });
         }

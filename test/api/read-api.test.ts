@@ -1,0 +1,166 @@
+// The read API through HTTP against a started server, on PGlite and on real Postgres.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodeGlobalID } from "@pothos/plugin-relay";
+import { pgliteDb, type Db } from "../../src/data/db.ts";
+import { migrate } from "../../src/data/migrate.ts";
+import { generateFleet } from "../../src/data/seed.ts";
+import { SqlStore } from "../../src/data/sql-store.ts";
+import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
+import { freshPostgres, postgresUp } from "../helpers/postgres.ts";
+import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
+
+const targets: Array<{ name: string; open(): Promise<{ db: Db; close(): Promise<void> }> }> = [
+  { name: "PGlite", async open() { const db = await pgliteDb(undefined); return { db, close: async () => undefined }; } },
+];
+if (postgresUp) targets.push({ name: "Postgres", async open() { const t = await freshPostgres(); return { db: t.db, close: () => t.drop() }; } });
+
+const SERVER_FIELDS = `id uuid name rawStatus serverType transport endpoint endpointProblem endpointProblemReason
+  status { state health uptime lastStarted lastError heartbeatAge } capabilities discoveryMetadata lastHeartbeat createdAt updatedAt
+  environment { id uuid name status publicIP privateIP region size image lastHeartbeatAt dtmaVersion systemMetrics { cpuLoadPercent memory { usedPercent } } }`;
+
+describe.each(targets)("read API on $name", (target) => {
+  let db: Db;
+  let close: () => Promise<void>;
+  let server: TestServer;
+  let statements: string[] = [];
+  const ids: Record<string, string> = {};
+
+  beforeAll(async () => {
+    ({ db, close } = await target.open());
+    await migrate(db);
+    ids.env = await insertEnvironment(db, { name: "edge", publicIp: "203.0.113.9", privateIp: "10.1.2.3", metrics: { cpu_load_percent: 40, memory: { total_bytes: 100, used_bytes: 25 } } });
+    ids.noIp = await insertEnvironment(db, { name: "fresh", status: "provisioning", publicIp: null });
+    ids.running = await insertServer(db, { env: ids.env, name: "alpha", status: "running", heartbeatSecondsAgo: 30, portMapping: { container_port: 8080, host_port: 49152 } });
+    ids.pending = await insertServer(db, { env: ids.noIp, name: "beta", status: "pending_deploy" });
+    ids.errored = await insertServer(db, { env: ids.env, name: "gamma", status: "error", error: "image pull failed" });
+    await generateFleet(db, { environments: 40, serversPerEnvironment: 5 });
+    db.onStatement((text) => statements.push(text));
+    server = await startTestServer(new SqlStore(db));
+  });
+  afterAll(async () => {
+    await server?.close(); // closes the store and its database
+    await close?.();
+  });
+
+  async function counted<T>(fn: () => Promise<T>): Promise<{ result: T; count: number }> {
+    statements = [];
+    const result = await fn();
+    return { result, count: statements.length };
+  }
+
+  it("serves 100 servers with their environments in 2 SQL statements", async () => {
+    const { result, count } = await counted(() => server.gql(`{ servers(first: 100) { edges { cursor node { ${SERVER_FIELDS} } } pageInfo { hasNextPage endCursor } } }`));
+    expect(result.body.errors).toBeUndefined();
+    expect(result.body.data.servers.edges).toHaveLength(100);
+    expect(new Set(result.body.data.servers.edges.map((e: any) => e.node.environment.uuid)).size).toBeGreaterThan(15);
+    expect(count).toBe(2);
+  });
+
+  it("costs the same 2 statements for a page of 500", async () => {
+    const { result, count } = await counted(() => server.gql(`{ servers(first: 500) { edges { node { name environment { name publicIP } } } } }`));
+    expect(result.body.data.servers.edges).toHaveLength(203);
+    expect(count).toBe(2);
+  });
+
+  it("nests servers under environments in 2 statements", async () => {
+    const { result, count } = await counted(() => server.gql(`{ environments(first: 50) { edges { node { name servers(first: 3) { edges { node { name environment { name } } } pageInfo { hasNextPage } } } } } }`));
+    expect(result.body.errors).toBeUndefined();
+    const envs = result.body.data.environments.edges.map((e: any) => e.node);
+    expect(envs).toHaveLength(42);
+    const edge = envs.find((e: any) => e.name === "edge");
+    expect(edge.servers.edges.map((e: any) => e.node.name)).toEqual(["alpha", "gamma"]);
+    expect(envs.find((e: any) => e.name === "gen-env-00001").servers.pageInfo.hasNextPage).toBe(true);
+    expect(count).toBe(2);
+  });
+
+  it("derives status, health, endpoint and metrics for a running server", async () => {
+    const { body } = await server.gql(`query($id: ID!) { server(id: $id) { ${SERVER_FIELDS} } }`, { id: ids.running });
+    const s = body.data.server;
+    expect(s).toMatchObject({
+      uuid: ids.running, name: "alpha", rawStatus: "running", serverType: "MCP_SERVER", transport: "SSE",
+      endpoint: "http://203.0.113.9:49152/mcp", endpointProblem: null,
+      status: { state: "RUNNING", health: "HEALTHY", lastError: null },
+      environment: { uuid: ids.env, name: "edge", status: "active", publicIP: "203.0.113.9", privateIP: "10.1.2.3", systemMetrics: { cpuLoadPercent: 40, memory: { usedPercent: 25 } } },
+    });
+    expect(s.status.heartbeatAge).toBeGreaterThanOrEqual(30);
+    expect(s.status.uptime).toBeGreaterThanOrEqual(0);
+  });
+
+  it("explains a missing endpoint when the droplet has no address", async () => {
+    const { body } = await server.gql(`query($id: ID!) { server(id: $id) { endpoint endpointProblem endpointProblemReason status { state health } } }`, { id: ids.pending });
+    expect(body.data.server).toEqual({ endpoint: null, endpointProblem: "NO_PUBLIC_ADDRESS", endpointProblemReason: "The droplet has no public IP address yet", status: { state: "STARTING", health: "UNKNOWN" } });
+  });
+
+  it("reports an errored server unhealthy with its stored error", async () => {
+    const { body } = await server.gql(`query($id: ID!) { server(id: $id) { status { state health lastError } } }`, { id: ids.errored });
+    expect(body.data.server.status).toEqual({ state: "ERROR", health: "UNHEALTHY", lastError: "image pull failed" });
+  });
+
+  it("finds a server by its global id, by its UUID and through node(id)", async () => {
+    const globalId = encodeGlobalID("MCPServer", ids.running);
+    const { body } = await server.gql(`query($g: ID!, $u: ID!) { a: server(id: $g) { name } b: server(id: $u) { id } node(id: $g) { ... on MCPServer { name } } }`, { g: globalId, u: ids.running });
+    expect(body.data).toEqual({ a: { name: "alpha" }, b: { id: globalId }, node: { name: "alpha" } });
+  });
+
+  it("returns null for an unknown id", async () => {
+    const { body } = await server.gql(`{ server(id: "00000000-0000-4000-8000-00000000abcd") { name } environment(id: "00000000-0000-4000-8000-00000000abcd") { name } }`);
+    expect(body).toEqual({ data: { server: null, environment: null } });
+  });
+
+  it("refuses malformed ids, ids of another type and bad cursors with BAD_USER_INPUT", async () => {
+    const envGlobal = encodeGlobalID("Environment", ids.env);
+    const { body } = await server.gql(`query($e: ID!) { a: server(id: "1 OR 1=1") { name } b: server(id: $e) { name } }`, { e: envGlobal });
+    expect(codes(body)).toEqual(["BAD_USER_INPUT", "BAD_USER_INPUT"]);
+    expect(body.errors![1].message).toContain("is the id of a Environment, not a MCPServer");
+    const cursor = await server.gql(`{ servers(first: 1, after: "not-a-cursor") { edges { cursor } } }`);
+    expect(codes(cursor.body)).toEqual(["BAD_USER_INPUT"]);
+  });
+
+  it("refuses a page above the maximum, negative sizes and backward paging, with a message", async () => {
+    const big = await server.gql(`{ servers(first: 501) { edges { cursor } } }`);
+    expect(codes(big.body)).toEqual(["BAD_USER_INPUT"]);
+    expect(big.body.errors![0].message).toBe("`first` may be at most 500 (got 501); page with `after`");
+    expect(codes((await server.gql(`{ servers(first: -1) { edges { cursor } } }`)).body)).toEqual(["BAD_USER_INPUT"]);
+    expect(codes((await server.gql(`{ servers(last: 5) { edges { cursor } } }`)).body)).toEqual(["BAD_USER_INPUT"]);
+  });
+
+  it("refuses invalid filters with a clear error and keeps serving", async () => {
+    const literal = await server.gql(`{ servers(filter: { states: [SLEEPING] }) { totalCount } }`);
+    expect(codes(literal.body)).toEqual(["GRAPHQL_VALIDATION_FAILED"]);
+    expect(literal.body.errors![0].message).toMatch(/"SLEEPING" does not exist in "ServerState"/);
+    const variable = await server.gql(`query($f: ServerFilter) { servers(filter: $f) { totalCount } }`, { f: { states: ["SLEEPING"] } });
+    expect(codes(variable.body)).toEqual(["BAD_USER_INPUT"]);
+    expect(variable.body.errors![0].message).toMatch(/SLEEPING/);
+    const wrongType = await server.gql(`query($n: Int) { servers(first: $n) { totalCount } }`, { n: "ten" });
+    expect(codes(wrongType.body)).toEqual(["BAD_USER_INPUT"]);
+    expect(wrongType.body.errors![0].message).toMatch(/Int cannot represent/);
+    const long = await server.gql(`query($s: String) { servers(filter: { search: $s }) { totalCount } }`, { s: "x".repeat(201) });
+    expect(codes(long.body)).toEqual(["BAD_USER_INPUT"]);
+    const envIds = await server.gql(`{ servers(filter: { environmentIds: ["nope"] }) { totalCount } }`);
+    expect(codes(envIds.body)).toEqual(["BAD_USER_INPUT"]);
+    expect((await server.gql(`{ servers(first: 1) { totalCount } }`)).body.data.servers.totalCount).toBe(203);
+  });
+
+  it("filters and pages through the API with a stable order", async () => {
+    const q = `query($after: String) { servers(first: 2, after: $after, filter: { environmentIds: ["${ids.env}"] }) { totalCount edges { node { name } } pageInfo { hasNextPage endCursor } } }`;
+    const first = await server.gql(q);
+    expect(first.body.data.servers.edges.map((e: any) => e.node.name)).toEqual(["alpha", "gamma"]);
+    expect(first.body.data.servers.totalCount).toBe(2);
+    expect(first.body.data.servers.pageInfo.hasNextPage).toBe(false);
+    const filtered = await server.gql(`{ servers(filter: { healths: [UNHEALTHY], search: "gam" }) { edges { node { name } } } }`);
+    expect(filtered.body.data.servers.edges.map((e: any) => e.node.name)).toEqual(["gamma"]);
+  });
+
+  it("never sends the DTMA bearer token", async () => {
+    const { body } = await server.gql(`{ environments(first: 100) { edges { node { ${SERVER_FIELDS.split("environment {")[0]} } } } }`.replace(/rawStatus[\s\S]*updatedAt/, "name"));
+    expect(JSON.stringify(body)).not.toMatch(/secret-token/);
+  });
+
+  it("answers liveness and readiness, and serves GraphiQL", async () => {
+    const base = server.url.replace("/graphql", "");
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+    expect(await (await fetch(`${base}/ready`)).json()).toMatchObject({ status: "ready" });
+    const page = await fetch(server.url, { headers: { accept: "text/html" } });
+    expect(await page.text()).toContain("graphiql");
+  });
+});
