@@ -1,6 +1,7 @@
 // The store over Supabase: the same reads as PostgREST requests through supabase-js.
 // With a user's token (auth issue), Postgres row-level security applies to every request.
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import WebSocket from "ws";
 import { healthConditions, installationStatusesFor, type HealthCondition } from "../domain/status.ts";
 import { DatabaseUnavailableError } from "./db.ts";
 import { ENVIRONMENT_COLUMNS, SERVER_COLUMNS, toEnvironmentRow, toServerRow, type EnvironmentRow, type ServerRow } from "./rows.ts";
@@ -37,6 +38,10 @@ function cursorTree(column: string, cursor: Cursor): string {
   return `or(${column}.gt.${name},and(${column}.eq.${name},id.gt.${cursor.id}),${column}.is.null)`;
 }
 
+interface PostgrestRequest {
+  retry(enabled: boolean): PromiseLike<{ data: unknown; error: { message: string; code?: string } | null; count?: number | null; status: number }>;
+}
+
 // The query builder type is deep; filters only need these methods.
 interface Filterable {
   in(column: string, values: readonly unknown[]): this;
@@ -55,18 +60,24 @@ export class SupabaseStore implements Store {
     const timedFetch: typeof fetch = (input, init) => {
       const timeout = AbortSignal.timeout(options.timeoutMs);
       const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
-      return baseFetch(input, { ...init, signal });
+      // Race the signal too, so the deadline holds even for a fetch that ignores it.
+      const aborted = new Promise<never>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
+      return Promise.race([baseFetch(input, { ...init, signal }), aborted]);
     };
     this.client = createClient(options.url, options.key, {
       auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
       global: { fetch: timedFetch },
+      // Node 20 has no global WebSocket; Realtime (the change feed) needs one.
+      realtime: { transport: WebSocket as unknown as typeof globalThis.WebSocket },
     });
   }
 
-  private async run<T>(request: PromiseLike<{ data: unknown; error: { message: string; code?: string } | null; count?: number | null; status: number }>): Promise<{ data: T; count: number | null }> {
+  private async run<T>(request: PostgrestRequest): Promise<{ data: T; count: number | null }> {
     let result;
     try {
-      result = await request;
+      // postgrest-js would retry a failed read for 7 s; a GraphQL request should fail fast
+      // with UPSTREAM_UNAVAILABLE and let the client decide.
+      result = await request.retry(false);
     } catch (error) {
       throw new DatabaseUnavailableError(error);
     }

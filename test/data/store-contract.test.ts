@@ -1,18 +1,34 @@
-// One contract, every store: the same cases against PGlite and real Postgres.
+// One contract, every store: the same read cases against PGlite, real Postgres, and a real Supabase
+// project when SUPABASE_URL is set (a test project whose fleet tables are empty; the run deletes
+// what it wrote). Cases that need SQL access (triggers, constraints, statement counts) follow.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pgliteDb, type Db } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
+import { SupabaseStore } from "../../src/data/supabase-store.ts";
 import type { QueryTime, Store } from "../../src/data/store.ts";
 import { DEFAULT_THRESHOLDS } from "../../src/domain/status.ts";
-import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
+import { insertServer, sqlFixture, type Fixture } from "../helpers/fleet.ts";
 import { freshPostgres, postgresUp } from "../helpers/postgres.ts";
+import { supabaseFixture } from "../helpers/supabase-fixture.ts";
 
 const time = (): QueryTime => ({ now: new Date(), thresholds: DEFAULT_THRESHOLDS });
 
+interface Opened {
+  store: Store;
+  fixture: Fixture;
+  /** Present for SQL stores. */
+  db?: Db;
+  close(): Promise<void>;
+}
 interface Target {
   name: string;
-  open(): Promise<{ db: Db; close(): Promise<void> }>;
+  open(): Promise<Opened>;
+}
+
+async function sqlTarget(db: Db, close: () => Promise<void>): Promise<Opened> {
+  await migrate(db);
+  return { store: new SqlStore(db), fixture: sqlFixture(db), db, close };
 }
 
 const targets: Target[] = [
@@ -20,7 +36,7 @@ const targets: Target[] = [
     name: "PGlite",
     async open() {
       const db = await pgliteDb(undefined);
-      return { db, close: () => db.close() };
+      return sqlTarget(db, () => db.close());
     },
   },
 ];
@@ -29,35 +45,47 @@ if (postgresUp) {
     name: "Postgres",
     async open() {
       const t = await freshPostgres();
-      return { db: t.db, close: () => t.drop() };
+      return sqlTarget(t.db, () => t.drop());
+    },
+  });
+}
+if (process.env.SUPABASE_URL) {
+  targets.push({
+    name: "Supabase",
+    async open() {
+      const key = process.env.SUPABASE_SERVICE_ROLE_KEY;
+      if (!key) throw new Error("SUPABASE_URL is set: the Supabase contract run also needs SUPABASE_SERVICE_ROLE_KEY");
+      const store = new SupabaseStore({ url: process.env.SUPABASE_URL!, key, timeoutMs: 15_000 });
+      const fixture = supabaseFixture(store.client);
+      if ((await store.countEnvironments({})) > 0) throw new Error("The Supabase contract run needs a test project with empty account_tool_environments");
+      return { store, fixture, close: () => fixture.cleanup() };
     },
   });
 }
 
 describe.each(targets)("store contract on $name", (target) => {
-  let db: Db;
-  let close: () => Promise<void>;
+  let opened: Opened;
   let store: Store;
   const ids: Record<string, string> = {};
 
   beforeAll(async () => {
-    ({ db, close } = await target.open());
-    await migrate(db);
-    store = new SqlStore(db);
-    ids.envA = await insertEnvironment(db, { name: "alpha", publicIp: "203.0.113.1", privateIp: "10.0.0.1", dropletId: "9007199254740993", metrics: { cpu_load_percent: 5 } });
-    ids.envB = await insertEnvironment(db, { name: "beta", status: "unresponsive", publicIp: null });
-    ids.envEmpty = await insertEnvironment(db, { name: null, status: "provisioning" });
-    ids.healthy = await insertServer(db, { env: ids.envA, name: "healthy", status: "running", heartbeatSecondsAgo: 10 });
-    ids.degraded = await insertServer(db, { env: ids.envA, name: "degraded", status: "active", heartbeatSecondsAgo: 6 * 60 });
-    ids.stale = await insertServer(db, { env: ids.envA, name: "stale", status: "running", heartbeatSecondsAgo: 20 * 60 });
-    ids.never = await insertServer(db, { env: ids.envB, name: "never", status: "running", heartbeatSecondsAgo: null });
-    ids.broken = await insertServer(db, { env: ids.envB, name: "broken", status: "error_runtime", error: "exit 1" });
-    ids.stopped = await insertServer(db, { env: ids.envB, name: "Stopped_100%", status: "stopped" });
-    ids.unnamed = await insertServer(db, { env: ids.envB, name: null, status: "deploying" });
-    ids.tool = await insertServer(db, { env: ids.envA, name: "plain-tool", status: "running", serverType: "standard_tool", transport: null, heartbeatSecondsAgo: 5 });
-    ids.notMcp = await insertServer(db, { env: ids.envA, name: "legacy", status: "running", serverType: null, transport: null });
+    opened = await target.open();
+    store = opened.store;
+    const f = opened.fixture;
+    ids.envA = await f.environment({ name: "alpha", publicIp: "203.0.113.1", privateIp: "10.0.0.1", dropletId: "9007199254740993", metrics: { cpu_load_percent: 5 } });
+    ids.envB = await f.environment({ name: "beta", status: "unresponsive", publicIp: null });
+    ids.envEmpty = await f.environment({ name: null, status: "provisioning" });
+    ids.healthy = await f.server({ env: ids.envA, name: "healthy", status: "running", heartbeatSecondsAgo: 10 });
+    ids.degraded = await f.server({ env: ids.envA, name: "degraded", status: "active", heartbeatSecondsAgo: 6 * 60 });
+    ids.stale = await f.server({ env: ids.envA, name: "stale", status: "running", heartbeatSecondsAgo: 20 * 60 });
+    ids.never = await f.server({ env: ids.envB, name: "never", status: "running", heartbeatSecondsAgo: null });
+    ids.broken = await f.server({ env: ids.envB, name: "broken", status: "error_runtime", error: "exit 1" });
+    ids.stopped = await f.server({ env: ids.envB, name: "Stopped_100%", status: "stopped" });
+    ids.unnamed = await f.server({ env: ids.envB, name: null, status: "deploying" });
+    ids.tool = await f.server({ env: ids.envA, name: "plain-tool", status: "running", serverType: "standard_tool", transport: null, heartbeatSecondsAgo: 5 });
+    ids.notMcp = await f.server({ env: ids.envA, name: "legacy", status: "running", serverType: null, transport: null });
   });
-  afterAll(async () => close?.());
+  afterAll(async () => opened?.close());
 
   const names = (rows: { name: string | null }[]) => rows.map((r) => r.name);
 
@@ -126,25 +154,8 @@ describe.each(targets)("store contract on $name", (target) => {
     expect(row!.lastHeartbeat).toBeNull();
   });
 
-  it("records when a server starts, so uptime is real", async () => {
-    const [running] = await store.serversByIds([ids.healthy]);
-    expect(running!.lastStartedAt).toBeInstanceOf(Date);
-    await db.query("UPDATE account_tool_instances SET status_on_toolbox = 'stopped' WHERE id = $1", [ids.stopped]);
-    const [before] = await store.serversByIds([ids.stopped]);
-    expect(before!.lastStartedAt).toBeNull();
-    await db.query("UPDATE account_tool_instances SET status_on_toolbox = 'running' WHERE id = $1", [ids.stopped]);
-    const [after] = await store.serversByIds([ids.stopped]);
-    expect(after!.lastStartedAt).toBeInstanceOf(Date);
-    expect(after!.updatedAt.getTime()).toBeGreaterThanOrEqual(before!.updatedAt.getTime());
-    await db.query("UPDATE account_tool_instances SET status_on_toolbox = 'stopped' WHERE id = $1", [ids.stopped]);
-  });
-
-  it("pages servers per environment in one statement", async () => {
-    let statements = 0;
-    const off = db.onStatement(() => statements++);
+  it("pages servers per environment", async () => {
     const pages = await store.listServersByEnvironment([ids.envB, ids.envA, ids.envEmpty], {}, { first: 2 }, time());
-    off();
-    expect(statements).toBe(1);
     expect(names(pages.get(ids.envA)!.rows)).toEqual(["degraded", "healthy"]);
     expect(pages.get(ids.envA)!.hasNextPage).toBe(true);
     expect(names(pages.get(ids.envB)!.rows)).toEqual(["Stopped_100%", "broken"]);
@@ -166,22 +177,69 @@ describe.each(targets)("store contract on $name", (target) => {
     expect((await store.listEnvironments({ statuses: ["unresponsive", "provisioning"] }, { first: 10 })).rows.map((e) => e.id)).toEqual([ids.envB, ids.envEmpty]);
     expect(await store.countEnvironments({ search: "ALP" })).toBe(1);
   });
+});
+
+describe.each(targets.filter((t) => t.name !== "Supabase"))("SQL store on $name", (target) => {
+  let opened: Opened;
+  let store: Store;
+  const ids: Record<string, string> = {};
+  const names = (rows: { name: string | null }[]) => rows.map((r) => r.name);
+
+  beforeAll(async () => {
+    opened = await target.open();
+    store = opened.store;
+    const f = opened.fixture;
+    ids.envA = await f.environment({ name: "alpha", publicIp: "203.0.113.1" });
+    ids.envB = await f.environment({ name: "beta" });
+    ids.envEmpty = await f.environment({ name: null });
+    ids.healthy = await f.server({ env: ids.envA, name: "healthy", status: "running", heartbeatSecondsAgo: 10 });
+    ids.degraded = await f.server({ env: ids.envA, name: "degraded", status: "active", heartbeatSecondsAgo: 6 * 60 });
+    await f.server({ env: ids.envA, name: "stale", status: "running", heartbeatSecondsAgo: 20 * 60 });
+    await f.server({ env: ids.envB, name: "broken", status: "error_runtime" });
+    ids.stopped = await f.server({ env: ids.envB, name: "Stopped_100%", status: "stopped" });
+  });
+  afterAll(async () => opened?.close());
+
+  it("records when a server starts, so uptime is real", async () => {
+    const [running] = await store.serversByIds([ids.healthy]);
+    expect(running!.lastStartedAt).toBeInstanceOf(Date);
+    await opened.db!.query("UPDATE account_tool_instances SET status_on_toolbox = 'stopped' WHERE id = $1", [ids.stopped]);
+    const [before] = await store.serversByIds([ids.stopped]);
+    expect(before!.lastStartedAt).toBeNull();
+    await opened.db!.query("UPDATE account_tool_instances SET status_on_toolbox = 'running' WHERE id = $1", [ids.stopped]);
+    const [after] = await store.serversByIds([ids.stopped]);
+    expect(after!.lastStartedAt).toBeInstanceOf(Date);
+    expect(after!.updatedAt.getTime()).toBeGreaterThanOrEqual(before!.updatedAt.getTime());
+    await opened.db!.query("UPDATE account_tool_instances SET status_on_toolbox = 'stopped' WHERE id = $1", [ids.stopped]);
+  });
+
+  it("pages servers per environment in one statement", async () => {
+    let statements = 0;
+    const off = opened.db!.onStatement(() => statements++);
+    const pages = await store.listServersByEnvironment([ids.envB, ids.envA, ids.envEmpty], {}, { first: 2 }, time());
+    off();
+    expect(statements).toBe(1);
+    expect(names(pages.get(ids.envA)!.rows)).toEqual(["degraded", "healthy"]);
+    expect(pages.get(ids.envA)!.hasNextPage).toBe(true);
+    expect(names(pages.get(ids.envB)!.rows)).toEqual(["Stopped_100%", "broken"]);
+    expect(pages.get(ids.envEmpty)).toEqual({ rows: [], hasNextPage: false });
+  });
 
   it("keeps the upstream constraints: one instance per catalog tool per environment", async () => {
-    const [row] = await db.query<{ tool_catalog_id: string }>("SELECT tool_catalog_id FROM account_tool_instances WHERE id = $1", [ids.healthy]);
-    await expect(db.query("INSERT INTO account_tool_instances (account_tool_environment_id, tool_catalog_id, mcp_server_type, mcp_transport_type) VALUES ($1, $2, 'mcp_server', 'sse')", [ids.envA, row.tool_catalog_id])).rejects.toThrow(/uq_account_env_tool/);
+    const [row] = await opened.db!.query<{ tool_catalog_id: string }>("SELECT tool_catalog_id FROM account_tool_instances WHERE id = $1", [ids.healthy]);
+    await expect(opened.db!.query("INSERT INTO account_tool_instances (account_tool_environment_id, tool_catalog_id, mcp_server_type, mcp_transport_type) VALUES ($1, $2, 'mcp_server', 'sse')", [ids.envA, row.tool_catalog_id])).rejects.toThrow(/uq_account_env_tool/);
   });
 
   it("keeps the upstream CHECKs: an MCP server needs a transport, and 'http' is not one", async () => {
-    await expect(insertServer(db, { env: ids.envA, name: "x", status: "running", transport: null })).rejects.toThrow(/chk_mcp_server_required_fields/);
-    await expect(insertServer(db, { env: ids.envA, name: "y", status: "running", transport: "http" })).rejects.toThrow(/mcp_transport_type_check/);
+    await expect(insertServer(opened.db!, { env: ids.envA, name: "x", status: "running", transport: null })).rejects.toThrow(/chk_mcp_server_required_fields/);
+    await expect(insertServer(opened.db!, { env: ids.envA, name: "y", status: "running", transport: "http" })).rejects.toThrow(/mcp_transport_type_check/);
   });
 
   it("refuses status values outside the upstream enum", async () => {
-    await expect(db.query("UPDATE account_tool_instances SET status_on_toolbox = 'starting_on_toolbox' WHERE id = $1", [ids.healthy])).rejects.toThrow(/invalid input value for enum/);
+    await expect(opened.db!.query("UPDATE account_tool_instances SET status_on_toolbox = 'starting_on_toolbox' WHERE id = $1", [ids.healthy])).rejects.toThrow(/invalid input value for enum/);
   });
 
   it("applies migrations once: a second run changes nothing", async () => {
-    expect(await migrate(db)).toEqual([]);
+    expect(await migrate(opened.db!)).toEqual([]);
   });
 });

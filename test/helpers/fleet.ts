@@ -48,3 +48,13 @@ export async function insertServer(db: Db, spec: ServerSpec): Promise<string> {
   );
   return row.id;
 }
+
+/** Writes fixture rows into whatever store is under test. */
+export interface Fixture {
+  environment(spec: EnvSpec): Promise<string>;
+  server(spec: ServerSpec): Promise<string>;
+}
+
+export function sqlFixture(db: Db): Fixture {
+  return { environment: (spec) => insertEnvironment(db, spec), server: (spec) => insertServer(db, spec) };
+}

@@ -1,0 +1,161 @@
+// The Supabase store at its boundary: the PostgREST requests it makes and the responses it parses.
+import { describe, expect, it } from "vitest";
+import { DatabaseUnavailableError } from "../../src/data/db.ts";
+import { SupabaseStore, quote } from "../../src/data/supabase-store.ts";
+import { DEFAULT_THRESHOLDS } from "../../src/domain/status.ts";
+
+interface Captured {
+  method: string;
+  path: string;
+  params: [string, string][];
+  headers: Record<string, string>;
+}
+
+// A real PostgREST row of account_tool_instances (timestamps with offsets, jsonb as objects).
+const SERVER_ROW = {
+  id: "5b0e6c1e-8f5a-4c59-9a43-0d0c2f5e8a11",
+  account_tool_environment_id: "0f7d8a5e-2f0b-4b7e-9b1a-3c4d5e6f7a8b",
+  tool_catalog_id: "00000000-0000-0000-0000-000000000001",
+  status_on_toolbox: "running",
+  instance_name_on_toolbox: "weather",
+  port_mapping_json: { container_port: 8080, host_port: 49152 },
+  last_heartbeat_from_dtma: "2025-06-20T10:15:30.123456+00:00",
+  version: "1.0.0",
+  base_config_override_json: { Env: ["A=1"] },
+  instance_error_message: null,
+  mcp_server_type: "mcp_server",
+  mcp_endpoint_path: "/mcp",
+  mcp_transport_type: "sse",
+  mcp_server_capabilities: { tools: true },
+  mcp_discovery_metadata: null,
+  last_started_at: "2025-06-20T09:00:00+00:00",
+  created_at: "2025-06-07T12:00:00+00:00",
+  updated_at: "2025-06-20T10:15:30.123456+00:00",
+};
+const ENV_ROW = {
+  id: "0f7d8a5e-2f0b-4b7e-9b1a-3c4d5e6f7a8b", user_id: "11111111-1111-4111-8111-111111111111", do_droplet_id: 501234567, do_droplet_name: "toolbox-1",
+  public_ip_address: "203.0.113.10", private_ip_address: "10.0.0.5/32", status: "active", region_slug: "nyc3", size_slug: "s-1vcpu-1gb", image_slug: "ubuntu-22-04-x64",
+  last_heartbeat_at: "2025-06-20T10:15:30+00:00", name: "Primary", description: null, dtma_last_known_version: "1.4.2",
+  dtma_health_details_json: { cpu_load_percent: 3 }, provisioning_error_message: null, created_at: "2025-06-01T00:00:00+00:00", updated_at: "2025-06-20T10:15:30+00:00",
+};
+
+function capture(respond: (req: Captured) => Response | Promise<Response>) {
+  const requests: Captured[] = [];
+  const fetchImpl = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
+    const headers = Object.fromEntries(new Headers(init?.headers).entries());
+    const req = { method: init?.method ?? "GET", path: url.pathname, params: [...url.searchParams.entries()], headers };
+    requests.push(req);
+    return respond(req);
+  }) as typeof fetch;
+  const store = new SupabaseStore({ url: "https://project.supabase.co", key: "service-role-key", timeoutMs: 300, fetch: fetchImpl });
+  return { store, requests };
+}
+const json = (body: unknown, headers: Record<string, string> = {}) => new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json", ...headers } });
+const time = { now: new Date("2026-11-25T12:00:00Z"), thresholds: DEFAULT_THRESHOLDS };
+
+describe("SupabaseStore requests", () => {
+  it("lists servers with one GET carrying the filters, order and page size", async () => {
+    const { store, requests } = capture(() => json([SERVER_ROW]));
+    await store.listServers({ states: ["RUNNING"], serverTypes: ["mcp_server"], environmentIds: [ENV_ROW.id], search: "wea_" }, { first: 50 }, time);
+    expect(requests).toHaveLength(1);
+    const [req] = requests;
+    expect(req.method).toBe("GET");
+    expect(req.path).toBe("/rest/v1/account_tool_instances");
+    expect(req.headers.apikey).toBe("service-role-key");
+    expect(req.headers.authorization).toBe("Bearer service-role-key");
+    expect(req.params).toEqual([
+      ["select", expect.stringMatching(/^id,account_tool_environment_id,.*,last_started_at,created_at,updated_at$/)],
+      ["mcp_server_type", "not.is.null"],
+      ["account_tool_environment_id", `in.(${ENV_ROW.id})`],
+      ["mcp_server_type", "in.(mcp_server)"],
+      ["status_on_toolbox", "in.(active,running)"],
+      ["instance_name_on_toolbox", "ilike.%wea\\_%"],
+      ["order", "instance_name_on_toolbox.asc.nullslast,id.asc"],
+      ["limit", "51"],
+    ]);
+    expect(req.params.find(([k]) => k === "select")![1]).not.toContain("dtma_bearer_token");
+  });
+
+  it("expresses health at the request's time and the cursor as one PostgREST logic tree", async () => {
+    const { store, requests } = capture(() => json([]));
+    await store.listServers({ healths: ["DEGRADED"] }, { first: 10, after: { name: 'a,b"c', id: SERVER_ROW.id } }, time);
+    const or = requests[0].params.find(([k]) => k === "or")![1];
+    expect(or).toBe(
+      `(and(or(and(status_on_toolbox.in.("active","running"),last_heartbeat_from_dtma.gt."2026-11-25T11:45:00.000Z",last_heartbeat_from_dtma.lte."2026-11-25T11:55:00.000Z")),` +
+        `or(instance_name_on_toolbox.gt."a,b\\"c",and(instance_name_on_toolbox.eq."a,b\\"c",id.gt.${SERVER_ROW.id}),instance_name_on_toolbox.is.null)))`,
+    );
+  });
+
+  it("counts with a HEAD request and reads the total from Content-Range", async () => {
+    const { store, requests } = capture(() => new Response(null, { status: 200, headers: { "content-range": "*/42" } }));
+    expect(await store.countServers({}, time)).toBe(42);
+    expect(requests[0].method).toBe("HEAD");
+    expect(requests[0].headers.prefer).toContain("count=exact");
+  });
+
+  it("loads by ids with one in.() filter and returns rows in key order", async () => {
+    const other = { ...SERVER_ROW, id: "6c1f7d2f-9a6b-4d6a-8b54-1e1d3a6f9b22", instance_name_on_toolbox: "other" };
+    const { store, requests } = capture(() => json([other, SERVER_ROW]));
+    const missing = "00000000-0000-4000-8000-000000000000";
+    const rows = await store.serversByIds([SERVER_ROW.id, missing, other.id]);
+    expect(rows.map((r) => r?.name ?? null)).toEqual(["weather", null, "other"]);
+    expect(requests[0].params).toContainEqual(["id", `in.(${SERVER_ROW.id},${missing},${other.id})`]);
+  });
+});
+
+describe("SupabaseStore parsing", () => {
+  it("parses a real PostgREST server row", async () => {
+    const { store } = capture(() => json([SERVER_ROW]));
+    const [row] = (await store.listServers({}, { first: 1 }, time)).rows;
+    expect(row).toMatchObject({ id: SERVER_ROW.id, name: "weather", status: "running", transport: "sse", portMapping: { container_port: 8080, host_port: 49152 }, capabilities: { tools: true } });
+    expect(row.lastHeartbeat!.toISOString()).toBe("2025-06-20T10:15:30.123Z");
+    expect(row.lastStartedAt!.toISOString()).toBe("2025-06-20T09:00:00.000Z");
+  });
+
+  it("parses environments: addresses without masks, bigint ids as text", async () => {
+    const { store } = capture(() => json([ENV_ROW]));
+    const [env] = await store.environmentsByIds([ENV_ROW.id]);
+    expect(env).toMatchObject({ publicIp: "203.0.113.10", privateIp: "10.0.0.5", doDropletId: "501234567", dtmaVersion: "1.4.2", healthDetails: { cpu_load_percent: 3 } });
+    expect(env!.lastHeartbeatAt!.toISOString()).toBe("2025-06-20T10:15:30.000Z");
+  });
+
+  it("reports hasNextPage from the extra row it asked for", async () => {
+    const rows = [SERVER_ROW, { ...SERVER_ROW, id: "6c1f7d2f-9a6b-4d6a-8b54-1e1d3a6f9b22" }];
+    const { store } = capture(() => json(rows));
+    const page = await store.listServers({}, { first: 1 }, time);
+    expect(page.rows).toHaveLength(1);
+    expect(page.hasNextPage).toBe(true);
+  });
+});
+
+describe("SupabaseStore failures", () => {
+  it("turns a gateway error into DatabaseUnavailableError", async () => {
+    const { store } = capture(() => new Response('{"message":"upstream"}', { status: 503, headers: { "content-type": "application/json" } }));
+    await expect(store.listServers({}, { first: 1 }, time)).rejects.toBeInstanceOf(DatabaseUnavailableError);
+  });
+
+  it("turns a network failure into DatabaseUnavailableError", async () => {
+    const { store } = capture(() => { throw new TypeError("fetch failed"); });
+    await expect(store.ping()).rejects.toBeInstanceOf(DatabaseUnavailableError);
+  });
+
+  it("gives up on a request that hangs, within its timeout", async () => {
+    const { store } = capture(() => new Promise<Response>(() => undefined));
+    const started = Date.now();
+    await expect(store.ping()).rejects.toBeInstanceOf(DatabaseUnavailableError);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it("reports a PostgREST error with its code", async () => {
+    const body = { code: "42703", details: null, hint: null, message: "column account_tool_instances.mcp_server_type does not exist" };
+    const { store } = capture(() => new Response(JSON.stringify(body), { status: 400, headers: { "content-type": "application/json" } }));
+    await expect(store.listServers({}, { first: 1 }, time)).rejects.toThrow(/42703.*mcp_server_type does not exist/);
+  });
+});
+
+describe("quote", () => {
+  it("quotes PostgREST reserved characters and escapes quotes and backslashes", () => {
+    expect(quote('a,b.c:d(e)"f\\g')).toBe('"a,b.c:d(e)\\"f\\\\g"');
+  });
+});
