@@ -1,12 +1,34 @@
-// Per-request DataLoaders: every environment or server looked up while resolving one request is
-// fetched in one statement per kind.
+// Per-request loaders: every environment or server looked up while resolving one request is
+// fetched in one statement per kind (DataLoader), and a row already in hand resolves without a promise.
 import DataLoader from "dataloader";
 import type { EnvironmentRow, ServerRow } from "./rows.ts";
 import type { Store } from "./store.ts";
 
+/** A DataLoader that answers synchronously for rows it already holds (primed or loaded). */
+export class RowLoader<T> {
+  private readonly held = new Map<string, T | null>();
+  private readonly loader: DataLoader<string, T | null>;
+
+  constructor(batch: (ids: readonly string[]) => Promise<(T | null)[]>) {
+    this.loader = new DataLoader(batch);
+  }
+
+  load(id: string): T | null | Promise<T | null> {
+    if (this.held.has(id)) return this.held.get(id) as T | null;
+    return this.loader.load(id).then((row) => {
+      this.held.set(id, row);
+      return row;
+    });
+  }
+
+  prime(id: string, row: T): void {
+    this.held.set(id, row);
+  }
+}
+
 export interface Loaders {
-  environment: DataLoader<string, EnvironmentRow | null>;
-  server: DataLoader<string, ServerRow | null>;
+  environment: RowLoader<EnvironmentRow>;
+  server: RowLoader<ServerRow>;
   /** Loaders for per-environment server pages, one per distinct set of page arguments. */
   keyed<V>(key: string, batch: (keys: readonly string[]) => Promise<V[]>): DataLoader<string, V>;
 }
@@ -14,8 +36,8 @@ export interface Loaders {
 export function createLoaders(store: Store): Loaders {
   const keyedLoaders = new Map<string, DataLoader<string, unknown>>();
   return {
-    environment: new DataLoader((ids) => store.environmentsByIds(ids)),
-    server: new DataLoader((ids) => store.serversByIds(ids)),
+    environment: new RowLoader((ids) => store.environmentsByIds(ids)),
+    server: new RowLoader((ids) => store.serversByIds(ids)),
     keyed<V>(key: string, batch: (keys: readonly string[]) => Promise<V[]>) {
       let loader = keyedLoaders.get(key);
       if (!loader) keyedLoaders.set(key, (loader = new DataLoader(batch) as DataLoader<string, unknown>));

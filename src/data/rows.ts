@@ -114,3 +114,13 @@ export function toEnvironmentRow(r: Raw): EnvironmentRow {
     updatedAt: date(r.updated_at) as Date,
   };
 }
+
+/** The distinct environments of a joined result, by id. */
+export function distinctEnvironments(rows: Raw[], read: (r: Raw) => EnvironmentRow): EnvironmentRow[] {
+  const byId = new Map<string, EnvironmentRow>();
+  for (const r of rows) {
+    const id = String(r.account_tool_environment_id);
+    if (!byId.has(id)) byId.set(id, read(r));
+  }
+  return [...byId.values()];
+}

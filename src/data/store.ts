@@ -34,6 +34,11 @@ export interface Page<T> {
   hasNextPage: boolean;
 }
 
+/** A page of servers with the environments they belong to, read in the same round trip. */
+export interface ServerPage extends Page<ServerRow> {
+  environments: EnvironmentRow[];
+}
+
 /** Time-dependent filters (health) are evaluated at `now`. */
 export interface QueryTime {
   now: Date;
@@ -42,7 +47,7 @@ export interface QueryTime {
 
 export interface Store {
   readonly kind: "postgres" | "pglite" | "supabase";
-  listServers(filter: ServerFilter, page: PageArgs, time: QueryTime): Promise<Page<ServerRow>>;
+  listServers(filter: ServerFilter, page: PageArgs, time: QueryTime): Promise<ServerPage>;
   countServers(filter: ServerFilter, time: QueryTime): Promise<number>;
   /** One page of servers for each environment, in one round trip. */
   listServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, page: PageArgs, time: QueryTime): Promise<Map<string, Page<ServerRow>>>;

@@ -4,8 +4,8 @@ import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import WebSocket from "ws";
 import { healthConditions, installationStatusesFor, type HealthCondition } from "../domain/status.ts";
 import { DatabaseUnavailableError } from "./db.ts";
-import { ENVIRONMENT_COLUMNS, SERVER_COLUMNS, toEnvironmentRow, toServerRow, type EnvironmentRow, type ServerRow } from "./rows.ts";
-import { inKeyOrder, toPage, type Cursor, type EnvironmentFilter, type Page, type PageArgs, type QueryTime, type ServerFilter, type Store } from "./store.ts";
+import { ENVIRONMENT_COLUMNS, SERVER_COLUMNS, distinctEnvironments, toEnvironmentRow, toServerRow, type EnvironmentRow, type ServerRow } from "./rows.ts";
+import { inKeyOrder, toPage, type Cursor, type EnvironmentFilter, type Page, type PageArgs, type QueryTime, type ServerFilter, type ServerPage, type Store } from "./store.ts";
 
 export interface SupabaseStoreOptions {
   url: string;
@@ -107,16 +107,22 @@ export class SupabaseStore implements Store {
   }
 
   private serverPage(filter: ServerFilter, page: PageArgs, time: QueryTime) {
-    const query = this.client.from("account_tool_instances").select(SERVER_COLUMNS.join(","));
+    // The environment is embedded (as upstream's MCP_SERVER_SELECT did): one request per page.
+    const query = this.client.from("account_tool_instances").select(`${SERVER_COLUMNS.join(",")},environment:account_tool_environments!inner(${ENVIRONMENT_COLUMNS.join(",")})`);
     return this.applyServerFilter(query, filter, time, page.after)
       .order("instance_name_on_toolbox", { ascending: true, nullsFirst: false })
       .order("id", { ascending: true })
       .limit(page.first + 1);
   }
 
-  async listServers(filter: ServerFilter, page: PageArgs, time: QueryTime): Promise<Page<ServerRow>> {
+  async listServers(filter: ServerFilter, page: PageArgs, time: QueryTime): Promise<ServerPage> {
     const { data } = await this.run<Record<string, unknown>[]>(this.serverPage(filter, page, time));
-    return toPage(data.map(toServerRow), page.first);
+    const paged = toPage(data, page.first);
+    return {
+      rows: paged.rows.map(toServerRow),
+      hasNextPage: paged.hasNextPage,
+      environments: distinctEnvironments(paged.rows, (r) => toEnvironmentRow(r.environment as Record<string, unknown>)),
+    };
   }
 
   async countServers(filter: ServerFilter, time: QueryTime) {

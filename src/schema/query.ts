@@ -14,8 +14,9 @@ builder.queryFields((t) => ({
       const page = toPageArgs(args, ctx.config);
       const filter = toServerFilter(args.filter);
       const result = await ctx.store.listServers(filter, page, ctx.time);
-      // Prime the loader so node lookups of these servers cost nothing more.
+      // Prime the loaders: the page brought its environments, and later lookups cost nothing.
       for (const row of result.rows) ctx.loaders.server.prime(row.id, row);
+      for (const env of result.environments) ctx.loaders.environment.prime(env.id, env);
       return toConnection(result, () => ctx.store.countServers(filter, ctx.time));
     },
   }),

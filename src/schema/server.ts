@@ -1,7 +1,7 @@
 // MCPServer: one row of account_tool_instances whose mcp_server_type is set.
-import { buildEndpoint } from "../domain/endpoint.ts";
+import { buildEndpoint, type Endpoint } from "../domain/endpoint.ts";
 import { serverStatus } from "../domain/status.ts";
-import type { ServerRow } from "../data/rows.ts";
+import type { EnvironmentRow, ServerRow } from "../data/rows.ts";
 import { builder } from "./builder.ts";
 import type { Context } from "./context.ts";
 import { userError } from "./errors.ts";
@@ -9,20 +9,28 @@ import { parseId } from "./ids.ts";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
 import { EndpointProblemEnum, InstallationStatusEnum, ServerStatusRef, ServerTypeEnum, TransportEnum } from "./status.ts";
 
-async function environmentOf(server: ServerRow, ctx: Context) {
-  const environment = await ctx.loaders.environment.load(server.environmentId);
-  // The FK (ON DELETE CASCADE) makes this impossible unless the row vanished mid-request.
-  if (!environment) throw userError("NOT_FOUND", `The environment of server ${server.id} no longer exists`);
-  return environment;
+function environmentOf(server: ServerRow, ctx: Context): EnvironmentRow | Promise<EnvironmentRow> {
+  const found = (environment: EnvironmentRow | null) => {
+    // The FK (ON DELETE CASCADE) makes this impossible unless the row vanished mid-request.
+    if (!environment) throw userError("NOT_FOUND", `The environment of server ${server.id} no longer exists`);
+    return environment;
+  };
+  const loaded = ctx.loaders.environment.load(server.environmentId);
+  return loaded instanceof Promise ? loaded.then(found) : found(loaded);
 }
 
-async function endpointOf(server: ServerRow, ctx: Context) {
-  const environment = await environmentOf(server, ctx);
-  return buildEndpoint(
-    { publicIp: environment.publicIp, transport: server.transport, endpointPath: server.endpointPath, portMapping: server.portMapping, baseConfigOverride: server.baseConfigOverride },
-    ctx.config.dtmaPort,
-  );
+// Synchronous when the environment is already loaded, as it is for every page of servers.
+function endpointOf(server: ServerRow, ctx: Context): Endpoint | Promise<Endpoint> {
+  const build = (environment: EnvironmentRow) =>
+    buildEndpoint(
+      { publicIp: environment.publicIp, transport: server.transport, endpointPath: server.endpointPath, portMapping: server.portMapping, baseConfigOverride: server.baseConfigOverride },
+      ctx.config.dtmaPort,
+    );
+  const environment = environmentOf(server, ctx);
+  return environment instanceof Promise ? environment.then(build) : build(environment);
 }
+
+const then = <T, R>(value: T | Promise<T>, f: (v: T) => R): R | Promise<R> => (value instanceof Promise ? value.then(f) : f(value));
 
 builder.node(ServerRef, {
   description: "An MCP server: one container on a droplet (account_tool_instances).",
@@ -42,10 +50,10 @@ builder.node(ServerRef, {
     endpoint: t.string({
       nullable: true,
       description: "The URL MCP clients connect to, from the droplet's public address and the published host port. Null when it cannot be built: see endpointProblem.",
-      resolve: async (s, _args, ctx) => (await endpointOf(s, ctx)).url,
+      resolve: (s, _args, ctx) => then(endpointOf(s, ctx), (e) => e.url),
     }),
-    endpointProblem: t.field({ type: EndpointProblemEnum, nullable: true, resolve: async (s, _args, ctx) => (await endpointOf(s, ctx)).problem }),
-    endpointProblemReason: t.string({ nullable: true, resolve: async (s, _args, ctx) => (await endpointOf(s, ctx)).reason }),
+    endpointProblem: t.field({ type: EndpointProblemEnum, nullable: true, resolve: (s, _args, ctx) => then(endpointOf(s, ctx), (e) => e.problem) }),
+    endpointProblemReason: t.string({ nullable: true, resolve: (s, _args, ctx) => then(endpointOf(s, ctx), (e) => e.reason) }),
     endpointPath: t.string({ nullable: true, resolve: (s) => s.endpointPath }),
     capabilities: t.field({ type: "JSON", nullable: true, description: "mcp_server_capabilities as stored.", resolve: (s) => s.capabilities }),
     discoveryMetadata: t.field({ type: "JSON", nullable: true, resolve: (s) => s.discoveryMetadata }),

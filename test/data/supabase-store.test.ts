@@ -39,6 +39,9 @@ const ENV_ROW = {
   dtma_health_details_json: { cpu_load_percent: 3 }, provisioning_error_message: null, created_at: "2025-06-01T00:00:00+00:00", updated_at: "2025-06-20T10:15:30+00:00",
 };
 
+// A page row as PostgREST embeds the environment (select=...,environment:account_tool_environments!inner(...)).
+const PAGE_ROW = { ...SERVER_ROW, environment: ENV_ROW };
+
 function capture(respond: (req: Captured) => Response | Promise<Response>) {
   const requests: Captured[] = [];
   const fetchImpl = (async (input: RequestInfo | URL, init?: RequestInit) => {
@@ -56,7 +59,7 @@ const time = { now: new Date("2026-11-25T12:00:00Z"), thresholds: DEFAULT_THRESH
 
 describe("SupabaseStore requests", () => {
   it("lists servers with one GET carrying the filters, order and page size", async () => {
-    const { store, requests } = capture(() => json([SERVER_ROW]));
+    const { store, requests } = capture(() => json([PAGE_ROW]));
     await store.listServers({ states: ["RUNNING"], serverTypes: ["mcp_server"], environmentIds: [ENV_ROW.id], search: "wea_" }, { first: 50 }, time);
     expect(requests).toHaveLength(1);
     const [req] = requests;
@@ -65,7 +68,7 @@ describe("SupabaseStore requests", () => {
     expect(req.headers.apikey).toBe("service-role-key");
     expect(req.headers.authorization).toBe("Bearer service-role-key");
     expect(req.params).toEqual([
-      ["select", expect.stringMatching(/^id,account_tool_environment_id,.*,last_started_at,created_at,updated_at$/)],
+      ["select", expect.stringMatching(/^id,account_tool_environment_id,.*,last_started_at,created_at,updated_at,environment:account_tool_environments!inner\(id,user_id,.*,updated_at\)$/)],
       ["mcp_server_type", "not.is.null"],
       ["account_tool_environment_id", `in.(${ENV_ROW.id})`],
       ["mcp_server_type", "in.(mcp_server)"],
@@ -105,9 +108,12 @@ describe("SupabaseStore requests", () => {
 });
 
 describe("SupabaseStore parsing", () => {
-  it("parses a real PostgREST server row", async () => {
-    const { store } = capture(() => json([SERVER_ROW]));
-    const [row] = (await store.listServers({}, { first: 1 }, time)).rows;
+  it("parses a real PostgREST server row and its embedded environment", async () => {
+    const { store } = capture(() => json([PAGE_ROW]));
+    const page = await store.listServers({}, { first: 1 }, time);
+    const [row] = page.rows;
+    expect(page.environments).toHaveLength(1);
+    expect(page.environments[0]).toMatchObject({ id: ENV_ROW.id, publicIp: "203.0.113.10", privateIp: "10.0.0.5" });
     expect(row).toMatchObject({ id: SERVER_ROW.id, name: "weather", status: "running", transport: "sse", portMapping: { container_port: 8080, host_port: 49152 }, capabilities: { tools: true } });
     expect(row.lastHeartbeat!.toISOString()).toBe("2025-06-20T10:15:30.123Z");
     expect(row.lastStartedAt!.toISOString()).toBe("2025-06-20T09:00:00.000Z");
@@ -121,7 +127,7 @@ describe("SupabaseStore parsing", () => {
   });
 
   it("reports hasNextPage from the extra row it asked for", async () => {
-    const rows = [SERVER_ROW, { ...SERVER_ROW, id: "6c1f7d2f-9a6b-4d6a-8b54-1e1d3a6f9b22" }];
+    const rows = [PAGE_ROW, { ...PAGE_ROW, id: "6c1f7d2f-9a6b-4d6a-8b54-1e1d3a6f9b22" }];
     const { store } = capture(() => json(rows));
     const page = await store.listServers({}, { first: 1 }, time);
     expect(page.rows).toHaveLength(1);

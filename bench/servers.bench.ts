@@ -1,0 +1,69 @@
+// npm run bench: servers(first: 100) with environments, against the hand-written baseline,
+// on 10,000 servers over 500 droplets in real Postgres. Prints a Markdown table for BENCHMARKS.md.
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+import { loadConfig } from "../src/config.ts";
+import { migrate } from "../src/data/migrate.ts";
+import { generateFleet } from "../src/data/seed.ts";
+import { SqlStore } from "../src/data/sql-store.ts";
+import { createLogger } from "../src/log.ts";
+import { createYogaApp } from "../src/server.ts";
+import { freshPostgres } from "../test/helpers/postgres.ts";
+
+const DURATION_S = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = 32;
+const QUERY = `{ servers(first: 100) { edges { node { id name rawStatus status { state health heartbeatAge } endpoint environment { id name publicIP region status } } } } }`;
+
+function start(script: string, databaseUrl: string): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(fileURLToPath(new URL(script, import.meta.url)), { execArgv: ["--import", "tsx"], env: { ...process.env, NODE_ENV: "production", DATABASE_URL: databaseUrl }, stdio: "inherit" });
+  return new Promise((resolve, reject) => {
+    child.once("message", (m: { port: number }) => resolve({ child, port: m.port }));
+    child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+}
+
+async function load(url: string, body: string | undefined) {
+  const run = (duration: number) =>
+    autocannon({ url, connections: CONNECTIONS, duration, method: body ? "POST" : "GET", body, headers: body ? { "content-type": "application/json" } : {} });
+  await run(2); // warm-up: JIT, pools, plan cache
+  const r = await run(DURATION_S);
+  if (r.non2xx || r.errors) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
+}
+
+const pgTest = await freshPostgres();
+try {
+  await migrate(pgTest.db);
+  await generateFleet(pgTest.db, { environments: 500, serversPerEnvironment: 20 });
+  const [{ n }] = await pgTest.db.query<{ n: number }>("SELECT count(*)::int AS n FROM account_tool_instances");
+
+  // Statements per request, counted on the API's own store.
+  const config = loadConfig({ DATABASE_URL: pgTest.url, LOG_LEVEL: "silent" });
+  const store = new SqlStore(pgTest.db);
+  let statements = 0;
+  pgTest.db.onStatement(() => statements++);
+  const yoga = createYogaApp(store, config, createLogger("silent"));
+  const check = await yoga.fetch("http://bench/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: QUERY }) });
+  const checked = (await check.json()) as { data: { servers: { edges: unknown[] } } };
+  if (checked.data.servers.edges.length !== 100) throw new Error("the API did not return 100 servers");
+
+  const baseline = await start("./serve-baseline.ts", pgTest.url);
+  const api = await start("./serve-api.ts", pgTest.url);
+  try {
+    const b = await load(`http://127.0.0.1:${baseline.port}/`, undefined);
+    const a = await load(`http://127.0.0.1:${api.port}/graphql`, JSON.stringify({ query: QUERY }));
+    console.log(`\n${n} servers on 500 droplets, ${CONNECTIONS} connections, ${DURATION_S} s per side, node ${process.version}\n`);
+    console.log("| | requests/s | p50 ms | p99 ms | SQL statements per request |");
+    console.log("|---|---:|---:|---:|---:|");
+    console.log(`| baseline (1 SQL query + JSON.stringify) | ${b.rps.toFixed(0)} | ${b.p50} | ${b.p99} | 1 |`);
+    console.log(`| mcp-fleet servers(first: 100) + environment | ${a.rps.toFixed(0)} | ${a.p50} | ${a.p99} | ${statements} |`);
+    console.log(`\nthroughput ratio (mcp-fleet / baseline): ${(a.rps / b.rps).toFixed(2)} (target >= 0.60)`);
+    console.log(`p99 ratio (mcp-fleet / baseline): ${(a.p99 / b.p99).toFixed(2)}`);
+  } finally {
+    baseline.child.kill();
+    api.child.kill();
+  }
+} finally {
+  await pgTest.drop();
+}
