@@ -2,7 +2,7 @@
 import { writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
-import { openDb, openStore } from "./data/index.ts";
+import { openDb, openServices } from "./data/index.ts";
 import { migrate } from "./data/migrate.ts";
 import { seedDemoFleet } from "./data/seed.ts";
 import { createLogger, type Logger } from "./log.ts";
@@ -18,9 +18,9 @@ const USAGE = `Usage: mcp-fleet <command>
   print-schema   write schema/schema.graphql from the code`;
 
 async function serve(config: Config, logger: Logger) {
-  const store = await openStore(config, logger);
-  const app = await startServer(store, config, logger);
-  logger.info({ store: store.kind, url: app.url }, "mcp-fleet is serving");
+  const services = await openServices(config, logger);
+  const app = await startServer(services, logger);
+  logger.info({ store: services.store.kind, live: !!services.live, url: app.url }, "mcp-fleet is serving");
   if (config.graphiql) console.log(`\n  GraphiQL: ${app.url}\n`);
   let stopping = false;
   const stop = (signal: string) => {

@@ -8,6 +8,11 @@ export interface Db {
   query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
   /** Runs a script of several statements (migrations). */
   exec(script: string): Promise<void>;
+  /**
+   * Listens on a notification channel until the returned function is called. `onResumed` runs
+   * after the listener reconnected: notifications sent while it was away are lost, so resync.
+   */
+  listen(channel: string, onNotify: (payload: string) => void, onResumed: () => void): Promise<() => Promise<void>>;
   /** Called once per statement sent to the database; tests count statements with it. */
   onStatement(listener: (text: string) => void): () => void;
   close(): Promise<void>;
@@ -41,6 +46,7 @@ class Listeners {
 
 export interface PostgresOptions {
   connectionString: string;
+  onListenerEvent?: (event: "lost" | "resumed", detail?: string) => void;
   maxConnections: number;
   connectTimeoutMs: number;
   statementTimeoutMs: number;
@@ -76,7 +82,54 @@ export function postgresDb(options: PostgresOptions): Db & { pool: pg.Pool } {
       await run(script);
     },
     onStatement: (l) => listeners.add(l),
+    listen: (channel, onNotify, onResumed) => pgListen(options, channel, onNotify, onResumed),
     close: () => pool.end(),
+  };
+}
+
+// A dedicated connection for LISTEN (a pooled one would be handed to other queries), reconnected
+// with capped exponential backoff whenever it drops.
+async function pgListen(options: PostgresOptions, channel: string, onNotify: (payload: string) => void, onResumed: () => void) {
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let attempt = 0;
+  let retry: NodeJS.Timeout | undefined;
+  const connect = async (resuming: boolean): Promise<void> => {
+    const c = new pg.Client({ connectionString: options.connectionString, connectionTimeoutMillis: options.connectTimeoutMs, application_name: "mcp-fleet-listener" });
+    c.on("notification", (n) => n.channel === channel && n.payload !== undefined && onNotify(n.payload));
+    const lost = (reason: string) => {
+      if (client !== c || stopped) return;
+      client = undefined;
+      options.onListenerEvent?.("lost", reason);
+      c.end().catch(() => undefined);
+      schedule();
+    };
+    c.on("error", (e) => lost(e.message));
+    c.on("end", () => lost("connection ended"));
+    client = c;
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    } catch (error) {
+      if (!resuming) throw error;
+      lost((error as Error).message);
+      return;
+    }
+    attempt = 0;
+    if (resuming) {
+      options.onListenerEvent?.("resumed");
+      onResumed();
+    }
+  };
+  const schedule = () => {
+    const delay = Math.min(100 * 2 ** attempt++, 5_000);
+    retry = setTimeout(() => void connect(true), delay);
+  };
+  await connect(false);
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    await client?.end().catch(() => undefined);
   };
 }
 
@@ -97,6 +150,11 @@ export async function pgliteDb(dataDir: string | undefined): Promise<Db & { pgli
       await pglite.exec(script);
     },
     onStatement: (l) => listeners.add(l),
+    async listen(channel, onNotify) {
+      // In process: the connection cannot drop, so there is never anything to resume.
+      const unlisten = await pglite.listen(channel, onNotify);
+      return unlisten;
+    },
     close: () => pglite.close(),
   };
 }

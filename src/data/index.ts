@@ -8,6 +8,9 @@ import { migrate } from "./migrate.ts";
 import { seedDemoFleet } from "./seed.ts";
 import { SqlStore } from "./sql-store.ts";
 import type { Store } from "./store.ts";
+import type { Services } from "../schema/context.ts";
+import { LiveFleet } from "../live/fleet.ts";
+import { systemClock } from "../live/clock.ts";
 
 export async function openDb(config: Config, logger: Logger): Promise<Db> {
   if (config.store === "postgres") {
@@ -17,6 +20,7 @@ export async function openDb(config: Config, logger: Logger): Promise<Db> {
       connectTimeoutMs: config.databaseConnectTimeoutMs,
       statementTimeoutMs: config.databaseStatementTimeoutMs,
       onPoolError: (error) => logger.warn({ err: error.message }, "idle database connection lost"),
+      onListenerEvent: (event, detail) => logger.warn({ event, detail }, "change feed listener"),
     });
   }
   if (config.pgliteDir) await mkdir(config.pgliteDir, { recursive: true });
@@ -36,4 +40,16 @@ export async function openStore(config: Config, logger: Logger): Promise<Store> 
     if (config.seed !== "never" && (await seedDemoFleet(db, { force: config.seed === "always" }))) logger.info("seeded the demo fleet");
   }
   return new SqlStore(db);
+}
+
+/** The store, and the live fleet when the store has a change feed (Postgres, PGlite). */
+export async function openServices(config: Config, logger: Logger): Promise<Services> {
+  const store = await openStore(config, logger);
+  if (!(store instanceof SqlStore)) {
+    logger.warn("live updates (subscriptions) are not available with the Supabase store yet");
+    return { store, config };
+  }
+  const live = new LiveFleet({ store, db: store.db, clock: systemClock, thresholds: config.thresholds, logger });
+  await live.start();
+  return { store, config, live };
 }

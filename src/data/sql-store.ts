@@ -1,5 +1,5 @@
 // The store over SQL: the same statements run on real Postgres (pg) and on PGlite.
-import { healthConditions, installationStatusesFor, type HealthCondition } from "../domain/status.ts";
+import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition } from "../domain/status.ts";
 import type { Db } from "./db.ts";
 import { ENVIRONMENT_COLUMNS, SERVER_COLUMNS, toEnvironmentRow, toServerRow, type EnvironmentRow, type ServerRow } from "./rows.ts";
 import { inKeyOrder, toPage, type Cursor, type EnvironmentFilter, type Page, type PageArgs, type QueryTime, type ServerFilter, type ServerPage, type Store } from "./store.ts";
@@ -50,6 +50,7 @@ function healthSql(condition: HealthCondition, p: Params): string {
 function serverWhere(filter: ServerFilter, time: QueryTime, p: Params): string[] {
   // A row is an MCP server when mcp_server_type is set, as upstream's `.not('mcp_server_type','is',null)`.
   const where = ["s.mcp_server_type IS NOT NULL"];
+  if (filter.ids) where.push(`s.id = ANY(${p.add(filter.ids)}::uuid[])`);
   if (filter.environmentIds) where.push(`s.account_tool_environment_id = ANY(${p.add(filter.environmentIds)}::uuid[])`);
   if (filter.serverTypes) where.push(`s.mcp_server_type = ANY(${p.add(filter.serverTypes)}::text[])`);
   if (filter.states) where.push(`s.status_on_toolbox::text = ANY(${p.add(filter.states.flatMap(installationStatusesFor))}::text[])`);
@@ -84,12 +85,25 @@ export class SqlStore implements Store {
     const p = new Params();
     const where = serverWhere(filter, time, p);
     if (page.after) where.push(afterCursor("s.instance_name_on_toolbox", "s.id", page.after, p));
-    // One statement returns the page and each environment it references once, as one JSON
-    // document: Postgres builds it, Node parses it natively (much cheaper than row by row).
+    return this.serverPage(where, p, page.first);
+  }
+
+  async serversChangedSince(since: Date, time: QueryTime, page: PageArgs): Promise<ServerPage> {
+    const p = new Params();
+    const where = serverWhere({}, time, p);
+    const crossings = healthCrossings(since, time.now, time.thresholds).map((c) => healthSql(c, p));
+    where.push(`(s.updated_at > ${p.add(since.toISOString())}::timestamptz OR ${crossings.join(" OR ")})`);
+    if (page.after) where.push(afterCursor("s.instance_name_on_toolbox", "s.id", page.after, p));
+    return this.serverPage(where, p, page.first);
+  }
+
+  // One statement returns the page and each environment it references once, as one JSON
+  // document: Postgres builds it, Node parses it natively (much cheaper than row by row).
+  private async serverPage(where: string[], p: Params, first: number): Promise<ServerPage> {
     const [row] = await this.db.query<{ page: { servers: Record<string, unknown>[]; environments: Record<string, unknown>[] } }>(
       `WITH page AS (
          SELECT ${SERVER_SELECT}, row_number() OVER () AS position FROM (
-           SELECT * FROM account_tool_instances s WHERE ${where.join(" AND ")} ORDER BY ${SERVER_ORDER} LIMIT ${p.add(page.first + 1)}) s)
+           SELECT * FROM account_tool_instances s WHERE ${where.join(" AND ")} ORDER BY ${SERVER_ORDER} LIMIT ${p.add(first + 1)}) s)
        SELECT json_build_object(
          'servers', (SELECT coalesce(json_agg(page ORDER BY position), '[]') FROM page),
          'environments', (SELECT coalesce(json_agg(env), '[]') FROM (
@@ -97,7 +111,7 @@ export class SqlStore implements Store {
             WHERE e.id IN (SELECT account_tool_environment_id FROM page)) env)) AS page`,
       p.values,
     );
-    const paged = toPage(row.page.servers, page.first);
+    const paged = toPage(row.page.servers, first);
     const referenced = new Set(paged.rows.map((r) => String(r.account_tool_environment_id)));
     return {
       rows: paged.rows.map(toServerRow),

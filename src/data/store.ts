@@ -5,6 +5,8 @@ import type { EnvironmentRow, ServerRow } from "./rows.ts";
 export type ServerType = "mcp_server" | "standard_tool";
 
 export interface ServerFilter {
+  /** Only these servers. */
+  ids?: string[];
   environmentIds?: string[];
   states?: ServerState[];
   healths?: ServerHealth[];
@@ -52,6 +54,8 @@ export interface Store {
   /** One page of servers for each environment, in one round trip. */
   listServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, page: PageArgs, time: QueryTime): Promise<Map<string, Page<ServerRow>>>;
   serversByIds(ids: readonly string[]): Promise<(ServerRow | null)[]>;
+  /** Servers changed after `since`: written since then, or whose health crossed a threshold with time. */
+  serversChangedSince(since: Date, time: QueryTime, page: PageArgs): Promise<ServerPage>;
   listEnvironments(filter: EnvironmentFilter, page: PageArgs): Promise<Page<EnvironmentRow>>;
   countEnvironments(filter: EnvironmentFilter): Promise<number>;
   environmentsByIds(ids: readonly string[]): Promise<(EnvironmentRow | null)[]>;

@@ -2,7 +2,7 @@
 // With a user's token (auth issue), Postgres row-level security applies to every request.
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import WebSocket from "ws";
-import { healthConditions, installationStatusesFor, type HealthCondition } from "../domain/status.ts";
+import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition } from "../domain/status.ts";
 import { DatabaseUnavailableError } from "./db.ts";
 import { ENVIRONMENT_COLUMNS, SERVER_COLUMNS, distinctEnvironments, toEnvironmentRow, toServerRow, type EnvironmentRow, type ServerRow } from "./rows.ts";
 import { inKeyOrder, toPage, type Cursor, type EnvironmentFilter, type Page, type PageArgs, type QueryTime, type ServerFilter, type ServerPage, type Store } from "./store.ts";
@@ -89,8 +89,9 @@ export class SupabaseStore implements Store {
     return { data: result.data as T, count: result.count ?? null };
   }
 
-  private applyServerFilter<Q extends Filterable>(query: Q, filter: ServerFilter, time: QueryTime, cursor?: Cursor): Q {
+  private applyServerFilter<Q extends Filterable>(query: Q, filter: ServerFilter, time: QueryTime, cursor?: Cursor, changedSince?: Date): Q {
     let q = query.not("mcp_server_type", "is", null);
+    if (filter.ids) q = q.in("id", filter.ids);
     if (filter.environmentIds) q = q.in("account_tool_environment_id", filter.environmentIds);
     if (filter.serverTypes) q = q.in("mcp_server_type", filter.serverTypes);
     if (filter.states) q = q.in("status_on_toolbox", filter.states.flatMap(installationStatusesFor));
@@ -102,27 +103,35 @@ export class SupabaseStore implements Store {
       trees.push(conditions.length ? `or(${conditions.map(healthTree).join(",")})` : "id.is.null");
     }
     if (cursor) trees.push(cursorTree("instance_name_on_toolbox", cursor));
+    if (changedSince) {
+      const crossings = healthCrossings(changedSince, time.now, time.thresholds).map(healthTree);
+      trees.push(`or(updated_at.gt.${quote(changedSince.toISOString())},${crossings.join(",")})`);
+    }
     if (trees.length) q = q.or(`and(${trees.join(",")})`);
     return q;
   }
 
-  private serverPage(filter: ServerFilter, page: PageArgs, time: QueryTime) {
+  private serverPage(filter: ServerFilter, page: PageArgs, time: QueryTime, changedSince?: Date) {
     // The environment is embedded (as upstream's MCP_SERVER_SELECT did): one request per page.
     const query = this.client.from("account_tool_instances").select(`${SERVER_COLUMNS.join(",")},environment:account_tool_environments!inner(${ENVIRONMENT_COLUMNS.join(",")})`);
-    return this.applyServerFilter(query, filter, time, page.after)
+    return this.applyServerFilter(query, filter, time, page.after, changedSince)
       .order("instance_name_on_toolbox", { ascending: true, nullsFirst: false })
       .order("id", { ascending: true })
       .limit(page.first + 1);
   }
 
-  async listServers(filter: ServerFilter, page: PageArgs, time: QueryTime): Promise<ServerPage> {
-    const { data } = await this.run<Record<string, unknown>[]>(this.serverPage(filter, page, time));
+  async listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, changedSince?: Date): Promise<ServerPage> {
+    const { data } = await this.run<Record<string, unknown>[]>(this.serverPage(filter, page, time, changedSince));
     const paged = toPage(data, page.first);
     return {
       rows: paged.rows.map(toServerRow),
       hasNextPage: paged.hasNextPage,
       environments: distinctEnvironments(paged.rows, (r) => toEnvironmentRow(r.environment as Record<string, unknown>)),
     };
+  }
+
+  serversChangedSince(since: Date, time: QueryTime, page: PageArgs): Promise<ServerPage> {
+    return this.listServers({}, page, time, since);
   }
 
   async countServers(filter: ServerFilter, time: QueryTime) {

@@ -167,3 +167,26 @@ export function serverStatus(input: ServerStatusInput, now: Date, thresholds: He
     heartbeatAgeSeconds: seconds(input.lastHeartbeat),
   };
 }
+
+/**
+ * Running rows whose health changed with time alone between `since` (exclusive) and `now`
+ * (inclusive): their heartbeat crossed a threshold in that interval. Used to resume subscriptions.
+ */
+export function healthCrossings(since: Date, now: Date, thresholds: HeartbeatThresholds = DEFAULT_THRESHOLDS): HealthCondition[] {
+  const running = installationStatusesFor("RUNNING");
+  return [thresholds.degradedAfterMs, thresholds.unhealthyAfterMs].map((after) => ({
+    statuses: running,
+    heartbeatAfter: new Date(since.getTime() - after),
+    heartbeatAtOrBefore: new Date(now.getTime() - after),
+  }));
+}
+
+/** When the health of a running server will next change with time alone, or null if never. */
+export function nextHealthChange(state: ServerState, lastHeartbeat: Date | null, now: Date, thresholds: HeartbeatThresholds = DEFAULT_THRESHOLDS): Date | null {
+  if (state !== "RUNNING" || !lastHeartbeat) return null;
+  for (const after of [thresholds.degradedAfterMs, thresholds.unhealthyAfterMs]) {
+    const at = lastHeartbeat.getTime() + after;
+    if (at > now.getTime()) return new Date(at);
+  }
+  return null;
+}

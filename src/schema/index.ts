@@ -6,6 +6,7 @@ import "./server.ts";
 import "./environment.ts";
 import "./connection-test.ts";
 import "./query.ts";
+import "./subscriptions.ts";
 
 let schema: GraphQLSchema | undefined;
 export function buildSchema(): GraphQLSchema {

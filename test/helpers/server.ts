@@ -3,6 +3,9 @@ import { loadConfig } from "../../src/config.ts";
 import type { Store } from "../../src/data/store.ts";
 import { createLogger } from "../../src/log.ts";
 import { startServer, type App } from "../../src/server.ts";
+import { SqlStore } from "../../src/data/sql-store.ts";
+import { LiveFleet } from "../../src/live/fleet.ts";
+import { systemClock, type Clock } from "../../src/live/clock.ts";
 
 export interface TestServer {
   app: App;
@@ -11,11 +14,25 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(store: Store, env: Record<string, string> = {}): Promise<TestServer> {
-  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", ...env });
-  const app = await startServer(store, config, createLogger("silent"));
+export interface TestServerOptions {
+  env?: Record<string, string>;
+  /** Start the live fleet (subscriptions) on the store's database, with this clock. */
+  live?: { clock?: Clock; coalesceMs?: number };
+}
+
+export async function startTestServer(store: Store, options: TestServerOptions = {}): Promise<TestServer & { live?: LiveFleet }> {
+  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", ...options.env });
+  const logger = createLogger("silent");
+  let live: LiveFleet | undefined;
+  if (options.live) {
+    if (!(store instanceof SqlStore)) throw new Error("live needs a SqlStore");
+    live = new LiveFleet({ store, db: store.db, clock: options.live.clock ?? systemClock, thresholds: config.thresholds, logger, coalesceMs: options.live.coalesceMs });
+    await live.start();
+  }
+  const app = await startServer({ store, config, live }, logger);
   return {
     app,
+    live,
     url: app.url,
     async gql(query, variables) {
       const res = await fetch(app.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });

@@ -1,0 +1,134 @@
+// Live subscriptions (graphql-ws over WebSocket, and SSE): status changes, server changes,
+// environment changes; optionally resumed from a cursor (`since`).
+import { canSeeEnvironment } from "../auth/visibility.ts";
+import type { EnvironmentEvent, ServerEvent } from "../live/fleet.ts";
+import { builder } from "./builder.ts";
+import type { Context } from "./context.ts";
+import { badInput, userError } from "./errors.ts";
+import { parseId } from "./ids.ts";
+import { EnvironmentRef, ServerRef } from "./refs.ts";
+import { ServerHealthEnum, ServerStateEnum, ServerStatusRef } from "./status.ts";
+
+const SourceEnum = builder.enumType("ChangeSource", {
+  values: {
+    DATABASE: { description: "A row was written." },
+    HEALTH_CLOCK: { description: "Time passed: a heartbeat aged past a threshold." },
+    RESYNC: { description: "Found while re-reading the fleet after the change feed reconnected." },
+    REPLAY: { description: "Changed since the `since` cursor, sent before live events." },
+  } as const,
+});
+const KindEnum = builder.enumType("ChangeKind", { values: ["ADDED", "UPDATED", "REMOVED"] as const });
+
+export const ServerStatusChangeRef = builder.objectRef<ServerEvent>("ServerStatusChange").implement({
+  fields: (t) => ({
+    server: t.field({ type: ServerRef, resolve: (e) => e.server! }),
+    previous: t.field({ type: ServerStatusRef, nullable: true, description: "Null for a new server, and on REPLAY.", resolve: (e) => e.previous }),
+    current: t.field({ type: ServerStatusRef, resolve: (e) => e.current! }),
+    source: t.field({ type: SourceEnum, resolve: (e) => e.source }),
+    at: t.field({ type: "DateTime", description: "When it changed; pass the last one as `since` to resume.", resolve: (e) => e.at }),
+  }),
+});
+
+const ServerChangeRef = builder.objectRef<ServerEvent>("ServerChange").implement({
+  fields: (t) => ({
+    kind: t.field({ type: KindEnum, resolve: (e) => e.kind }),
+    serverId: t.id({ resolve: (e) => e.serverId }),
+    server: t.field({ type: ServerRef, nullable: true, description: "Null when removed.", resolve: (e) => e.server }),
+    status: t.field({ type: ServerStatusRef, nullable: true, resolve: (e) => e.current }),
+    source: t.field({ type: SourceEnum, resolve: (e) => e.source }),
+    at: t.field({ type: "DateTime", resolve: (e) => e.at }),
+  }),
+});
+
+const EnvironmentChangeRef = builder.objectRef<EnvironmentEvent>("EnvironmentChange").implement({
+  fields: (t) => ({
+    kind: t.field({ type: KindEnum, resolve: (e) => e.kind }),
+    environmentId: t.id({ resolve: (e) => e.environmentId }),
+    environment: t.field({ type: EnvironmentRef, nullable: true, description: "Null when removed.", resolve: (e) => e.environment }),
+    source: t.field({ type: SourceEnum, resolve: (e) => e.source }),
+    at: t.field({ type: "DateTime", resolve: (e) => e.at }),
+  }),
+});
+
+const ServerEventFilterInput = builder.inputType("ServerEventFilter", {
+  description: "Every given condition must hold; states and healths apply to the status after the change.",
+  fields: (t) => ({
+    serverIds: t.idList(),
+    environmentIds: t.idList(),
+    states: t.field({ type: [ServerStateEnum] }),
+    healths: t.field({ type: [ServerHealthEnum] }),
+  }),
+});
+
+function liveOf(ctx: Context) {
+  if (!ctx.live) throw userError("UPSTREAM_UNAVAILABLE", "Live updates are not available with this store (they need Postgres or the embedded database)");
+  return ctx.live;
+}
+
+function serverFilter(input: typeof ServerEventFilterInput.$inferInput | null | undefined, ctx: Context) {
+  const ids = input?.serverIds && new Set(input.serverIds.map((id) => parseId(String(id), "MCPServer", "serverIds")));
+  const envs = input?.environmentIds && new Set(input.environmentIds.map((id) => parseId(String(id), "Environment", "environmentIds")));
+  const states = input?.states && new Set(input.states);
+  const healths = input?.healths && new Set(input.healths);
+  return (e: ServerEvent) => {
+    if (!canSeeEnvironment(ctx.viewer, e.environment)) return false;
+    if (ids && !ids.has(e.serverId)) return false;
+    const envId = e.server?.environmentId ?? e.environment?.id;
+    if (envs && (!envId || !envs.has(envId))) return false;
+    if (states && (!e.current || !states.has(e.current.state))) return false;
+    if (healths && (!e.current || !healths.has(e.current.health))) return false;
+    return true;
+  };
+}
+
+/** Live events, preceded (with `since`) by a replay of what changed since. Subscribes first, so nothing falls between. */
+async function* withReplay(ctx: Context, accept: (e: ServerEvent) => boolean, since: Date | null | undefined): AsyncGenerator<ServerEvent> {
+  const live = liveOf(ctx);
+  if (since && since.getTime() > Date.now() + 60_000) throw badInput("`since` is in the future", "since");
+  const events = live.serverEvents.subscribe(accept);
+  try {
+    if (since) for await (const e of live.replay(since)) if (accept(e)) yield e;
+    yield* events;
+  } finally {
+    await events.return?.();
+  }
+}
+
+// A subscription's context lives as long as it does: each event brings its own time and rows.
+function forEvent(ctx: Context, e: ServerEvent): ServerEvent {
+  ctx.time = { now: e.at, thresholds: ctx.time.thresholds };
+  if (e.environment) ctx.loaders.environment.prime(e.environment.id, e.environment);
+  return e;
+}
+
+builder.subscriptionType({
+  fields: (t) => ({
+    serverStatusChanged: t.field({
+      type: ServerStatusChangeRef,
+      description: "A server's state or health changed: by a write, or by its heartbeat ageing.",
+      args: { filter: t.arg({ type: ServerEventFilterInput }), since: t.arg({ type: "DateTime" }) },
+      subscribe: (_root, args, ctx) => {
+        const accept = serverFilter(args.filter, ctx);
+        return withReplay(ctx, (e) => e.statusChanged && e.kind !== "REMOVED" && accept(e), args.since);
+      },
+      resolve: (e, _args, ctx) => forEvent(ctx, e),
+    }),
+    serverChanged: t.field({
+      type: ServerChangeRef,
+      description: "Every visible change to a server: added, updated, removed.",
+      args: { filter: t.arg({ type: ServerEventFilterInput }), since: t.arg({ type: "DateTime" }) },
+      subscribe: (_root, args, ctx) => withReplay(ctx, serverFilter(args.filter, ctx), args.since),
+      resolve: (e, _args, ctx) => forEvent(ctx, e),
+    }),
+    environmentChanged: t.field({
+      type: EnvironmentChangeRef,
+      description: "An environment (droplet) was added, changed or removed; all of them, or the one with `id`.",
+      args: { id: t.arg.id() },
+      subscribe: (_root, args, ctx) => {
+        const id = args.id ? parseId(String(args.id), "Environment") : undefined;
+        return liveOf(ctx).environmentEvents.subscribe((e) => (!id || e.environmentId === id) && canSeeEnvironment(ctx.viewer, e.environment ?? { userId: "" }));
+      },
+      resolve: (e) => e,
+    }),
+  }),
+});
