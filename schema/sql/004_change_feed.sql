@@ -1,7 +1,7 @@
 -- The change feed: every insert, update and delete on the fleet tables notifies 'mcp_fleet_changes'
 -- with a small payload; listeners reload the rows themselves (payloads stay far below 8000 bytes).
 CREATE OR REPLACE FUNCTION mcp_fleet_notify_instance_change() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE r account_tool_instances%ROWTYPE;
+DECLARE r record; -- not %ROWTYPE: that would resolve through the writer's search_path
 BEGIN
   IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
   PERFORM pg_notify('mcp_fleet_changes', json_build_object(
@@ -10,7 +10,7 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION mcp_fleet_notify_environment_change() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE r account_tool_environments%ROWTYPE;
+DECLARE r record;
 BEGIN
   IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
   PERFORM pg_notify('mcp_fleet_changes', json_build_object(

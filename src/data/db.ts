@@ -47,6 +47,8 @@ class Listeners {
 export interface PostgresOptions {
   connectionString: string;
   onListenerEvent?: (event: "lost" | "resumed", detail?: string) => void;
+  /** application_name of the LISTEN connection, to find it in pg_stat_activity. */
+  listenerName?: string;
   maxConnections: number;
   connectTimeoutMs: number;
   statementTimeoutMs: number;
@@ -95,7 +97,7 @@ async function pgListen(options: PostgresOptions, channel: string, onNotify: (pa
   let attempt = 0;
   let retry: NodeJS.Timeout | undefined;
   const connect = async (resuming: boolean): Promise<void> => {
-    const c = new pg.Client({ connectionString: options.connectionString, connectionTimeoutMillis: options.connectTimeoutMs, application_name: "mcp-fleet-listener" });
+    const c = new pg.Client({ connectionString: options.connectionString, connectionTimeoutMillis: options.connectTimeoutMs, application_name: options.listenerName ?? "mcp-fleet-listener" });
     c.on("notification", (n) => n.channel === channel && n.payload !== undefined && onNotify(n.payload));
     const lost = (reason: string) => {
       if (client !== c || stopped) return;

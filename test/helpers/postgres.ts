@@ -50,7 +50,7 @@ export async function freshPostgres(): Promise<TestDatabase> {
   await admin.query(`CREATE SCHEMA ${schema}`);
   await admin.end();
   const url = urlWithSchema(schema);
-  const db = postgresDb({ connectionString: url, maxConnections: 4, connectTimeoutMs: 3000, statementTimeoutMs: 10_000 });
+  const db = postgresDb({ connectionString: url, maxConnections: 4, connectTimeoutMs: 3000, statementTimeoutMs: 10_000, listenerName: `listener-${schema}` });
   return {
     db,
     url,
