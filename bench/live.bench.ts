@@ -1,0 +1,77 @@
+// npm run bench:live: 5,000 graphql-ws subscribers on one server process, real Postgres.
+// Measures commit-to-delivery latency at every subscriber over 100 updates, lost events, and
+// server heap per idle subscriber. Prints a Markdown table for BENCHMARKS.md.
+import { fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { createClient } from "graphql-ws";
+import WebSocket from "ws";
+import { migrate } from "../src/data/migrate.ts";
+import { insertEnvironment, insertServer } from "../test/helpers/fleet.ts";
+import { freshPostgres } from "../test/helpers/postgres.ts";
+
+const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 5000);
+const UPDATES = Number(process.env.BENCH_UPDATES ?? 100);
+
+const pgTest = await freshPostgres();
+const child = fork(fileURLToPath(new URL("./serve-live.ts", import.meta.url)), {
+  execArgv: ["--import", "tsx", "--expose-gc"],
+  env: { ...process.env, NODE_ENV: "production", DATABASE_URL: pgTest.url },
+  stdio: "inherit",
+});
+const ask = () => new Promise<{ subscribers: number; heapUsed: number; rss: number }>((resolve) => { child.once("message", resolve as never); child.send("stats"); });
+try {
+  await migrate(pgTest.db);
+  const env = await insertEnvironment(pgTest.db, { name: "bench", publicIp: "203.0.113.80" });
+  const id = await insertServer(pgTest.db, { env, name: "watched", status: "running", heartbeatSecondsAgo: 1 });
+  const port = await new Promise<number>((resolve) => child.once("message", (m: { port: number }) => resolve(m.port)));
+  const idle = await ask();
+
+  // Each subscriber records when it saw each update (by the version marker the update writes).
+  const seen: Array<Map<string, number>> = [];
+  const clients = [];
+  for (let i = 0; i < SUBSCRIBERS; i++) {
+    const client = createClient({ url: `ws://127.0.0.1:${port}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
+    const mine = new Map<string, number>();
+    seen.push(mine);
+    client.subscribe<{ serverChanged: { server: { version: string } | null } }>(
+      { query: `subscription($id: ID!) { serverChanged(filter: { serverIds: [$id] }) { server { version } } }`, variables: { id } },
+      { next: (v) => { const version = v.data?.serverChanged.server?.version; if (version) mine.set(version, performance.now()); }, error: () => undefined, complete: () => undefined },
+    );
+    clients.push(client);
+    if (i % 500 === 499) await new Promise((r) => setTimeout(r, 50));
+  }
+  let stats = await ask();
+  for (let i = 0; i < 200 && stats.subscribers < SUBSCRIBERS; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    stats = await ask();
+  }
+  if (stats.subscribers < SUBSCRIBERS) throw new Error(`only ${stats.subscribers} of ${SUBSCRIBERS} subscribed`);
+  const perSubscriberKb = (stats.heapUsed - idle.heapUsed) / SUBSCRIBERS / 1024;
+  const rssPerSubscriberKb = (stats.rss - idle.rss) / SUBSCRIBERS / 1024;
+
+  const latencies: number[] = [];
+  let lost = 0;
+  for (let u = 0; u < UPDATES; u++) {
+    const marker = `u${u}`;
+    await pgTest.db.query("UPDATE account_tool_instances SET version = $1 WHERE id = $2", [marker, id]);
+    const committed = performance.now();
+    const deadline = committed + 10_000;
+    while (performance.now() < deadline && seen.some((m) => !m.has(marker))) await new Promise((r) => setTimeout(r, 5));
+    for (const m of seen) {
+      const at = m.get(marker);
+      if (at === undefined) lost++;
+      else latencies.push(at - committed);
+    }
+  }
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))].toFixed(1);
+  console.log(`\n${SUBSCRIBERS} graphql-ws subscribers, ${UPDATES} updates of one watched server, real Postgres, node ${process.version}\n`);
+  console.log("| p50 ms | p99 ms | max ms | events lost | server heap per idle subscriber | server RSS per idle subscriber |");
+  console.log("|---:|---:|---:|---:|---:|---:|");
+  console.log(`| ${pct(50)} | ${pct(99)} | ${latencies.at(-1)!.toFixed(1)} | ${lost} of ${SUBSCRIBERS * UPDATES} | ${perSubscriberKb.toFixed(1)} KB | ${rssPerSubscriberKb.toFixed(1)} KB |`);
+  console.log(`\ntargets: p99 < 250 ms, < 30 KB per idle subscriber, 0 lost`);
+  await Promise.all(clients.map((c) => c.dispose()));
+} finally {
+  child.kill();
+  await pgTest.drop();
+}

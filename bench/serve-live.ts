@@ -1,0 +1,17 @@
+// mcp-fleet with its live fleet, for bench:live; reports subscribers and heap over IPC.
+import type { AddressInfo } from "node:net";
+import { loadConfig } from "../src/config.ts";
+import { openServices } from "../src/data/index.ts";
+import { createLogger } from "../src/log.ts";
+import { startServer } from "../src/server.ts";
+
+const config = loadConfig({ DATABASE_URL: process.env.DATABASE_URL, PORT: "0", LOG_LEVEL: "silent", NODE_ENV: "production" });
+const logger = createLogger("silent");
+const services = await openServices(config, logger);
+const app = await startServer(services, logger);
+process.on("message", (m: string) => {
+  if (m !== "stats") return;
+  (globalThis as { gc?: () => void }).gc?.();
+  process.send?.({ subscribers: services.live!.serverEvents.size, heapUsed: process.memoryUsage().heapUsed, rss: process.memoryUsage().rss });
+});
+process.send?.({ port: (app.server.address() as AddressInfo).port });
