@@ -1,24 +1,20 @@
 // The read API through HTTP against a started server, on PGlite and on real Postgres.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeGlobalID } from "@pothos/plugin-relay";
-import { pgliteDb, type Db } from "../../src/data/db.ts";
+import type { Db } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
 import { generateFleet } from "../../src/data/seed.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
 import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
-import { freshPostgres, postgresUp } from "../helpers/postgres.ts";
+import { sqlTargets } from "../helpers/targets.ts";
 import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
 
-const targets: Array<{ name: string; open(): Promise<{ db: Db; close(): Promise<void> }> }> = [
-  { name: "PGlite", async open() { const db = await pgliteDb(undefined); return { db, close: async () => undefined }; } },
-];
-if (postgresUp) targets.push({ name: "Postgres", async open() { const t = await freshPostgres(); return { db: t.db, close: () => t.drop() }; } });
 
 const SERVER_FIELDS = `id uuid name rawStatus serverType transport endpoint endpointProblem endpointProblemReason
   status { state health uptime lastStarted lastError heartbeatAge } capabilities discoveryMetadata lastHeartbeat createdAt updatedAt
   environment { id uuid name status publicIP privateIP region size image lastHeartbeatAt dtmaVersion systemMetrics { cpuLoadPercent memory { usedPercent } } }`;
 
-describe.each(targets)("read API on $name", (target) => {
+describe.each(sqlTargets)("read API on $name", (target) => {
   let db: Db;
   let close: () => Promise<void>;
   let server: TestServer;

@@ -8,8 +8,9 @@ import { SqlStore } from "../../src/data/sql-store.ts";
 import type { LiveFleet } from "../../src/live/fleet.ts";
 import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
 import { ManualClock } from "../helpers/manual-clock.ts";
-import { POSTGRES_URL, describePostgres, freshPostgres, postgresUp, type TestDatabase } from "../helpers/postgres.ts";
+import { POSTGRES_URL, describePostgres, freshPostgres, type TestDatabase } from "../helpers/postgres.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { sqlTargets } from "../helpers/targets.ts";
 import { subscribeSse, subscribeWs, wsClient, type Subscription } from "../helpers/subscriptions.ts";
 
 const STATUS_CHANGED = `subscription($filter: ServerEventFilter, $since: DateTime) {
@@ -23,12 +24,8 @@ async function subscribed(live: LiveFleet, n: number, hub: "serverEvents" | "env
   expect(live[hub].size).toBeGreaterThanOrEqual(n);
 }
 
-const targets: Array<{ name: string; open(): Promise<{ db: Db; close(): Promise<void> }> }> = [
-  { name: "PGlite", async open() { const db = await pgliteDb(undefined); return { db, close: async () => undefined }; } },
-];
-if (postgresUp) targets.push({ name: "Postgres", async open() { const t = await freshPostgres(); return { db: t.db, close: () => t.drop() }; } });
 
-describe.each(targets)("subscriptions on $name", (target) => {
+describe.each(sqlTargets)("subscriptions on $name", (target) => {
   let db: Db;
   let close: () => Promise<void>;
   let server: TestServer & { live?: LiveFleet };
