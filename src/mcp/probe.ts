@@ -1,0 +1,156 @@
+// The MCP connection probe: a real handshake with the official SDK client. Streamable HTTP
+// first, then the older HTTP+SSE transport; initialize, list what the server declares, ping.
+// Every phase is timed; the whole probe has one deadline; failures are classified.
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
+import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+
+export const PROBE_ERROR_KINDS = ["REFUSED", "TIMEOUT", "TLS", "HTTP_STATUS", "PROTOCOL", "NO_ENDPOINT"] as const;
+export type ProbeErrorKind = (typeof PROBE_ERROR_KINDS)[number];
+export type ProbeTransport = "STREAMABLE_HTTP" | "SSE";
+
+export interface ProbePhase {
+  name: "health" | "initialize" | "tools/list" | "resources/list" | "prompts/list" | "ping";
+  ms: number;
+  ok: boolean;
+  detail?: string;
+}
+
+export interface ProbeResult {
+  success: boolean;
+  errorKind: ProbeErrorKind | null;
+  error: string | null;
+  httpStatus: number | null;
+  latencyMs: number;
+  phases: ProbePhase[];
+  transport: ProbeTransport | null;
+  protocolVersion: string | null;
+  serverInfo: { name: string; version: string } | null;
+  capabilities: string[];
+  tools: string[];
+  resourceCount: number | null;
+  promptCount: number | null;
+  timestamp: Date;
+}
+
+export interface ProbeOptions {
+  timeoutMs: number;
+  /** How long the optional GET /health first step may take. */
+  healthTimeoutMs?: number;
+  clientName?: string;
+  clientVersion?: string;
+}
+
+export class ProbeFailure extends Error {
+  constructor(readonly kind: ProbeErrorKind, message: string, readonly httpStatus: number | null = null) {
+    super(message);
+  }
+}
+
+const TLS_CODES = /^(ERR_TLS|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|ERR_SSL)/;
+
+/** Sorts an error from fetch, the SDK or a timer into what a user can act on. */
+export function classify(error: unknown, deadline: AbortSignal): ProbeFailure {
+  if (error instanceof ProbeFailure) return error;
+  const chain: any[] = [];
+  for (let e: any = error; e && chain.length < 6; e = e.cause) chain.push(e);
+  const message = chain.map((e) => e?.message).filter(Boolean).join(": ") || String(error);
+  if (deadline.aborted || chain.some((e) => e?.name === "TimeoutError" || e?.code === -32001 || /timed out|timeout/i.test(e?.message ?? ""))) {
+    return new ProbeFailure("TIMEOUT", "The server did not answer in time");
+  }
+  if (chain.some((e) => e?.code === "ECONNREFUSED")) return new ProbeFailure("REFUSED", "Connection refused: nothing is listening at the endpoint");
+  if (chain.some((e) => TLS_CODES.test(String(e?.code ?? "")))) return new ProbeFailure("TLS", `TLS handshake failed: ${message}`);
+  const http = chain.find((e) => e instanceof StreamableHTTPError || (typeof e?.code === "number" && e.code >= 400 && e.code < 600));
+  if (http) return new ProbeFailure("HTTP_STATUS", `The server answered HTTP ${http.code}`, http.code);
+  if (chain.some((e) => ["ECONNRESET", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"].includes(e?.code))) {
+    return new ProbeFailure("REFUSED", `Could not reach the server: ${message}`);
+  }
+  return new ProbeFailure("PROTOCOL", `Not a working MCP server: ${message}`);
+}
+
+async function timed<T>(phases: ProbePhase[], name: ProbePhase["name"], fn: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  try {
+    const value = await fn();
+    phases.push({ name, ms: Math.round(performance.now() - started), ok: true });
+    return value;
+  } catch (error) {
+    phases.push({ name, ms: Math.round(performance.now() - started), ok: false, detail: (error as Error)?.message });
+    throw error;
+  }
+}
+
+/** GET /health on the endpoint's origin, as the seed's check did; informative, never fatal. */
+async function healthCheck(url: URL, phases: ProbePhase[], ms: number, deadline: AbortSignal) {
+  const started = performance.now();
+  try {
+    const res = await fetch(new URL("/health", url), { signal: AbortSignal.any([deadline, AbortSignal.timeout(ms)]), redirect: "manual" });
+    await res.body?.cancel();
+    phases.push({ name: "health", ms: Math.round(performance.now() - started), ok: res.ok, detail: `HTTP ${res.status}` });
+  } catch (error) {
+    const failure = classify(error, deadline);
+    phases.push({ name: "health", ms: Math.round(performance.now() - started), ok: false, detail: failure.message });
+    // A refused connection will refuse MCP too: fail fast and say so.
+    if (failure.kind === "REFUSED") throw failure;
+  }
+}
+
+export async function probeMcpServer(endpoint: string, options: ProbeOptions): Promise<ProbeResult> {
+  const timestamp = new Date();
+  const started = performance.now();
+  const phases: ProbePhase[] = [];
+  const deadline = AbortSignal.timeout(options.timeoutMs);
+  const result = (partial: Partial<ProbeResult>): ProbeResult => ({
+    success: false, errorKind: null, error: null, httpStatus: null, phases, transport: null, protocolVersion: null, serverInfo: null,
+    capabilities: [], tools: [], resourceCount: null, promptCount: null, timestamp, ...partial, latencyMs: Math.round(performance.now() - started),
+  });
+  let client: Client | undefined;
+  let transport: Transport | undefined;
+  try {
+    const url = new URL(endpoint);
+    await healthCheck(url, phases, options.healthTimeoutMs ?? Math.min(2000, options.timeoutMs), deadline);
+    // Redirects are not followed: a probe talks to the address stored for the server, nowhere else.
+    const requestInit: RequestInit = { redirect: "error", signal: deadline };
+    const request = { timeout: options.timeoutMs, signal: deadline };
+    const connect = async (kind: ProbeTransport) => {
+      client = new Client({ name: options.clientName ?? "mcp-fleet", version: options.clientVersion ?? "0.1.0" });
+      transport = kind === "STREAMABLE_HTTP" ? new StreamableHTTPClientTransport(url, { requestInit }) : new SSEClientTransport(url, { requestInit });
+      await client.connect(transport, request);
+      return kind;
+    };
+    let kind: ProbeTransport;
+    try {
+      kind = await timed(phases, "initialize", () => connect("STREAMABLE_HTTP"));
+    } catch (error) {
+      const failure = classify(error, deadline);
+      // Older servers answer the Streamable HTTP POST with 4xx: try HTTP+SSE.
+      if (failure.kind !== "HTTP_STATUS" || !failure.httpStatus || failure.httpStatus >= 500) throw failure;
+      await client?.close().catch(() => undefined);
+      kind = await timed(phases, "initialize", () => connect("SSE"));
+    }
+    const c = client as unknown as Client;
+    const capabilities = c.getServerCapabilities() ?? {};
+    const declared = Object.keys(capabilities).filter((k) => k !== "experimental").concat(Object.keys(capabilities.experimental ?? {}).map((k) => `experimental.${k}`));
+    const tools = capabilities.tools ? (await timed(phases, "tools/list", () => c.listTools(undefined, request))).tools.map((t) => t.name) : [];
+    const resourceCount = capabilities.resources ? (await timed(phases, "resources/list", () => c.listResources(undefined, request))).resources.length : null;
+    const promptCount = capabilities.prompts ? (await timed(phases, "prompts/list", () => c.listPrompts(undefined, request))).prompts.length : null;
+    await timed(phases, "ping", () => c.ping(request));
+    const version = c.getServerVersion();
+    return result({
+      success: true,
+      transport: kind,
+      protocolVersion: (transport as { protocolVersion?: string }).protocolVersion ?? null,
+      serverInfo: version ? { name: version.name, version: version.version } : null,
+      capabilities: declared.sort(),
+      tools,
+      resourceCount,
+      promptCount,
+    });
+  } catch (error) {
+    const failure = error instanceof TypeError && /Invalid URL/.test(error.message) ? new ProbeFailure("NO_ENDPOINT", `Not a URL: ${endpoint}`) : classify(error, deadline);
+    return result({ errorKind: failure.kind, error: failure.message, httpStatus: failure.httpStatus });
+  } finally {
+    await (client as Client | undefined)?.close().catch(() => undefined);
+  }
+}
