@@ -43,7 +43,7 @@ try {
   const store = new SqlStore(pgTest.db);
   let statements = 0;
   pgTest.db.onStatement(() => statements++);
-  const yoga = createYogaApp({ store, config }, createLogger("silent"));
+  const yoga = createYogaApp({ store, config, logger: createLogger("silent") }, createLogger("silent"));
   const check = await yoga.fetch("http://bench/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: QUERY }) });
   const checked = (await check.json()) as { data: { servers: { edges: unknown[] } } };
   if (checked.data.servers.edges.length !== 100) throw new Error("the API did not return 100 servers");

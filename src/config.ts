@@ -35,6 +35,7 @@ const schema = z.object({
   DEFAULT_PAGE_SIZE: int(1, 10_000).default(50),
   GRAPHIQL: bool.optional(),
   SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(10_000),
+  MCP_PROBE_TIMEOUT_MS: int(100, 120_000).default(10_000),
 });
 
 export type Config = ReturnType<typeof toConfig>;
@@ -62,6 +63,7 @@ function toConfig(env: z.infer<typeof schema>) {
     defaultPageSize: Math.min(env.DEFAULT_PAGE_SIZE, env.MAX_PAGE_SIZE),
     graphiql: env.GRAPHIQL ?? env.NODE_ENV !== "production",
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    mcpProbeTimeoutMs: env.MCP_PROBE_TIMEOUT_MS,
   };
 }
 

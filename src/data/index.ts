@@ -47,9 +47,9 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
   const store = await openStore(config, logger);
   if (!(store instanceof SqlStore)) {
     logger.warn("live updates (subscriptions) are not available with the Supabase store yet");
-    return { store, config };
+    return { store, config, logger };
   }
   const live = new LiveFleet({ store, db: store.db, clock: systemClock, thresholds: config.thresholds, logger });
   await live.start();
-  return { store, config, live };
+  return { store, config, live, logger };
 }

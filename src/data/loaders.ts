@@ -1,7 +1,7 @@
 // Per-request loaders: every environment or server looked up while resolving one request is
 // fetched in one statement per kind (DataLoader), and a row already in hand resolves without a promise.
 import DataLoader from "dataloader";
-import type { EnvironmentRow, ServerRow } from "./rows.ts";
+import type { ConnectionTestRow, EnvironmentRow, ServerRow } from "./rows.ts";
 import type { Store } from "./store.ts";
 
 /** A DataLoader that answers synchronously for rows it already holds (primed or loaded). */
@@ -29,6 +29,8 @@ export class RowLoader<T> {
 export interface Loaders {
   environment: RowLoader<EnvironmentRow>;
   server: RowLoader<ServerRow>;
+  /** The newest connection test of a server, by server id. */
+  lastConnectionTest: DataLoader<string, ConnectionTestRow | null>;
   /** Loaders for per-environment server pages, one per distinct set of page arguments. */
   keyed<V>(key: string, batch: (keys: readonly string[]) => Promise<V[]>): DataLoader<string, V>;
 }
@@ -38,6 +40,7 @@ export function createLoaders(store: Store): Loaders {
   return {
     environment: new RowLoader((ids) => store.environmentsByIds(ids)),
     server: new RowLoader((ids) => store.serversByIds(ids)),
+    lastConnectionTest: new DataLoader((ids) => store.lastConnectionTests(ids)),
     keyed<V>(key: string, batch: (keys: readonly string[]) => Promise<V[]>) {
       let loader = keyedLoaders.get(key);
       if (!loader) keyedLoaders.set(key, (loader = new DataLoader(batch) as DataLoader<string, unknown>));

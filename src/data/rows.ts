@@ -124,3 +124,57 @@ export function distinctEnvironments(rows: Raw[], read: (r: Raw) => EnvironmentR
   }
   return [...byId.values()];
 }
+
+export interface ConnectionTestRow {
+  id: string;
+  serverId: string;
+  success: boolean;
+  errorKind: string | null;
+  error: string | null;
+  httpStatus: number | null;
+  latencyMs: number;
+  phases: Array<{ name: string; ms: number; ok: boolean; detail?: string }>;
+  transport: string | null;
+  endpoint: string | null;
+  protocolVersion: string | null;
+  serverInfo: { name: string; version: string } | null;
+  capabilities: string[];
+  tools: string[];
+  testedAt: Date;
+}
+
+export const CONNECTION_TEST_COLUMNS = [
+  "id", "account_tool_instance_id", "success", "error_kind", "error_message", "http_status", "latency_ms", "phases", "transport",
+  "endpoint", "protocol_version", "server_info", "capabilities", "tools", "tested_at",
+] as const;
+
+export type NewConnectionTest = Omit<ConnectionTestRow, "id" | "testedAt"> & { testedAt: Date };
+
+export function toConnectionTestRow(r: Raw): ConnectionTestRow {
+  return {
+    id: String(r.id),
+    serverId: String(r.account_tool_instance_id),
+    success: Boolean(r.success),
+    errorKind: text(r.error_kind),
+    error: text(r.error_message),
+    httpStatus: r.http_status == null ? null : Number(r.http_status),
+    latencyMs: Number(r.latency_ms),
+    phases: (r.phases as ConnectionTestRow["phases"]) ?? [],
+    transport: text(r.transport),
+    endpoint: text(r.endpoint),
+    protocolVersion: text(r.protocol_version),
+    serverInfo: (r.server_info as ConnectionTestRow["serverInfo"]) ?? null,
+    capabilities: (r.capabilities as string[]) ?? [],
+    tools: (r.tools as string[]) ?? [],
+    testedAt: date(r.tested_at) as Date,
+  };
+}
+
+/** The columns of a new row, in CONNECTION_TEST_COLUMNS order (without id). */
+export function connectionTestValues(t: NewConnectionTest): Record<string, unknown> {
+  return {
+    account_tool_instance_id: t.serverId, success: t.success, error_kind: t.errorKind, error_message: t.error, http_status: t.httpStatus,
+    latency_ms: t.latencyMs, phases: t.phases, transport: t.transport, endpoint: t.endpoint, protocol_version: t.protocolVersion,
+    server_info: t.serverInfo, capabilities: t.capabilities, tools: t.tools, tested_at: t.testedAt.toISOString(),
+  };
+}

@@ -1,7 +1,7 @@
 // The store over SQL: the same statements run on real Postgres (pg) and on PGlite.
 import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition } from "../domain/status.ts";
 import type { Db } from "./db.ts";
-import { ENVIRONMENT_COLUMNS, SERVER_COLUMNS, toEnvironmentRow, toServerRow, type EnvironmentRow, type ServerRow } from "./rows.ts";
+import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, toConnectionTestRow, toEnvironmentRow, toServerRow, type ConnectionTestRow, type EnvironmentRow, type NewConnectionTest, type ServerRow } from "./rows.ts";
 import { inKeyOrder, toPage, type Cursor, type EnvironmentFilter, type Page, type PageArgs, type QueryTime, type ServerFilter, type ServerPage, type Store } from "./store.ts";
 
 // Addresses as plain text ("203.0.113.7", not "203.0.113.7/32"); bigint as text (no precision loss).
@@ -173,6 +173,42 @@ export class SqlStore implements Store {
   async environmentsByIds(ids: readonly string[]) {
     const rows = await this.db.query(`SELECT ${ENVIRONMENT_SELECT} FROM account_tool_environments e WHERE e.id = ANY($1::uuid[])`, [ids]);
     return inKeyOrder(ids, rows.map(toEnvironmentRow));
+  }
+
+  async insertConnectionTest(test: NewConnectionTest): Promise<ConnectionTestRow> {
+    const values = connectionTestValues(test);
+    const columns = Object.keys(values);
+    const casts: Record<string, string> = { phases: "::jsonb", server_info: "::jsonb", capabilities: "::text[]", tools: "::text[]", tested_at: "::timestamptz" };
+    const params = columns.map((c) => (c === "phases" || c === "server_info" ? (values[c] == null ? null : JSON.stringify(values[c])) : values[c]));
+    const [row] = await this.db.query(
+      `INSERT INTO mcp_connection_tests (${columns.join(", ")}) VALUES (${columns.map((c, i) => `$${i + 1}${casts[c] ?? ""}`).join(", ")})
+       RETURNING ${CONNECTION_TEST_COLUMNS.join(", ")}`,
+      params,
+    );
+    return toConnectionTestRow(row);
+  }
+
+  async lastConnectionTests(serverIds: readonly string[]) {
+    const rows = await this.db.query(
+      `SELECT DISTINCT ON (account_tool_instance_id) ${CONNECTION_TEST_COLUMNS.join(", ")} FROM mcp_connection_tests
+       WHERE account_tool_instance_id = ANY($1::uuid[]) ORDER BY account_tool_instance_id, tested_at DESC, id DESC`,
+      [serverIds],
+    );
+    const byServer = new Map(rows.map(toConnectionTestRow).map((r) => [r.serverId, r]));
+    return serverIds.map((id) => byServer.get(id) ?? null);
+  }
+
+  async connectionTests(serverId: string, first: number) {
+    const rows = await this.db.query(
+      `SELECT ${CONNECTION_TEST_COLUMNS.join(", ")} FROM mcp_connection_tests WHERE account_tool_instance_id = $1 ORDER BY tested_at DESC, id DESC LIMIT $2`,
+      [serverId, first],
+    );
+    return rows.map(toConnectionTestRow);
+  }
+
+  async connectionTestsByIds(ids: readonly string[]) {
+    const rows = await this.db.query(`SELECT ${CONNECTION_TEST_COLUMNS.join(", ")} FROM mcp_connection_tests WHERE id = ANY($1::uuid[])`, [ids]);
+    return inKeyOrder(ids, rows.map(toConnectionTestRow));
   }
 
   async ping() {

@@ -1,6 +1,6 @@
 // The store interface every implementation (SQL over pg or PGlite, supabase-js) fulfils.
 import type { HeartbeatThresholds, ServerHealth, ServerState } from "../domain/status.ts";
-import type { EnvironmentRow, ServerRow } from "./rows.ts";
+import type { ConnectionTestRow, EnvironmentRow, NewConnectionTest, ServerRow } from "./rows.ts";
 
 export type ServerType = "mcp_server" | "standard_tool";
 
@@ -59,6 +59,12 @@ export interface Store {
   listEnvironments(filter: EnvironmentFilter, page: PageArgs): Promise<Page<EnvironmentRow>>;
   countEnvironments(filter: EnvironmentFilter): Promise<number>;
   environmentsByIds(ids: readonly string[]): Promise<(EnvironmentRow | null)[]>;
+  insertConnectionTest(test: NewConnectionTest): Promise<ConnectionTestRow>;
+  /** The newest test of each server, in key order (null when never tested). */
+  lastConnectionTests(serverIds: readonly string[]): Promise<(ConnectionTestRow | null)[]>;
+  /** A server's tests, newest first. */
+  connectionTests(serverId: string, first: number): Promise<ConnectionTestRow[]>;
+  connectionTestsByIds(ids: readonly string[]): Promise<(ConnectionTestRow | null)[]>;
   /** Cheap round trip for the health endpoint. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -4,7 +4,7 @@ import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import WebSocket from "ws";
 import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition } from "../domain/status.ts";
 import { DatabaseUnavailableError } from "./db.ts";
-import { ENVIRONMENT_COLUMNS, SERVER_COLUMNS, distinctEnvironments, toEnvironmentRow, toServerRow, type EnvironmentRow, type ServerRow } from "./rows.ts";
+import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, distinctEnvironments, toConnectionTestRow, toEnvironmentRow, toServerRow, type ConnectionTestRow, type EnvironmentRow, type NewConnectionTest, type ServerRow } from "./rows.ts";
 import { inKeyOrder, toPage, type Cursor, type EnvironmentFilter, type Page, type PageArgs, type QueryTime, type ServerFilter, type ServerPage, type Store } from "./store.ts";
 
 export interface SupabaseStoreOptions {
@@ -185,6 +185,29 @@ export class SupabaseStore implements Store {
   async environmentsByIds(ids: readonly string[]) {
     const { data } = await this.run<Record<string, unknown>[]>(this.client.from("account_tool_environments").select(ENVIRONMENT_COLUMNS.join(",")).in("id", ids));
     return inKeyOrder(ids, data.map(toEnvironmentRow));
+  }
+
+  async insertConnectionTest(test: NewConnectionTest): Promise<ConnectionTestRow> {
+    const query = this.client.from("mcp_connection_tests").insert(connectionTestValues(test)).select(CONNECTION_TEST_COLUMNS.join(","));
+    const { data } = await this.run<Record<string, unknown>[]>(query);
+    return toConnectionTestRow(data[0]);
+  }
+
+  // PostgREST has no DISTINCT ON: one limit-1 request per server, in parallel.
+  async lastConnectionTests(serverIds: readonly string[]) {
+    return Promise.all(serverIds.map(async (id) => (await this.connectionTests(id, 1))[0] ?? null));
+  }
+
+  async connectionTests(serverId: string, first: number) {
+    const query = this.client.from("mcp_connection_tests").select(CONNECTION_TEST_COLUMNS.join(",")).eq("account_tool_instance_id", serverId)
+      .order("tested_at", { ascending: false }).order("id", { ascending: false }).limit(first);
+    const { data } = await this.run<Record<string, unknown>[]>(query);
+    return data.map(toConnectionTestRow);
+  }
+
+  async connectionTestsByIds(ids: readonly string[]) {
+    const { data } = await this.run<Record<string, unknown>[]>(this.client.from("mcp_connection_tests").select(CONNECTION_TEST_COLUMNS.join(",")).in("id", ids));
+    return inKeyOrder(ids, data.map(toConnectionTestRow));
   }
 
   async ping() {

@@ -2,7 +2,7 @@
 // It caches what clients can see of every server (rebuilt from the database at start), reloads
 // changed rows in one batched statement, and publishes only what changed for a client.
 import type { Db } from "../data/db.ts";
-import type { EnvironmentRow, ServerRow } from "../data/rows.ts";
+import type { ConnectionTestRow, EnvironmentRow, ServerRow } from "../data/rows.ts";
 import type { Store } from "../data/store.ts";
 import { nextHealthChange, serverStatus, type HeartbeatThresholds, type ServerStatus } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
@@ -64,6 +64,9 @@ export interface LiveFleetOptions {
 export class LiveFleet {
   readonly serverEvents = new Hub<ServerEvent>();
   readonly environmentEvents = new Hub<EnvironmentEvent>();
+  /** New connection test results, from any replica (they come through the database). */
+  readonly connectionTests = new Hub<{ test: ConnectionTestRow; environment: EnvironmentRow | null }>();
+  private readonly pendingTests = new Set<string>();
   private readonly servers = new Map<string, Cached>();
   private readonly environments = new Map<string, EnvironmentRow>();
   private readonly pendingServers = new Set<string>();
@@ -98,7 +101,7 @@ export class LiveFleet {
 
   /** Runs `fn` after every change already notified has been applied (tests, shutdown). */
   async settled(): Promise<void> {
-    while (this.pendingServers.size || this.pendingEnvironments.size || this.flushTimer) {
+    while (this.pendingServers.size || this.pendingEnvironments.size || this.pendingTests.size || this.flushTimer) {
       await new Promise((r) => setTimeout(r, this.options.coalesceMs ?? 10));
       await this.flushing.catch(() => undefined);
     }
@@ -118,6 +121,7 @@ export class LiveFleet {
     }
     if (notice.table === "account_tool_instances") this.pendingServers.add(notice.id);
     else if (notice.table === "account_tool_environments") this.pendingEnvironments.add(notice.id);
+    else if (notice.table === "mcp_connection_tests") this.pendingTests.add(notice.id);
     this.scheduleFlush(this.options.coalesceMs ?? 10);
   }
 
@@ -135,6 +139,15 @@ export class LiveFleet {
   private async flush() {
     const serverIds = [...this.pendingServers];
     const environmentIds = [...this.pendingEnvironments];
+    const testIds = [...this.pendingTests];
+    if (testIds.length) {
+      for (const test of await this.store.connectionTestsByIds(testIds)) {
+        if (!test) continue;
+        const server = this.servers.get(test.serverId);
+        this.connectionTests.publish({ test, environment: server ? this.environments.get(server.row.environmentId) ?? null : null });
+      }
+      for (const id of testIds) this.pendingTests.delete(id);
+    }
     if (!serverIds.length && !environmentIds.length) return;
     const now = this.options.clock.now();
     if (environmentIds.length) {

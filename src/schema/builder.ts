@@ -40,3 +40,4 @@ builder.globalConnectionField("totalCount", (t) =>
 );
 
 builder.queryType({});
+builder.mutationType({});

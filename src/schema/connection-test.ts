@@ -1,28 +1,49 @@
-// The result of testing an MCP server's connection. Filled by testServerConnection (issue #4).
+// ConnectionTest: the stored result of an MCP handshake with a server (mcp_connection_tests).
+import type { ConnectionTestRow } from "../data/rows.ts";
+import { PROBE_ERROR_KINDS } from "../mcp/probe.ts";
 import { builder } from "./builder.ts";
-
-export interface ConnectionTestResult {
-  success: boolean;
-  error: string | null;
-  latencyMs: number | null;
-  capabilities: string[];
-  timestamp: Date;
-  protocolVersion: string | null;
-  serverInfo: { name: string; version: string } | null;
-}
 
 const ServerInfoRef = builder.objectRef<{ name: string; version: string }>("MCPServerInfo").implement({
   fields: (t) => ({ name: t.exposeString("name"), version: t.exposeString("version") }),
 });
 
-export const ConnectionTestRef = builder.objectRef<ConnectionTestResult>("ConnectionTest").implement({
+const PhaseRef = builder.objectRef<ConnectionTestRow["phases"][number]>("ConnectionTestPhase").implement({
+  description: "One step of the test: health, initialize, tools/list, resources/list, prompts/list, ping.",
+  fields: (t) => ({
+    name: t.exposeString("name"),
+    durationMs: t.int({ resolve: (p) => p.ms }),
+    ok: t.exposeBoolean("ok"),
+    detail: t.string({ nullable: true, resolve: (p) => p.detail ?? null }),
+  }),
+});
+
+export const ConnectionErrorKindEnum = builder.enumType("ConnectionErrorKind", {
+  values: {
+    REFUSED: { description: "Nothing answered at the address (refused, reset, unreachable)." },
+    TIMEOUT: { description: "The server did not answer within the probe's deadline." },
+    TLS: { description: "The TLS handshake failed." },
+    HTTP_STATUS: { description: "The server answered with an HTTP error status (see httpStatus)." },
+    PROTOCOL: { description: "Something answered, but not a working MCP server." },
+    NO_ENDPOINT: { description: "No endpoint could be built for the server (see MCPServer.endpointProblem)." },
+  } satisfies Record<(typeof PROBE_ERROR_KINDS)[number], { description: string }>,
+});
+
+const TransportUsedEnum = builder.enumType("ConnectionTransport", { values: ["STREAMABLE_HTTP", "SSE"] as const });
+
+export const ConnectionTestRef = builder.objectRef<ConnectionTestRow>("ConnectionTest").implement({
   description: "The outcome of an MCP handshake with a server.",
   fields: (t) => ({
     success: t.exposeBoolean("success"),
     error: t.exposeString("error", { nullable: true }),
-    latency: t.int({ nullable: true, description: "Milliseconds the whole test took.", resolve: (c) => c.latencyMs }),
+    errorKind: t.field({ type: ConnectionErrorKindEnum, nullable: true, resolve: (c) => c.errorKind as "TIMEOUT" | null }),
+    httpStatus: t.int({ nullable: true, resolve: (c) => c.httpStatus }),
+    latency: t.int({ description: "Milliseconds the whole test took.", resolve: (c) => c.latencyMs }),
+    phases: t.field({ type: [PhaseRef], resolve: (c) => c.phases }),
+    transport: t.field({ type: TransportUsedEnum, nullable: true, description: "The MCP transport that worked.", resolve: (c) => c.transport as "SSE" | null }),
+    endpoint: t.string({ nullable: true, description: "The URL that was tested.", resolve: (c) => c.endpoint }),
     capabilities: t.exposeStringList("capabilities", { description: "Capabilities the server declared (tools, prompts, resources, ...)." }),
-    timestamp: t.field({ type: "DateTime", resolve: (c) => c.timestamp }),
+    tools: t.exposeStringList("tools", { description: "The names of the server's tools." }),
+    timestamp: t.field({ type: "DateTime", resolve: (c) => c.testedAt }),
     protocolVersion: t.exposeString("protocolVersion", { nullable: true }),
     serverInfo: t.field({ type: ServerInfoRef, nullable: true, resolve: (c) => c.serverInfo }),
   }),

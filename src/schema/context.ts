@@ -3,6 +3,7 @@ import { OPEN_VIEWER, type Viewer } from "../auth/visibility.ts";
 import { createLoaders, type Loaders } from "../data/loaders.ts";
 import type { QueryTime, Store } from "../data/store.ts";
 import type { LiveFleet } from "../live/fleet.ts";
+import type { Logger } from "../log.ts";
 
 export interface Context {
   store: Store;
@@ -13,12 +14,14 @@ export interface Context {
   viewer: Viewer;
   /** The live fleet, when the store has a change feed. */
   live: LiveFleet | undefined;
+  logger: Logger;
 }
 
 export interface Services {
   store: Store;
   config: Config;
   live?: LiveFleet;
+  logger: Logger;
 }
 
 export function createContext(services: Services, now = new Date()): Context {
@@ -29,5 +32,6 @@ export function createContext(services: Services, now = new Date()): Context {
     time: { now, thresholds: services.config.thresholds },
     viewer: OPEN_VIEWER,
     live: services.live,
+    logger: services.logger,
   };
 }

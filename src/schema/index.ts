@@ -7,6 +7,7 @@ import "./environment.ts";
 import "./connection-test.ts";
 import "./query.ts";
 import "./subscriptions.ts";
+import "./mutations/test-connection.ts";
 
 let schema: GraphQLSchema | undefined;
 export function buildSchema(): GraphQLSchema {

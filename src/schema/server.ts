@@ -4,7 +4,8 @@ import { serverStatus } from "../domain/status.ts";
 import type { EnvironmentRow, ServerRow } from "../data/rows.ts";
 import { builder } from "./builder.ts";
 import type { Context } from "./context.ts";
-import { userError } from "./errors.ts";
+import { ConnectionTestRef } from "./connection-test.ts";
+import { badInput, userError } from "./errors.ts";
 import { parseId } from "./ids.ts";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
 import { EndpointProblemEnum, InstallationStatusEnum, ServerStatusRef, ServerTypeEnum, TransportEnum } from "./status.ts";
@@ -63,5 +64,16 @@ builder.node(ServerRef, {
     createdAt: t.field({ type: "DateTime", resolve: (s) => s.createdAt }),
     updatedAt: t.field({ type: "DateTime", resolve: (s) => s.updatedAt }),
     environment: t.field({ type: EnvironmentRef, resolve: (s, _args, ctx) => environmentOf(s, ctx) }),
+    lastConnectionTest: t.field({ type: ConnectionTestRef, nullable: true, description: "The newest connection test; null if never tested.", resolve: (s, _args, ctx) => ctx.loaders.lastConnectionTest.load(s.id) }),
+    connectionTests: t.field({
+      type: [ConnectionTestRef],
+      description: "Connection tests, newest first.",
+      args: { first: t.arg.int({ defaultValue: 10 }) },
+      resolve: (s, args, ctx) => {
+        const first = args.first ?? 10;
+        if (first < 0 || first > 100) throw badInput("`first` must be between 0 and 100", "first");
+        return ctx.store.connectionTests(s.id, first);
+      },
+    }),
   }),
 });

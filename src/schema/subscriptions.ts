@@ -6,6 +6,7 @@ import { builder } from "./builder.ts";
 import type { Context } from "./context.ts";
 import { badInput, userError } from "./errors.ts";
 import { parseId } from "./ids.ts";
+import { ConnectionTestRef } from "./connection-test.ts";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
 import { ServerHealthEnum, ServerStateEnum, ServerStatusRef } from "./status.ts";
 
@@ -119,6 +120,16 @@ builder.subscriptionType({
       args: { filter: t.arg({ type: ServerEventFilterInput }), since: t.arg({ type: "DateTime" }) },
       subscribe: (_root, args, ctx) => withReplay(ctx, serverFilter(args.filter, ctx), args.since),
       resolve: (e, _args, ctx) => forEvent(ctx, e),
+    }),
+    connectionTested: t.field({
+      type: ConnectionTestRef,
+      description: "A connection test finished (on any replica); all servers, or those in `serverIds`.",
+      args: { serverIds: t.arg.idList() },
+      subscribe: (_root, args, ctx) => {
+        const ids = args.serverIds && new Set(args.serverIds.map((id) => parseId(String(id), "MCPServer", "serverIds")));
+        return liveOf(ctx).connectionTests.subscribe((e) => (!ids || ids.has(e.test.serverId)) && canSeeEnvironment(ctx.viewer, e.environment));
+      },
+      resolve: (e) => e.test,
     }),
     environmentChanged: t.field({
       type: EnvironmentChangeRef,

@@ -29,7 +29,7 @@ export async function startTestServer(store: Store, options: TestServerOptions =
     live = new LiveFleet({ store, db: store.db, clock: options.live.clock ?? systemClock, thresholds: config.thresholds, logger, coalesceMs: options.live.coalesceMs });
     await live.start();
   }
-  const app = await startServer({ store, config, live }, logger);
+  const app = await startServer({ store, config, live, logger }, logger);
   return {
     app,
     live,

@@ -1,0 +1,40 @@
+// testServerConnection: a real MCP handshake with the server's endpoint, stored and published.
+import { buildEndpoint } from "../../domain/endpoint.ts";
+import { probeMcpServer, type ProbeResult } from "../../mcp/probe.ts";
+import { builder } from "../builder.ts";
+import { ConnectionTestRef } from "../connection-test.ts";
+import { userError } from "../errors.ts";
+import { parseId } from "../ids.ts";
+
+builder.mutationField("testServerConnection", (t) =>
+  t.field({
+    type: ConnectionTestRef,
+    description: "Connects to the server with the MCP SDK (Streamable HTTP, then SSE), lists what it declares and pings it. The result is stored and published to connectionTested subscribers.",
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, args, ctx) => {
+      const id = parseId(String(args.id), "MCPServer");
+      const server = await ctx.loaders.server.load(id);
+      if (!server) throw userError("NOT_FOUND", `No MCP server with id ${args.id}`);
+      const environment = await ctx.loaders.environment.load(server.environmentId);
+      const endpoint = buildEndpoint(
+        { publicIp: environment?.publicIp ?? null, transport: server.transport, endpointPath: server.endpointPath, portMapping: server.portMapping, baseConfigOverride: server.baseConfigOverride },
+        ctx.config.dtmaPort,
+      );
+      let result: ProbeResult;
+      if (endpoint.url) {
+        result = await probeMcpServer(endpoint.url, { timeoutMs: ctx.config.mcpProbeTimeoutMs });
+      } else {
+        result = {
+          success: false, errorKind: "NO_ENDPOINT", error: endpoint.reason, httpStatus: null, latencyMs: 0, phases: [], transport: null, protocolVersion: null,
+          serverInfo: null, capabilities: [], tools: [], resourceCount: null, promptCount: null, timestamp: new Date(),
+        };
+      }
+      ctx.logger.info({ call: "mcp.probe", server: id, target: endpoint.url, ms: result.latencyMs, outcome: result.success ? "ok" : result.errorKind }, "MCP connection test");
+      return ctx.store.insertConnectionTest({
+        serverId: id, success: result.success, errorKind: result.errorKind, error: result.error, httpStatus: result.httpStatus, latencyMs: result.latencyMs,
+        phases: result.phases, transport: result.transport, endpoint: endpoint.url, protocolVersion: result.protocolVersion, serverInfo: result.serverInfo,
+        capabilities: result.capabilities, tools: result.tools, testedAt: result.timestamp,
+      });
+    },
+  }),
+);

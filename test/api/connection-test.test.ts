@@ -1,0 +1,88 @@
+// testServerConnection end to end: real SDK MCP servers on loopback stand where the droplet's
+// published ports would be; the result is stored, read back and published.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodeGlobalID } from "@pothos/plugin-relay";
+import { migrate } from "../../src/data/migrate.ts";
+import { SqlStore } from "../../src/data/sql-store.ts";
+import type { LiveFleet } from "../../src/live/fleet.ts";
+import { startHangingServer, startStreamableServer, type Running } from "../../src/mcp/sample-servers.ts";
+import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
+import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
+import { subscribeWs, wsClient } from "../helpers/subscriptions.ts";
+import { sqlTargets } from "../helpers/targets.ts";
+
+const TEST = `mutation($id: ID!) { testServerConnection(id: $id) {
+  success error errorKind httpStatus latency transport endpoint capabilities tools protocolVersion serverInfo { name version } timestamp
+  phases { name durationMs ok } } }`;
+
+describe.each(sqlTargets)("testServerConnection on $name", (target) => {
+  let server: TestServer & { live?: LiveFleet };
+  let close: () => Promise<void>;
+  let mcp: Running;
+  let hanging: Running;
+  const ids: Record<string, string> = {};
+
+  beforeAll(async () => {
+    mcp = await startStreamableServer({ name: "weather" });
+    hanging = await startHangingServer();
+    const opened = await target.open();
+    close = opened.close;
+    const db = opened.db;
+    await migrate(db);
+    const env = await insertEnvironment(db, { name: "loopback-droplet", publicIp: "127.0.0.1" });
+    const noIp = await insertEnvironment(db, { name: "unprovisioned", publicIp: null });
+    ids.ok = await insertServer(db, { env, name: "weather", status: "running", heartbeatSecondsAgo: 1, portMapping: { container_port: 8080, host_port: mcp.port } });
+    ids.hangs = await insertServer(db, { env, name: "hangs", status: "running", heartbeatSecondsAgo: 1, portMapping: { container_port: 8080, host_port: hanging.port } });
+    ids.noIp = await insertServer(db, { env: noIp, name: "nowhere", status: "pending_deploy" });
+    server = await startTestServer(new SqlStore(db), { live: { coalesceMs: 5 }, env: { MCP_PROBE_TIMEOUT_MS: "800" } });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await close?.();
+    await mcp?.close();
+    await hanging?.close();
+  });
+
+  it("runs a real MCP handshake against the server's endpoint, stores it and publishes it", async () => {
+    const client = wsClient(server.url);
+    const sub = subscribeWs(client, `subscription($ids: [ID!]) { connectionTested(serverIds: $ids) { success tools } }`, { ids: [ids.ok] });
+    for (let i = 0; i < 100 && server.live!.connectionTests.size < 1; i++) await new Promise((r) => setTimeout(r, 10));
+
+    const { body } = await server.gql(TEST, { id: encodeGlobalID("MCPServer", ids.ok) });
+    expect(body.errors).toBeUndefined();
+    const result = body.data.testServerConnection;
+    expect(result).toMatchObject({
+      success: true, error: null, errorKind: null, transport: "STREAMABLE_HTTP", endpoint: `http://127.0.0.1:${mcp.port}/mcp`,
+      tools: ["echo", "add"], serverInfo: { name: "weather", version: "1.2.3" },
+    });
+    expect(result.capabilities).toEqual(expect.arrayContaining(["prompts", "resources", "tools"]));
+    expect(result.phases.map((p: any) => p.name)).toEqual(["health", "initialize", "tools/list", "resources/list", "prompts/list", "ping"]);
+    expect(await sub.next()).toEqual({ connectionTested: { success: true, tools: ["echo", "add"] } });
+
+    const history = await server.gql(`query($id: ID!) { server(id: $id) { lastConnectionTest { success timestamp } connectionTests(first: 5) { success } } }`, { id: ids.ok });
+    expect(history.body.data.server.lastConnectionTest).toEqual({ success: true, timestamp: result.timestamp });
+    expect(history.body.data.server.connectionTests).toHaveLength(1);
+    await sub.close();
+    await client.dispose();
+  });
+
+  it("reports a server that never answers as TIMEOUT, within the configured deadline", async () => {
+    const started = Date.now();
+    const { body } = await server.gql(TEST, { id: ids.hangs });
+    expect(body.data.testServerConnection).toMatchObject({ success: false, errorKind: "TIMEOUT" });
+    expect(Date.now() - started).toBeLessThan(4000);
+  });
+
+  it("reports NO_ENDPOINT for a server on a droplet with no address, and keeps the history newest first", async () => {
+    const { body } = await server.gql(TEST, { id: ids.noIp });
+    expect(body.data.testServerConnection).toMatchObject({ success: false, errorKind: "NO_ENDPOINT", endpoint: null, error: "The droplet has no public IP address yet" });
+    await server.gql(TEST, { id: ids.noIp });
+    const list = await server.gql(`query($id: ID!) { server(id: $id) { connectionTests(first: 1) { errorKind } } }`, { id: ids.noIp });
+    expect(list.body.data.server.connectionTests).toEqual([{ errorKind: "NO_ENDPOINT" }]);
+  });
+
+  it("answers NOT_FOUND for an unknown server and BAD_USER_INPUT for a malformed id", async () => {
+    expect(codes((await server.gql(TEST, { id: "00000000-0000-4000-8000-000000000009" })).body)).toEqual(["NOT_FOUND"]);
+    expect(codes((await server.gql(TEST, { id: "x" })).body)).toEqual(["BAD_USER_INPUT"]);
+  });
+});
