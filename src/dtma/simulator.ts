@@ -1,0 +1,269 @@
+// A faithful simulator of the DTMA HTTP contract (shared/reference/dtma-contract.md §2), for the
+// tests and `npm run demo`; nothing else in the project fakes the DTMA. Containers live in memory;
+// with `mcpServers`, each running container is a real SDK MCP server on its published host port.
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { startStreamableServer, type Running } from "../mcp/sample-servers.ts";
+
+export type Fault = "hang" | "garbage" | "huge" | "redirect" | "slow-drip" | 500 | 503;
+
+export interface SimulatorOptions {
+  /** (A) agentopia dtma: /status needs the key, has account_tool_instance_id. (B) dtma-agent: open /status, Docker objects. */
+  shape?: "A" | "B";
+  /** BACKEND_TO_DTMA_API_KEY; undefined reproduces "key unset" (500 on authenticated routes). */
+  apiKey: string | undefined;
+  host?: string;
+  port?: number;
+  version?: string;
+  /** Start a real MCP server (official SDK) on each running container's host port. */
+  mcpServers?: boolean;
+  heartbeat?: { url: string; token: string; intervalMs: number };
+}
+
+interface Container {
+  id: string;
+  name: string;
+  accountToolInstanceId: string;
+  image: string;
+  state: "running" | "exited" | "created";
+  created: number;
+  hostPort: number | null;
+  containerPort: number | null;
+  mcp?: Running;
+}
+
+export class DtmaSimulator {
+  readonly containers = new Map<string, Container>();
+  /** Faults to answer with, by route ("GET /status", "POST /tools", ...), or "*" for every route. */
+  readonly faults = new Map<string, Fault>();
+  readonly requests: Array<{ method: string; path: string; authorization: string | undefined }> = [];
+  private server = createServer((req, res) => void this.handle(req, res));
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  port = 0;
+
+  constructor(readonly options: SimulatorOptions) {}
+
+  get host() {
+    return this.options.host ?? "127.0.0.1";
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(this.options.port ?? 0, this.host, () => resolve()));
+    this.port = (this.server.address() as AddressInfo).port;
+    if (this.options.heartbeat) {
+      const beat = () => void this.sendHeartbeat().catch(() => undefined);
+      this.heartbeatTimer = setInterval(beat, this.options.heartbeat.intervalMs);
+      this.heartbeatTimer.unref();
+      beat();
+    }
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.heartbeatTimer);
+    await Promise.all([...this.containers.values()].map((c) => c.mcp?.close()));
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** The agent restarted: upstream's in-memory `managedInstances` are gone (contract §2.3). */
+  forgetManagedInstances(): void {
+    for (const c of this.containers.values()) c.accountToolInstanceId = "";
+  }
+
+  /** Adds a container as if deployed earlier. */
+  async add(c: { name: string; accountToolInstanceId: string; image?: string; state?: Container["state"]; hostPort?: number }): Promise<void> {
+    const container: Container = { id: randomBytes(32).toString("hex"), name: c.name, accountToolInstanceId: c.accountToolInstanceId, image: c.image ?? "ghcr.io/example/mcp:latest", state: c.state ?? "running", created: Math.floor(Date.now() / 1000), hostPort: c.hostPort ?? null, containerPort: 8080 };
+    this.containers.set(c.name, container);
+    await this.syncMcp(container);
+  }
+
+  async sendHeartbeat(): Promise<number> {
+    const hb = this.options.heartbeat;
+    if (!hb) return 0;
+    const res = await fetch(hb.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${hb.token}` },
+      body: JSON.stringify({
+        dtma_version: this.options.version ?? "1.4.2-sim",
+        system_status: systemMetrics(),
+        tool_statuses: [...this.containers.values()].filter((c) => c.accountToolInstanceId).map((c) => ({
+          account_tool_instance_id: c.accountToolInstanceId,
+          instance_name_on_toolbox: c.name,
+          status_on_toolbox: c.state === "running" ? "running" : "stopped",
+        })),
+      }),
+      signal: AbortSignal.timeout(15_000),
+    });
+    return res.status;
+  }
+
+  private async syncMcp(c: Container) {
+    if (!this.options.mcpServers || c.hostPort === null) return;
+    if (c.state === "running" && !c.mcp) c.mcp = await startStreamableServer({ name: c.name, host: this.host, port: c.hostPort });
+    if (c.state !== "running" && c.mcp) {
+      await c.mcp.close();
+      c.mcp = undefined;
+    }
+  }
+
+  private send(res: ServerResponse, status: number, body: unknown) {
+    res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+  }
+
+  // Contract §2.2: missing header 401, wrong key 403, key unset on the agent 500.
+  private authorized(req: IncomingMessage, res: ServerResponse): boolean {
+    if (this.options.apiKey === undefined) {
+      this.send(res, 500, { success: false, error: "Server configuration error: BACKEND_TO_DTMA_API_KEY not set" });
+      return false;
+    }
+    const header = req.headers.authorization;
+    if (!header?.startsWith("Bearer ")) {
+      this.send(res, 401, { success: false, error: "Unauthorized: Missing or invalid Authorization header" });
+      return false;
+    }
+    if (header.slice(7) !== this.options.apiKey) {
+      this.send(res, 403, { success: false, error: "Forbidden: Invalid API key" });
+      return false;
+    }
+    return true;
+  }
+
+  private async fault(kind: Fault, res: ServerResponse) {
+    switch (kind) {
+      case "hang":
+        return; // never answers
+      case "garbage":
+        return void res.writeHead(200, { "content-type": "application/json" }).end("{not json");
+      case "huge":
+        res.writeHead(200, { "content-type": "application/json" });
+        res.write('{"tool_instances":[');
+        for (let i = 0; i < 64; i++) res.write(`"${"x".repeat(64 * 1024)}",`);
+        return void res.end('""]}');
+      case "redirect":
+        return void res.writeHead(302, { location: "http://169.254.169.254/latest/meta-data/" }).end();
+      case "slow-drip": {
+        res.writeHead(200, { "content-type": "application/json" });
+        const timer = setInterval(() => (res.destroyed ? clearInterval(timer) : res.write(" ")), 100);
+        return;
+      }
+      default:
+        return this.send(res, kind, { success: false, error: `simulated ${kind}` });
+    }
+  }
+
+  private async body(req: IncomingMessage): Promise<Record<string, unknown> | null> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    try {
+      return JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
+    } catch {
+      return null;
+    }
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse) {
+    const url = new URL(req.url ?? "/", "http://sim");
+    const method = req.method ?? "GET";
+    const path = url.pathname;
+    this.requests.push({ method, path, authorization: req.headers.authorization });
+    const route = `${method} ${path.replace(/^\/tools\/[^/]+/, "/tools/:name").replace(/^\/mcp\/servers\/[^/]+/, "/mcp/servers/:name")}`;
+    const fault = this.faults.get(route) ?? this.faults.get("*");
+    if (fault !== undefined) return this.fault(fault, res);
+    const shape = this.options.shape ?? "A";
+
+    if (method === "GET" && path === "/health") return void res.writeHead(200, { "content-type": "text/plain" }).end("OK");
+    if (method === "GET" && path === "/status") {
+      if (shape === "A" && !this.authorized(req, res)) return;
+      return this.send(res, 200, this.statusBody(shape));
+    }
+    if (!this.authorized(req, res)) return;
+
+    if (method === "POST" && path === "/tools") {
+      const body = await this.body(req);
+      const image = body?.dockerImageUrl, name = body?.instanceNameOnToolbox, id = body?.accountToolInstanceId;
+      if (typeof image !== "string" || typeof name !== "string" || typeof id !== "string" || !image || !name || !id) {
+        return this.send(res, 400, { success: false, error: "Missing required fields: dockerImageUrl, instanceNameOnToolbox, accountToolInstanceId" });
+      }
+      if (this.containers.has(name)) return this.send(res, 409, { success: false, error: `Container with name ${name} already exists.` });
+      const bindings = (body?.baseConfigOverrideJson as { HostConfig?: { PortBindings?: Record<string, Array<{ HostPort?: string }>> } } | undefined)?.HostConfig?.PortBindings ?? {};
+      const [containerPortKey, list] = Object.entries(bindings)[0] ?? [];
+      const hostPort = list?.[0]?.HostPort ? Number(list[0].HostPort) : null;
+      if (hostPort !== null && [...this.containers.values()].some((c) => c.hostPort === hostPort)) {
+        return this.send(res, 409, { success: false, error: `Port ${hostPort} is already allocated` });
+      }
+      const container: Container = { id: randomBytes(32).toString("hex"), name, accountToolInstanceId: id, image, state: "running", created: Math.floor(Date.now() / 1000), hostPort, containerPort: containerPortKey ? parseInt(containerPortKey, 10) : null };
+      this.containers.set(name, container);
+      await this.syncMcp(container);
+      return this.send(res, 201, {
+        success: true, message: "Tool deployed successfully",
+        data: { container_id: container.id, instance_name_on_toolbox: name, account_tool_instance_id: id, image, ports: bindings, state: "running" },
+      });
+    }
+
+    const tool = /^\/tools\/([^/]+)(?:\/(start|stop))?$/.exec(path);
+    if (tool) {
+      const name = decodeURIComponent(tool[1]);
+      const container = this.containers.get(name);
+      // Upstream keys its routes by its in-memory map: after an agent restart, 404 (§2.3, §6.8).
+      if (!container || !container.accountToolInstanceId) return this.send(res, 404, { success: false, error: `Tool instance ${name} not found or not managed by this DTMA.` });
+      if (method === "DELETE" && !tool[2]) {
+        await container.mcp?.close();
+        this.containers.delete(name);
+        return this.send(res, 200, { success: true, message: `Tool instance ${name} deleted successfully.` });
+      }
+      if (method === "POST" && tool[2] === "start") {
+        const already = container.state === "running";
+        container.state = "running";
+        await this.syncMcp(container);
+        return this.send(res, 200, { success: true, message: already ? `Tool instance ${name} is already running.` : `Tool instance ${name} started successfully.`, data: { state: "running" } });
+      }
+      if (method === "POST" && tool[2] === "stop") {
+        container.state = "exited";
+        await this.syncMcp(container);
+        return this.send(res, 200, { success: true, message: `Tool instance ${name} stopped successfully.`, data: { state: "exited" } });
+      }
+    }
+
+    const restart = /^\/mcp\/servers\/([^/]+)\/restart$/.exec(path);
+    if (restart && method === "POST" && shape === "B") {
+      const container = this.containers.get(decodeURIComponent(restart[1]));
+      if (!container) return this.send(res, 404, { success: false, error: "MCP server not found" });
+      container.state = "running";
+      await this.syncMcp(container);
+      return this.send(res, 200, { success: true, message: `MCP server ${container.name} restarted` });
+    }
+    this.send(res, 404, { success: false, error: "Not found" });
+  }
+
+  private statusBody(shape: "A" | "B") {
+    const containers = [...this.containers.values()];
+    if (shape === "A") {
+      return {
+        dtma_version: this.options.version ?? "1.4.2-sim",
+        system_metrics: systemMetrics(),
+        tool_instances: containers.map((c) => ({ account_tool_instance_id: c.accountToolInstanceId || null, instance_name_on_toolbox: c.name, status: c.state, container_id: c.id })),
+      };
+    }
+    return {
+      status: "healthy", timestamp: new Date().toISOString(), version: this.options.version ?? "1.4.2-sim", service: "DTMA",
+      environment: { hasAuthToken: true, hasApiKey: this.options.apiKey !== undefined, hasApiBaseUrl: true, port: String(this.port) },
+      tool_instances: containers.map((c) => ({
+        id: c.id, names: [`/${c.name}`], image: c.image, image_id: `sha256:${c.id.slice(0, 12)}`, command: "node server.js", created: c.created, state: c.state,
+        status: c.state === "running" ? "Up 2 hours" : "Exited (0) 5 minutes ago",
+        ports: c.hostPort ? [{ ip: "0.0.0.0", private_port: c.containerPort ?? 8080, public_port: c.hostPort, type: "tcp" }] : [],
+      })),
+      system_metrics: systemMetrics(),
+    };
+  }
+}
+
+function systemMetrics() {
+  const total = 4 * 1024 ** 3;
+  return {
+    cpu_load_percent: Math.round(Math.random() * 400) / 10,
+    memory: { total_bytes: total, active_bytes: total * 0.3, free_bytes: total * 0.55, used_bytes: total * 0.45 },
+    disk: { mount: "/", total_bytes: 80 * 1024 ** 3, used_bytes: 20 * 1024 ** 3, free_bytes: 60 * 1024 ** 3 },
+  };
+}
