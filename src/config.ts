@@ -36,6 +36,10 @@ const schema = z.object({
   GRAPHIQL: bool.optional(),
   SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(10_000),
   MCP_PROBE_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  DTMA_API_KEY: z.string().min(1).optional(),
+  DTMA_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  DTMA_RETRIES: int(0, 5).default(2),
+  DTMA_MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
 });
 
 export type Config = ReturnType<typeof toConfig>;
@@ -64,6 +68,7 @@ function toConfig(env: z.infer<typeof schema>) {
     graphiql: env.GRAPHIQL ?? env.NODE_ENV !== "production",
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     mcpProbeTimeoutMs: env.MCP_PROBE_TIMEOUT_MS,
+    dtma: { apiKey: env.DTMA_API_KEY, timeoutMs: env.DTMA_TIMEOUT_MS, retries: env.DTMA_RETRIES, maxBodyBytes: env.DTMA_MAX_BODY_BYTES },
   };
 }
 

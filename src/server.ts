@@ -11,6 +11,7 @@ import { WebSocketServer } from "ws";
 import type { Config } from "./config.ts";
 import { DatabaseUnavailableError } from "./data/db.ts";
 import type { Store } from "./data/store.ts";
+import { handleHeartbeat } from "./dtma/heartbeat.ts";
 import type { LiveFleet } from "./live/fleet.ts";
 import type { Logger } from "./log.ts";
 import { createContext, type Services } from "./schema/context.ts";
@@ -80,6 +81,15 @@ export async function startServer(services: Services, logger: Logger): Promise<A
         res.writeHead(200, { "content-type": "application/json" }).end(`{"status":"ready","store":"${store.kind}"}`);
       } catch {
         res.writeHead(503, { "content-type": "application/json" }).end(`{"status":"unavailable","store":"${store.kind}"}`);
+      }
+      return;
+    }
+    if (req.url === "/dtma/heartbeat") {
+      try {
+        await handleHeartbeat(req, res, store, logger);
+      } catch (error) {
+        logger.error({ err: String(error) }, "heartbeat failed");
+        if (!res.headersSent) res.writeHead(503, { "content-type": "application/json" }).end('{"error":"The heartbeat could not be stored; retry"}');
       }
       return;
     }

@@ -1,8 +1,8 @@
 // The store over SQL: the same statements run on real Postgres (pg) and on PGlite.
-import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition } from "../domain/status.ts";
+import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition, type InstallationStatus } from "../domain/status.ts";
 import type { Db } from "./db.ts";
 import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, toConnectionTestRow, toEnvironmentRow, toServerRow, type ConnectionTestRow, type EnvironmentRow, type NewConnectionTest, type ServerRow } from "./rows.ts";
-import { inKeyOrder, toPage, type Cursor, type EnvironmentFilter, type Page, type PageArgs, type QueryTime, type ServerFilter, type ServerPage, type Store } from "./store.ts";
+import { inKeyOrder, toPage, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type ServerFilter, type ServerPage, type Store } from "./store.ts";
 
 // Addresses as plain text ("203.0.113.7", not "203.0.113.7/32"); bigint as text (no precision loss).
 const SERVER_SELECT = SERVER_COLUMNS.map((c) => `s.${c}`).join(", ");
@@ -209,6 +209,57 @@ export class SqlStore implements Store {
   async connectionTestsByIds(ids: readonly string[]) {
     const rows = await this.db.query(`SELECT ${CONNECTION_TEST_COLUMNS.join(", ")} FROM mcp_connection_tests WHERE id = ANY($1::uuid[])`, [ids]);
     return inKeyOrder(ids, rows.map(toConnectionTestRow));
+  }
+
+  async setServerStatus(id: string, status: InstallationStatus, errorMessage?: string | null) {
+    const rows = await this.db.query(
+      `UPDATE account_tool_instances s SET status_on_toolbox = $2::account_tool_installation_status_enum,
+         instance_error_message = CASE WHEN $3::boolean THEN $4 ELSE instance_error_message END
+       WHERE s.id = $1 AND s.mcp_server_type IS NOT NULL RETURNING ${SERVER_SELECT}`,
+      [id, status, errorMessage !== undefined, errorMessage ?? null],
+    );
+    return rows[0] ? toServerRow(rows[0]) : null;
+  }
+
+  async applyDtmaReport(environmentId: string, report: DtmaReport) {
+    const [row] = await this.db.query<{ n: number }>(
+      "SELECT mcp_fleet_apply_dtma_report($1::uuid, $2::timestamptz, $3, $4::jsonb, $5::jsonb, $6) AS n",
+      [environmentId, report.at.toISOString(), report.version, report.systemMetrics ? JSON.stringify(report.systemMetrics) : null, JSON.stringify(report.instances), report.missingMessage ?? null],
+    );
+    return { instancesUpdated: row.n };
+  }
+
+  async markEnvironmentUnresponsive(environmentId: string, error: string) {
+    await this.db.query(
+      `UPDATE account_tool_environments SET status = 'unresponsive', dtma_health_details_json = jsonb_build_object('error', $2::text)
+       WHERE id = $1 AND status NOT IN ('pending_deprovision','deprovisioning','deprovisioned')`,
+      [environmentId, error],
+    );
+  }
+
+  async environmentIdForToken(token: string) {
+    const rows = await this.db.query<{ id: string }>("SELECT id FROM account_tool_environments WHERE dtma_bearer_token = $1", [token]);
+    return rows[0]?.id ?? null;
+  }
+
+  async createServer(server: NewServer) {
+    // The catalog entry for the image (upstream: package_identifier holds the image URL).
+    const rows = await this.db.query(
+      `WITH tool AS (
+         INSERT INTO tool_catalog (tool_name, name, package_identifier, docker_image_url) VALUES ($2, $2, $2, $2)
+         ON CONFLICT (tool_name) DO UPDATE SET updated_at = tool_catalog.updated_at RETURNING id)
+       INSERT INTO account_tool_instances AS s (account_tool_environment_id, tool_catalog_id, status_on_toolbox, instance_name_on_toolbox,
+         port_mapping_json, base_config_override_json, mcp_server_type, mcp_transport_type, mcp_endpoint_path)
+       SELECT $1, tool.id, $3::account_tool_installation_status_enum, $4, $5::jsonb, $6::jsonb, 'mcp_server', $7, $8 FROM tool
+       RETURNING ${SERVER_SELECT}`,
+      [server.environmentId, server.image, server.status, server.name, JSON.stringify(server.portMapping), JSON.stringify(server.baseConfigOverride), server.transport, server.endpointPath],
+    );
+    return toServerRow(rows[0]);
+  }
+
+  async deleteServer(id: string) {
+    const rows = await this.db.query("DELETE FROM account_tool_instances WHERE id = $1 RETURNING id", [id]);
+    return rows.length > 0;
   }
 
   async ping() {

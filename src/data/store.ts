@@ -1,8 +1,29 @@
 // The store interface every implementation (SQL over pg or PGlite, supabase-js) fulfils.
-import type { HeartbeatThresholds, ServerHealth, ServerState } from "../domain/status.ts";
+import type { HeartbeatThresholds, InstallationStatus, ServerHealth, ServerState } from "../domain/status.ts";
 import type { ConnectionTestRow, EnvironmentRow, NewConnectionTest, ServerRow } from "./rows.ts";
 
 export type ServerType = "mcp_server" | "standard_tool";
+
+export interface DtmaReport {
+  at: Date;
+  version: string | null;
+  systemMetrics: Record<string, unknown> | null;
+  /** Matched by id when given, else by container name within the environment. */
+  instances: Array<{ id: string | null; name: string | null; status: InstallationStatus }>;
+  /** Instances of the environment the report does not mention, and which were running, become `error` with this message. */
+  missingMessage?: string;
+}
+
+export interface NewServer {
+  environmentId: string;
+  image: string;
+  name: string;
+  status: InstallationStatus;
+  portMapping: unknown;
+  baseConfigOverride: unknown;
+  transport: string;
+  endpointPath: string;
+}
 
 export interface ServerFilter {
   /** Only these servers. */
@@ -65,6 +86,16 @@ export interface Store {
   /** A server's tests, newest first. */
   connectionTests(serverId: string, first: number): Promise<ConnectionTestRow[]>;
   connectionTestsByIds(ids: readonly string[]): Promise<(ConnectionTestRow | null)[]>;
+  // Writes (fleet operations). Each is one statement.
+  /** Sets a server's stored status; `errorMessage` undefined keeps the stored message. */
+  setServerStatus(id: string, status: InstallationStatus, errorMessage?: string | null): Promise<ServerRow | null>;
+  /** Applies a DTMA report (refresh or heartbeat) to an environment and its instances, atomically. */
+  applyDtmaReport(environmentId: string, report: DtmaReport): Promise<{ instancesUpdated: number }>;
+  markEnvironmentUnresponsive(environmentId: string, error: string): Promise<void>;
+  /** The environment whose DTMA holds this bearer token (heartbeat authentication). */
+  environmentIdForToken(token: string): Promise<string | null>;
+  createServer(server: NewServer): Promise<ServerRow>;
+  deleteServer(id: string): Promise<boolean>;
   /** Cheap round trip for the health endpoint. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -2,10 +2,10 @@
 // With a user's token (auth issue), Postgres row-level security applies to every request.
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import WebSocket from "ws";
-import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition } from "../domain/status.ts";
+import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition, type InstallationStatus } from "../domain/status.ts";
 import { DatabaseUnavailableError } from "./db.ts";
 import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, distinctEnvironments, toConnectionTestRow, toEnvironmentRow, toServerRow, type ConnectionTestRow, type EnvironmentRow, type NewConnectionTest, type ServerRow } from "./rows.ts";
-import { inKeyOrder, toPage, type Cursor, type EnvironmentFilter, type Page, type PageArgs, type QueryTime, type ServerFilter, type ServerPage, type Store } from "./store.ts";
+import { inKeyOrder, toPage, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type ServerFilter, type ServerPage, type Store } from "./store.ts";
 
 export interface SupabaseStoreOptions {
   url: string;
@@ -208,6 +208,50 @@ export class SupabaseStore implements Store {
   async connectionTestsByIds(ids: readonly string[]) {
     const { data } = await this.run<Record<string, unknown>[]>(this.client.from("mcp_connection_tests").select(CONNECTION_TEST_COLUMNS.join(",")).in("id", ids));
     return inKeyOrder(ids, data.map(toConnectionTestRow));
+  }
+
+  async setServerStatus(id: string, status: InstallationStatus, errorMessage?: string | null) {
+    const values: Record<string, unknown> = { status_on_toolbox: status };
+    if (errorMessage !== undefined) values.instance_error_message = errorMessage;
+    const query = this.client.from("account_tool_instances").update(values).eq("id", id).not("mcp_server_type", "is", null).select(SERVER_COLUMNS.join(","));
+    const { data } = await this.run<Record<string, unknown>[]>(query);
+    return data[0] ? toServerRow(data[0]) : null;
+  }
+
+  // The same SQL function the SQL store calls, so the report is applied atomically here too.
+  async applyDtmaReport(environmentId: string, report: DtmaReport) {
+    const { data } = await this.run<number>(this.client.rpc("mcp_fleet_apply_dtma_report", {
+      p_environment_id: environmentId, p_at: report.at.toISOString(), p_version: report.version, p_metrics: report.systemMetrics,
+      p_instances: report.instances, p_missing_message: report.missingMessage ?? null,
+    }) as unknown as PostgrestRequest);
+    return { instancesUpdated: Number(data) };
+  }
+
+  async markEnvironmentUnresponsive(environmentId: string, error: string) {
+    await this.run(this.client.from("account_tool_environments").update({ status: "unresponsive", dtma_health_details_json: { error } })
+      .eq("id", environmentId).not("status", "in", "(pending_deprovision,deprovisioning,deprovisioned)"));
+  }
+
+  async environmentIdForToken(token: string) {
+    const { data } = await this.run<Array<{ id: string }>>(this.client.from("account_tool_environments").select("id").eq("dtma_bearer_token", token).limit(1));
+    return data[0]?.id ?? null;
+  }
+
+  // Two requests (catalog entry, then instance): PostgREST has no multi-table insert.
+  async createServer(server: NewServer) {
+    const tool = await this.run<Array<{ id: string }>>(this.client.from("tool_catalog")
+      .upsert({ tool_name: server.image, name: server.image, package_identifier: server.image, docker_image_url: server.image }, { onConflict: "tool_name" }).select("id"));
+    const { data } = await this.run<Record<string, unknown>[]>(this.client.from("account_tool_instances").insert({
+      account_tool_environment_id: server.environmentId, tool_catalog_id: tool.data[0].id, status_on_toolbox: server.status, instance_name_on_toolbox: server.name,
+      port_mapping_json: server.portMapping, base_config_override_json: server.baseConfigOverride, mcp_server_type: "mcp_server",
+      mcp_transport_type: server.transport, mcp_endpoint_path: server.endpointPath,
+    }).select(SERVER_COLUMNS.join(",")));
+    return toServerRow(data[0]);
+  }
+
+  async deleteServer(id: string) {
+    const { data } = await this.run<Array<{ id: string }>>(this.client.from("account_tool_instances").delete().eq("id", id).select("id"));
+    return data.length > 0;
   }
 
   async ping() {

@@ -190,3 +190,24 @@ export function nextHealthChange(state: ServerState, lastHeartbeat: Date | null,
   }
   return null;
 }
+
+// What a Docker state reported by the DTMA means as a stored status (only enum members: upstream's
+// writes of `exited`, `unknown`, `error_starting`... failed against the enum).
+const STORED_FOR_DOCKER: Record<DockerState, InstallationStatus | null> = {
+  running: "running",
+  created: "stopped",
+  exited: "stopped",
+  paused: "stopped",
+  restarting: "starting",
+  removing: "deleting",
+  dead: "error",
+  not_found: "error",
+  error_inspecting: null, // the agent could not tell: keep what is stored
+};
+
+/** The stored status for a status the DTMA reported (an enum value, or a Docker state); null to keep the stored one; undefined if unrecognised. */
+export function storedStatusFor(reported: string): InstallationStatus | null | undefined {
+  if ((INSTALLATION_STATUSES as readonly string[]).includes(reported)) return reported as InstallationStatus;
+  if (Object.hasOwn(STORED_FOR_DOCKER, reported)) return STORED_FOR_DOCKER[reported as DockerState];
+  return undefined;
+}

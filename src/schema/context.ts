@@ -4,6 +4,7 @@ import { createLoaders, type Loaders } from "../data/loaders.ts";
 import type { QueryTime, Store } from "../data/store.ts";
 import type { LiveFleet } from "../live/fleet.ts";
 import type { Logger } from "../log.ts";
+import { DtmaClient } from "../dtma/client.ts";
 
 export interface Context {
   store: Store;
@@ -15,6 +16,7 @@ export interface Context {
   /** The live fleet, when the store has a change feed. */
   live: LiveFleet | undefined;
   logger: Logger;
+  dtma: DtmaClient;
 }
 
 export interface Services {
@@ -22,6 +24,12 @@ export interface Services {
   config: Config;
   live?: LiveFleet;
   logger: Logger;
+  /** Defaults to a client built from config. */
+  dtma?: DtmaClient;
+}
+
+export function dtmaClientFor(config: Config, logger: Logger): DtmaClient {
+  return new DtmaClient({ ...config.dtma, logger });
 }
 
 export function createContext(services: Services, now = new Date()): Context {
@@ -33,5 +41,6 @@ export function createContext(services: Services, now = new Date()): Context {
     viewer: OPEN_VIEWER,
     live: services.live,
     logger: services.logger,
+    dtma: (services.dtma ??= dtmaClientFor(services.config, services.logger)),
   };
 }

@@ -8,6 +8,7 @@ import "./connection-test.ts";
 import "./query.ts";
 import "./subscriptions.ts";
 import "./mutations/test-connection.ts";
+import "./mutations/lifecycle.ts";
 
 let schema: GraphQLSchema | undefined;
 export function buildSchema(): GraphQLSchema {

@@ -1,0 +1,173 @@
+// Fleet operations: each lifecycle action as the upstream state transitions (enum values only),
+// the DTMA call, and the outcome written back. Resolvers call these; they build no SQL or URLs.
+import type { EnvironmentRow, ServerRow } from "../data/rows.ts";
+import type { Store } from "../data/store.ts";
+import { storedStatusFor, type InstallationStatus } from "../domain/status.ts";
+import type { Logger } from "../log.ts";
+import { DtmaError, type DtmaClient, type DtmaTarget } from "./client.ts";
+
+export type OperationErrorCode = "NOT_FOUND" | "UPSTREAM_UNAVAILABLE" | "TIMEOUT" | "CONFLICT" | "BAD_USER_INPUT";
+
+export class OperationError extends Error {
+  constructor(readonly code: OperationErrorCode, message: string) {
+    super(message);
+    this.name = "OperationError";
+  }
+}
+
+export interface OperationDeps {
+  store: Store;
+  dtma: DtmaClient;
+  dtmaPort: number;
+  logger: Logger;
+  now?: () => Date;
+}
+
+function target(env: EnvironmentRow, deps: OperationDeps): DtmaTarget {
+  if (!env.publicIp) throw new OperationError("UPSTREAM_UNAVAILABLE", `The droplet "${env.name ?? env.id}" has no public address yet`);
+  return { host: env.publicIp, port: deps.dtmaPort };
+}
+
+/** A DTMA failure as the error a client sees; an unreachable agent marks its droplet unresponsive. */
+async function fail(deps: OperationDeps, env: EnvironmentRow, error: unknown): Promise<never> {
+  if (!(error instanceof DtmaError)) throw error;
+  if (error.kind === "UNREACHABLE" || error.kind === "TIMEOUT") await deps.store.markEnvironmentUnresponsive(env.id, error.message);
+  if (error.kind === "TIMEOUT") throw new OperationError("TIMEOUT", error.message);
+  if (error.kind === "HTTP" && error.status === 409) throw new OperationError("CONFLICT", error.message);
+  if (error.kind === "HTTP" && error.status === 404) throw new OperationError("NOT_FOUND", error.message);
+  throw new OperationError("UPSTREAM_UNAVAILABLE", error.message);
+}
+
+async function load(deps: OperationDeps, serverId: string): Promise<{ server: ServerRow; env: EnvironmentRow }> {
+  const [server] = await deps.store.serversByIds([serverId]);
+  if (!server) throw new OperationError("NOT_FOUND", `No MCP server with id ${serverId}`);
+  const [env] = await deps.store.environmentsByIds([server.environmentId]);
+  if (!env) throw new OperationError("NOT_FOUND", `The environment of server ${serverId} no longer exists`);
+  if (!server.name) throw new OperationError("BAD_USER_INPUT", "The server has no container name (instance_name_on_toolbox), so the droplet agent cannot address it");
+  return { server, env };
+}
+
+/** One GET /status; every instance of the droplet updated in one statement. */
+export async function refreshEnvironment(deps: OperationDeps, environmentId: string): Promise<EnvironmentRow> {
+  const [env] = await deps.store.environmentsByIds([environmentId]);
+  if (!env) throw new OperationError("NOT_FOUND", `No environment with id ${environmentId}`);
+  let status;
+  try {
+    status = await deps.dtma.status(target(env, deps));
+  } catch (error) {
+    return fail(deps, env, error);
+  }
+  const instances = status.instances.flatMap((i) => {
+    const stored = storedStatusFor(i.state);
+    return stored && (i.accountToolInstanceId || i.name) ? [{ id: i.accountToolInstanceId, name: i.name, status: stored }] : [];
+  });
+  await deps.store.applyDtmaReport(env.id, {
+    at: (deps.now ?? (() => new Date()))(),
+    version: status.version,
+    systemMetrics: status.systemMetrics,
+    instances,
+    missingMessage: "The droplet agent no longer reports this container",
+  });
+  const [updated] = await deps.store.environmentsByIds([env.id]);
+  return updated as EnvironmentRow;
+}
+
+export async function refreshServer(deps: OperationDeps, serverId: string): Promise<ServerRow> {
+  const { server } = await load(deps, serverId);
+  await refreshEnvironment(deps, server.environmentId);
+  return reload(deps, serverId);
+}
+
+async function reload(deps: OperationDeps, serverId: string): Promise<ServerRow> {
+  const [server] = await deps.store.serversByIds([serverId]);
+  if (!server) throw new OperationError("NOT_FOUND", `The server ${serverId} was removed meanwhile`);
+  return server;
+}
+
+/** pending -> DTMA call -> done | error (with the message), as upstream's manager, with enum values only. */
+async function transition(deps: OperationDeps, serverId: string, during: InstallationStatus, done: InstallationStatus, call: (t: DtmaTarget, name: string) => Promise<unknown>): Promise<ServerRow> {
+  const { server, env } = await load(deps, serverId);
+  const t = target(env, deps);
+  await deps.store.setServerStatus(server.id, during);
+  try {
+    await call(t, server.name as string);
+  } catch (error) {
+    await deps.store.setServerStatus(server.id, "error", error instanceof Error ? error.message : String(error));
+    return fail(deps, env, error);
+  }
+  return (await deps.store.setServerStatus(server.id, done, null)) ?? reload(deps, serverId);
+}
+
+export const startServer = (deps: OperationDeps, id: string) => transition(deps, id, "starting", "running", (t, n) => deps.dtma.start(t, n));
+export const stopServer = (deps: OperationDeps, id: string) => transition(deps, id, "stopping", "stopped", (t, n) => deps.dtma.stop(t, n));
+export const restartServer = (deps: OperationDeps, id: string) => transition(deps, id, "starting", "running", (t, n) => deps.dtma.restart(t, n));
+
+/** pending_delete -> DELETE on the droplet -> the row is removed; on failure the row stays, as error. */
+export async function deleteServer(deps: OperationDeps, serverId: string): Promise<string> {
+  const { server, env } = await load(deps, serverId);
+  const t = target(env, deps);
+  await deps.store.setServerStatus(server.id, "pending_delete");
+  try {
+    await deps.dtma.remove(t, server.name as string);
+  } catch (error) {
+    // Already gone from the droplet: the row can go too.
+    if (!(error instanceof DtmaError && error.kind === "HTTP" && error.status === 404)) {
+      await deps.store.setServerStatus(server.id, "error", error instanceof Error ? error.message : String(error));
+      return fail(deps, env, error);
+    }
+  }
+  await deps.store.deleteServer(server.id);
+  return server.id;
+}
+
+export interface DeployInput {
+  environmentId: string;
+  image: string;
+  name: string;
+  env: string[];
+  ports: Array<{ containerPort: number; hostPort: number }>;
+  transport: "sse" | "websocket" | "stdio";
+  endpointPath: string;
+}
+
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/; // Docker's container-name rule
+
+/** pending_deploy row -> POST /tools -> running (or deploying) | error. */
+export async function deployServer(deps: OperationDeps, input: DeployInput): Promise<ServerRow> {
+  if (!NAME.test(input.name)) throw new OperationError("BAD_USER_INPUT", "`name` must be a Docker container name: letters, digits, _ . - (at most 63)");
+  if (!input.image.trim() || input.image.length > 500 || /\s/.test(input.image)) throw new OperationError("BAD_USER_INPUT", "`image` must be a Docker image reference");
+  if (input.env.some((e) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(e))) throw new OperationError("BAD_USER_INPUT", "each `env` entry must look like NAME=value");
+  for (const p of input.ports) {
+    for (const n of [p.containerPort, p.hostPort]) if (!Number.isInteger(n) || n < 1 || n > 65535) throw new OperationError("BAD_USER_INPUT", "ports must be between 1 and 65535");
+    if (p.hostPort === deps.dtmaPort) throw new OperationError("BAD_USER_INPUT", `host port ${p.hostPort} is the droplet agent's own port`);
+  }
+  const [env] = await deps.store.environmentsByIds([input.environmentId]);
+  if (!env) throw new OperationError("NOT_FOUND", `No environment with id ${input.environmentId}`);
+  const t = target(env, deps);
+  const portBindings = Object.fromEntries(input.ports.map((p) => [`${p.containerPort}/tcp`, [{ HostPort: String(p.hostPort) }]]));
+  const baseConfigOverride = { Env: input.env, HostConfig: { PortBindings: portBindings } };
+  const portMapping = input.ports[0] ? { container_port: input.ports[0].containerPort, host_port: input.ports[0].hostPort } : null;
+  let server: ServerRow;
+  try {
+    server = await deps.store.createServer({
+      environmentId: env.id, image: input.image, name: input.name, status: "pending_deploy", portMapping, baseConfigOverride,
+      transport: input.transport, endpointPath: input.endpointPath,
+    });
+  } catch (error) {
+    if ((error as { code?: string }).code === "23505" || /uq_account_env_tool|duplicate key/.test(String((error as Error).message))) {
+      throw new OperationError("CONFLICT", `This droplet already runs an instance of ${input.image} (one instance per image per droplet, as upstream)`);
+    }
+    throw error;
+  }
+  let deployed;
+  try {
+    await deps.store.setServerStatus(server.id, "deploying");
+    deployed = await deps.dtma.deploy(t, { dockerImageUrl: input.image, instanceNameOnToolbox: input.name, accountToolInstanceId: server.id, baseConfigOverrideJson: baseConfigOverride });
+  } catch (error) {
+    // The row stays, in `error`, so the user sees what happened and nothing they asked for vanishes.
+    await deps.store.setServerStatus(server.id, "error", error instanceof Error ? error.message : String(error));
+    return fail(deps, env, error);
+  }
+  const status = storedStatusFor(deployed.state ?? "") ?? "deploying";
+  return (await deps.store.setServerStatus(server.id, status, null)) ?? reload(deps, server.id);
+}

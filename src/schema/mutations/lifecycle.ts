@@ -1,0 +1,91 @@
+// Fleet lifecycle mutations: refresh from the DTMA, start, stop, restart, deploy, delete.
+import * as ops from "../../dtma/operations.ts";
+import { builder } from "../builder.ts";
+import type { Context } from "../context.ts";
+import { userError } from "../errors.ts";
+import { parseId } from "../ids.ts";
+import type { ServerRow } from "../../data/rows.ts";
+import { EnvironmentRef, ServerRef } from "../refs.ts";
+
+function deps(ctx: Context): ops.OperationDeps {
+  return { store: ctx.store, dtma: ctx.dtma, dtmaPort: ctx.config.dtmaPort, logger: ctx.logger };
+}
+
+async function run<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof ops.OperationError) throw userError(error.code, error.message);
+    throw error;
+  }
+}
+
+const TransportInput = builder.enumType("DeployTransport", {
+  description: "Transports the upstream CHECK allows for MCP servers.",
+  values: { SSE: { value: "sse" }, WEBSOCKET: { value: "websocket" }, STDIO: { value: "stdio" } } as const,
+});
+
+const PortBindingInput = builder.inputType("PortBindingInput", {
+  fields: (t) => ({ containerPort: t.int({ required: true }), hostPort: t.int({ required: true }) }),
+});
+
+const DeployServerInput = builder.inputType("DeployServerInput", {
+  fields: (t) => ({
+    environmentId: t.id({ required: true }),
+    image: t.string({ required: true, description: "Docker image reference (stored as the catalog entry's package_identifier)." }),
+    name: t.string({ required: true, description: "Container name on the droplet (instance_name_on_toolbox)." }),
+    env: t.stringList({ description: "Container environment, NAME=value." }),
+    ports: t.field({ type: [PortBindingInput], description: "Published ports; the first is the MCP endpoint's." }),
+    transport: t.field({ type: TransportInput, defaultValue: "sse" }),
+    endpointPath: t.string({ defaultValue: "/mcp" }),
+  }),
+});
+
+const DeleteServerPayload = builder.objectRef<{ id: string }>("DeleteServerPayload").implement({
+  fields: (t) => ({ deletedServerId: t.id({ resolve: (p) => p.id }) }),
+});
+
+builder.mutationFields((t) => {
+  const onServer = (description: string, action: (d: ops.OperationDeps, id: string) => Promise<ServerRow>) =>
+    t.field({
+      type: ServerRef,
+      description,
+      args: { id: t.arg.id({ required: true }) },
+      resolve: (_root, args, ctx) => run(() => action(deps(ctx), parseId(String(args.id), "MCPServer"))),
+    });
+  return {
+    refreshEnvironmentStatus: t.field({
+      type: EnvironmentRef,
+      description: "One GET /status on the droplet agent; the droplet and all its servers updated in one statement. An unreachable agent marks the droplet unresponsive.",
+      args: { id: t.arg.id({ required: true }) },
+      resolve: (_root, args, ctx) => run(() => ops.refreshEnvironment(deps(ctx), parseId(String(args.id), "Environment"))),
+    }),
+    refreshServerStatus: onServer("Refreshes the server's droplet from its agent and returns the server.", ops.refreshServer),
+    startServer: onServer("Starts the container (starting -> running | error).", ops.startServer),
+    stopServer: onServer("Stops the container (stopping -> stopped | error).", ops.stopServer),
+    restartServer: onServer("Restarts the container: the agent's MCP restart route, or stop then start.", ops.restartServer),
+    deployServer: t.field({
+      type: ServerRef,
+      description: "Creates the server (pending_deploy) and deploys its container through the droplet agent (-> running | error).",
+      args: { input: t.arg({ type: DeployServerInput, required: true }) },
+      resolve: (_root, { input }, ctx) =>
+        run(() =>
+          ops.deployServer(deps(ctx), {
+            environmentId: parseId(String(input.environmentId), "Environment", "environmentId"),
+            image: input.image,
+            name: input.name,
+            env: input.env ?? [],
+            ports: input.ports ?? [],
+            transport: (input.transport ?? "sse") as "sse",
+            endpointPath: input.endpointPath ?? "/mcp",
+          }),
+        ),
+    }),
+    deleteServer: t.field({
+      type: DeleteServerPayload,
+      description: "Removes the container from the droplet, then the row (pending_delete -> gone | error).",
+      args: { id: t.arg.id({ required: true }) },
+      resolve: (_root, args, ctx) => run(async () => ({ id: await ops.deleteServer(deps(ctx), parseId(String(args.id), "MCPServer")) })),
+    }),
+  };
+});

@@ -1,0 +1,198 @@
+// Fleet operations end to end: the API on a real database, the DTMA simulator as the droplet's
+// agent (its containers are real SDK MCP servers), subscribers watching.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Db } from "../../src/data/db.ts";
+import { migrate } from "../../src/data/migrate.ts";
+import { SqlStore } from "../../src/data/sql-store.ts";
+import { DtmaSimulator } from "../../src/dtma/simulator.ts";
+import type { LiveFleet } from "../../src/live/fleet.ts";
+import { freePort } from "../../src/mcp/sample-servers.ts";
+import { insertEnvironment } from "../helpers/fleet.ts";
+import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
+import { subscribeWs, wsClient } from "../helpers/subscriptions.ts";
+import { sqlTargets } from "../helpers/targets.ts";
+
+const KEY = "backend-key-for-tests-0123456789";
+const TOKEN = "a".repeat(64);
+const SERVER = `id uuid name rawStatus status { state health lastError } endpoint`;
+
+describe.each(sqlTargets)("fleet operations on $name", (target) => {
+  let db: Db;
+  let close: () => Promise<void>;
+  let sim: DtmaSimulator;
+  let server: TestServer & { live?: LiveFleet };
+  let envId: string;
+  let hostPort: number;
+  const ids: Record<string, string> = {};
+
+  beforeAll(async () => {
+    ({ db, close } = await target.open());
+    await migrate(db);
+    sim = await new DtmaSimulator({ shape: "A", apiKey: KEY, mcpServers: true }).start();
+    envId = await insertEnvironment(db, { name: "sim-droplet", publicIp: "127.0.0.1", status: "awaiting_heartbeat" });
+    await db.query("UPDATE account_tool_environments SET dtma_bearer_token = $1 WHERE id = $2", [TOKEN, envId]);
+    hostPort = await freePort();
+    server = await startTestServer(new SqlStore(db), {
+      live: { coalesceMs: 5 },
+      env: { DTMA_PORT: String(sim.port), DTMA_API_KEY: KEY, DTMA_TIMEOUT_MS: "700", DTMA_RETRIES: "0", MCP_PROBE_TIMEOUT_MS: "3000" },
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await sim?.stop();
+    await close?.();
+  });
+
+  const deploy = (input: Record<string, unknown>) =>
+    server.gql(`mutation($input: DeployServerInput!) { deployServer(input: $input) { ${SERVER} } }`, { input: { environmentId: envId, ...input } });
+
+  it("deploys a server through the droplet agent, and it answers MCP at its endpoint", async () => {
+    const { body } = await deploy({ image: "ghcr.io/example/weather:1", name: "weather", env: ["API_KEY=x"], ports: [{ containerPort: 8080, hostPort }] });
+    expect(body.errors).toBeUndefined();
+    const s = body.data.deployServer;
+    ids.weather = s.uuid;
+    expect(s).toMatchObject({ name: "weather", rawStatus: "running", status: { state: "RUNNING" }, endpoint: `http://127.0.0.1:${hostPort}/mcp` });
+    expect(sim.containers.get("weather")).toMatchObject({ accountToolInstanceId: s.uuid, image: "ghcr.io/example/weather:1", hostPort, state: "running" });
+    expect(sim.requests.find((r) => r.path === "/tools")?.authorization).toBe(`Bearer ${KEY}`);
+
+    const test = await server.gql(`mutation($id: ID!) { testServerConnection(id: $id) { success serverInfo { name } tools } }`, { id: s.id });
+    expect(test.body.data.testServerConnection).toEqual({ success: true, serverInfo: { name: "weather" }, tools: ["echo", "add"] });
+  });
+
+  it("refuses a second instance of the same image on the droplet with CONFLICT, as upstream's unique key does", async () => {
+    const { body } = await deploy({ image: "ghcr.io/example/weather:1", name: "weather-2" });
+    expect(codes(body)).toEqual(["CONFLICT"]);
+  });
+
+  it("records a deploy the agent refuses as an error on the server, and keeps the row", async () => {
+    const { body } = await deploy({ image: "ghcr.io/example/other:1", name: "weather" }); // the agent has that name: 409
+    expect(codes(body)).toEqual(["CONFLICT"]);
+    const [row] = await db.query<{ status_on_toolbox: string; instance_error_message: string }>(
+      "SELECT status_on_toolbox, instance_error_message FROM account_tool_instances WHERE instance_name_on_toolbox = 'weather' AND status_on_toolbox = 'error'",
+    );
+    expect(row.instance_error_message).toMatch(/already exists/);
+  });
+
+  it("refuses bad deploy input with BAD_USER_INPUT before touching the droplet", async () => {
+    const before = sim.requests.length;
+    expect(codes((await deploy({ image: "img", name: "bad name; rm -rf /" })).body)).toEqual(["BAD_USER_INPUT"]);
+    expect(codes((await deploy({ image: "img", name: "ok", ports: [{ containerPort: 8080, hostPort: sim.port }] })).body)).toEqual(["BAD_USER_INPUT"]);
+    expect(codes((await deploy({ image: "img", name: "ok", env: ["not an assignment"] })).body)).toEqual(["BAD_USER_INPUT"]);
+    expect(sim.requests.length).toBe(before);
+  });
+
+  it("stops, starts and restarts through the agent, and subscribers see each state", async () => {
+    const client = wsClient(server.url);
+    const sub = subscribeWs(client, `subscription($ids: [ID!]) { serverStatusChanged(filter: { serverIds: $ids }) { current { state } } }`, { ids: [ids.weather] });
+    for (let i = 0; i < 100 && server.live!.serverEvents.size < 1; i++) await new Promise((r) => setTimeout(r, 10));
+
+    const stopped = await server.gql(`mutation($id: ID!) { stopServer(id: $id) { rawStatus status { state } } }`, { id: ids.weather });
+    expect(stopped.body.data.stopServer).toEqual({ rawStatus: "stopped", status: { state: "STOPPED" } });
+    expect(sim.containers.get("weather")!.state).toBe("exited");
+    const seen: string[] = [];
+    for (;;) {
+      seen.push((await sub.next()).serverStatusChanged.current.state);
+      if (seen.at(-1) === "STOPPED") break;
+    }
+    expect(seen).toEqual(expect.arrayContaining(["STOPPED"]));
+
+    expect((await server.gql(`mutation($id: ID!) { startServer(id: $id) { rawStatus } }`, { id: ids.weather })).body.data.startServer.rawStatus).toBe("running");
+    expect((await server.gql(`mutation($id: ID!) { restartServer(id: $id) { rawStatus } }`, { id: ids.weather })).body.data.restartServer.rawStatus).toBe("running");
+    expect(sim.requests.slice(-2).map((r) => `${r.method} ${r.path}`)).toEqual(["POST /tools/weather/stop", "POST /tools/weather/start"]); // shape A has no restart route
+    await sub.close();
+    await client.dispose();
+  });
+
+  it("refreshes a droplet with one /status call and one statement for all its servers", async () => {
+    sim.containers.get("weather")!.state = "exited";
+    let statements = 0;
+    const off = db.onStatement((text) => /mcp_fleet_apply_dtma_report/.test(text) && statements++);
+    const before = sim.requests.filter((r) => r.path === "/status").length;
+    const { body } = await server.gql(`mutation($id: ID!) { refreshEnvironmentStatus(id: $id) { status dtmaVersion lastHeartbeatAt systemMetrics { cpuLoadPercent } } }`, { id: envId });
+    off();
+    expect(body.errors).toBeUndefined();
+    expect(body.data.refreshEnvironmentStatus).toMatchObject({ status: "active", dtmaVersion: "1.4.2-sim" });
+    expect(sim.requests.filter((r) => r.path === "/status").length - before).toBe(1);
+    expect(statements).toBe(1);
+    const s = await server.gql(`query($id: ID!) { server(id: $id) { rawStatus } }`, { id: ids.weather });
+    expect(s.body.data.server.rawStatus).toBe("stopped");
+  });
+
+  it("marks a server whose container vanished from the droplet as error", async () => {
+    sim.containers.get("weather")!.state = "running";
+    const vanished = sim.containers.get("weather")!;
+    sim.containers.delete("weather");
+    await db.query("UPDATE account_tool_instances SET status_on_toolbox = 'running' WHERE id = $1", [ids.weather]);
+    const { body } = await server.gql(`mutation($id: ID!) { refreshServerStatus(id: $id) { rawStatus status { lastError } } }`, { id: ids.weather });
+    expect(body.data.refreshServerStatus).toEqual({ rawStatus: "error", status: { lastError: "The droplet agent no longer reports this container" } });
+    sim.containers.set("weather", vanished);
+  });
+
+  it("answers TIMEOUT for an agent that hangs, marks the droplet unresponsive, and recovers on the next refresh", async () => {
+    sim.faults.set("*", "hang");
+    const started = Date.now();
+    const { body } = await server.gql(`mutation($id: ID!) { refreshEnvironmentStatus(id: $id) { status } }`, { id: envId });
+    expect(codes(body)).toEqual(["TIMEOUT"]);
+    expect(Date.now() - started).toBeLessThan(3000);
+    const env = await server.gql(`query($id: ID!) { environment(id: $id) { status systemMetrics { error } } }`, { id: envId });
+    expect(env.body.data.environment).toEqual({ status: "unresponsive", systemMetrics: { error: expect.stringContaining("did not answer") } });
+    sim.faults.clear();
+    expect((await server.gql(`mutation($id: ID!) { refreshEnvironmentStatus(id: $id) { status } }`, { id: envId })).body.data.refreshEnvironmentStatus.status).toBe("active");
+  });
+
+  it("maps a hostile agent answer (redirect, garbage) to UPSTREAM_UNAVAILABLE and keeps serving", async () => {
+    for (const fault of ["redirect", "garbage"] as const) {
+      sim.faults.set("GET /status", fault);
+      expect(codes((await server.gql(`mutation($id: ID!) { refreshEnvironmentStatus(id: $id) { status } }`, { id: envId })).body)).toEqual(["UPSTREAM_UNAVAILABLE"]);
+    }
+    sim.faults.clear();
+    expect((await server.gql(`{ servers(first: 1) { totalCount } }`)).body.data.servers.totalCount).toBeGreaterThan(0);
+  });
+
+  it("answers NOT_FOUND for unknown servers and environments", async () => {
+    const unknown = "00000000-0000-4000-8000-00000000beef";
+    for (const m of ["startServer", "stopServer", "restartServer", "refreshServerStatus"]) {
+      expect(codes((await server.gql(`mutation($id: ID!) { ${m}(id: $id) { id } }`, { id: unknown })).body)).toEqual(["NOT_FOUND"]);
+    }
+    expect(codes((await server.gql(`mutation($id: ID!) { refreshEnvironmentStatus(id: $id) { id } }`, { id: unknown })).body)).toEqual(["NOT_FOUND"]);
+  });
+
+  describe("heartbeat ingestion", () => {
+    const post = (body: unknown, token = TOKEN) =>
+      fetch(server.url.replace("/graphql", "/dtma/heartbeat"), { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: typeof body === "string" ? body : JSON.stringify(body) });
+
+    it("updates the droplet and its servers from an upstream heartbeat, answering 204", async () => {
+      const res = await post({ dtma_version: "2.0.0", system_status: { cpu_load_percent: 12 }, tool_statuses: [{ account_tool_instance_id: ids.weather, status_on_toolbox: "exited", runtime_details: { x: 1 } }] });
+      expect(res.status).toBe(204);
+      const s = await server.gql(`query($id: ID!) { server(id: $id) { rawStatus lastHeartbeat environment { dtmaVersion systemMetrics { cpuLoadPercent } lastHeartbeatAt } } }`, { id: ids.weather });
+      expect(s.body.data.server).toMatchObject({ rawStatus: "stopped", environment: { dtmaVersion: "2.0.0", systemMetrics: { cpuLoadPercent: 12 } } });
+      expect(s.body.data.server.lastHeartbeat).toBeTruthy();
+    });
+
+    it("accepts the simulator's own heartbeats", async () => {
+      const beating = new DtmaSimulator({ apiKey: KEY, heartbeat: { url: server.url.replace("/graphql", "/dtma/heartbeat"), token: TOKEN, intervalMs: 60_000 } });
+      await beating.add({ name: "weather", accountToolInstanceId: ids.weather, state: "running" });
+      expect(await beating.sendHeartbeat()).toBe(204);
+      expect((await server.gql(`query($id: ID!) { server(id: $id) { rawStatus } }`, { id: ids.weather })).body.data.server.rawStatus).toBe("running");
+    });
+
+    it("refuses an unknown token with 401 and a malformed body with 400, writing nothing", async () => {
+      const before = await db.query("SELECT status_on_toolbox, last_heartbeat_from_dtma FROM account_tool_instances WHERE id = $1", [ids.weather]);
+      expect((await post({}, "b".repeat(64))).status).toBe(401);
+      expect((await post({}, "")).status).toBe(401);
+      const bad = await post({ tool_statuses: [{ account_tool_instance_id: ids.weather, status_on_toolbox: "on_fire" }] });
+      expect(bad.status).toBe(400);
+      expect(await bad.json()).toMatchObject({ issues: [expect.stringContaining("on_fire")] });
+      expect((await post("{nope")).status).toBe(400);
+      expect((await post({ tool_statuses: [{ account_tool_instance_id: "not-a-uuid", status_on_toolbox: "running" }] })).status).toBe(400);
+      expect(await db.query("SELECT status_on_toolbox, last_heartbeat_from_dtma FROM account_tool_instances WHERE id = $1", [ids.weather])).toEqual(before);
+    });
+  });
+
+  it("deletes the container, then the row", async () => {
+    const { body } = await server.gql(`mutation($id: ID!) { deleteServer(id: $id) { deletedServerId } }`, { id: ids.weather });
+    expect(body.data.deleteServer.deletedServerId).toBe(ids.weather);
+    expect(sim.containers.has("weather")).toBe(false);
+    expect((await server.gql(`query($id: ID!) { server(id: $id) { id } }`, { id: ids.weather })).body.data.server).toBeNull();
+  });
+});
