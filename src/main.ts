@@ -1,4 +1,5 @@
 // CLI entry: serve | migrate | seed | print-schema
+import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
@@ -15,6 +16,7 @@ const USAGE = `Usage: mcp-fleet <command>
   serve          serve the API (embedded PGlite unless DATABASE_URL or SUPABASE_URL is set)
   migrate        apply schema/sql to the database (DATABASE_URL, or the embedded one)
   seed           add the demo fleet to the database (DATABASE_URL, or the embedded one)
+  demo           the API with simulated droplets and real MCP servers, in memory
   print-schema   write schema/schema.graphql from the code`;
 
 async function serve(config: Config, logger: Logger) {
@@ -34,6 +36,17 @@ async function serve(config: Config, logger: Logger) {
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
+async function demo(logger: Logger) {
+  const { startDemo, DEMO_GUIDE } = await import("./demo.ts");
+  // A fresh in-memory database and a one-off agent key, whatever the environment says.
+  const config = loadConfig({ ...process.env, DATABASE_URL: "", SUPABASE_URL: "", PGLITE_MEMORY: "true", SEED: "never", DTMA_API_KEY: randomBytes(24).toString("hex") });
+  const running = await startDemo(config, logger);
+  console.log(DEMO_GUIDE(running.app.url));
+  const stop = () => void running.close().then(() => process.exit(0));
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -58,6 +71,9 @@ export async function main(argv: string[]): Promise<number> {
     case "serve":
       await serve(config, logger);
       return -1; // keep running
+    case "demo":
+      await demo(logger);
+      return -1;
     case "migrate":
     case "seed": {
       if (config.store === "supabase") {

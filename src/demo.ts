@@ -1,0 +1,85 @@
+// `npm run demo`: the API on a fresh in-memory embedded database, with one simulated droplet agent
+// per droplet (loopback addresses), heartbeats flowing in, and MCP servers deployed through the
+// real deploy path, so every query, mutation and subscription works in one command.
+import { randomBytes } from "node:crypto";
+import type { Config } from "./config.ts";
+import { openServices } from "./data/index.ts";
+import { SqlStore } from "./data/sql-store.ts";
+import { DtmaSimulator } from "./dtma/simulator.ts";
+import { deployServer } from "./dtma/operations.ts";
+import type { Logger } from "./log.ts";
+import { freePort } from "./mcp/sample-servers.ts";
+import { dtmaClientFor } from "./schema/context.ts";
+import { startServer, type App } from "./server.ts";
+
+const DEMO_USER = "00000000-0000-4000-8000-000000000001";
+
+// Linux routes all of 127.0.0.0/8 to loopback, so each droplet can have its own address on the
+// same DTMA port, like real droplets. Elsewhere only 127.0.0.1 is certain: one droplet.
+const DROPLETS = process.platform === "linux"
+  ? [
+      { name: "Demo Toolbox NYC", region: "nyc3", ip: "127.0.0.2", servers: ["weather", "github-tools", "calendar"] },
+      { name: "Demo Toolbox AMS", region: "ams3", ip: "127.0.0.3", servers: ["search", "notes"] },
+      { name: "Demo Toolbox SFO", region: "sfo3", ip: "127.0.0.4", servers: ["translator"] },
+    ]
+  : [{ name: "Demo Toolbox", region: "nyc3", ip: "127.0.0.1", servers: ["weather", "search", "notes"] }];
+
+export interface Demo {
+  app: App;
+  simulators: DtmaSimulator[];
+  close(): Promise<void>;
+}
+
+/** `config` should be the embedded store in memory, with a DTMA_API_KEY (main.ts arranges both). */
+export async function startDemo(config: Config, logger: Logger, heartbeatMs = 15_000): Promise<Demo> {
+  const services = await openServices(config, logger);
+  const app = await startServer(services, logger);
+  const store = services.store as SqlStore;
+  const dtma = services.dtma ?? dtmaClientFor(config, logger);
+  const heartbeatUrl = app.url.replace(/\/graphql$/, "/dtma/heartbeat");
+  const simulators: DtmaSimulator[] = [];
+  try {
+    for (const [i, d] of DROPLETS.entries()) {
+      const token = randomBytes(32).toString("hex");
+      const [env] = await store.db.query<{ id: string }>(
+        `INSERT INTO account_tool_environments (user_id, name, description, status, public_ip_address, region_slug, size_slug, do_droplet_id, do_droplet_name, dtma_bearer_token)
+         VALUES ($1, $2, 'Simulated by npm run demo', 'awaiting_heartbeat', $3::inet, $4, 's-2vcpu-4gb', $5, $6, $7) RETURNING id`,
+        [DEMO_USER, d.name, d.ip, d.region, 500000000 + i, `demo-${d.region}`, token],
+      );
+      const sim = await new DtmaSimulator({ shape: "A", apiKey: config.dtma.apiKey, host: d.ip, port: config.dtmaPort, mcpServers: true, heartbeat: { url: heartbeatUrl, token, intervalMs: heartbeatMs } }).start();
+      simulators.push(sim);
+      for (const name of d.servers) {
+        await deployServer({ store, dtma, dtmaPort: config.dtmaPort, logger }, {
+          environmentId: env.id, image: `ghcr.io/example/${name}:latest`, name, env: [], ports: [{ containerPort: 8080, hostPort: await freePort() }], transport: "sse", endpointPath: "/mcp",
+        });
+      }
+      await sim.sendHeartbeat();
+    }
+  } catch (error) {
+    await Promise.all(simulators.map((s) => s.stop()));
+    await app.close();
+    throw error;
+  }
+  return {
+    app,
+    simulators,
+    async close() {
+      await Promise.all(simulators.map((s) => s.stop()));
+      await app.close();
+    },
+  };
+}
+
+export const DEMO_GUIDE = (url: string) => `
+  mcp-fleet demo: GraphiQL at ${url}
+
+  ${DROPLETS.length} simulated droplet(s); every server is a real MCP server (official SDK).
+  Try, in GraphiQL:
+    subscription { serverStatusChanged { server { name } previous { state } current { state health } source } }
+  and in another tab:
+    { servers(first: 10) { edges { node { id name status { state health } endpoint } } } }
+    mutation { stopServer(id: "<id>") { rawStatus } }
+    mutation { testServerConnection(id: "<id>") { success latency tools serverInfo { name } } }
+  Running servers turn DEGRADED after 5 minutes without heartbeat: stop a simulator to see it.
+  Ctrl-C stops everything.
+`;

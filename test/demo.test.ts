@@ -1,0 +1,29 @@
+// `npm run demo` works: droplets awake from heartbeats, servers deployed and answering MCP.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../src/config.ts";
+import { startDemo, type Demo } from "../src/demo.ts";
+import { createLogger } from "../src/log.ts";
+import { freePort } from "../src/mcp/sample-servers.ts";
+
+describe("npm run demo", () => {
+  let demo: Demo;
+  const gql = async (query: string) =>
+    (await (await fetch(demo.app.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query }) })).json()) as any;
+
+  beforeAll(async () => {
+    const config = loadConfig({ PORT: "0", PGLITE_MEMORY: "true", SEED: "never", DTMA_API_KEY: "demo-test-key", DTMA_PORT: String(await freePort()), LOG_LEVEL: "silent" });
+    demo = await startDemo(config, createLogger("silent"), 60_000);
+  });
+  afterAll(async () => demo?.close());
+
+  it("serves running, healthy servers on active droplets, each a real MCP server", async () => {
+    const { data } = await gql(`{ servers(first: 20) { totalCount edges { node { id rawStatus status { health } endpoint environment { status } } } } }`);
+    const nodes = data.servers.edges.map((e: any) => e.node);
+    expect(nodes.length).toBeGreaterThanOrEqual(3);
+    expect(nodes.every((n: any) => n.rawStatus === "running" && n.status.health === "HEALTHY" && n.environment.status === "active" && n.endpoint)).toBe(true);
+    const test = await gql(`mutation { testServerConnection(id: "${nodes[0].id}") { success tools } }`);
+    expect(test.data.testServerConnection).toEqual({ success: true, tools: ["echo", "add"] });
+    const stopped = await gql(`mutation { stopServer(id: "${nodes[0].id}") { rawStatus } }`);
+    expect(stopped.data.stopServer.rawStatus).toBe("stopped");
+  });
+});
