@@ -50,7 +50,7 @@ export async function startDemo(config: Config, logger: Logger, heartbeatMs = 15
       simulators.push(sim);
       for (const name of d.servers) {
         await deployServer({ store, dtma, dtmaPort: config.dtmaPort, logger }, {
-          environmentId: env.id, image: `ghcr.io/example/${name}:latest`, name, env: [], ports: [{ containerPort: 8080, hostPort: await freePort() }], transport: "sse", endpointPath: "/mcp",
+          environmentId: env.id, image: `ghcr.io/example/${name}:latest`, name, env: [], ports: [{ containerPort: 8080, hostPort: await freePort(d.ip) }], transport: "sse", endpointPath: "/mcp",
         });
       }
       await sim.sendHeartbeat();

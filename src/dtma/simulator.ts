@@ -49,7 +49,13 @@ export class DtmaSimulator {
   }
 
   async start(): Promise<this> {
-    await new Promise<void>((resolve) => this.server.listen(this.options.port ?? 0, this.host, () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(this.options.port ?? 0, this.host, () => {
+        this.server.off("error", reject);
+        resolve();
+      });
+    });
     this.port = (this.server.address() as AddressInfo).port;
     if (this.options.heartbeat) {
       const beat = () => void this.sendHeartbeat().catch(() => undefined);

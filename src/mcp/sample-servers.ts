@@ -24,7 +24,13 @@ export function sampleMcpServer(name = "fleet-sample", version = "1.2.3"): McpSe
 }
 
 async function listen(server: Server | net.Server, host = "127.0.0.1", port = 0): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(port, host, () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
   return (server.address() as AddressInfo).port;
 }
 
@@ -100,10 +106,10 @@ export async function startPlainHttpServer(status = 200): Promise<Running> {
   return { url: `http://127.0.0.1:${port}/mcp`, port, close: closer(http) };
 }
 
-/** A loopback port with nothing listening. */
-export async function freePort(): Promise<number> {
+/** A port with nothing listening on `host` (a loopback address by default). */
+export async function freePort(host = "127.0.0.1"): Promise<number> {
   const server = net.createServer();
-  const port = await listen(server);
+  const port = await listen(server, host);
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
