@@ -10,7 +10,8 @@ import { SqlStore } from "./sql-store.ts";
 import type { Store } from "./store.ts";
 import type { Services } from "../schema/context.ts";
 import { LiveFleet } from "../live/fleet.ts";
-import { systemClock } from "../live/clock.ts";
+import { systemClock, type Clock } from "../live/clock.ts";
+import { createMetrics, type Metrics } from "../metrics.ts";
 
 export async function openDb(config: Config, logger: Logger): Promise<Db> {
   if (config.store === "postgres") {
@@ -45,11 +46,21 @@ export async function openStore(config: Config, logger: Logger): Promise<Store> 
 /** The store, and the live fleet when the store has a change feed (Postgres, PGlite). */
 export async function openServices(config: Config, logger: Logger): Promise<Services> {
   const store = await openStore(config, logger);
+  const metrics = createMetrics();
   if (!(store instanceof SqlStore)) {
     logger.warn("live updates (subscriptions) are not available with the Supabase store yet");
-    return { store, config, logger };
+    return { store, config, logger, metrics };
   }
-  const live = new LiveFleet({ store, db: store.db, clock: systemClock, thresholds: config.thresholds, logger });
+  const live = await startLive(store, config, logger, metrics);
+  return { store, config, live, logger, metrics };
+}
+
+/** Starts the live fleet on a SQL store's change feed, reporting to `metrics`. */
+export async function startLive(store: SqlStore, config: Config, logger: Logger, metrics: Metrics, options: { clock?: Clock; coalesceMs?: number } = {}): Promise<LiveFleet> {
+  const live = new LiveFleet({
+    store, db: store.db, clock: options.clock ?? systemClock, thresholds: config.thresholds, logger, coalesceMs: options.coalesceMs,
+    onLag: (seconds) => metrics.changeFeedLag.observe(seconds),
+  });
   await live.start();
-  return { store, config, live, logger };
+  return live;
 }

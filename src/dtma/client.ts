@@ -2,6 +2,7 @@
 // shared/reference/dtma-contract.md §2. Every call has a deadline; only the idempotent
 // GET /status is retried; redirects are never followed; bodies are size-capped.
 import type { Logger } from "../log.ts";
+import { routeLabel } from "../metrics.ts";
 
 export type DtmaErrorKind = "UNREACHABLE" | "TIMEOUT" | "HTTP" | "PROTOCOL";
 
@@ -48,6 +49,8 @@ export interface DtmaClientOptions {
   retries: number;
   maxBodyBytes: number;
   logger: Logger;
+  /** Called once per attempt, for metrics. */
+  onCall?: (route: string, outcome: string, seconds: number) => void;
 }
 
 const obj = (v: unknown) => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null);
@@ -88,11 +91,13 @@ export class DtmaClient {
       const started = performance.now();
       try {
         const result = await this.once(target, method, path, body);
-        this.options.logger.info({ call: "dtma", target: target.host, route: `${method} ${path}`, ms: Math.round(performance.now() - started), outcome: result.status }, "DTMA call");
+        this.options.onCall?.(routeLabel(method, path), String(result.status), (performance.now() - started) / 1000);
+        this.options.logger.info({ call: "dtma", target: target.host, route: routeLabel(method, path), ms: Math.round(performance.now() - started), outcome: result.status }, "DTMA call");
         return result;
       } catch (error) {
         last = error as DtmaError;
-        this.options.logger.warn({ call: "dtma", target: target.host, route: `${method} ${path}`, ms: Math.round(performance.now() - started), outcome: last.kind, status: last.status, attempt }, "DTMA call failed");
+        this.options.onCall?.(routeLabel(method, path), last.status ? String(last.status) : last.kind, (performance.now() - started) / 1000);
+        this.options.logger.warn({ call: "dtma", target: target.host, route: routeLabel(method, path), ms: Math.round(performance.now() - started), outcome: last.kind, status: last.status, attempt }, "DTMA call failed");
         // Only transport failures and 5xx are worth another try.
         if (last.kind === "PROTOCOL" || (last.kind === "HTTP" && (last.status ?? 0) < 500)) break;
       }

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { startStreamableServer, type Running } from "../mcp/sample-servers.ts";
+import { routeLabel } from "../metrics.ts";
 
 export type Fault = "hang" | "garbage" | "huge" | "redirect" | "slow-drip" | 500 | 503;
 
@@ -174,7 +175,7 @@ export class DtmaSimulator {
     const method = req.method ?? "GET";
     const path = url.pathname;
     this.requests.push({ method, path, authorization: req.headers.authorization });
-    const route = `${method} ${path.replace(/^\/tools\/[^/]+/, "/tools/:name").replace(/^\/mcp\/servers\/[^/]+/, "/mcp/servers/:name")}`;
+    const route = routeLabel(method, path);
     const fault = this.faults.get(route) ?? this.faults.get("*");
     if (fault !== undefined) return this.fault(fault, res);
     const shape = this.options.shape ?? "A";

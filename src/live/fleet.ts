@@ -59,6 +59,8 @@ export interface LiveFleetOptions {
   logger: Logger;
   /** How long to gather notices into one reload. */
   coalesceMs?: number;
+  /** Seconds from a row's updated_at to its event being published (metrics). */
+  onLag?: (seconds: number) => void;
 }
 
 export class LiveFleet {
@@ -241,6 +243,7 @@ export class LiveFleet {
     }
     const after = this.toCached(row, now);
     this.servers.set(id, after);
+    if (source === "DATABASE") this.options.onLag?.(Math.max(0, Date.now() - row.updatedAt.getTime()) / 1000);
     const statusChanged = !before || before.status.state !== after.status.state || before.status.health !== after.status.health;
     if (before && before.key === after.key && !statusChanged) return;
     this.serverEvents.publish({

@@ -5,6 +5,7 @@ import type { QueryTime, Store } from "../data/store.ts";
 import type { LiveFleet } from "../live/fleet.ts";
 import type { Logger } from "../log.ts";
 import { DtmaClient } from "../dtma/client.ts";
+import { createMetrics, type Metrics } from "../metrics.ts";
 
 export interface Context {
   store: Store;
@@ -17,6 +18,7 @@ export interface Context {
   live: LiveFleet | undefined;
   logger: Logger;
   dtma: DtmaClient;
+  metrics: Metrics;
 }
 
 export interface Services {
@@ -26,10 +28,19 @@ export interface Services {
   logger: Logger;
   /** Defaults to a client built from config. */
   dtma?: DtmaClient;
+  /** Defaults to a new registry. */
+  metrics?: Metrics;
 }
 
-export function dtmaClientFor(config: Config, logger: Logger): DtmaClient {
-  return new DtmaClient({ ...config.dtma, logger });
+export function dtmaClientFor(config: Config, logger: Logger, metrics?: Metrics): DtmaClient {
+  return new DtmaClient({ ...config.dtma, logger, onCall: metrics && ((route, outcome, seconds) => metrics.dtmaCall.observe({ route, outcome }, seconds)) });
+}
+
+/** Fills in the shared parts a Services may leave out; call once per server. */
+export function completeServices(services: Services): Required<Omit<Services, "live">> & Services {
+  services.metrics ??= createMetrics();
+  services.dtma ??= dtmaClientFor(services.config, services.logger, services.metrics);
+  return services as Required<Omit<Services, "live">> & Services;
 }
 
 export function createContext(services: Services, now = new Date()): Context {
@@ -41,6 +52,7 @@ export function createContext(services: Services, now = new Date()): Context {
     viewer: OPEN_VIEWER,
     live: services.live,
     logger: services.logger,
-    dtma: (services.dtma ??= dtmaClientFor(services.config, services.logger)),
+    dtma: completeServices(services).dtma,
+    metrics: completeServices(services).metrics,
   };
 }

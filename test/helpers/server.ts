@@ -4,8 +4,10 @@ import type { Store } from "../../src/data/store.ts";
 import { createLogger } from "../../src/log.ts";
 import { startServer, type App } from "../../src/server.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
-import { LiveFleet } from "../../src/live/fleet.ts";
-import { systemClock, type Clock } from "../../src/live/clock.ts";
+import type { LiveFleet } from "../../src/live/fleet.ts";
+import type { Clock } from "../../src/live/clock.ts";
+import { startLive } from "../../src/data/index.ts";
+import { createMetrics } from "../../src/metrics.ts";
 
 export interface TestServer {
   app: App;
@@ -23,13 +25,13 @@ export interface TestServerOptions {
 export async function startTestServer(store: Store, options: TestServerOptions = {}): Promise<TestServer & { live?: LiveFleet }> {
   const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", ...options.env });
   const logger = createLogger("silent");
+  const metrics = createMetrics();
   let live: LiveFleet | undefined;
   if (options.live) {
     if (!(store instanceof SqlStore)) throw new Error("live needs a SqlStore");
-    live = new LiveFleet({ store, db: store.db, clock: options.live.clock ?? systemClock, thresholds: config.thresholds, logger, coalesceMs: options.live.coalesceMs });
-    await live.start();
+    live = await startLive(store, config, logger, metrics, options.live);
   }
-  const app = await startServer({ store, config, live, logger }, logger);
+  const app = await startServer({ store, config, live, logger, metrics }, logger);
   return {
     app,
     live,

@@ -29,6 +29,7 @@ builder.mutationField("testServerConnection", (t) =>
           serverInfo: null, capabilities: [], tools: [], resourceCount: null, promptCount: null, timestamp: new Date(),
         };
       }
+      ctx.metrics.mcpProbe.observe({ outcome: result.success ? "ok" : (result.errorKind ?? "error") }, result.latencyMs / 1000);
       ctx.logger.info({ call: "mcp.probe", server: id, target: endpoint.url, ms: result.latencyMs, outcome: result.success ? "ok" : result.errorKind }, "MCP connection test");
       return ctx.store.insertConnectionTest({
         serverId: id, success: result.success, errorKind: result.errorKind, error: result.error, httpStatus: result.httpStatus, latencyMs: result.latencyMs,

@@ -1,0 +1,51 @@
+// /metrics after real traffic: GraphQL timings, DTMA and MCP calls, subscribers, change-feed lag.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pgliteDb } from "../../src/data/db.ts";
+import { migrate } from "../../src/data/migrate.ts";
+import { SqlStore } from "../../src/data/sql-store.ts";
+import { DtmaSimulator } from "../../src/dtma/simulator.ts";
+import type { LiveFleet } from "../../src/live/fleet.ts";
+import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { subscribeWs, wsClient } from "../helpers/subscriptions.ts";
+
+const KEY = "metrics-test-key-0123456789";
+
+describe("/metrics", () => {
+  let server: TestServer & { live?: LiveFleet };
+  let sim: DtmaSimulator;
+  const ids: Record<string, string> = {};
+
+  beforeAll(async () => {
+    sim = await new DtmaSimulator({ shape: "A", apiKey: KEY }).start();
+    const db = await pgliteDb(undefined);
+    await migrate(db);
+    ids.env = await insertEnvironment(db, { name: "m", publicIp: "127.0.0.1" });
+    ids.server = await insertServer(db, { env: ids.env, name: "s", status: "running", heartbeatSecondsAgo: 1, portMapping: { host_port: sim.port } });
+    server = await startTestServer(new SqlStore(db), { live: { coalesceMs: 5 }, env: { DTMA_PORT: String(sim.port), DTMA_API_KEY: KEY, MCP_PROBE_TIMEOUT_MS: "1000" } });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await sim?.stop();
+  });
+
+  it("exposes request, resolver, DTMA, MCP and subscriber metrics, and no secret", async () => {
+    const client = wsClient(server.url);
+    const sub = subscribeWs(client, `subscription { serverChanged { kind } }`);
+    for (let i = 0; i < 100 && server.live!.serverEvents.size < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    await server.gql(`{ servers(first: 5) { totalCount } }`);
+    await server.gql(`mutation($id: ID!) { refreshEnvironmentStatus(id: $id) { status } }`, { id: ids.env });
+    await server.gql(`mutation($id: ID!) { testServerConnection(id: $id) { success } }`, { id: ids.server }); // the simulator is not MCP
+
+    const text = await (await fetch(server.url.replace("/graphql", "/metrics"))).text();
+    expect(text).toMatch(/graphql_envelop_phase_execute_count\{[^}]*operationType="query"[^}]*\} [1-9]/);
+    expect(text).toMatch(/graphql_envelop_execute_resolver_count\{[^}]*fieldName="servers"[^}]*\} [1-9]/);
+    expect(text).toMatch(/mcp_fleet_dtma_call_seconds_count\{route="GET \/status",outcome="200"\} 1/);
+    expect(text).toMatch(/mcp_fleet_mcp_probe_seconds_count\{outcome="(PROTOCOL|HTTP_STATUS)"\} 1/);
+    expect(text).toMatch(/mcp_fleet_subscribers\{kind="server"\} 1/);
+    expect(text).toMatch(/mcp_fleet_change_feed_lag_seconds_count [1-9]/);
+    expect(text).not.toContain(KEY);
+    await sub.close();
+    await client.dispose();
+  });
+});
