@@ -8,6 +8,9 @@ import { migrate } from "./data/migrate.ts";
 import { seedDemoFleet } from "./data/seed.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { startServer } from "./server.ts";
+import { SqlStore } from "./data/sql-store.ts";
+import { Monitor } from "./dtma/monitor.ts";
+import { completeServices, type Services } from "./schema/context.ts";
 import { printedSchema } from "./schema/index.ts";
 
 export const SCHEMA_FILE = fileURLToPath(new URL("../schema/schema.graphql", import.meta.url));
@@ -22,6 +25,7 @@ const USAGE = `Usage: mcp-fleet <command>
 async function serve(config: Config, logger: Logger) {
   const services = await openServices(config, logger);
   const app = await startServer(services, logger);
+  const monitor = startMonitor(services, config, logger);
   logger.info({ store: services.store.kind, live: !!services.live, url: app.url }, "mcp-fleet is serving");
   if (config.graphiql) console.log(`\n  GraphiQL: ${app.url}\n`);
   let stopping = false;
@@ -29,13 +33,26 @@ async function serve(config: Config, logger: Logger) {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down");
-    app.close().then(() => process.exit(0), (error) => {
+    monitor?.stop().then(() => app.close()).then(() => process.exit(0), (error) => {
       logger.error({ err: String(error) }, "shutdown failed");
       process.exit(1);
     });
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
+function startMonitor(services: Services, config: Config, logger: Logger): Monitor | undefined {
+  if (config.monitor.intervalMs <= 0) return undefined;
+  if (!(services.store instanceof SqlStore)) {
+    logger.warn("the background monitor needs Postgres or the embedded database (it takes an advisory lock)");
+    return undefined;
+  }
+  const { dtma } = completeServices(services);
+  const monitor = new Monitor(services.store.db, { store: services.store, dtma, dtmaPort: config.dtmaPort, logger }, { ...config.monitor, logger });
+  monitor.start();
+  logger.info({ intervalMs: config.monitor.intervalMs }, "background monitor on");
+  return monitor;
 }
 
 async function demo(logger: Logger) {

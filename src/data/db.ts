@@ -13,6 +13,11 @@ export interface Db {
    * after the listener reconnected: notifications sent while it was away are lost, so resync.
    */
   listen(channel: string, onNotify: (payload: string) => void, onResumed: () => void): Promise<() => Promise<void>>;
+  /**
+   * Runs `fn` only if this process takes the session advisory lock `key` (no other replica holds
+   * it); returns whether it ran. The lock is held on one connection for the whole run.
+   */
+  withAdvisoryLock(key: number, fn: () => Promise<void>): Promise<boolean>;
   /** Called once per statement sent to the database; tests count statements with it. */
   onStatement(listener: (text: string) => void): () => void;
   close(): Promise<void>;
@@ -85,6 +90,26 @@ export function postgresDb(options: PostgresOptions): Db & { pool: pg.Pool } {
     },
     onStatement: (l) => listeners.add(l),
     listen: (channel, onNotify, onResumed) => pgListen(options, channel, onNotify, onResumed),
+    async withAdvisoryLock(key, fn) {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        throw new DatabaseUnavailableError(error);
+      }
+      try {
+        const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1) AS locked", [key]);
+        if (!rows[0].locked) return false;
+        try {
+          await fn();
+        } finally {
+          await client.query("SELECT pg_advisory_unlock($1)", [key]).catch(() => undefined);
+        }
+        return true;
+      } finally {
+        client.release();
+      }
+    },
     close: () => pool.end(),
   };
 }
@@ -152,6 +177,11 @@ export async function pgliteDb(dataDir: string | undefined): Promise<Db & { pgli
       await pglite.exec(script);
     },
     onStatement: (l) => listeners.add(l),
+    // One process owns an embedded database: there is no other replica to exclude.
+    async withAdvisoryLock(_key, fn) {
+      await fn();
+      return true;
+    },
     async listen(channel, onNotify) {
       // In process: the connection cannot drop, so there is never anything to resume.
       const unlisten = await pglite.listen(channel, onNotify);

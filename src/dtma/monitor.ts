@@ -1,0 +1,73 @@
+// The background monitor (opt-in, MONITOR_INTERVAL_MS): refreshes every droplet from its agent on
+// an interval, a few at a time, on one replica at a time (a Postgres advisory lock).
+import type { Db } from "../data/db.ts";
+import type { EnvironmentRow } from "../data/rows.ts";
+import type { Logger } from "../log.ts";
+import { refreshEnvironment, type OperationDeps } from "./operations.ts";
+
+/** Arbitrary but fixed: the advisory lock every replica's monitor competes for. */
+export const MONITOR_LOCK_KEY = 0x6d6366; // "mcf"
+
+// Droplets that are gone or going have no agent to ask.
+const SKIP = new Set(["pending_deprovision", "deprovisioning", "deprovisioned", "error_deprovisioning", "pending_deletion", "deleting", "inactive"]);
+
+export interface MonitorRound {
+  ran: boolean;
+  refreshed: number;
+  failed: number;
+}
+
+export class Monitor {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly db: Db, private readonly deps: OperationDeps, private readonly options: { intervalMs: number; concurrency: number; logger: Logger }) {}
+
+  start(): void {
+    if (this.options.intervalMs <= 0) return;
+    this.timer = setInterval(() => {
+      this.running = this.running.then(() => this.runOnce()).catch((error) => this.options.logger.warn({ err: String(error) }, "monitor round failed"));
+    }, this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running.catch(() => undefined);
+  }
+
+  /** One round; `ran` is false when another replica holds the lock. */
+  async runOnce(): Promise<MonitorRound> {
+    const round = { ran: false, refreshed: 0, failed: 0 };
+    round.ran = await this.db.withAdvisoryLock(MONITOR_LOCK_KEY, async () => {
+      const environments = await this.environments();
+      let next = 0;
+      const worker = async () => {
+        while (next < environments.length) {
+          const env = environments[next++];
+          try {
+            await refreshEnvironment(this.deps, env.id);
+            round.refreshed++;
+          } catch (error) {
+            round.failed++;
+            this.options.logger.info({ environment: env.id, err: (error as Error).message }, "monitor: refresh failed");
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.options.concurrency, environments.length) }, worker));
+    });
+    return round;
+  }
+
+  private async environments(): Promise<EnvironmentRow[]> {
+    const all: EnvironmentRow[] = [];
+    let after: { name: string | null; id: string } | undefined;
+    for (;;) {
+      const page = await this.deps.store.listEnvironments({}, { first: 500, after });
+      all.push(...page.rows.filter((e) => e.publicIp && !SKIP.has(e.status)));
+      if (!page.hasNextPage) return all;
+      const last = page.rows[page.rows.length - 1];
+      after = { name: last.name, id: last.id };
+    }
+  }
+}
