@@ -20,6 +20,7 @@ const USAGE = `Usage: mcp-fleet <command>
   migrate        apply schema/sql to the database (DATABASE_URL, or the embedded one)
   seed           add the demo fleet to the database (DATABASE_URL, or the embedded one)
   demo           the API with simulated droplets and real MCP servers, in memory
+  doctor [--fix] list servers whose endpoint cannot be built, with the fix; --fix applies the safe ones
   print-schema   write schema/schema.graphql from the code`;
 
 async function serve(config: Config, logger: Logger) {
@@ -91,6 +92,18 @@ export async function main(argv: string[]): Promise<number> {
     case "demo":
       await demo(logger);
       return -1;
+    case "doctor": {
+      const { runDoctor, formatDoctor } = await import("./doctor.ts");
+      const { openStore } = await import("./data/index.ts");
+      const fix = argv.includes("--fix");
+      const store = await openStore({ ...config, seed: "never" }, logger);
+      try {
+        console.log(formatDoctor(await runDoctor(store, config.dtmaPort, fix), fix));
+      } finally {
+        await store.close();
+      }
+      return 0;
+    }
     case "migrate":
     case "seed": {
       if (config.store === "supabase") {

@@ -262,6 +262,13 @@ export class SqlStore implements Store {
     return rows.length > 0;
   }
 
+  async updateServerEndpoint(id: string, fields: { portMapping?: unknown; endpointPath?: string }) {
+    await this.db.query(
+      `UPDATE account_tool_instances SET port_mapping_json = COALESCE($2::jsonb, port_mapping_json), mcp_endpoint_path = COALESCE($3, mcp_endpoint_path) WHERE id = $1`,
+      [id, fields.portMapping === undefined ? null : JSON.stringify(fields.portMapping), fields.endpointPath ?? null],
+    );
+  }
+
   async ping() {
     await this.db.query("SELECT 1");
   }

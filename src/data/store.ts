@@ -96,6 +96,8 @@ export interface Store {
   environmentIdForToken(token: string): Promise<string | null>;
   createServer(server: NewServer): Promise<ServerRow>;
   deleteServer(id: string): Promise<boolean>;
+  /** Repairs endpoint fields (doctor --fix); only the given fields change. */
+  updateServerEndpoint(id: string, fields: { portMapping?: unknown; endpointPath?: string }): Promise<void>;
   /** Cheap round trip for the health endpoint. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -254,6 +254,13 @@ export class SupabaseStore implements Store {
     return data.length > 0;
   }
 
+  async updateServerEndpoint(id: string, fields: { portMapping?: unknown; endpointPath?: string }) {
+    const values: Record<string, unknown> = {};
+    if (fields.portMapping !== undefined) values.port_mapping_json = fields.portMapping;
+    if (fields.endpointPath !== undefined) values.mcp_endpoint_path = fields.endpointPath;
+    if (Object.keys(values).length) await this.run(this.client.from("account_tool_instances").update(values).eq("id", id));
+  }
+
   async ping() {
     await this.run(this.client.from("account_tool_environments").select("id", { head: true }).limit(1));
   }

@@ -1,6 +1,6 @@
 // Builds the URL a client uses to reach an MCP server: the droplet's public address, the
 // instance's published host port, and its MCP path. Never localhost.
-import { isIP } from "node:net";
+import { BlockList, isIP } from "node:net";
 
 export const ENDPOINT_PROBLEMS = ["NO_PUBLIC_ADDRESS", "NOT_NETWORK_REACHABLE", "INVALID_PORT_MAPPING"] as const;
 export type EndpointProblem = (typeof ENDPOINT_PROBLEMS)[number];
@@ -25,7 +25,7 @@ function validPort(value: unknown): number | null {
 }
 
 /** The host port published for the container: port_mapping_json first, then Docker PortBindings. */
-export function publishedHostPort(portMapping: unknown, baseConfigOverride: unknown): { port: number; source: "PORT_MAPPING" | "PORT_BINDINGS" } | "invalid" | null {
+export function publishedHostPort(portMapping: unknown, baseConfigOverride: unknown): { port: number; source: "PORT_MAPPING" | "PORT_BINDINGS"; containerPort?: number | null } | "invalid" | null {
   if (portMapping != null) {
     const first = Array.isArray(portMapping) ? portMapping[0] : portMapping;
     const raw = (first as Record<string, unknown> | undefined)?.host_port ?? (first as Record<string, unknown> | undefined)?.hostPort;
@@ -36,11 +36,11 @@ export function publishedHostPort(portMapping: unknown, baseConfigOverride: unkn
   }
   const bindings = (baseConfigOverride as { HostConfig?: { PortBindings?: Record<string, Array<{ HostPort?: unknown }>> } } | null)?.HostConfig?.PortBindings;
   if (bindings && typeof bindings === "object") {
-    for (const list of Object.values(bindings)) {
+    for (const [key, list] of Object.entries(bindings)) {
       const raw = Array.isArray(list) ? list[0]?.HostPort : undefined;
       if (raw !== undefined) {
         const port = validPort(raw);
-        return port ? { port, source: "PORT_BINDINGS" } : "invalid";
+        return port ? { port, source: "PORT_BINDINGS", containerPort: validPort(key.split("/")[0]) } : "invalid";
       }
     }
   }
@@ -64,4 +64,77 @@ export function buildEndpoint(input: EndpointInput, dtmaPort: number): Endpoint 
   if (!path.startsWith("/")) path = `/${path}`;
   const scheme = input.transport === "websocket" ? "ws" : "http";
   return { url: `${scheme}://${host}:${port}${path}`, port, portSource: published?.source ?? "DTMA_DEFAULT", problem: null, reason: null };
+}
+
+// Address classes, for the doctor (and outbound safety): what a droplet's "public" address really is.
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
+LOOPBACK.addAddress("::1", "ipv6");
+const PRIVATE = new BlockList();
+for (const [net, bits] of [["10.0.0.0", 8], ["172.16.0.0", 12], ["192.168.0.0", 16], ["100.64.0.0", 10]] as const) PRIVATE.addSubnet(net, bits, "ipv4");
+PRIVATE.addSubnet("fc00::", 7, "ipv6");
+const LINK_LOCAL = new BlockList();
+LINK_LOCAL.addSubnet("169.254.0.0", 16, "ipv4");
+LINK_LOCAL.addSubnet("fe80::", 10, "ipv6");
+const MULTICAST = new BlockList();
+MULTICAST.addSubnet("224.0.0.0", 4, "ipv4");
+MULTICAST.addSubnet("ff00::", 8, "ipv6");
+const UNSPECIFIED = new BlockList();
+UNSPECIFIED.addAddress("0.0.0.0", "ipv4");
+UNSPECIFIED.addAddress("::", "ipv6");
+
+export type AddressKind = "PUBLIC" | "LOOPBACK" | "PRIVATE" | "LINK_LOCAL" | "MULTICAST" | "UNSPECIFIED" | "INVALID";
+
+export function addressKind(ip: string): AddressKind {
+  const family = isIP(ip);
+  if (!family) return "INVALID";
+  const type = family === 6 ? "ipv6" : "ipv4";
+  if (LOOPBACK.check(ip, type)) return "LOOPBACK";
+  if (LINK_LOCAL.check(ip, type)) return "LINK_LOCAL";
+  if (PRIVATE.check(ip, type)) return "PRIVATE";
+  if (MULTICAST.check(ip, type)) return "MULTICAST";
+  if (UNSPECIFIED.check(ip, type)) return "UNSPECIFIED";
+  return "PUBLIC";
+}
+
+export interface EndpointFinding {
+  code: "NO_PUBLIC_ADDRESS" | "NOT_PUBLIC_ADDRESS" | "NOT_NETWORK_REACHABLE" | "INVALID_PORT_MAPPING" | "NO_HOST_PORT" | "DTMA_PORT_COLLISION" | "NO_ENDPOINT_PATH";
+  message: string;
+  /** How to resolve it; `fix` is set when the repair is safe to apply automatically (it loses nothing). */
+  remedy: string;
+  fix?: { portMapping?: { container_port: number | null; host_port: number }; endpointPath?: string };
+}
+
+/** Why an instance's endpoint cannot be built, or would point somewhere wrong (upstream's localhost and port bugs). */
+export function diagnoseEndpoint(input: EndpointInput, dtmaPort: number): EndpointFinding[] {
+  const findings: EndpointFinding[] = [];
+  if (input.transport === "stdio") {
+    findings.push({ code: "NOT_NETWORK_REACHABLE", message: "stdio transport: not reachable over the network", remedy: "Redeploy the server with the sse or websocket transport" });
+  }
+  if (!input.publicIp) {
+    findings.push({ code: "NO_PUBLIC_ADDRESS", message: "The droplet has no public address", remedy: "Wait for provisioning, then refresh the environment from its agent" });
+  } else if (addressKind(input.publicIp) !== "PUBLIC") {
+    findings.push({ code: "NOT_PUBLIC_ADDRESS", message: `The droplet's "public" address ${input.publicIp} is ${addressKind(input.publicIp).toLowerCase().replace("_", "-")}`, remedy: "Store the droplet's real public IP in account_tool_environments.public_ip_address" });
+  }
+  const published = publishedHostPort(input.portMapping, input.baseConfigOverride);
+  if (published === "invalid") {
+    findings.push({ code: "INVALID_PORT_MAPPING", message: "port_mapping_json has no valid host port", remedy: "Redeploy the server, or correct port_mapping_json" });
+  } else if (!published) {
+    findings.push({ code: "NO_HOST_PORT", message: `No published host port: the endpoint falls back to the agent's port ${dtmaPort}, where no MCP server listens`, remedy: "Redeploy the server with a port binding" });
+  } else {
+    if (published.port === dtmaPort) findings.push({ code: "DTMA_PORT_COLLISION", message: `The host port ${dtmaPort} is the droplet agent's own port`, remedy: "Redeploy the server on another host port" });
+    if (published.source === "PORT_BINDINGS") {
+      findings.push({
+        code: "NO_HOST_PORT",
+        message: "port_mapping_json is missing; the host port is only in base_config_override_json's PortBindings",
+        remedy: "Copy the host port into port_mapping_json",
+        fix: { portMapping: { container_port: published.containerPort ?? null, host_port: published.port } },
+      });
+    }
+  }
+  if (!input.endpointPath?.trim() && input.transport !== "stdio") {
+    findings.push({ code: "NO_ENDPOINT_PATH", message: "mcp_endpoint_path is empty", remedy: "Set it to /mcp, the path this API assumes", fix: { endpointPath: "/mcp" } });
+  }
+  return findings;
 }
