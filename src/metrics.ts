@@ -9,6 +9,7 @@ export interface Metrics {
   mcpProbe: Histogram<"outcome">;
   changeFeedLag: Histogram;
   heartbeats: Counter<"outcome">;
+  rootResolver: Histogram<"field" | "outcome">;
   subscribers: Gauge<"kind">;
   /** Read when scraped: live subscriber counts by kind. */
   subscriberCounts: () => Record<string, number>;
@@ -21,6 +22,7 @@ export function createMetrics(): Metrics {
     dtmaCall: new Histogram({ name: "mcp_fleet_dtma_call_seconds", help: "Calls to droplet agents, by route and outcome (HTTP status or error kind)", labelNames: ["route", "outcome"], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] }),
     mcpProbe: new Histogram({ name: "mcp_fleet_mcp_probe_seconds", help: "MCP connection tests, by outcome (ok or error kind)", labelNames: ["outcome"], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] }),
     changeFeedLag: new Histogram({ name: "mcp_fleet_change_feed_lag_seconds", help: "From a row's updated_at to its event being published", buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] }),
+    rootResolver: new Histogram({ name: "mcp_fleet_root_resolver_seconds", help: "Root field resolvers (Query.*, Mutation.*), by field and outcome", labelNames: ["field", "outcome"], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [registry] }),
     heartbeats: new Counter({ name: "mcp_fleet_heartbeats_total", help: "DTMA heartbeats received, by outcome (HTTP status)", labelNames: ["outcome"], registers: [registry] }),
     subscribers: new Gauge({
       name: "mcp_fleet_subscribers", help: "Live subscriptions, by kind", labelNames: ["kind"], registers: [registry],

@@ -1,6 +1,7 @@
 // Importing each file registers its types with the builder.
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from "graphql";
 import { builder } from "./builder.ts";
+import type { Context } from "./context.ts";
 import "./status.ts";
 import "./server.ts";
 import "./environment.ts";
@@ -12,7 +13,33 @@ import "./mutations/lifecycle.ts";
 
 let schema: GraphQLSchema | undefined;
 export function buildSchema(): GraphQLSchema {
-  return (schema ??= builder.toSchema());
+  return (schema ??= timeRootFields(builder.toSchema()));
+}
+
+// Resolver timings for root fields only: one wrapped call per operation, where envelop's resolver
+// metric wraps every field of every response (see BENCHMARKS.md for what /metrics costs).
+function timeRootFields(built: GraphQLSchema): GraphQLSchema {
+  for (const type of [built.getQueryType(), built.getMutationType()]) {
+    for (const field of Object.values(type?.getFields() ?? {})) {
+      const resolve = field.resolve;
+      if (!resolve) continue;
+      const label = `${type!.name}.${field.name}`;
+      field.resolve = (parent, args, ctx: Context, info) => {
+        const started = performance.now();
+        const done = (outcome: string) => ctx.metrics?.rootResolver.observe({ field: label, outcome }, (performance.now() - started) / 1000);
+        try {
+          const result = resolve(parent, args, ctx, info);
+          if (result instanceof Promise) return result.then((v) => (done("ok"), v), (e) => (done("error"), Promise.reject(e)));
+          done("ok");
+          return result;
+        } catch (error) {
+          done("error");
+          throw error;
+        }
+      };
+    }
+  }
+  return built;
 }
 
 export function printedSchema(): string {

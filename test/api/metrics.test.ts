@@ -39,7 +39,8 @@ describe("/metrics", () => {
 
     const text = await (await fetch(server.url.replace("/graphql", "/metrics"))).text();
     expect(text).toMatch(/graphql_envelop_phase_execute_count\{[^}]*operationType="query"[^}]*\} [1-9]/);
-    expect(text).toMatch(/graphql_envelop_execute_resolver_count\{[^}]*fieldName="servers"[^}]*\} [1-9]/);
+    expect(text).toMatch(/mcp_fleet_root_resolver_seconds_count\{field="Query.servers",outcome="ok"\} 1/);
+    expect(text).toMatch(/mcp_fleet_root_resolver_seconds_count\{field="Mutation.refreshEnvironmentStatus",outcome="ok"\} 1/);
     expect(text).toMatch(/mcp_fleet_dtma_call_seconds_count\{route="GET \/status",outcome="200"\} 1/);
     expect(text).toMatch(/mcp_fleet_mcp_probe_seconds_count\{outcome="(PROTOCOL|HTTP_STATUS)"\} 1/);
     expect(text).toMatch(/mcp_fleet_subscribers\{kind="server"\} 1/);
