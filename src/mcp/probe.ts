@@ -36,6 +36,8 @@ export interface ProbeResult {
 
 export interface ProbeOptions {
   timeoutMs: number;
+  /** Largest answer accepted from the server, per HTTP response. */
+  maxResponseBytes?: number;
   /** How long the optional GET /health first step may take. */
   healthTimeoutMs?: number;
   clientName?: string;
@@ -52,9 +54,10 @@ const TLS_CODES = /^(ERR_TLS|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_
 
 /** Sorts an error from fetch, the SDK or a timer into what a user can act on. */
 export function classify(error: unknown, deadline: AbortSignal): ProbeFailure {
-  if (error instanceof ProbeFailure) return error;
   const chain: any[] = [];
   for (let e: any = error; e && chain.length < 6; e = e.cause) chain.push(e);
+  const own = chain.find((e) => e instanceof ProbeFailure);
+  if (own) return own;
   const message = chain.map((e) => e?.message).filter(Boolean).join(": ") || String(error);
   if (deadline.aborted || chain.some((e) => e?.name === "TimeoutError" || e?.code === -32001 || /timed out|timeout/i.test(e?.message ?? ""))) {
     return new ProbeFailure("TIMEOUT", "The server did not answer in time");
@@ -67,6 +70,25 @@ export function classify(error: unknown, deadline: AbortSignal): ProbeFailure {
     return new ProbeFailure("REFUSED", `Could not reach the server: ${message}`);
   }
   return new ProbeFailure("PROTOCOL", `Not a working MCP server: ${message}`);
+}
+
+/** fetch whose response bodies fail once they pass `max` bytes: a hostile server cannot flood us. */
+function cappedFetch(max: number): typeof fetch {
+  return async (input, init) => {
+    const res = await fetch(input, init);
+    if (!res.body) return res;
+    let seen = 0;
+    const body = res.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          seen += chunk.byteLength;
+          if (seen > max) controller.error(new ProbeFailure("PROTOCOL", `The server's answer is larger than ${max} bytes`));
+          else controller.enqueue(chunk);
+        },
+      }),
+    );
+    return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+  };
 }
 
 async function timed<T>(phases: ProbePhase[], name: ProbePhase["name"], fn: () => Promise<T>): Promise<T> {
@@ -112,10 +134,11 @@ export async function probeMcpServer(endpoint: string, options: ProbeOptions): P
     await healthCheck(url, phases, options.healthTimeoutMs ?? Math.min(2000, options.timeoutMs), deadline);
     // Redirects are not followed: a probe talks to the address stored for the server, nowhere else.
     const requestInit: RequestInit = { redirect: "error", signal: deadline };
+    const limitedFetch = cappedFetch(options.maxResponseBytes ?? 4 * 1024 * 1024);
     const request = { timeout: options.timeoutMs, signal: deadline };
     const connect = async (kind: ProbeTransport) => {
       client = new Client({ name: options.clientName ?? "mcp-fleet", version: options.clientVersion ?? "0.1.0" });
-      transport = kind === "STREAMABLE_HTTP" ? new StreamableHTTPClientTransport(url, { requestInit }) : new SSEClientTransport(url, { requestInit });
+      transport = kind === "STREAMABLE_HTTP" ? new StreamableHTTPClientTransport(url, { requestInit, fetch: limitedFetch }) : new SSEClientTransport(url, { requestInit, fetch: limitedFetch });
       await client.connect(transport, request);
       return kind;
     };

@@ -1,4 +1,6 @@
 // The probe against real MCP servers built with the SDK on loopback.
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { probeMcpServer } from "../../src/mcp/probe.ts";
 import { freePort, startHangingServer, startPlainHttpServer, startSseOnlyServer, startStreamableServer, type Running } from "../../src/mcp/sample-servers.ts";
@@ -62,6 +64,57 @@ describe("probeMcpServer", () => {
   it("reports a refused connection", async () => {
     const r = await probeMcpServer(`http://127.0.0.1:${await freePort()}/mcp`, { timeoutMs: 3000 });
     expect(r).toMatchObject({ success: false, errorKind: "REFUSED" });
+  });
+
+  describe("hostile servers", () => {
+    const hostile: Running[] = [];
+    const start = async (handler: Parameters<typeof createServer>[1]) => {
+      const http = createServer(handler);
+      await new Promise<void>((r) => http.listen(0, "127.0.0.1", () => r()));
+      const port = (http.address() as AddressInfo).port;
+      const running = { url: `http://127.0.0.1:${port}/mcp`, port, close: () => new Promise<void>((r) => { http.closeAllConnections(); http.close(() => r()); }) };
+      hostile.push(running);
+      return running;
+    };
+    afterAll(async () => {
+      await Promise.all(hostile.map((h) => h.close()));
+    });
+
+    it("does not follow a redirect to another host", async () => {
+      const s = await start((_req, res) => res.writeHead(307, { location: "http://169.254.169.254/latest/meta-data/" }).end());
+      const r = await probeMcpServer(s.url, { timeoutMs: 2000 });
+      expect(r.success).toBe(false);
+      expect(["PROTOCOL", "HTTP_STATUS"]).toContain(r.errorKind);
+      expect(JSON.stringify(r.phases)).not.toContain("meta-data");
+    });
+
+    it("stops reading an answer larger than the cap, well before the deadline", async () => {
+      const s = await start((req, res) => {
+        if (req.url === "/health") return void res.writeHead(404).end();
+        res.writeHead(200, { "content-type": "application/json" });
+        const chunk = Buffer.alloc(64 * 1024, 32);
+        const pump = () => { while (res.write(chunk)); };
+        res.on("drain", pump);
+        pump();
+      });
+      const started = Date.now();
+      const r = await probeMcpServer(s.url, { timeoutMs: 5000, maxResponseBytes: 256 * 1024 });
+      expect(r).toMatchObject({ success: false, errorKind: "PROTOCOL" });
+      expect(r.error).toMatch(/larger than 262144 bytes/);
+      expect(Date.now() - started).toBeLessThan(4000);
+    });
+
+    it("gives up on an answer that drips forever, at the deadline", async () => {
+      const s = await start((req, res) => {
+        if (req.url === "/health") return void res.writeHead(404).end();
+        res.writeHead(200, { "content-type": "application/json" });
+        const t = setInterval(() => (res.destroyed ? clearInterval(t) : res.write(" ")), 50);
+      });
+      const started = Date.now();
+      const r = await probeMcpServer(s.url, { timeoutMs: 700 });
+      expect(r).toMatchObject({ success: false, errorKind: "TIMEOUT" });
+      expect(Date.now() - started).toBeLessThan(3000);
+    });
   });
 
   it("reports an endpoint that is not a URL", async () => {
