@@ -1,6 +1,6 @@
 // `mcp-fleet doctor [--fix]`: the instances whose endpoint cannot be built or points somewhere wrong
 // (upstream's localhost and port bugs), with the fix; --fix applies the safe ones. Nothing is deleted.
-import type { Store } from "./data/store.ts";
+import { allPages, type Store } from "./data/store.ts";
 import { DEFAULT_THRESHOLDS } from "./domain/status.ts";
 import { diagnoseEndpoint, type EndpointFinding } from "./domain/endpoint.ts";
 
@@ -14,9 +14,8 @@ export interface DoctorEntry {
 
 export async function runDoctor(store: Store, dtmaPort: number, fix: boolean): Promise<DoctorEntry[]> {
   const entries: DoctorEntry[] = [];
-  let after: { name: string | null; id: string } | undefined;
-  for (;;) {
-    const page = await store.listServers({}, { first: 500, after }, { now: new Date(), thresholds: DEFAULT_THRESHOLDS });
+  const time = { now: new Date(), thresholds: DEFAULT_THRESHOLDS };
+  for await (const page of allPages((after) => store.listServers({}, { first: 500, after }, time))) {
     const envs = new Map(page.environments.map((e) => [e.id, e]));
     for (const s of page.rows) {
       const env = envs.get(s.environmentId);
@@ -27,10 +26,8 @@ export async function runDoctor(store: Store, dtmaPort: number, fix: boolean): P
       if (fixed) await store.updateServerEndpoint(s.id, repair);
       entries.push({ serverId: s.id, server: s.name ?? s.id, environment: env?.name ?? s.environmentId, findings, fixed });
     }
-    if (!page.hasNextPage) return entries;
-    const last = page.rows[page.rows.length - 1];
-    after = { name: last.name, id: last.id };
   }
+  return entries;
 }
 
 export function formatDoctor(entries: DoctorEntry[], fix: boolean): string {

@@ -113,3 +113,15 @@ export function inKeyOrder<T extends { id: string }>(ids: readonly string[], row
 export function toPage<T>(rows: T[], first: number): Page<T> {
   return { rows: rows.slice(0, first), hasNextPage: rows.length > first };
 }
+
+/** Every page of a keyset-paged list, in order: `fetch` is called with the cursor after the last row. */
+export async function* allPages<R extends { id: string; name: string | null }, P extends Page<R>>(fetch: (after: Cursor | undefined) => Promise<P>): AsyncGenerator<P> {
+  let after: Cursor | undefined;
+  for (;;) {
+    const page = await fetch(after);
+    yield page;
+    const last = page.rows[page.rows.length - 1];
+    if (!page.hasNextPage || !last) return;
+    after = { name: last.name, id: last.id };
+  }
+}

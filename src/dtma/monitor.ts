@@ -2,6 +2,7 @@
 // an interval, a few at a time, on one replica at a time (a Postgres advisory lock).
 import type { Db } from "../data/db.ts";
 import type { EnvironmentRow } from "../data/rows.ts";
+import { allPages } from "../data/store.ts";
 import type { Logger } from "../log.ts";
 import { refreshEnvironment, type OperationDeps } from "./operations.ts";
 
@@ -61,13 +62,9 @@ export class Monitor {
 
   private async environments(): Promise<EnvironmentRow[]> {
     const all: EnvironmentRow[] = [];
-    let after: { name: string | null; id: string } | undefined;
-    for (;;) {
-      const page = await this.deps.store.listEnvironments({}, { first: 500, after });
+    for await (const page of allPages((after) => this.deps.store.listEnvironments({}, { first: 500, after }))) {
       all.push(...page.rows.filter((e) => e.publicIp && !SKIP.has(e.status)));
-      if (!page.hasNextPage) return all;
-      const last = page.rows[page.rows.length - 1];
-      after = { name: last.name, id: last.id };
     }
+    return all;
   }
 }

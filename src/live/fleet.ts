@@ -3,7 +3,7 @@
 // changed rows in one batched statement, and publishes only what changed for a client.
 import type { Db } from "../data/db.ts";
 import type { ConnectionTestRow, EnvironmentRow, ServerRow } from "../data/rows.ts";
-import type { Store } from "../data/store.ts";
+import { allPages, type Store } from "../data/store.ts";
 import { nextHealthChange, serverStatus, type HeartbeatThresholds, type ServerStatus } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
 import type { Clock } from "./clock.ts";
@@ -190,9 +190,7 @@ export class LiveFleet {
     const now = this.options.clock.now();
     const time = { now, thresholds: this.options.thresholds };
     const seen = new Set<string>();
-    let after: { name: string | null; id: string } | undefined;
-    for (;;) {
-      const page = await this.store.listServers({}, { first: LOAD_PAGE, after }, time);
+    for await (const page of allPages((after) => this.store.listServers({}, { first: LOAD_PAGE, after }, time))) {
       for (const env of page.environments) {
         if (publish) this.applyEnvironment(env.id, env, source, now);
         else this.environments.set(env.id, env);
@@ -202,9 +200,6 @@ export class LiveFleet {
         if (publish) this.applyServer(row.id, row, source, now);
         else this.servers.set(row.id, this.toCached(row, now));
       }
-      if (!page.hasNextPage) break;
-      const last = page.rows[page.rows.length - 1];
-      after = { name: last.name, id: last.id };
     }
     if (publish) for (const id of [...this.servers.keys()]) if (!seen.has(id)) this.applyServer(id, null, source, now);
     this.scheduleClock();
@@ -212,7 +207,7 @@ export class LiveFleet {
 
   private toCached(row: ServerRow, now: Date): Cached {
     const env = this.environments.get(row.environmentId);
-    const status = serverStatus({ status: row.status, lastHeartbeat: row.lastHeartbeat, lastStartedAt: row.lastStartedAt, errorMessage: row.errorMessage }, now, this.options.thresholds);
+    const status = serverStatus(row, now, this.options.thresholds);
     const { updatedAt: _ignored, ...visible } = row;
     return { row, status, key: JSON.stringify([visible, env?.publicIp ?? null, env?.name ?? null]) };
   }
@@ -274,7 +269,7 @@ export class LiveFleet {
     this.clockDue = undefined;
     const now = this.options.clock.now();
     for (const [id, cached] of this.servers) {
-      const status = serverStatus({ status: cached.row.status, lastHeartbeat: cached.row.lastHeartbeat, lastStartedAt: cached.row.lastStartedAt, errorMessage: cached.row.errorMessage }, now, this.options.thresholds);
+      const status = serverStatus(cached.row, now, this.options.thresholds);
       if (status.health === cached.status.health && status.state === cached.status.state) continue;
       this.servers.set(id, { ...cached, status });
       this.serverEvents.publish({
@@ -289,17 +284,12 @@ export class LiveFleet {
   async *replay(since: Date): AsyncGenerator<ServerEvent> {
     const now = this.options.clock.now();
     const time = { now, thresholds: this.options.thresholds };
-    let after: { name: string | null; id: string } | undefined;
-    for (;;) {
-      const page = await this.store.serversChangedSince(since, time, { first: LOAD_PAGE, after });
+    for await (const page of allPages((after) => this.store.serversChangedSince(since, time, { first: LOAD_PAGE, after }))) {
       const envs = new Map(page.environments.map((e) => [e.id, e]));
       for (const row of page.rows) {
-        const current = serverStatus({ status: row.status, lastHeartbeat: row.lastHeartbeat, lastStartedAt: row.lastStartedAt, errorMessage: row.errorMessage }, now, this.options.thresholds);
+        const current = serverStatus(row, now, this.options.thresholds);
         yield { kind: "UPDATED", serverId: row.id, server: row, environment: envs.get(row.environmentId) ?? null, previous: null, current, statusChanged: true, source: "REPLAY", at: row.updatedAt > now ? row.updatedAt : now };
       }
-      if (!page.hasNextPage) return;
-      const last = page.rows[page.rows.length - 1];
-      after = { name: last.name, id: last.id };
     }
   }
 }

@@ -118,6 +118,14 @@ async function healthCheck(url: URL, phases: ProbePhase[], ms: number, deadline:
   }
 }
 
+/** A result for a probe that could not even start (no endpoint to try). */
+export function failedProbe(kind: ProbeErrorKind, error: string): ProbeResult {
+  return {
+    success: false, errorKind: kind, error, httpStatus: null, latencyMs: 0, phases: [], transport: null, protocolVersion: null,
+    serverInfo: null, capabilities: [], tools: [], resourceCount: null, promptCount: null, timestamp: new Date(),
+  };
+}
+
 export async function probeMcpServer(endpoint: string, options: ProbeOptions): Promise<ProbeResult> {
   const timestamp = new Date();
   const started = performance.now();

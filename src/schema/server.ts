@@ -46,7 +46,7 @@ builder.node(ServerRef, {
     status: t.field({
       type: ServerStatusRef,
       resolve: (s, _args, ctx) =>
-        serverStatus({ status: s.status, lastHeartbeat: s.lastHeartbeat, lastStartedAt: s.lastStartedAt, errorMessage: s.errorMessage }, ctx.time.now, ctx.time.thresholds),
+        serverStatus(s, ctx.time.now, ctx.time.thresholds),
     }),
     endpoint: t.string({
       nullable: true,

@@ -1,6 +1,6 @@
 // testServerConnection: a real MCP handshake with the server's endpoint, stored and published.
 import { buildEndpoint } from "../../domain/endpoint.ts";
-import { probeMcpServer, type ProbeResult } from "../../mcp/probe.ts";
+import { failedProbe, probeMcpServer } from "../../mcp/probe.ts";
 import { builder } from "../builder.ts";
 import { ConnectionTestRef } from "../connection-test.ts";
 import { userError } from "../errors.ts";
@@ -20,15 +20,7 @@ builder.mutationField("testServerConnection", (t) =>
         { publicIp: environment?.publicIp ?? null, transport: server.transport, endpointPath: server.endpointPath, portMapping: server.portMapping, baseConfigOverride: server.baseConfigOverride },
         ctx.config.dtmaPort,
       );
-      let result: ProbeResult;
-      if (endpoint.url) {
-        result = await probeMcpServer(endpoint.url, { timeoutMs: ctx.config.mcpProbeTimeoutMs });
-      } else {
-        result = {
-          success: false, errorKind: "NO_ENDPOINT", error: endpoint.reason, httpStatus: null, latencyMs: 0, phases: [], transport: null, protocolVersion: null,
-          serverInfo: null, capabilities: [], tools: [], resourceCount: null, promptCount: null, timestamp: new Date(),
-        };
-      }
+      const result = endpoint.url ? await probeMcpServer(endpoint.url, { timeoutMs: ctx.config.mcpProbeTimeoutMs }) : failedProbe("NO_ENDPOINT", endpoint.reason ?? "No endpoint can be built");
       ctx.metrics.mcpProbe.observe({ outcome: result.success ? "ok" : (result.errorKind ?? "error") }, result.latencyMs / 1000);
       ctx.logger.info({ call: "mcp.probe", server: id, target: endpoint.url, ms: result.latencyMs, outcome: result.success ? "ok" : result.errorKind }, "MCP connection test");
       return ctx.store.insertConnectionTest({
