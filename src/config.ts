@@ -37,6 +37,7 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(10_000),
   MCP_PROBE_TIMEOUT_MS: int(100, 120_000).default(10_000),
   DTMA_API_KEY: z.string().min(1).optional(),
+  ALLOW_PRIVATE_TARGETS: bool.default(false),
   MONITOR_INTERVAL_MS: int(0, 86_400_000).default(0),
   MONITOR_CONCURRENCY: int(1, 100).default(5),
   DTMA_TIMEOUT_MS: int(100, 120_000).default(10_000),
@@ -70,6 +71,8 @@ function toConfig(env: z.infer<typeof schema>) {
     graphiql: env.GRAPHIQL ?? env.NODE_ENV !== "production",
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     mcpProbeTimeoutMs: env.MCP_PROBE_TIMEOUT_MS,
+    /** Let connection tests and DTMA calls reach loopback, private and link-local addresses (demo, tests). */
+    allowPrivateTargets: env.ALLOW_PRIVATE_TARGETS,
     monitor: { intervalMs: env.MONITOR_INTERVAL_MS, concurrency: env.MONITOR_CONCURRENCY },
     dtma: { apiKey: env.DTMA_API_KEY, timeoutMs: env.DTMA_TIMEOUT_MS, retries: env.DTMA_RETRIES, maxBodyBytes: env.DTMA_MAX_BODY_BYTES },
   };

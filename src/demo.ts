@@ -49,7 +49,7 @@ export async function startDemo(config: Config, logger: Logger, heartbeatMs = 15
       const sim = await new DtmaSimulator({ shape: "A", apiKey: config.dtma.apiKey, host: d.ip, port: config.dtmaPort, mcpServers: true, heartbeat: { url: heartbeatUrl, token, intervalMs: heartbeatMs } }).start();
       simulators.push(sim);
       for (const name of d.servers) {
-        await deployServer({ store, dtma, dtmaPort: config.dtmaPort, logger }, {
+        await deployServer({ store, dtma, dtmaPort: config.dtmaPort, allowPrivateTargets: true, logger }, {
           environmentId: env.id, image: `ghcr.io/example/${name}:latest`, name, env: [], ports: [{ containerPort: 8080, hostPort: await freePort(d.ip) }], transport: "sse", endpointPath: "/mcp",
         });
       }

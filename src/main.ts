@@ -50,7 +50,7 @@ function startMonitor(services: Services, config: Config, logger: Logger): Monit
     return undefined;
   }
   const { dtma } = completeServices(services);
-  const monitor = new Monitor(services.store.db, { store: services.store, dtma, dtmaPort: config.dtmaPort, logger }, { ...config.monitor, logger });
+  const monitor = new Monitor(services.store.db, { store: services.store, dtma, dtmaPort: config.dtmaPort, allowPrivateTargets: config.allowPrivateTargets, logger }, { ...config.monitor, logger });
   monitor.start();
   logger.info({ intervalMs: config.monitor.intervalMs }, "background monitor on");
   return monitor;
@@ -59,7 +59,7 @@ function startMonitor(services: Services, config: Config, logger: Logger): Monit
 async function demo(logger: Logger) {
   const { startDemo, DEMO_GUIDE } = await import("./demo.ts");
   // A fresh in-memory database and a one-off agent key, whatever the environment says.
-  const config = loadConfig({ ...process.env, DATABASE_URL: "", SUPABASE_URL: "", PGLITE_MEMORY: "true", SEED: "never", DTMA_API_KEY: randomBytes(24).toString("hex") });
+  const config = loadConfig({ ...process.env, DATABASE_URL: "", SUPABASE_URL: "", PGLITE_MEMORY: "true", SEED: "never", DTMA_API_KEY: randomBytes(24).toString("hex"), ALLOW_PRIVATE_TARGETS: "true" });
   const running = await startDemo(config, logger);
   console.log(DEMO_GUIDE(running.app.url));
   const stop = () => void running.close().then(() => process.exit(0));

@@ -11,7 +11,7 @@ describe("npm run demo", () => {
     (await (await fetch(demo.app.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query }) })).json()) as any;
 
   beforeAll(async () => {
-    const config = loadConfig({ PORT: "0", PGLITE_MEMORY: "true", SEED: "never", DTMA_API_KEY: "demo-test-key", DTMA_PORT: String(await freePort()), LOG_LEVEL: "silent" });
+    const config = loadConfig({ PORT: "0", PGLITE_MEMORY: "true", SEED: "never", DTMA_API_KEY: "demo-test-key", ALLOW_PRIVATE_TARGETS: "true", DTMA_PORT: String(await freePort()), LOG_LEVEL: "silent" });
     demo = await startDemo(config, createLogger("silent"), 60_000);
   });
   afterAll(async () => demo?.close());

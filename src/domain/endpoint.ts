@@ -138,3 +138,11 @@ export function diagnoseEndpoint(input: EndpointInput, dtmaPort: number): Endpoi
   }
   return findings;
 }
+
+/** Why an outbound call to `ip` must not be made, or null when it may. */
+export function outboundRefusal(ip: string, allowPrivate: boolean): string | null {
+  const kind = addressKind(ip);
+  if (kind === "PUBLIC") return null;
+  if (allowPrivate && (kind === "LOOPBACK" || kind === "PRIVATE" || kind === "LINK_LOCAL")) return null;
+  return `Refusing to connect to ${ip}: a ${kind.toLowerCase().replace("_", "-")} address is not a droplet's public address`;
+}

@@ -2,11 +2,12 @@
 // the DTMA call, and the outcome written back. Resolvers call these; they build no SQL or URLs.
 import type { EnvironmentRow, ServerRow } from "../data/rows.ts";
 import type { Store } from "../data/store.ts";
+import { outboundRefusal } from "../domain/endpoint.ts";
 import { storedStatusFor, type InstallationStatus } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
 import { DtmaError, type DtmaClient, type DtmaTarget } from "./client.ts";
 
-export type OperationErrorCode = "NOT_FOUND" | "UPSTREAM_UNAVAILABLE" | "TIMEOUT" | "CONFLICT" | "BAD_USER_INPUT";
+export type OperationErrorCode = "NOT_FOUND" | "UPSTREAM_UNAVAILABLE" | "TIMEOUT" | "CONFLICT" | "BAD_USER_INPUT" | "FORBIDDEN";
 
 export class OperationError extends Error {
   constructor(readonly code: OperationErrorCode, message: string) {
@@ -19,12 +20,16 @@ export interface OperationDeps {
   store: Store;
   dtma: DtmaClient;
   dtmaPort: number;
+  /** Allow loopback, private and link-local droplet addresses (demo, tests). */
+  allowPrivateTargets: boolean;
   logger: Logger;
   now?: () => Date;
 }
 
 function target(env: EnvironmentRow, deps: OperationDeps): DtmaTarget {
   if (!env.publicIp) throw new OperationError("UPSTREAM_UNAVAILABLE", `The droplet "${env.name ?? env.id}" has no public address yet`);
+  const refusal = outboundRefusal(env.publicIp, deps.allowPrivateTargets);
+  if (refusal) throw new OperationError("FORBIDDEN", refusal);
   return { host: env.publicIp, port: deps.dtmaPort };
 }
 

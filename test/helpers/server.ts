@@ -23,7 +23,8 @@ export interface TestServerOptions {
 }
 
 export async function startTestServer(store: Store, options: TestServerOptions = {}): Promise<TestServer & { live?: LiveFleet }> {
-  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", ...options.env });
+  // Tests run droplets and MCP servers on loopback; the SSRF tests turn this off.
+  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", ALLOW_PRIVATE_TARGETS: "true", ...options.env });
   const logger = createLogger("silent");
   const metrics = createMetrics();
   let live: LiveFleet | undefined;

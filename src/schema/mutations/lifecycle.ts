@@ -8,7 +8,7 @@ import type { ServerRow } from "../../data/rows.ts";
 import { EnvironmentRef, ServerRef } from "../refs.ts";
 
 function deps(ctx: Context): ops.OperationDeps {
-  return { store: ctx.store, dtma: ctx.dtma, dtmaPort: ctx.config.dtmaPort, logger: ctx.logger };
+  return { store: ctx.store, dtma: ctx.dtma, dtmaPort: ctx.config.dtmaPort, allowPrivateTargets: ctx.config.allowPrivateTargets, logger: ctx.logger };
 }
 
 async function run<T>(fn: () => Promise<T>): Promise<T> {

@@ -1,5 +1,5 @@
 // testServerConnection: a real MCP handshake with the server's endpoint, stored and published.
-import { buildEndpoint } from "../../domain/endpoint.ts";
+import { buildEndpoint, outboundRefusal } from "../../domain/endpoint.ts";
 import { failedProbe, probeMcpServer } from "../../mcp/probe.ts";
 import { builder } from "../builder.ts";
 import { ConnectionTestRef } from "../connection-test.ts";
@@ -20,6 +20,8 @@ builder.mutationField("testServerConnection", (t) =>
         { publicIp: environment?.publicIp ?? null, transport: server.transport, endpointPath: server.endpointPath, portMapping: server.portMapping, baseConfigOverride: server.baseConfigOverride },
         ctx.config.dtmaPort,
       );
+      const refusal = environment?.publicIp ? outboundRefusal(environment.publicIp, ctx.config.allowPrivateTargets) : null;
+      if (refusal) throw userError("FORBIDDEN", refusal);
       const result = endpoint.url ? await probeMcpServer(endpoint.url, { timeoutMs: ctx.config.mcpProbeTimeoutMs }) : failedProbe("NO_ENDPOINT", endpoint.reason ?? "No endpoint can be built");
       ctx.metrics.mcpProbe.observe({ outcome: result.success ? "ok" : (result.errorKind ?? "error") }, result.latencyMs / 1000);
       ctx.logger.info({ call: "mcp.probe", server: id, target: endpoint.url, ms: result.latencyMs, outcome: result.success ? "ok" : result.errorKind }, "MCP connection test");
