@@ -3,7 +3,9 @@
 // server heap per idle subscriber. Prints a Markdown table for BENCHMARKS.md.
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { randomBytes } from "node:crypto";
 import { createClient } from "graphql-ws";
+import { signDevToken } from "../src/auth/verify.ts";
 import WebSocket from "ws";
 import { migrate } from "../src/data/migrate.ts";
 import { insertEnvironment, insertServer } from "../test/helpers/fleet.ts";
@@ -12,10 +14,12 @@ import { freshPostgres } from "../test/helpers/postgres.ts";
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 5000);
 const UPDATES = Number(process.env.BENCH_UPDATES ?? 100);
 
+const SECRET = randomBytes(32).toString("hex");
+const TOKEN = await signDevToken(SECRET, { sub: "00000000-0000-4000-8000-00000000ffff", role: "service_role" }, { audience: "authenticated", expiresIn: "1h" });
 const pgTest = await freshPostgres();
 const child = fork(fileURLToPath(new URL("./serve-live.ts", import.meta.url)), {
   execArgv: ["--import", "tsx", "--expose-gc"],
-  env: { ...process.env, NODE_ENV: "production", DATABASE_URL: pgTest.url },
+  env: { ...process.env, NODE_ENV: "production", DATABASE_URL: pgTest.url, SUPABASE_JWT_SECRET: SECRET },
   stdio: "inherit",
 });
 const ask = () => new Promise<{ subscribers: number; heapUsed: number; rss: number }>((resolve) => { child.once("message", resolve as never); child.send("stats"); });
@@ -30,7 +34,7 @@ try {
   const seen: Array<Map<string, number>> = [];
   const clients = [];
   for (let i = 0; i < SUBSCRIBERS; i++) {
-    const client = createClient({ url: `ws://127.0.0.1:${port}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
+    const client = createClient({ url: `ws://127.0.0.1:${port}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${TOKEN}` } });
     const mine = new Map<string, number>();
     seen.push(mine);
     client.subscribe<{ serverChanged: { server: { version: string } | null } }>(

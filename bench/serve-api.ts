@@ -5,7 +5,7 @@ import { openServices } from "../src/data/index.ts";
 import { createLogger } from "../src/log.ts";
 import { startServer } from "../src/server.ts";
 
-const config = loadConfig({ DATABASE_URL: process.env.DATABASE_URL, PORT: "0", LOG_LEVEL: "silent", NODE_ENV: "production" });
+const config = loadConfig({ DATABASE_URL: process.env.DATABASE_URL, SUPABASE_JWT_SECRET: process.env.SUPABASE_JWT_SECRET, PORT: "0", LOG_LEVEL: "silent", NODE_ENV: "production" });
 const logger = createLogger("silent");
 const app = await startServer(await openServices(config, logger), logger);
 process.send?.({ port: (app.server.address() as AddressInfo).port });

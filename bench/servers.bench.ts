@@ -2,7 +2,9 @@
 // on 10,000 servers over 500 droplets in real Postgres. Prints a Markdown table for BENCHMARKS.md.
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { randomBytes } from "node:crypto";
 import autocannon from "autocannon";
+import { signDevToken } from "../src/auth/verify.ts";
 import { loadConfig } from "../src/config.ts";
 import { migrate } from "../src/data/migrate.ts";
 import { generateFleet } from "../src/data/seed.ts";
@@ -15,8 +17,12 @@ const DURATION_S = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = 32;
 const QUERY = `{ servers(first: 100) { edges { node { id name rawStatus status { state health heartbeatAge } endpoint environment { id name publicIP region status } } } } }`;
 
+// The API verifies a token on every request, as in production; the baseline has no auth to do.
+const SECRET = randomBytes(32).toString("hex");
+const TOKEN = await signDevToken(SECRET, { sub: "00000000-0000-4000-8000-00000000ffff", role: "service_role" });
+
 function start(script: string, databaseUrl: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(fileURLToPath(new URL(script, import.meta.url)), { execArgv: ["--import", "tsx"], env: { ...process.env, NODE_ENV: "production", DATABASE_URL: databaseUrl }, stdio: "inherit" });
+  const child = fork(fileURLToPath(new URL(script, import.meta.url)), { execArgv: ["--import", "tsx"], env: { ...process.env, NODE_ENV: "production", DATABASE_URL: databaseUrl, SUPABASE_JWT_SECRET: SECRET }, stdio: "inherit" });
   return new Promise((resolve, reject) => {
     child.once("message", (m: { port: number }) => resolve({ child, port: m.port }));
     child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
@@ -25,7 +31,7 @@ function start(script: string, databaseUrl: string): Promise<{ child: ChildProce
 
 async function load(url: string, body: string | undefined) {
   const run = (duration: number) =>
-    autocannon({ url, connections: CONNECTIONS, duration, method: body ? "POST" : "GET", body, headers: body ? { "content-type": "application/json" } : {} });
+    autocannon({ url, connections: CONNECTIONS, duration, method: body ? "POST" : "GET", body, headers: body ? { "content-type": "application/json", authorization: `Bearer ${TOKEN}` } : {} });
   await run(2); // warm-up: JIT, pools, plan cache
   const r = await run(DURATION_S);
   if (r.non2xx || r.errors) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
@@ -39,12 +45,12 @@ try {
   const [{ n }] = await pgTest.db.query<{ n: number }>("SELECT count(*)::int AS n FROM account_tool_instances");
 
   // Statements per request, counted on the API's own store.
-  const config = loadConfig({ DATABASE_URL: pgTest.url, LOG_LEVEL: "silent" });
+  const config = loadConfig({ DATABASE_URL: pgTest.url, LOG_LEVEL: "silent", SUPABASE_JWT_SECRET: SECRET });
   const store = new SqlStore(pgTest.db);
   let statements = 0;
   pgTest.db.onStatement(() => statements++);
   const yoga = createYogaApp({ store, config, logger: createLogger("silent") }, createLogger("silent"));
-  const check = await yoga.fetch("http://bench/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: QUERY }) });
+  const check = await yoga.fetch("http://bench/graphql", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ query: QUERY }) });
   const checked = (await check.json()) as { data: { servers: { edges: unknown[] } } };
   if (checked.data.servers.edges.length !== 100) throw new Error("the API did not return 100 servers");
 

@@ -1,4 +1,5 @@
 // Environment -> typed, validated config. The only place that reads process.env.
+import { randomBytes } from "node:crypto";
 import { z } from "zod";
 
 const bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => ["true", "1", "yes"].includes(v));
@@ -38,6 +39,10 @@ const schema = z.object({
   MCP_PROBE_TIMEOUT_MS: int(100, 120_000).default(10_000),
   DTMA_API_KEY: z.string().min(1).optional(),
   ALLOW_PRIVATE_TARGETS: bool.default(false),
+  SUPABASE_JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  JWT_AUDIENCE: z.string().min(1).default("authenticated"),
+  JWT_ISSUER: z.string().min(1).optional(),
+  AUTH_DISABLED: bool.default(false),
   MONITOR_INTERVAL_MS: int(0, 86_400_000).default(0),
   MONITOR_CONCURRENCY: int(1, 100).default(5),
   DTMA_TIMEOUT_MS: int(100, 120_000).default(10_000),
@@ -71,11 +76,26 @@ function toConfig(env: z.infer<typeof schema>) {
     graphiql: env.GRAPHIQL ?? env.NODE_ENV !== "production",
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     mcpProbeTimeoutMs: env.MCP_PROBE_TIMEOUT_MS,
+    auth: authConfig(env),
     /** Let connection tests and DTMA calls reach loopback, private and link-local addresses (demo, tests). */
     allowPrivateTargets: env.ALLOW_PRIVATE_TARGETS,
     monitor: { intervalMs: env.MONITOR_INTERVAL_MS, concurrency: env.MONITOR_CONCURRENCY },
     dtma: { apiKey: env.DTMA_API_KEY, timeoutMs: env.DTMA_TIMEOUT_MS, retries: env.DTMA_RETRIES, maxBodyBytes: env.DTMA_MAX_BODY_BYTES },
   };
+}
+
+export type AuthConfig =
+  | { mode: "disabled" }
+  | { mode: "hs256"; secret: string; audience: string; issuer: string | undefined; ephemeral: boolean }
+  | { mode: "jwks"; jwksUrl: string; audience: string; issuer: string | undefined };
+
+function authConfig(env: z.infer<typeof schema>): AuthConfig {
+  if (env.AUTH_DISABLED) return { mode: "disabled" };
+  const issuer = env.JWT_ISSUER ?? (env.SUPABASE_URL ? `${env.SUPABASE_URL.replace(/\/$/, "")}/auth/v1` : undefined);
+  if (env.SUPABASE_JWT_SECRET) return { mode: "hs256", secret: env.SUPABASE_JWT_SECRET, audience: env.JWT_AUDIENCE, issuer, ephemeral: false };
+  if (env.SUPABASE_URL) return { mode: "jwks", jwksUrl: `${env.SUPABASE_URL.replace(/\/$/, "")}/auth/v1/.well-known/jwks.json`, audience: env.JWT_AUDIENCE, issuer };
+  // Development with no keys: a secret for this process only; main.ts prints tokens signed with it.
+  return { mode: "hs256", secret: randomBytes(32).toString("hex"), audience: env.JWT_AUDIENCE, issuer, ephemeral: true };
 }
 
 export class ConfigError extends Error {}
@@ -92,6 +112,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const e = parsed.data;
   const problems: string[] = [];
   if (e.SUPABASE_URL && !e.SUPABASE_SERVICE_ROLE_KEY && !e.SUPABASE_ANON_KEY) problems.push("  SUPABASE_URL is set but neither SUPABASE_SERVICE_ROLE_KEY nor SUPABASE_ANON_KEY is");
+  if (e.NODE_ENV === "production" && e.AUTH_DISABLED) problems.push("  AUTH_DISABLED=true is refused when NODE_ENV=production");
+  if (e.NODE_ENV === "production" && !e.AUTH_DISABLED && !e.SUPABASE_JWT_SECRET && !e.SUPABASE_URL) {
+    problems.push("  NODE_ENV=production needs SUPABASE_JWT_SECRET (HS256) or SUPABASE_URL (JWKS) to verify access tokens; the API will not start open");
+  }
   if (e.HEARTBEAT_DEGRADED_AFTER_MS >= e.HEARTBEAT_UNHEALTHY_AFTER_MS) problems.push("  HEARTBEAT_DEGRADED_AFTER_MS must be less than HEARTBEAT_UNHEALTHY_AFTER_MS");
   if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.join("\n")}`);
   return toConfig(e);

@@ -31,8 +31,9 @@ export interface Demo {
 }
 
 /** `config` should be the embedded store in memory, with a DTMA_API_KEY (main.ts arranges both). */
-export async function startDemo(config: Config, logger: Logger, heartbeatMs = 15_000): Promise<Demo> {
+export async function startDemo(config: Config, logger: Logger, heartbeatMs = 15_000, graphiqlHeaders?: Record<string, string>): Promise<Demo> {
   const services = await openServices(config, logger);
+  services.graphiqlHeaders = graphiqlHeaders;
   const app = await startServer(services, logger);
   const store = services.store as SqlStore;
   const dtma = services.dtma ?? dtmaClientFor(config, logger);

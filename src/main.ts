@@ -8,6 +8,7 @@ import { migrate } from "./data/migrate.ts";
 import { seedDemoFleet } from "./data/seed.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { startServer } from "./server.ts";
+import { announceAuth } from "./auth/dev.ts";
 import { SqlStore } from "./data/sql-store.ts";
 import { Monitor } from "./dtma/monitor.ts";
 import { completeServices, type Services } from "./schema/context.ts";
@@ -25,6 +26,7 @@ const USAGE = `Usage: mcp-fleet <command>
 
 async function serve(config: Config, logger: Logger) {
   const services = await openServices(config, logger);
+  services.graphiqlHeaders = await announceAuth(config, logger);
   const app = await startServer(services, logger);
   const monitor = startMonitor(services, config, logger);
   logger.info({ store: services.store.kind, live: !!services.live, url: app.url }, "mcp-fleet is serving");
@@ -60,7 +62,7 @@ async function demo(logger: Logger) {
   const { startDemo, DEMO_GUIDE } = await import("./demo.ts");
   // A fresh in-memory database and a one-off agent key, whatever the environment says.
   const config = loadConfig({ ...process.env, DATABASE_URL: "", SUPABASE_URL: "", PGLITE_MEMORY: "true", SEED: "never", DTMA_API_KEY: randomBytes(24).toString("hex"), ALLOW_PRIVATE_TARGETS: "true" });
-  const running = await startDemo(config, logger);
+  const running = await startDemo(config, logger, 15_000, await announceAuth(config, logger));
   console.log(DEMO_GUIDE(running.app.url));
   const stop = () => void running.close().then(() => process.exit(0));
   process.once("SIGINT", stop);

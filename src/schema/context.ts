@@ -1,5 +1,6 @@
 import type { Config } from "../config.ts";
 import { OPEN_VIEWER, type Viewer } from "../auth/visibility.ts";
+import { createVerifier, type Verifier } from "../auth/verify.ts";
 import { createLoaders, type Loaders } from "../data/loaders.ts";
 import type { QueryTime, Store } from "../data/store.ts";
 import type { LiveFleet } from "../live/fleet.ts";
@@ -30,6 +31,10 @@ export interface Services {
   dtma?: DtmaClient;
   /** Defaults to a new registry. */
   metrics?: Metrics;
+  /** Defaults to a verifier built from config.auth. */
+  verify?: Verifier;
+  /** Headers GraphiQL starts with (the development token). */
+  graphiqlHeaders?: Record<string, string>;
 }
 
 export function dtmaClientFor(config: Config, logger: Logger, metrics?: Metrics): DtmaClient {
@@ -40,16 +45,17 @@ export function dtmaClientFor(config: Config, logger: Logger, metrics?: Metrics)
 export function completeServices(services: Services): Required<Omit<Services, "live">> & Services {
   services.metrics ??= createMetrics();
   services.dtma ??= dtmaClientFor(services.config, services.logger, services.metrics);
+  services.verify ??= createVerifier(services.config.auth);
   return services as Required<Omit<Services, "live">> & Services;
 }
 
-export function createContext(services: Services, now = new Date()): Context {
+export function createContext(services: Services, viewer: Viewer = OPEN_VIEWER, now = new Date()): Context {
   return {
     store: services.store,
     loaders: createLoaders(services.store),
     config: services.config,
     time: { now, thresholds: services.config.thresholds },
-    viewer: OPEN_VIEWER,
+    viewer,
     live: services.live,
     logger: services.logger,
     dtma: completeServices(services).dtma,

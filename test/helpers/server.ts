@@ -24,7 +24,8 @@ export interface TestServerOptions {
 
 export async function startTestServer(store: Store, options: TestServerOptions = {}): Promise<TestServer & { live?: LiveFleet }> {
   // Tests run droplets and MCP servers on loopback; the SSRF tests turn this off.
-  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", ALLOW_PRIVATE_TARGETS: "true", ...options.env });
+  // Auth is off unless a test turns it on (the security suites do).
+  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", ALLOW_PRIVATE_TARGETS: "true", AUTH_DISABLED: "true", ...options.env });
   const logger = createLogger("silent");
   const metrics = createMetrics();
   let live: LiveFleet | undefined;

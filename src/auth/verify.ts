@@ -1,0 +1,59 @@
+// Supabase access tokens -> the viewer. HS256 with the project's JWT secret, or the project's
+// asymmetric keys from its JWKS endpoint (fetched with a timeout, cached by jose). exp, nbf, aud and
+// iss are checked; only the expected algorithms are accepted (so never `alg: none`).
+import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTPayload } from "jose";
+import type { AuthConfig } from "../config.ts";
+import { OPEN_VIEWER, type Viewer } from "./visibility.ts";
+
+export class AuthError extends Error {
+  readonly code = "UNAUTHENTICATED";
+}
+
+export interface Authenticated {
+  viewer: Viewer;
+  /** When the token stops being valid (null when auth is disabled). */
+  expiresAt: Date | null;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export type Verifier = (token: string | null | undefined) => Promise<Authenticated>;
+
+export function createVerifier(auth: AuthConfig): Verifier {
+  if (auth.mode === "disabled") return async () => ({ viewer: OPEN_VIEWER, expiresAt: null });
+  const verify =
+    auth.mode === "hs256"
+      ? ((key: Uint8Array) => (token: string) => jwtVerify(token, key, { algorithms: ["HS256"], audience: auth.audience, issuer: auth.issuer, clockTolerance: 5, requiredClaims: ["exp", "sub"] }))(new TextEncoder().encode(auth.secret))
+      : ((jwks: ReturnType<typeof createRemoteJWKSet>) => (token: string) => jwtVerify(token, jwks, { algorithms: ["RS256", "ES256", "EdDSA"], audience: auth.audience, issuer: auth.issuer, clockTolerance: 5, requiredClaims: ["exp", "sub"] }))(
+          createRemoteJWKSet(new URL(auth.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 }),
+        );
+  return async (token) => {
+    if (!token) throw new AuthError("Sign in: send a Supabase access token as `Authorization: Bearer <token>`");
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await verify(token));
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? "";
+      const reason = code === "ERR_JWT_EXPIRED" ? "the token has expired" : code === "ERR_JWT_CLAIM_VALIDATION_FAILED" ? `the token's ${(error as { claim?: string }).claim ?? "claims"} claim is not accepted` : "the token is not valid";
+      throw new AuthError(`Not authenticated: ${reason}`);
+    }
+    const role = payload.role;
+    const expiresAt = new Date((payload.exp as number) * 1000);
+    if (role === "service_role") return { viewer: { userId: null, role: "service_role" }, expiresAt };
+    if (role === "authenticated" && typeof payload.sub === "string" && UUID.test(payload.sub)) return { viewer: { userId: payload.sub.toLowerCase(), role: "authenticated" }, expiresAt };
+    throw new AuthError("Not authenticated: anonymous tokens are not accepted; sign in");
+  };
+}
+
+/** The bearer token of an Authorization header value. */
+export function bearer(header: string | null | undefined): string | null {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "");
+  return m ? m[1] : null;
+}
+
+/** A token signed with the HS256 secret: for the development server's printout and for tests. */
+export async function signDevToken(secret: string, claims: { sub: string; role: "authenticated" | "service_role" }, options: { audience: string; issuer?: string; expiresIn?: string } = { audience: "authenticated" }): Promise<string> {
+  let jwt = new SignJWT({ role: claims.role }).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setSubject(claims.sub).setAudience(options.audience).setIssuedAt().setExpirationTime(options.expiresIn ?? "12h");
+  if (options.issuer) jwt = jwt.setIssuer(options.issuer);
+  return jwt.sign(new TextEncoder().encode(secret));
+}
