@@ -50,6 +50,7 @@ function healthSql(condition: HealthCondition, p: Params): string {
 function serverWhere(filter: ServerFilter, time: QueryTime, p: Params): string[] {
   // A row is an MCP server when mcp_server_type is set, as upstream's `.not('mcp_server_type','is',null)`.
   const where = ["s.mcp_server_type IS NOT NULL"];
+  if (filter.ownerId) where.push(ownedServer(p.add(filter.ownerId)));
   if (filter.ids) where.push(`s.id = ANY(${p.add(filter.ids)}::uuid[])`);
   if (filter.environmentIds) where.push(`s.account_tool_environment_id = ANY(${p.add(filter.environmentIds)}::uuid[])`);
   if (filter.serverTypes) where.push(`s.mcp_server_type = ANY(${p.add(filter.serverTypes)}::text[])`);
@@ -62,8 +63,12 @@ function serverWhere(filter: ServerFilter, time: QueryTime, p: Params): string[]
   return where;
 }
 
+// Upstream's RLS: a server belongs to whoever owns its environment.
+const ownedServer = (owner: string) => `EXISTS (SELECT 1 FROM account_tool_environments o WHERE o.id = s.account_tool_environment_id AND o.user_id = ${owner}::uuid)`;
+
 function environmentWhere(filter: EnvironmentFilter, p: Params): string[] {
   const where = ["true"];
+  if (filter.ownerId) where.push(`e.user_id = ${p.add(filter.ownerId)}::uuid`);
   if (filter.statuses) where.push(`e.status::text = ANY(${p.add(filter.statuses)}::text[])`);
   if (filter.search) {
     const pattern = p.add(`%${escapeLike(filter.search)}%`);
@@ -88,9 +93,9 @@ export class SqlStore implements Store {
     return this.serverPage(where, p, page.first);
   }
 
-  async serversChangedSince(since: Date, time: QueryTime, page: PageArgs): Promise<ServerPage> {
+  async serversChangedSince(since: Date, time: QueryTime, page: PageArgs, ownerId?: string): Promise<ServerPage> {
     const p = new Params();
-    const where = serverWhere({}, time, p);
+    const where = serverWhere({ ownerId }, time, p);
     const crossings = healthCrossings(since, time.now, time.thresholds).map((c) => healthSql(c, p));
     where.push(`(s.updated_at > ${p.add(since.toISOString())}::timestamptz OR ${crossings.join(" OR ")})`);
     if (page.after) where.push(afterCursor("s.instance_name_on_toolbox", "s.id", page.after, p));
@@ -147,8 +152,11 @@ export class SqlStore implements Store {
     return new Map([...grouped].map(([id, list]) => [id, toPage(list, page.first)]));
   }
 
-  async serversByIds(ids: readonly string[]) {
-    const rows = await this.db.query(`SELECT ${SERVER_SELECT} FROM account_tool_instances s WHERE s.id = ANY($1::uuid[]) AND s.mcp_server_type IS NOT NULL`, [ids]);
+  async serversByIds(ids: readonly string[], ownerId?: string) {
+    const rows = await this.db.query(
+      `SELECT ${SERVER_SELECT} FROM account_tool_instances s WHERE s.id = ANY($1::uuid[]) AND s.mcp_server_type IS NOT NULL${ownerId ? ` AND ${ownedServer("$2")}` : ""}`,
+      ownerId ? [ids, ownerId] : [ids],
+    );
     return inKeyOrder(ids, rows.map(toServerRow));
   }
 
@@ -170,8 +178,11 @@ export class SqlStore implements Store {
     return row.n;
   }
 
-  async environmentsByIds(ids: readonly string[]) {
-    const rows = await this.db.query(`SELECT ${ENVIRONMENT_SELECT} FROM account_tool_environments e WHERE e.id = ANY($1::uuid[])`, [ids]);
+  async environmentsByIds(ids: readonly string[], ownerId?: string) {
+    const rows = await this.db.query(
+      `SELECT ${ENVIRONMENT_SELECT} FROM account_tool_environments e WHERE e.id = ANY($1::uuid[])${ownerId ? " AND e.user_id = $2::uuid" : ""}`,
+      ownerId ? [ids, ownerId] : [ids],
+    );
     return inKeyOrder(ids, rows.map(toEnvironmentRow));
   }
 

@@ -26,6 +26,8 @@ export interface NewServer {
 }
 
 export interface ServerFilter {
+  /** Only servers on environments of this user (tenant isolation, as upstream's RLS). */
+  ownerId?: string;
   /** Only these servers. */
   ids?: string[];
   environmentIds?: string[];
@@ -37,6 +39,8 @@ export interface ServerFilter {
 }
 
 export interface EnvironmentFilter {
+  /** Only environments of this user. */
+  ownerId?: string;
   statuses?: string[];
   search?: string;
 }
@@ -74,12 +78,12 @@ export interface Store {
   countServers(filter: ServerFilter, time: QueryTime): Promise<number>;
   /** One page of servers for each environment, in one round trip. */
   listServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, page: PageArgs, time: QueryTime): Promise<Map<string, Page<ServerRow>>>;
-  serversByIds(ids: readonly string[]): Promise<(ServerRow | null)[]>;
+  serversByIds(ids: readonly string[], ownerId?: string): Promise<(ServerRow | null)[]>;
   /** Servers changed after `since`: written since then, or whose health crossed a threshold with time. */
-  serversChangedSince(since: Date, time: QueryTime, page: PageArgs): Promise<ServerPage>;
+  serversChangedSince(since: Date, time: QueryTime, page: PageArgs, ownerId?: string): Promise<ServerPage>;
   listEnvironments(filter: EnvironmentFilter, page: PageArgs): Promise<Page<EnvironmentRow>>;
   countEnvironments(filter: EnvironmentFilter): Promise<number>;
-  environmentsByIds(ids: readonly string[]): Promise<(EnvironmentRow | null)[]>;
+  environmentsByIds(ids: readonly string[], ownerId?: string): Promise<(EnvironmentRow | null)[]>;
   insertConnectionTest(test: NewConnectionTest): Promise<ConnectionTestRow>;
   /** The newest test of each server, in key order (null when never tested). */
   lastConnectionTests(serverIds: readonly string[]): Promise<(ConnectionTestRow | null)[]>;
@@ -123,5 +127,82 @@ export async function* allPages<R extends { id: string; name: string | null }, P
     const last = page.rows[page.rows.length - 1];
     if (!page.hasNextPage || !last) return;
     after = { name: last.name, id: last.id };
+  }
+}
+
+/**
+ * The store as one user sees it: every read carries the owner, so each implementation filters
+ * inside its query and pages, counts and cursors reveal nothing of other tenants. Writes pass
+ * through: they are only ever made to rows first read through this store. The service role uses
+ * the store unscoped.
+ */
+export class ScopedStore implements Store {
+  constructor(private readonly store: Store, private readonly ownerId: string) {}
+  get kind() {
+    return this.store.kind;
+  }
+  listServers(filter: ServerFilter, page: PageArgs, time: QueryTime) {
+    return this.store.listServers({ ...filter, ownerId: this.ownerId }, page, time);
+  }
+  countServers(filter: ServerFilter, time: QueryTime) {
+    return this.store.countServers({ ...filter, ownerId: this.ownerId }, time);
+  }
+  listServersByEnvironment(ids: readonly string[], filter: ServerFilter, page: PageArgs, time: QueryTime) {
+    return this.store.listServersByEnvironment(ids, { ...filter, ownerId: this.ownerId }, page, time);
+  }
+  serversByIds(ids: readonly string[]) {
+    return this.store.serversByIds(ids, this.ownerId);
+  }
+  serversChangedSince(since: Date, time: QueryTime, page: PageArgs) {
+    return this.store.serversChangedSince(since, time, page, this.ownerId);
+  }
+  listEnvironments(filter: EnvironmentFilter, page: PageArgs) {
+    return this.store.listEnvironments({ ...filter, ownerId: this.ownerId }, page);
+  }
+  countEnvironments(filter: EnvironmentFilter) {
+    return this.store.countEnvironments({ ...filter, ownerId: this.ownerId });
+  }
+  environmentsByIds(ids: readonly string[]) {
+    return this.store.environmentsByIds(ids, this.ownerId);
+  }
+  // Connection tests are read only for servers already read through this store.
+  lastConnectionTests(ids: readonly string[]) {
+    return this.store.lastConnectionTests(ids);
+  }
+  connectionTests(serverId: string, first: number) {
+    return this.store.connectionTests(serverId, first);
+  }
+  connectionTestsByIds(ids: readonly string[]) {
+    return this.store.connectionTestsByIds(ids);
+  }
+  insertConnectionTest(test: Parameters<Store["insertConnectionTest"]>[0]) {
+    return this.store.insertConnectionTest(test);
+  }
+  setServerStatus(id: string, status: InstallationStatus, errorMessage?: string | null) {
+    return this.store.setServerStatus(id, status, errorMessage);
+  }
+  applyDtmaReport(environmentId: string, report: DtmaReport) {
+    return this.store.applyDtmaReport(environmentId, report);
+  }
+  markEnvironmentUnresponsive(environmentId: string, error: string) {
+    return this.store.markEnvironmentUnresponsive(environmentId, error);
+  }
+  environmentIdForToken(token: string) {
+    return this.store.environmentIdForToken(token);
+  }
+  createServer(server: NewServer) {
+    return this.store.createServer(server);
+  }
+  deleteServer(id: string) {
+    return this.store.deleteServer(id);
+  }
+  updateServerEndpoint(id: string, fields: { portMapping?: unknown; endpointPath?: string }) {
+    return this.store.updateServerEndpoint(id, fields);
+  }
+  ping() {
+    return this.store.ping();
+  }
+  close() {
+    return this.store.close();
   }
 }

@@ -44,6 +44,7 @@ interface PostgrestRequest {
 
 // The query builder type is deep; filters only need these methods.
 interface Filterable {
+  eq(column: string, value: unknown): this;
   in(column: string, values: readonly unknown[]): this;
   not(column: string, operator: string, value: unknown): this;
   ilike(column: string, pattern: string): this;
@@ -91,6 +92,7 @@ export class SupabaseStore implements Store {
 
   private applyServerFilter<Q extends Filterable>(query: Q, filter: ServerFilter, time: QueryTime, cursor?: Cursor, changedSince?: Date): Q {
     let q = query.not("mcp_server_type", "is", null);
+    if (filter.ownerId) q = q.eq("environment.user_id", filter.ownerId);
     if (filter.ids) q = q.in("id", filter.ids);
     if (filter.environmentIds) q = q.in("account_tool_environment_id", filter.environmentIds);
     if (filter.serverTypes) q = q.in("mcp_server_type", filter.serverTypes);
@@ -130,12 +132,13 @@ export class SupabaseStore implements Store {
     };
   }
 
-  serversChangedSince(since: Date, time: QueryTime, page: PageArgs): Promise<ServerPage> {
-    return this.listServers({}, page, time, since);
+  serversChangedSince(since: Date, time: QueryTime, page: PageArgs, ownerId?: string): Promise<ServerPage> {
+    return this.listServers({ ownerId }, page, time, since);
   }
 
   async countServers(filter: ServerFilter, time: QueryTime) {
-    const query = this.client.from("account_tool_instances").select("id", { count: "exact", head: true });
+    // The environment is embedded only to filter on its owner.
+    const query = this.client.from("account_tool_instances").select(filter.ownerId ? "id,environment:account_tool_environments!inner(user_id)" : "id", { count: "exact", head: true });
     const { count } = await this.run(this.applyServerFilter(query, filter, time));
     return count ?? 0;
   }
@@ -146,14 +149,17 @@ export class SupabaseStore implements Store {
     return new Map(environmentIds.map((id, i) => [id, pages[i]]));
   }
 
-  async serversByIds(ids: readonly string[]) {
-    const query = this.client.from("account_tool_instances").select(SERVER_COLUMNS.join(",")).in("id", ids).not("mcp_server_type", "is", null);
+  async serversByIds(ids: readonly string[], ownerId?: string) {
+    const select = ownerId ? `${SERVER_COLUMNS.join(",")},environment:account_tool_environments!inner(user_id)` : SERVER_COLUMNS.join(",");
+    let query = this.client.from("account_tool_instances").select(select).in("id", ids).not("mcp_server_type", "is", null);
+    if (ownerId) query = query.eq("environment.user_id", ownerId);
     const { data } = await this.run<Record<string, unknown>[]>(query);
     return inKeyOrder(ids, data.map(toServerRow));
   }
 
   private applyEnvironmentFilter<Q extends Filterable>(query: Q, filter: EnvironmentFilter, cursor?: Cursor): Q {
     let q = query;
+    if (filter.ownerId) q = q.eq("user_id", filter.ownerId);
     if (filter.statuses) q = q.in("status", filter.statuses);
     const trees: string[] = [];
     if (filter.search) {
@@ -182,8 +188,10 @@ export class SupabaseStore implements Store {
     return count ?? 0;
   }
 
-  async environmentsByIds(ids: readonly string[]) {
-    const { data } = await this.run<Record<string, unknown>[]>(this.client.from("account_tool_environments").select(ENVIRONMENT_COLUMNS.join(",")).in("id", ids));
+  async environmentsByIds(ids: readonly string[], ownerId?: string) {
+    let query = this.client.from("account_tool_environments").select(ENVIRONMENT_COLUMNS.join(",")).in("id", ids);
+    if (ownerId) query = query.eq("user_id", ownerId);
+    const { data } = await this.run<Record<string, unknown>[]>(query);
     return inKeyOrder(ids, data.map(toEnvironmentRow));
   }
 

@@ -2,7 +2,7 @@ import type { Config } from "../config.ts";
 import { OPEN_VIEWER, type Viewer } from "../auth/visibility.ts";
 import { createVerifier, type Verifier } from "../auth/verify.ts";
 import { createLoaders, type Loaders } from "../data/loaders.ts";
-import type { QueryTime, Store } from "../data/store.ts";
+import { ScopedStore, type QueryTime, type Store } from "../data/store.ts";
 import type { LiveFleet } from "../live/fleet.ts";
 import type { Logger } from "../log.ts";
 import { DtmaClient } from "../dtma/client.ts";
@@ -50,9 +50,11 @@ export function completeServices(services: Services): Required<Omit<Services, "l
 }
 
 export function createContext(services: Services, viewer: Viewer = OPEN_VIEWER, now = new Date()): Context {
+  // Everything a request reads goes through the viewer's scope.
+  const store = viewer.role === "service_role" ? services.store : new ScopedStore(services.store, viewer.userId ?? "00000000-0000-0000-0000-000000000000");
   return {
-    store: services.store,
-    loaders: createLoaders(services.store),
+    store,
+    loaders: createLoaders(store),
     config: services.config,
     time: { now, thresholds: services.config.thresholds },
     viewer,

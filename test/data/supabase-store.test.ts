@@ -107,6 +107,26 @@ describe("SupabaseStore requests", () => {
   });
 });
 
+describe("SupabaseStore tenant scoping", () => {
+  const OWNER = "11111111-1111-4111-8111-111111111111";
+  it("filters servers on their environment's owner, through the !inner embed", async () => {
+    const { store, requests } = capture(() => json([PAGE_ROW]));
+    await store.listServers({ ownerId: OWNER }, { first: 10 }, time);
+    expect(requests[0].params).toContainEqual(["environment.user_id", `eq.${OWNER}`]);
+    expect(requests[0].params.find(([k]) => k === "select")![1]).toContain("environment:account_tool_environments!inner(");
+  });
+  it("scopes counts and loads by id the same way, and environments on user_id", async () => {
+    const { store, requests } = capture((req) => (req.method === "HEAD" ? new Response(null, { status: 200, headers: { "content-range": "*/0" } }) : json([])));
+    await store.countServers({ ownerId: OWNER }, time);
+    await store.serversByIds([SERVER_ROW.id], OWNER);
+    await store.environmentsByIds([ENV_ROW.id], OWNER);
+    expect(requests[0].params).toContainEqual(["select", "id,environment:account_tool_environments!inner(user_id)"]);
+    expect(requests[0].params).toContainEqual(["environment.user_id", `eq.${OWNER}`]);
+    expect(requests[1].params).toContainEqual(["environment.user_id", `eq.${OWNER}`]);
+    expect(requests[2].params).toContainEqual(["user_id", `eq.${OWNER}`]);
+  });
+});
+
 describe("SupabaseStore parsing", () => {
   it("parses a real PostgREST server row and its embedded environment", async () => {
     const { store } = capture(() => json([PAGE_ROW]));

@@ -1,0 +1,105 @@
+// Tenant isolation through the started server: two users and the service role.
+import { encodeGlobalID } from "@pothos/plugin-relay";
+import { createClient } from "graphql-ws";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { signDevToken } from "../../src/auth/verify.ts";
+import type { Db } from "../../src/data/db.ts";
+import { migrate } from "../../src/data/migrate.ts";
+import { SqlStore } from "../../src/data/sql-store.ts";
+import type { LiveFleet } from "../../src/live/fleet.ts";
+import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { sqlTargets } from "../helpers/targets.ts";
+
+const SECRET = "tenant-secret-0123456789abcdef0123456789";
+const ALICE = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
+const BOB = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
+
+describe.each(sqlTargets)("tenant isolation on $name", (target) => {
+  let db: Db;
+  let close: () => Promise<void>;
+  let server: TestServer & { live?: LiveFleet };
+  const tokens: Record<string, string> = {};
+  const ids: Record<string, string> = {};
+
+  const as = async (who: string, query: string, variables?: Record<string, unknown>) => {
+    const res = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${tokens[who]}` }, body: JSON.stringify({ query, variables }) });
+    return (await res.json()) as { data?: any; errors?: Array<{ message: string; extensions?: { code?: string } }> };
+  };
+
+  beforeAll(async () => {
+    ({ db, close } = await target.open());
+    await migrate(db);
+    for (const [who, user] of [["alice", ALICE], ["bob", BOB]] as const) {
+      const env = await insertEnvironment(db, { name: `${who}-droplet`, publicIp: "203.0.113.1" });
+      await db.query("UPDATE account_tool_environments SET user_id = $1 WHERE id = $2", [user, env]);
+      ids[`${who}Env`] = env;
+      for (let i = 0; i < 3; i++) ids[`${who}${i}`] = await insertServer(db, { env, name: `${who}-${i}`, status: "running", heartbeatSecondsAgo: 1 });
+    }
+    tokens.alice = await signDevToken(SECRET, { sub: ALICE, role: "authenticated" });
+    tokens.bob = await signDevToken(SECRET, { sub: BOB, role: "authenticated" });
+    tokens.service = await signDevToken(SECRET, { sub: "00000000-0000-4000-8000-00000000ffff", role: "service_role" });
+    server = await startTestServer(new SqlStore(db), { live: { coalesceMs: 5 }, env: { AUTH_DISABLED: "false", SUPABASE_JWT_SECRET: SECRET, DTMA_API_KEY: "k" } });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await close?.();
+  });
+
+  it("lists and counts only the viewer's own servers and environments; the service role sees all", async () => {
+    const q = `{ servers(first: 50) { totalCount edges { node { name } } } environments(first: 50) { totalCount edges { node { name servers(first: 10) { totalCount } } } } }`;
+    const alice = (await as("alice", q)).data;
+    expect(alice.servers.totalCount).toBe(3);
+    expect(alice.servers.edges.map((e: any) => e.node.name)).toEqual(["alice-0", "alice-1", "alice-2"]);
+    expect(alice.environments).toEqual({ totalCount: 1, edges: [{ node: { name: "alice-droplet", servers: { totalCount: 3 } } }] });
+    const service = (await as("service", q)).data;
+    expect(service.servers.totalCount).toBe(6);
+    expect(service.environments.totalCount).toBe(2);
+  });
+
+  it("returns null for another tenant's server and environment, by UUID, global id or node(id)", async () => {
+    const g = encodeGlobalID("MCPServer", ids.bob0);
+    const r = await as("alice", `query($u: ID!, $g: ID!, $e: ID!) { a: server(id: $u) { name } b: server(id: $g) { name } n: node(id: $g) { id } e: environment(id: $e) { name } }`, { u: ids.bob0, g, e: ids.bobEnv });
+    expect(r).toEqual({ data: { a: null, b: null, n: null, e: null } });
+  });
+
+  it("reveals nothing through filters or cursors", async () => {
+    const byEnv = await as("alice", `query($e: ID!) { servers(filter: { environmentIds: [$e] }) { totalCount edges { node { name } } } }`, { e: ids.bobEnv });
+    expect(byEnv.data.servers).toEqual({ totalCount: 0, edges: [] });
+    const bobPage = await as("bob", `{ servers(first: 1) { pageInfo { endCursor } } }`);
+    const after = await as("alice", `query($c: String) { servers(first: 10, after: $c) { edges { node { name } } } }`, { c: bobPage.data.servers.pageInfo.endCursor });
+    expect(after.data.servers.edges.every((e: any) => e.node.name.startsWith("alice-"))).toBe(true);
+  });
+
+  it("refuses every mutation on another tenant's server or droplet, and changes nothing", async () => {
+    const before = await db.query("SELECT id, status_on_toolbox FROM account_tool_instances ORDER BY id");
+    for (const m of ["startServer", "stopServer", "restartServer", "refreshServerStatus", "testServerConnection"]) {
+      const r = await as("alice", `mutation($id: ID!) { ${m}(id: $id) { __typename } }`, { id: ids.bob1 });
+      expect(r.errors?.map((e) => e.extensions?.code), m).toEqual(["NOT_FOUND"]);
+    }
+    expect((await as("alice", `mutation($id: ID!) { deleteServer(id: $id) { deletedServerId } }`, { id: ids.bob1 })).errors![0].extensions!.code).toBe("NOT_FOUND");
+    expect((await as("alice", `mutation($id: ID!) { refreshEnvironmentStatus(id: $id) { status } }`, { id: ids.bobEnv })).errors![0].extensions!.code).toBe("NOT_FOUND");
+    const deploy = await as("alice", `mutation($e: ID!) { deployServer(input: { environmentId: $e, image: "img:1", name: "intruder" }) { id } }`, { e: ids.bobEnv });
+    expect(deploy.errors![0].extensions!.code).toBe("NOT_FOUND");
+    expect(await db.query("SELECT id, status_on_toolbox FROM account_tool_instances ORDER BY id")).toEqual(before);
+  });
+
+  it("delivers subscription events only to the tenant that owns the server", async () => {
+    const events: Record<string, string[]> = { alice: [], bob: [] };
+    const clients = (["alice", "bob"] as const).map((who) => {
+      const client = createClient({ url: server.url.replace("http", "ws"), webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${tokens[who]}` } });
+      client.subscribe<{ serverChanged: { server: { name: string } | null } }>({ query: "subscription { serverChanged { server { name } } }" }, {
+        next: (v) => events[who].push(v.data!.serverChanged.server?.name ?? "?"), error: () => undefined, complete: () => undefined,
+      });
+      return client;
+    });
+    for (let i = 0; i < 200 && server.live!.serverEvents.size < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    await db.query("UPDATE account_tool_instances SET version = 'x' WHERE id = $1", [ids.bob2]);
+    await db.query("UPDATE account_tool_instances SET version = 'y' WHERE id = $1", [ids.alice2]);
+    for (let i = 0; i < 200 && (events.alice.length < 1 || events.bob.length < 1); i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(events).toEqual({ alice: ["alice-2"], bob: ["bob-2"] });
+    await Promise.all(clients.map((c) => c.dispose()));
+  });
+});
