@@ -1,6 +1,8 @@
 import type { Config } from "../config.ts";
 import { OPEN_VIEWER, type Viewer } from "../auth/visibility.ts";
 import { createVerifier, type Verifier } from "../auth/verify.ts";
+import { RateLimiter } from "../auth/rate-limit.ts";
+import { GraphQLError } from "graphql";
 import { createLoaders, type Loaders } from "../data/loaders.ts";
 import { ScopedStore, type QueryTime, type Store } from "../data/store.ts";
 import type { LiveFleet } from "../live/fleet.ts";
@@ -20,6 +22,8 @@ export interface Context {
   logger: Logger;
   dtma: DtmaClient;
   metrics: Metrics;
+  /** Throws RATE_LIMITED when the viewer has used up their mutations that reach droplets. */
+  limitDropletCalls(): void;
 }
 
 export interface Services {
@@ -35,6 +39,7 @@ export interface Services {
   verify?: Verifier;
   /** Headers GraphiQL starts with (the development token). */
   graphiqlHeaders?: Record<string, string>;
+  rateLimiter?: RateLimiter;
 }
 
 export function dtmaClientFor(config: Config, logger: Logger, metrics?: Metrics): DtmaClient {
@@ -46,6 +51,7 @@ export function completeServices(services: Services): Required<Omit<Services, "l
   services.metrics ??= createMetrics();
   services.dtma ??= dtmaClientFor(services.config, services.logger, services.metrics);
   services.verify ??= createVerifier(services.config.auth);
+  services.rateLimiter ??= new RateLimiter(services.config.rateLimitPerMinute);
   return services as Required<Omit<Services, "live">> & Services;
 }
 
@@ -62,5 +68,11 @@ export function createContext(services: Services, viewer: Viewer = OPEN_VIEWER, 
     logger: services.logger,
     dtma: completeServices(services).dtma,
     metrics: completeServices(services).metrics,
+    limitDropletCalls() {
+      const verdict = completeServices(services).rateLimiter.take(viewer.userId ?? viewer.role);
+      if (!verdict.ok) {
+        throw new GraphQLError(`Too many operations on droplets; retry in ${verdict.retryAfterSeconds} s`, { extensions: { code: "RATE_LIMITED", retryAfterSeconds: verdict.retryAfterSeconds } });
+      }
+    },
   };
 }

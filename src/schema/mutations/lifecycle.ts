@@ -8,6 +8,7 @@ import type { ServerRow } from "../../data/rows.ts";
 import { EnvironmentRef, ServerRef } from "../refs.ts";
 
 function deps(ctx: Context): ops.OperationDeps {
+  ctx.limitDropletCalls();
   return { store: ctx.store, dtma: ctx.dtma, dtmaPort: ctx.config.dtmaPort, allowPrivateTargets: ctx.config.allowPrivateTargets, logger: ctx.logger };
 }
 

@@ -1,0 +1,129 @@
+// Hostile input: every request gets a clear error, and the server answers a normal query right after.
+import { request as httpRequest } from "node:http";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { pgliteDb } from "../../src/data/db.ts";
+import { migrate } from "../../src/data/migrate.ts";
+import { SqlStore } from "../../src/data/sql-store.ts";
+import { DtmaSimulator } from "../../src/dtma/simulator.ts";
+import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
+import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
+
+describe("hostile input", () => {
+  let server: TestServer;
+  let sim: DtmaSimulator;
+  let envId: string;
+
+  beforeAll(async () => {
+    sim = await new DtmaSimulator({ apiKey: "k" }).start();
+    const db = await pgliteDb(undefined);
+    await migrate(db);
+    envId = await insertEnvironment(db, { name: "e", publicIp: "127.0.0.1" });
+    await insertServer(db, { env: envId, name: "s", status: "running" });
+    server = await startTestServer(new SqlStore(db), { live: {}, env: { INTROSPECTION: "false", RATE_LIMIT_PER_MINUTE: "3", DTMA_PORT: String(sim.port), DTMA_API_KEY: "k" } });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await sim?.stop();
+  });
+  afterEach(async () => {
+    // The server is still there, answering.
+    expect((await server.gql(`{ servers(first: 1) { totalCount } }`)).body.data.servers.totalCount).toBe(1);
+  });
+
+  const raw = (body: string, headers: Record<string, string> = {}) =>
+    fetch(server.url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+
+  it("refuses deep nesting", async () => {
+    const deep = `{ servers { edges { node { environment { servers { edges { node { environment { servers { edges { node { environment { name } } } } } } } } } } } } }`;
+    const { body } = await server.gql(deep);
+    expect(body.errors![0].message).toMatch(/depth/i);
+  });
+
+  it("refuses 1,000 aliases (the token limit stops it first)", async () => {
+    const q = `{ ${Array.from({ length: 1000 }, (_, i) => `a${i}: servers(first: 1) { totalCount }`).join(" ")} }`;
+    const { body } = await server.gql(q);
+    expect(body.errors![0].message).toMatch(/alias|token/i);
+  });
+
+  it("refuses more aliases than allowed, even in a short document", async () => {
+    const q = `{ ${Array.from({ length: 20 }, (_, i) => `a${i}: servers(first: 1) { totalCount }`).join(" ")} }`;
+    const { body } = await server.gql(q);
+    expect(body.errors![0].message).toMatch(/alias/i);
+  });
+
+  it("refuses a document with too many tokens", async () => {
+    const q = `{ servers(first: 1) { ${"totalCount ".repeat(4000)} } }`;
+    const { body } = await server.gql(q);
+    expect(body.errors![0].message).toMatch(/token/i);
+  });
+
+  it("refuses a huge string argument with BAD_USER_INPUT", async () => {
+    const { body } = await server.gql(`query($s: String) { servers(filter: { search: $s }) { totalCount } }`, { s: "x".repeat(100_000) });
+    expect(codes(body)).toEqual(["BAD_USER_INPUT"]);
+  });
+
+  it.each([
+    ["DateTime", `subscription($s: DateTime) { serverChanged(since: $s) { kind } }`, { s: "yesterday" }],
+    ["ID list", `query($e: [ID!]) { servers(filter: { environmentIds: $e }) { totalCount } }`, { e: [{ nested: true }] }],
+    ["Int", `query($n: Int) { servers(first: $n) { totalCount } }`, { n: 1e20 }],
+  ])("refuses an invalid %s variable with BAD_USER_INPUT", async (_what, query, variables) => {
+    const res = await raw(JSON.stringify({ query, variables }));
+    const body = (await res.json()) as any;
+    expect(codes(body)).toEqual(["BAD_USER_INPUT"]);
+  });
+
+  it("refuses batched operations", async () => {
+    const res = await raw(JSON.stringify([{ query: "{ servers { totalCount } }" }, { query: "{ servers { totalCount } }" }]));
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(JSON.stringify(await res.json())).toMatch(/error/i);
+  });
+
+  it("refuses an oversized body with 413, before reading it", async () => {
+    const res = await raw(JSON.stringify({ query: `{ servers { totalCount } }`, variables: { pad: "x".repeat(300 * 1024) } }));
+    expect(res.status).toBe(413);
+    expect(await res.text()).toMatch(/larger than 262144 bytes/);
+  });
+
+  it("refuses a body without a length with 411", async () => {
+    const url = new URL(server.url);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, path: "/graphql", method: "POST", headers: { "content-type": "application/json", "transfer-encoding": "chunked" } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("error", reject);
+      req.end(JSON.stringify({ query: "{ servers { totalCount } }" }));
+    });
+    expect(status).toBe(411);
+  });
+
+  it("refuses malformed JSON", async () => {
+    const res = await raw("{not json");
+    expect(res.status).toBe(400);
+  });
+
+  it("closes a WebSocket that sends malformed messages, and keeps serving others", async () => {
+    const ws = new WebSocket(server.url.replace("http", "ws"), "graphql-transport-ws");
+    const closed = await new Promise<number>((resolve) => {
+      ws.on("open", () => ws.send("}{ definitely not graphql-ws"));
+      ws.on("close", (code) => resolve(code));
+    });
+    expect(closed).toBe(4400);
+  });
+
+  it("refuses introspection and hides field suggestions when introspection is off", async () => {
+    const { body } = await server.gql(`{ __schema { types { name } } }`);
+    expect(body.errors?.[0].message).toMatch(/introspection/i);
+    const typo = await server.gql(`{ servrs { totalCount } }`);
+    expect(typo.body.errors?.[0].message).not.toMatch(/Did you mean/);
+  });
+
+  it("rate-limits mutations that reach droplets, per viewer, saying when to retry", async () => {
+    const refresh = () => server.gql(`mutation($id: ID!) { refreshEnvironmentStatus(id: $id) { status } }`, { id: envId });
+    for (let i = 0; i < 3; i++) expect((await refresh()).body.errors).toBeUndefined();
+    const limited = await refresh();
+    expect(codes(limited.body)).toEqual(["RATE_LIMITED"]);
+    expect(limited.body.errors![0].extensions!.retryAfterSeconds).toBeGreaterThan(0);
+  });
+});
