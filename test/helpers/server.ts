@@ -1,7 +1,7 @@
 // Starts the real HTTP server on a free loopback port over a given store.
 import { loadConfig } from "../../src/config.ts";
 import type { Store } from "../../src/data/store.ts";
-import { createLogger } from "../../src/log.ts";
+import { createLogger, type Logger } from "../../src/log.ts";
 import { startServer, type App } from "../../src/server.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
 import type { LiveFleet } from "../../src/live/fleet.ts";
@@ -20,13 +20,15 @@ export interface TestServerOptions {
   env?: Record<string, string>;
   /** Start the live fleet (subscriptions) on the store's database, with this clock. */
   live?: { clock?: Clock; coalesceMs?: number };
+  /** Where the server logs (silent by default). */
+  logger?: Logger;
 }
 
 export async function startTestServer(store: Store, options: TestServerOptions = {}): Promise<TestServer & { live?: LiveFleet }> {
   // Tests run droplets and MCP servers on loopback; the SSRF tests turn this off.
   // Auth is off unless a test turns it on (the security suites do).
   const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", ALLOW_PRIVATE_TARGETS: "true", AUTH_DISABLED: "true", ...options.env });
-  const logger = createLogger("silent");
+  const logger = options.logger ?? createLogger("silent");
   const metrics = createMetrics();
   let live: LiveFleet | undefined;
   if (options.live) {
