@@ -72,11 +72,12 @@ export function createYogaApp(services: Services, logger: Logger) {
     ],
     // HTTP and SSE authenticate from the Authorization header; WebSocket connections arrive with
     // the viewer established once, in onConnect.
-    context: async (initial: { request: Request; viewer?: Viewer }) => {
-      if (initial.viewer) return createContext(services, initial.viewer);
+    context: async (initial: { request: Request; viewer?: Viewer; accessToken?: string }) => {
+      if (initial.viewer) return createContext(services, initial.viewer, initial.accessToken);
       try {
-        const { viewer } = await completeServices(services).verify(bearer(initial.request.headers.get("authorization")));
-        return createContext(services, viewer);
+        const token = bearer(initial.request.headers.get("authorization"));
+        const { viewer } = await completeServices(services).verify(token);
+        return createContext(services, viewer, token ?? undefined);
       } catch (error) {
         if (error instanceof AuthError) throw new GraphQLError(error.message, { extensions: { code: "UNAUTHENTICATED", http: { status: 401 } } });
         throw error;
@@ -156,7 +157,7 @@ export async function startServer(services: Services, logger: Logger): Promise<A
   // graphql-ws on the same port and path, executed through yoga's envelope (same schema,
   // context, plugins and error masking as HTTP).
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: 1024 * 1024 });
-  const wsServer = useServer<Record<string, unknown> | undefined, { request: IncomingMessage; socket: WebSocket; viewer?: Viewer; expiry?: NodeJS.Timeout }>(
+  const wsServer = useServer<Record<string, unknown> | undefined, { request: IncomingMessage; socket: WebSocket; viewer?: Viewer; accessToken?: string; expiry?: NodeJS.Timeout }>(
     {
       // The token comes in connectionParams (authorization: "Bearer …", or token). A connection
       // whose token expires is closed with 4401 and the reason, so the client re-authenticates.
@@ -167,6 +168,7 @@ export async function startServer(services: Services, logger: Logger): Promise<A
         try {
           const { viewer, expiresAt } = await completeServices(services).verify(token);
           ctx.extra.viewer = viewer;
+          ctx.extra.accessToken = token ?? undefined;
           if (expiresAt) {
             ctx.extra.expiry = setTimeout(() => ctx.extra.socket.close(4401, "Token expired: reconnect with a fresh token"), Math.max(0, expiresAt.getTime() - Date.now()));
             ctx.extra.expiry.unref();
@@ -185,7 +187,7 @@ export async function startServer(services: Services, logger: Logger): Promise<A
       execute: (args: any) => args.rootValue.execute(args),
       subscribe: (args: any) => args.rootValue.subscribe(args),
       onSubscribe: async (ctx, _id, params) => {
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params, viewer: ctx.extra.viewer });
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params, viewer: ctx.extra.viewer, accessToken: ctx.extra.accessToken });
         let document;
         try {
           document = parse(params.query);

@@ -13,6 +13,8 @@ export interface SupabaseStoreOptions {
   timeoutMs: number;
   /** For tests at the boundary: the fetch supabase-js uses. */
   fetch?: typeof fetch;
+  /** A user's access token: requests run as that user, so Postgres row-level security applies. */
+  accessToken?: string;
 }
 
 /** A value inside a PostgREST logic tree (`or=(...)`), quoted so `,.:()` in it stay literal. */
@@ -55,7 +57,7 @@ export class SupabaseStore implements Store {
   readonly kind = "supabase" as const;
   readonly client: SupabaseClient;
 
-  constructor(options: SupabaseStoreOptions) {
+  constructor(private readonly options: SupabaseStoreOptions) {
     const baseFetch = options.fetch ?? fetch;
     // Every request has a deadline, whatever supabase-js does.
     const timedFetch: typeof fetch = (input, init) => {
@@ -67,10 +69,15 @@ export class SupabaseStore implements Store {
     };
     this.client = createClient(options.url, options.key, {
       auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-      global: { fetch: timedFetch },
+      global: { fetch: timedFetch, ...(options.accessToken ? { headers: { Authorization: `Bearer ${options.accessToken}` } } : {}) },
       // Node 20 has no global WebSocket; Realtime (the change feed) needs one.
       realtime: { transport: WebSocket as unknown as typeof globalThis.WebSocket },
     });
+  }
+
+  /** The same store, acting as the user whose access token this is (RLS applies to every request). */
+  asUser(accessToken: string): SupabaseStore {
+    return new SupabaseStore({ ...this.options, accessToken });
   }
 
   private async run<T>(request: PostgrestRequest): Promise<{ data: T; count: number | null }> {

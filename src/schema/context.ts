@@ -5,6 +5,7 @@ import { RateLimiter } from "../auth/rate-limit.ts";
 import { GraphQLError } from "graphql";
 import { createLoaders, type Loaders } from "../data/loaders.ts";
 import { ScopedStore, type QueryTime, type Store } from "../data/store.ts";
+import { SupabaseStore } from "../data/supabase-store.ts";
 import type { LiveFleet } from "../live/fleet.ts";
 import type { Logger } from "../log.ts";
 import { DtmaClient } from "../dtma/client.ts";
@@ -55,9 +56,11 @@ export function completeServices(services: Services): Required<Omit<Services, "l
   return services as Required<Omit<Services, "live">> & Services;
 }
 
-export function createContext(services: Services, viewer: Viewer = OPEN_VIEWER, now = new Date()): Context {
-  // Everything a request reads goes through the viewer's scope.
-  const store = viewer.role === "service_role" ? services.store : new ScopedStore(services.store, viewer.userId ?? "00000000-0000-0000-0000-000000000000");
+export function createContext(services: Services, viewer: Viewer = OPEN_VIEWER, accessToken?: string, now = new Date()): Context {
+  // Everything a request reads goes through the viewer's scope. With Supabase, requests also carry
+  // the user's own token, so the upstream row-level security policies apply as well.
+  const base = accessToken && services.store instanceof SupabaseStore ? services.store.asUser(accessToken) : services.store;
+  const store = viewer.role === "service_role" ? base : new ScopedStore(base, viewer.userId ?? "00000000-0000-0000-0000-000000000000");
   return {
     store,
     loaders: createLoaders(store),

@@ -127,6 +127,15 @@ describe("SupabaseStore tenant scoping", () => {
   });
 });
 
+describe("SupabaseStore as a user", () => {
+  it("sends the user's access token, so Postgres row-level security applies", async () => {
+    const { store, requests } = capture(() => json([]));
+    await store.asUser("user-access-token").environmentsByIds([ENV_ROW.id]);
+    expect(requests[0].headers.authorization).toBe("Bearer user-access-token");
+    expect(requests[0].headers.apikey).toBe("service-role-key");
+  });
+});
+
 describe("SupabaseStore parsing", () => {
   it("parses a real PostgREST server row and its embedded environment", async () => {
     const { store } = capture(() => json([PAGE_ROW]));
