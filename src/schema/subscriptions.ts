@@ -83,12 +83,17 @@ function serverFilter(input: typeof ServerEventFilterInput.$inferInput | null | 
 }
 
 /** Live events, preceded (with `since`) by a replay of what changed since. Subscribes first, so nothing falls between. */
-async function* withReplay(ctx: Context, accept: (e: ServerEvent) => boolean, since: Date | null | undefined): AsyncGenerator<ServerEvent> {
+function withReplay(ctx: Context, accept: (e: ServerEvent) => boolean, since: Date | null | undefined): AsyncIterable<ServerEvent> {
   const live = liveOf(ctx);
   if (since && since.getTime() > Date.now() + 60_000) throw badInput("`since` is in the future", "since");
   const events = live.serverEvents.subscribe(accept);
+  // Without a replay, the hub's iterator is the subscription: one async layer less per event.
+  return since ? replayThen(live.replay(since), accept, events) : events;
+}
+
+async function* replayThen(replay: AsyncIterable<ServerEvent>, accept: (e: ServerEvent) => boolean, events: AsyncIterableIterator<ServerEvent>): AsyncGenerator<ServerEvent> {
   try {
-    if (since) for await (const e of live.replay(since)) if (accept(e)) yield e;
+    for await (const e of replay) if (accept(e)) yield e;
     yield* events;
   } finally {
     await events.return?.();

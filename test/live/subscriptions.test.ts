@@ -44,6 +44,9 @@ describe.each(sqlTargets)("subscriptions on $name", (target) => {
   });
   afterEach(async () => {
     for (const s of open.splice(0)) await s.close();
+    // Closing is asynchronous on the server: wait until every subscriber is gone, so the next
+    // test counts from zero.
+    for (let i = 0; i < 200 && live.serverEvents.size + live.environmentEvents.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
   });
   afterAll(async () => {
     await server?.close();
