@@ -9,7 +9,8 @@ import { seedDemoFleet } from "./seed.ts";
 import { SqlStore } from "./sql-store.ts";
 import type { Store } from "./store.ts";
 import type { Services } from "../schema/context.ts";
-import { LiveFleet } from "../live/fleet.ts";
+import { LiveFleet, type ChangeFeed } from "../live/fleet.ts";
+import type { SupabaseStore } from "./supabase-store.ts";
 import { systemClock, type Clock } from "../live/clock.ts";
 import { createMetrics, type Metrics } from "../metrics.ts";
 
@@ -47,18 +48,16 @@ export async function openStore(config: Config, logger: Logger): Promise<Store> 
 export async function openServices(config: Config, logger: Logger): Promise<Services> {
   const store = await openStore(config, logger);
   const metrics = createMetrics();
-  if (!(store instanceof SqlStore)) {
-    logger.warn("live updates (subscriptions) are not available with the Supabase store yet");
-    return { store, config, logger, metrics };
-  }
-  const live = await startLive(store, config, logger, metrics);
+  // Postgres and PGlite notify through LISTEN; Supabase through Realtime.
+  const feed: ChangeFeed = store instanceof SqlStore ? store.db : (store as SupabaseStore);
+  const live = await startLive(store, feed, config, logger, metrics);
   return { store, config, live, logger, metrics };
 }
 
 /** Starts the live fleet on a SQL store's change feed, reporting to `metrics`. */
-export async function startLive(store: SqlStore, config: Config, logger: Logger, metrics: Metrics, options: { clock?: Clock; coalesceMs?: number } = {}): Promise<LiveFleet> {
+export async function startLive(store: Store, feed: ChangeFeed, config: Config, logger: Logger, metrics: Metrics, options: { clock?: Clock; coalesceMs?: number } = {}): Promise<LiveFleet> {
   const live = new LiveFleet({
-    store, db: store.db, clock: options.clock ?? systemClock, thresholds: config.thresholds, logger, coalesceMs: options.coalesceMs,
+    store, feed, clock: options.clock ?? systemClock, thresholds: config.thresholds, logger, coalesceMs: options.coalesceMs,
     onLag: (seconds) => metrics.changeFeedLag.observe(seconds),
   });
   await live.start();

@@ -7,6 +7,8 @@ import { DatabaseUnavailableError } from "./db.ts";
 import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, distinctEnvironments, toConnectionTestRow, toEnvironmentRow, toServerRow, type ConnectionTestRow, type EnvironmentRow, type NewConnectionTest, type ServerRow } from "./rows.ts";
 import { inKeyOrder, toPage, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type ServerFilter, type ServerPage, type Store } from "./store.ts";
 
+const FEED_TABLES = ["account_tool_instances", "account_tool_environments", "mcp_connection_tests"] as const;
+
 export interface SupabaseStoreOptions {
   url: string;
   key: string;
@@ -274,6 +276,51 @@ export class SupabaseStore implements Store {
     if (fields.portMapping !== undefined) values.port_mapping_json = fields.portMapping;
     if (fields.endpointPath !== undefined) values.mcp_endpoint_path = fields.endpointPath;
     if (Object.keys(values).length) await this.run(this.client.from("account_tool_instances").update(values).eq("id", id));
+  }
+
+  /**
+   * The change feed over Supabase Realtime `postgres_changes`, as the same notices the Postgres
+   * triggers send, so the live fleet works the same on every store. `onResumed` runs when the
+   * channel is subscribed again after an error (changes in between are re-read by a resync).
+   */
+  async listen(_channel: string, onNotify: (payload: string) => void, onResumed: () => void): Promise<() => Promise<void>> {
+    const channel = this.client.channel("mcp-fleet-changes");
+    for (const table of FEED_TABLES) {
+      channel.on("postgres_changes", { event: "*", schema: "public", table }, (change) => {
+        const row = (change.eventType === "DELETE" ? change.old : change.new) as Record<string, unknown>;
+        const id = row?.id ?? (change.old as Record<string, unknown>)?.id;
+        if (typeof id !== "string") return;
+        const environmentId = table === "account_tool_environments" ? id : ((row?.account_tool_environment_id as string | undefined) ?? null);
+        onNotify(JSON.stringify({ table, op: change.eventType, id, environment_id: environmentId }));
+      });
+    }
+    let subscribed = false;
+    let lost = false;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new DatabaseUnavailableError(new Error("Supabase Realtime did not confirm the subscription in time"))), this.options.timeoutMs);
+      channel.subscribe((status, error) => {
+        if (status === "SUBSCRIBED") {
+          if (!subscribed) {
+            subscribed = true;
+            clearTimeout(timer);
+            resolve();
+          } else if (lost) {
+            lost = false;
+            onResumed();
+          }
+          return;
+        }
+        // CHANNEL_ERROR, TIMED_OUT, CLOSED: supabase-js rejoins by itself; remember to resync.
+        if (subscribed) lost = true;
+        else {
+          clearTimeout(timer);
+          reject(new DatabaseUnavailableError(error ?? new Error(`Supabase Realtime: ${status}`)));
+        }
+      });
+    });
+    return async () => {
+      await this.client.removeChannel(channel);
+    };
   }
 
   async ping() {

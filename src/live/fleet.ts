@@ -51,9 +51,12 @@ interface Notice {
 
 const LOAD_PAGE = 1000;
 
+/** Where change notices come from: Postgres LISTEN (pg, PGlite) or Supabase Realtime. */
+export type ChangeFeed = Pick<Db, "listen">;
+
 export interface LiveFleetOptions {
   store: Store;
-  db: Db;
+  feed: ChangeFeed;
   clock: Clock;
   thresholds: HeartbeatThresholds;
   logger: Logger;
@@ -88,7 +91,7 @@ export class LiveFleet {
 
   async start(): Promise<void> {
     // Listen first, so no change between the initial load and the listener is missed.
-    this.unlisten = await this.options.db.listen(CHANGE_CHANNEL, (payload) => this.onNotice(payload), () => this.requestResync());
+    this.unlisten = await this.options.feed.listen(CHANGE_CHANNEL, (payload) => this.onNotice(payload), () => this.requestResync());
     await this.loadAll("RESYNC", false);
     this.scheduleClock();
   }

@@ -62,7 +62,7 @@ const ServerEventFilterInput = builder.inputType("ServerEventFilter", {
 });
 
 function liveOf(ctx: Context) {
-  if (!ctx.live) throw userError("UPSTREAM_UNAVAILABLE", "Live updates are not available with this store (they need Postgres or the embedded database)");
+  if (!ctx.live) throw userError("UPSTREAM_UNAVAILABLE", "Live updates are not running on this server");
   return ctx.live;
 }
 

@@ -33,7 +33,7 @@ export async function startTestServer(store: Store, options: TestServerOptions =
   let live: LiveFleet | undefined;
   if (options.live) {
     if (!(store instanceof SqlStore)) throw new Error("live needs a SqlStore");
-    live = await startLive(store, config, logger, metrics, options.live);
+    live = await startLive(store, store.db, config, logger, metrics, options.live);
   }
   const app = await startServer({ store, config, live, logger, metrics }, logger);
   return {
