@@ -54,6 +54,9 @@ const schema = z.object({
   MONITOR_CONCURRENCY: int(1, 100).default(5),
   DTMA_TIMEOUT_MS: int(100, 120_000).default(10_000),
   DTMA_RETRIES: int(0, 5).default(2),
+  REDIS_URL: url(["redis:", "rediss:"]).optional(),
+  REDIS_CHANNEL: z.string().min(1).default("mcp-fleet:events"),
+  REDIS_CONNECT_TIMEOUT_MS: int(100, 120_000).default(5_000),
   DTMA_MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
 });
 
@@ -91,6 +94,8 @@ function toConfig(env: z.infer<typeof schema>) {
     /** Let connection tests and DTMA calls reach loopback, private and link-local addresses (demo, tests). */
     allowPrivateTargets: env.ALLOW_PRIVATE_TARGETS,
     monitor: { intervalMs: env.MONITOR_INTERVAL_MS, concurrency: env.MONITOR_CONCURRENCY },
+    /** The replica bus (health-clock transitions and connection tests to the other replicas). */
+    redis: env.REDIS_URL ? { url: env.REDIS_URL, channel: env.REDIS_CHANNEL, connectTimeoutMs: env.REDIS_CONNECT_TIMEOUT_MS } : undefined,
     dtma: { apiKey: env.DTMA_API_KEY, timeoutMs: env.DTMA_TIMEOUT_MS, retries: env.DTMA_RETRIES, maxBodyBytes: env.DTMA_MAX_BODY_BYTES },
   };
 }

@@ -9,6 +9,7 @@ export interface Metrics {
   mcpProbe: Histogram<"outcome">;
   changeFeedLag: Histogram;
   heartbeats: Counter<"outcome">;
+  replicaBus: Counter<"direction" | "outcome">;
   rootResolver: Histogram<"field" | "outcome">;
   subscribers: Gauge<"kind">;
   /** Read when scraped: live subscriber counts by kind. */
@@ -24,6 +25,7 @@ export function createMetrics(): Metrics {
     changeFeedLag: new Histogram({ name: "mcp_fleet_change_feed_lag_seconds", help: "From a row's updated_at to its event being published", buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] }),
     rootResolver: new Histogram({ name: "mcp_fleet_root_resolver_seconds", help: "Root field resolvers (Query.*, Mutation.*), by field and outcome", labelNames: ["field", "outcome"], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [registry] }),
     heartbeats: new Counter({ name: "mcp_fleet_heartbeats_total", help: "DTMA heartbeats received, by outcome (HTTP status)", labelNames: ["outcome"], registers: [registry] }),
+    replicaBus: new Counter({ name: "mcp_fleet_replica_bus_messages_total", help: "Messages on the Redis replica bus, by direction (published, received) and outcome", labelNames: ["direction", "outcome"], registers: [registry] }),
     subscribers: new Gauge({
       name: "mcp_fleet_subscribers", help: "Live subscriptions, by kind", labelNames: ["kind"], registers: [registry],
       collect() {

@@ -10,7 +10,7 @@ export interface Viewer {
 /** Until authentication lands, the API is open and everyone is the service role. */
 export const OPEN_VIEWER: Viewer = { userId: null, role: "service_role" };
 
-export function canSeeEnvironment(viewer: Viewer, environment: Pick<EnvironmentRow, "userId"> | null | undefined): boolean {
+export function canSeeEnvironment(viewer: Viewer, environment: { userId: string | null } | null | undefined): boolean {
   if (viewer.role === "service_role") return true;
   return !!environment && viewer.userId !== null && environment.userId === viewer.userId;
 }

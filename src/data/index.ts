@@ -11,6 +11,7 @@ import type { Store } from "./store.ts";
 import type { Services } from "../schema/context.ts";
 import { LiveFleet, type ChangeFeed } from "../live/fleet.ts";
 import type { SupabaseStore } from "./supabase-store.ts";
+import { openRedisBus } from "../live/bus.ts";
 import { systemClock, type Clock } from "../live/clock.ts";
 import { createMetrics, type Metrics } from "../metrics.ts";
 
@@ -56,8 +57,11 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
 
 /** Starts the live fleet on a SQL store's change feed, reporting to `metrics`. */
 export async function startLive(store: Store, feed: ChangeFeed, config: Config, logger: Logger, metrics: Metrics, options: { clock?: Clock; coalesceMs?: number } = {}): Promise<LiveFleet> {
+  const bus = config.redis
+    ? await openRedisBus({ ...config.redis, logger, onOutcome: (direction, outcome) => metrics.replicaBus.inc({ direction, outcome }) })
+    : undefined;
   const live = new LiveFleet({
-    store, feed, clock: options.clock ?? systemClock, thresholds: config.thresholds, logger, coalesceMs: options.coalesceMs,
+    store, feed, clock: options.clock ?? systemClock, thresholds: config.thresholds, logger, coalesceMs: options.coalesceMs, bus,
     onLag: (seconds) => metrics.changeFeedLag.observe(seconds),
   });
   await live.start();

@@ -125,6 +125,11 @@ export function distinctEnvironments(rows: Raw[], read: (r: Raw) => EnvironmentR
   return [...byId.values()];
 }
 
+/** A row of `mcp_fleet_removed_servers`, as both stores select it. */
+export function toRemovedServer(r: { id: string; environment_id: string; user_id: string | null; at: string }) {
+  return { id: r.id, environmentId: r.environment_id, userId: r.user_id, removedAt: new Date(r.at), cursor: { at: r.at, id: r.id } };
+}
+
 export interface ConnectionTestRow {
   id: string;
   serverId: string;

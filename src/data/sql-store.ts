@@ -1,8 +1,8 @@
 // The store over SQL: the same statements run on real Postgres (pg) and on PGlite.
 import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition, type InstallationStatus } from "../domain/status.ts";
 import type { Db } from "./db.ts";
-import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, toConnectionTestRow, toEnvironmentRow, toServerRow, type ConnectionTestRow, type EnvironmentRow, type NewConnectionTest, type ServerRow } from "./rows.ts";
-import { inKeyOrder, toPage, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type ServerFilter, type ServerPage, type Store } from "./store.ts";
+import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, toConnectionTestRow, toEnvironmentRow, toRemovedServer, toServerRow, type ConnectionTestRow, type EnvironmentRow, type NewConnectionTest, type ServerRow } from "./rows.ts";
+import { inKeyOrder, toPage, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type RemovedServer, type ServerFilter, type ServerPage, type Store } from "./store.ts";
 
 // Addresses as plain text ("203.0.113.7", not "203.0.113.7/32"); bigint as text (no precision loss).
 const SERVER_SELECT = SERVER_COLUMNS.map((c) => `s.${c}`).join(", ");
@@ -100,6 +100,21 @@ export class SqlStore implements Store {
     where.push(`(s.updated_at > ${p.add(since.toISOString())}::timestamptz OR ${crossings.join(" OR ")})`);
     if (page.after) where.push(afterCursor("s.instance_name_on_toolbox", "s.id", page.after, p));
     return this.serverPage(where, p, page.first);
+  }
+
+  async serversRemovedSince(since: Date, page: { first: number; after?: RemovedServer["cursor"] }, ownerId?: string): Promise<Page<RemovedServer>> {
+    const p = new Params();
+    const where = [`removed_at > ${p.add(since.toISOString())}::timestamptz`];
+    if (ownerId) where.push(`user_id = ${p.add(ownerId)}::uuid`);
+    if (page.after) where.push(`(removed_at, account_tool_instance_id) > (${p.add(page.after.at)}::timestamptz, ${p.add(page.after.id)}::uuid)`);
+    const rows = await this.db.query<{ id: string; environment_id: string; user_id: string | null; at: string }>(
+      `SELECT account_tool_instance_id AS id, account_tool_environment_id AS environment_id, user_id,
+              to_char(removed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at
+       FROM mcp_fleet_removed_servers WHERE ${where.join(" AND ")}
+       ORDER BY removed_at, account_tool_instance_id LIMIT ${p.add(page.first + 1)}`,
+      p.values,
+    );
+    return toPage(rows.map(toRemovedServer), page.first);
   }
 
   // One statement returns the page and each environment it references once, as one JSON

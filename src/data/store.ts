@@ -61,6 +61,20 @@ export interface Page<T> {
   hasNextPage: boolean;
 }
 
+/** A deleted MCP server, remembered for `REMOVED_SERVERS_KEPT_MS` (migration 008). */
+export interface RemovedServer {
+  id: string;
+  environmentId: string;
+  /** The droplet's owner when it was deleted. */
+  userId: string | null;
+  removedAt: Date;
+  /** Exact position (the database's microseconds) to page on. */
+  cursor: { at: string; id: string };
+}
+
+/** How long deletions are remembered for replay; `since` older than this is refused. */
+export const REMOVED_SERVERS_KEPT_MS = 7 * 24 * 3600_000;
+
 /** A page of servers with the environments they belong to, read in the same round trip. */
 export interface ServerPage extends Page<ServerRow> {
   environments: EnvironmentRow[];
@@ -81,6 +95,8 @@ export interface Store {
   serversByIds(ids: readonly string[], ownerId?: string): Promise<(ServerRow | null)[]>;
   /** Servers changed after `since`: written since then, or whose health crossed a threshold with time. */
   serversChangedSince(since: Date, time: QueryTime, page: PageArgs, ownerId?: string): Promise<ServerPage>;
+  /** Servers deleted after `since`, in deletion order, paged after `after`. */
+  serversRemovedSince(since: Date, page: { first: number; after?: RemovedServer["cursor"] }, ownerId?: string): Promise<Page<RemovedServer>>;
   listEnvironments(filter: EnvironmentFilter, page: PageArgs): Promise<Page<EnvironmentRow>>;
   countEnvironments(filter: EnvironmentFilter): Promise<number>;
   environmentsByIds(ids: readonly string[], ownerId?: string): Promise<(EnvironmentRow | null)[]>;
@@ -155,6 +171,9 @@ export class ScopedStore implements Store {
   }
   serversChangedSince(since: Date, time: QueryTime, page: PageArgs) {
     return this.store.serversChangedSince(since, time, page, this.ownerId);
+  }
+  serversRemovedSince(since: Date, page: { first: number; after?: RemovedServer["cursor"] }) {
+    return this.store.serversRemovedSince(since, page, this.ownerId);
   }
   listEnvironments(filter: EnvironmentFilter, page: PageArgs) {
     return this.store.listEnvironments({ ...filter, ownerId: this.ownerId }, page);

@@ -4,8 +4,8 @@ import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import WebSocket from "ws";
 import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition, type InstallationStatus } from "../domain/status.ts";
 import { DatabaseUnavailableError } from "./db.ts";
-import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, distinctEnvironments, toConnectionTestRow, toEnvironmentRow, toServerRow, type ConnectionTestRow, type EnvironmentRow, type NewConnectionTest, type ServerRow } from "./rows.ts";
-import { inKeyOrder, toPage, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type ServerFilter, type ServerPage, type Store } from "./store.ts";
+import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, distinctEnvironments, toConnectionTestRow, toEnvironmentRow, toRemovedServer, toServerRow, type ConnectionTestRow, type EnvironmentRow, type NewConnectionTest, type ServerRow } from "./rows.ts";
+import { inKeyOrder, toPage, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type RemovedServer, type ServerFilter, type ServerPage, type Store } from "./store.ts";
 
 const FEED_TABLES = ["account_tool_instances", "account_tool_environments", "mcp_connection_tests"] as const;
 
@@ -143,6 +143,16 @@ export class SupabaseStore implements Store {
 
   serversChangedSince(since: Date, time: QueryTime, page: PageArgs, ownerId?: string): Promise<ServerPage> {
     return this.listServers({ ownerId }, page, time, since);
+  }
+
+  async serversRemovedSince(since: Date, page: { first: number; after?: RemovedServer["cursor"] }, ownerId?: string): Promise<Page<RemovedServer>> {
+    let query = this.client.from("mcp_fleet_removed_servers").select("id:account_tool_instance_id,environment_id:account_tool_environment_id,user_id,at:removed_at").gt("removed_at", since.toISOString());
+    if (ownerId) query = query.eq("user_id", ownerId);
+    if (page.after) query = query.or(`removed_at.gt.${quote(page.after.at)},and(removed_at.eq.${quote(page.after.at)},account_tool_instance_id.gt.${page.after.id})`);
+    const { data } = await this.run<Array<{ id: string; environment_id: string; user_id: string | null; at: string }>>(
+      query.order("removed_at").order("account_tool_instance_id").limit(page.first + 1),
+    );
+    return toPage(data.map(toRemovedServer), page.first);
   }
 
   async countServers(filter: ServerFilter, time: QueryTime) {

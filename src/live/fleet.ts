@@ -3,9 +3,10 @@
 // changed rows in one batched statement, and publishes only what changed for a client.
 import type { Db } from "../data/db.ts";
 import type { ConnectionTestRow, EnvironmentRow, ServerRow } from "../data/rows.ts";
-import { allPages, type Store } from "../data/store.ts";
+import { allPages, type RemovedServer, type Store } from "../data/store.ts";
 import { nextHealthChange, serverStatus, type HeartbeatThresholds, type ServerStatus } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
+import type { BusMessage, ReplicaBus } from "./bus.ts";
 import type { Clock } from "./clock.ts";
 import { Hub } from "./hub.ts";
 
@@ -19,6 +20,8 @@ export interface ServerEvent {
   serverId: string;
   server: ServerRow | null;
   environment: EnvironmentRow | null;
+  /** Where the server is (or was) and whose it is: known even when server and droplet are gone. */
+  scope: { environmentId: string; userId: string | null };
   previous: ServerStatus | null;
   current: ServerStatus | null;
   /** True when state or health changed (serverStatusChanged delivers only these). */
@@ -40,6 +43,10 @@ interface Cached {
   status: ServerStatus;
   /** What a client can see of the row, to tell a visible change from an invisible one. */
   key: string;
+  /** When `status` was computed (ms): a transition computed for an earlier moment is stale. */
+  evaluatedAt: number;
+  /** The droplet's owner, kept for the REMOVED event after the droplet itself is gone. */
+  userId: string | null;
 }
 
 interface Notice {
@@ -50,6 +57,8 @@ interface Notice {
 }
 
 const LOAD_PAGE = 1000;
+/** Connection test ids remembered, so a result arriving by two paths is published once. */
+const REMEMBERED_TESTS = 10_000;
 
 /** Where change notices come from: Postgres LISTEN (pg, PGlite) or Supabase Realtime. */
 export type ChangeFeed = Pick<Db, "listen">;
@@ -64,14 +73,17 @@ export interface LiveFleetOptions {
   coalesceMs?: number;
   /** Seconds from a row's updated_at to its event being published (metrics). */
   onLag?: (seconds: number) => void;
+  /** Carries health-clock transitions and connection test results to the other replicas (REDIS_URL). */
+  bus?: ReplicaBus;
 }
 
 export class LiveFleet {
   readonly serverEvents = new Hub<ServerEvent>();
   readonly environmentEvents = new Hub<EnvironmentEvent>();
-  /** New connection test results, from any replica (they come through the database). */
+  /** New connection test results, from any replica (through the database, and the bus when there is one). */
   readonly connectionTests = new Hub<{ test: ConnectionTestRow; environment: EnvironmentRow | null }>();
   private readonly pendingTests = new Set<string>();
+  private readonly publishedTests = new Set<string>();
   private readonly servers = new Map<string, Cached>();
   private readonly environments = new Map<string, EnvironmentRow>();
   private readonly pendingServers = new Set<string>();
@@ -93,6 +105,7 @@ export class LiveFleet {
     // Listen first, so no change between the initial load and the listener is missed.
     this.unlisten = await this.options.feed.listen(CHANGE_CHANNEL, (payload) => this.onNotice(payload), () => this.requestResync());
     await this.loadAll("RESYNC", false);
+    this.options.bus?.onMessage((message) => this.onBusMessage(message));
     this.scheduleClock();
   }
 
@@ -101,6 +114,7 @@ export class LiveFleet {
     clearTimeout(this.flushTimer);
     if (this.clockTimer !== undefined) this.options.clock.clearTimer(this.clockTimer);
     await this.unlisten?.();
+    await this.options.bus?.close();
     await this.flushing.catch(() => undefined);
   }
 
@@ -146,11 +160,8 @@ export class LiveFleet {
     const environmentIds = [...this.pendingEnvironments];
     const testIds = [...this.pendingTests];
     if (testIds.length) {
-      for (const test of await this.store.connectionTestsByIds(testIds)) {
-        if (!test) continue;
-        const server = this.servers.get(test.serverId);
-        this.connectionTests.publish({ test, environment: server ? this.environments.get(server.row.environmentId) ?? null : null });
-      }
+      const unseen = testIds.filter((id) => !this.publishedTests.has(id));
+      if (unseen.length) for (const test of await this.store.connectionTestsByIds(unseen)) if (test) this.publishTest(test);
       for (const id of testIds) this.pendingTests.delete(id);
     }
     if (!serverIds.length && !environmentIds.length) return;
@@ -171,6 +182,39 @@ export class LiveFleet {
     // Only now forget the notices: a failed reload is retried.
     for (const id of serverIds) this.pendingServers.delete(id);
     for (const id of environmentIds) this.pendingEnvironments.delete(id);
+    this.scheduleClock();
+  }
+
+  /**
+   * A connection test this replica just stored: published here at once and sent to the other
+   * replicas; the database's notice of the same row, arriving later, is then skipped.
+   */
+  announceConnectionTest(test: ConnectionTestRow): void {
+    if (this.publishTest(test)) this.options.bus?.publish({ type: "connectionTest", test });
+  }
+
+  /** Publishes a test result once, whichever path brings it first. */
+  private publishTest(test: ConnectionTestRow): boolean {
+    if (this.publishedTests.has(test.id)) return false;
+    this.publishedTests.add(test.id);
+    if (this.publishedTests.size > REMEMBERED_TESTS) this.publishedTests.delete(this.publishedTests.values().next().value as string);
+    const server = this.servers.get(test.serverId);
+    this.connectionTests.publish({ test, environment: server ? this.environments.get(server.row.environmentId) ?? null : null });
+    return true;
+  }
+
+  private onBusMessage(message: BusMessage) {
+    if (this.stopped) return;
+    if (message.type === "connectionTest") {
+      this.publishTest(message.test);
+      return;
+    }
+    // Another replica's clock saw a threshold pass. Re-derive it from our own copy of the row, and
+    // only for the same row version and a moment later than our own last look.
+    const cached = this.servers.get(message.serverId);
+    const at = new Date(message.at);
+    if (!cached || cached.row.updatedAt.getTime() !== message.version || !(at.getTime() > cached.evaluatedAt)) return;
+    this.applyClockTransition(message.serverId, cached, at);
     this.scheduleClock();
   }
 
@@ -212,7 +256,7 @@ export class LiveFleet {
     const env = this.environments.get(row.environmentId);
     const status = serverStatus(row, now, this.options.thresholds);
     const { updatedAt: _ignored, ...visible } = row;
-    return { row, status, key: JSON.stringify([visible, env?.publicIp ?? null, env?.name ?? null]) };
+    return { row, status, key: JSON.stringify([visible, env?.publicIp ?? null, env?.name ?? null]), evaluatedAt: now.getTime(), userId: env?.userId ?? null };
   }
 
   private applyEnvironment(id: string, row: EnvironmentRow | null, source: EventSource, at: Date) {
@@ -235,7 +279,7 @@ export class LiveFleet {
       this.servers.delete(id);
       this.serverEvents.publish({
         kind: "REMOVED", serverId: id, server: null, environment: this.environments.get(before.row.environmentId) ?? null,
-        previous: before.status, current: null, statusChanged: true, source, at: now,
+        scope: { environmentId: before.row.environmentId, userId: before.userId }, previous: before.status, current: null, statusChanged: true, source, at: now,
       });
       return;
     }
@@ -246,7 +290,7 @@ export class LiveFleet {
     if (before && before.key === after.key && !statusChanged) return;
     this.serverEvents.publish({
       kind: before ? "UPDATED" : "ADDED", serverId: id, server: row, environment: this.environments.get(row.environmentId) ?? null,
-      previous: before?.status ?? null, current: after.status, statusChanged, source, at: source === "DATABASE" ? row.updatedAt : now,
+      scope: { environmentId: row.environmentId, userId: after.userId }, previous: before?.status ?? null, current: after.status, statusChanged, source, at: source === "DATABASE" ? row.updatedAt : now,
     });
   }
 
@@ -272,18 +316,27 @@ export class LiveFleet {
     this.clockDue = undefined;
     const now = this.options.clock.now();
     for (const [id, cached] of this.servers) {
-      const status = serverStatus(cached.row, now, this.options.thresholds);
-      if (status.health === cached.status.health && status.state === cached.status.state) continue;
-      this.servers.set(id, { ...cached, status });
-      this.serverEvents.publish({
-        kind: "UPDATED", serverId: id, server: cached.row, environment: this.environments.get(cached.row.environmentId) ?? null,
-        previous: cached.status, current: status, statusChanged: true, source: "HEALTH_CLOCK", at: now,
-      });
+      if (this.applyClockTransition(id, cached, now)) this.options.bus?.publish({ type: "health", serverId: id, version: cached.row.updatedAt.getTime(), at: now.toISOString() });
     }
     this.scheduleClock();
   }
 
-  /** Servers changed after `since`, as events, to replay before live events on a resumed subscription. */
+  /** Re-evaluates a server's status at `at`; publishes and returns true when it changed. */
+  private applyClockTransition(id: string, cached: Cached, at: Date): boolean {
+    const status = serverStatus(cached.row, at, this.options.thresholds);
+    if (status.health === cached.status.health && status.state === cached.status.state) return false;
+    this.servers.set(id, { ...cached, status, evaluatedAt: at.getTime() });
+    this.serverEvents.publish({
+      kind: "UPDATED", serverId: id, server: cached.row, environment: this.environments.get(cached.row.environmentId) ?? null,
+      scope: { environmentId: cached.row.environmentId, userId: cached.userId }, previous: cached.status, current: status, statusChanged: true, source: "HEALTH_CLOCK", at,
+    });
+    return true;
+  }
+
+  /**
+   * Servers changed after `since`, as events, to replay before live events on a resumed
+   * subscription: those written or aged since then, then those deleted since then.
+   */
   async *replay(since: Date): AsyncGenerator<ServerEvent> {
     const now = this.options.clock.now();
     const time = { now, thresholds: this.options.thresholds };
@@ -291,8 +344,24 @@ export class LiveFleet {
       const envs = new Map(page.environments.map((e) => [e.id, e]));
       for (const row of page.rows) {
         const current = serverStatus(row, now, this.options.thresholds);
-        yield { kind: "UPDATED", serverId: row.id, server: row, environment: envs.get(row.environmentId) ?? null, previous: null, current, statusChanged: true, source: "REPLAY", at: row.updatedAt > now ? row.updatedAt : now };
+        const environment = envs.get(row.environmentId) ?? null;
+        yield {
+          kind: "UPDATED", serverId: row.id, server: row, environment, scope: { environmentId: row.environmentId, userId: environment?.userId ?? null },
+          previous: null, current, statusChanged: true, source: "REPLAY", at: row.updatedAt > now ? row.updatedAt : now,
+        };
       }
+    }
+    let after: RemovedServer["cursor"] | undefined;
+    for (;;) {
+      const page = await this.store.serversRemovedSince(since, { first: LOAD_PAGE, after });
+      for (const removed of page.rows) {
+        yield {
+          kind: "REMOVED", serverId: removed.id, server: null, environment: this.environments.get(removed.environmentId) ?? null,
+          scope: { environmentId: removed.environmentId, userId: removed.userId }, previous: null, current: null, statusChanged: true, source: "REPLAY", at: removed.removedAt,
+        };
+      }
+      if (!page.hasNextPage) return;
+      after = page.rows[page.rows.length - 1].cursor;
     }
   }
 }

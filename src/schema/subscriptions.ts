@@ -1,6 +1,7 @@
 // Live subscriptions (graphql-ws over WebSocket, and SSE): status changes, server changes,
 // environment changes; optionally resumed from a cursor (`since`).
 import { canSeeEnvironment } from "../auth/visibility.ts";
+import { REMOVED_SERVERS_KEPT_MS } from "../data/store.ts";
 import type { EnvironmentEvent, ServerEvent } from "../live/fleet.ts";
 import { builder } from "./builder.ts";
 import type { Context } from "./context.ts";
@@ -61,6 +62,8 @@ const ServerEventFilterInput = builder.inputType("ServerEventFilter", {
   }),
 });
 
+const SINCE = "Resume from the `at` of the last event received: servers changed or deleted after it are sent first (source REPLAY). At most 7 days back.";
+
 function liveOf(ctx: Context) {
   if (!ctx.live) throw userError("UPSTREAM_UNAVAILABLE", "Live updates are not running on this server");
   return ctx.live;
@@ -72,10 +75,9 @@ function serverFilter(input: typeof ServerEventFilterInput.$inferInput | null | 
   const states = input?.states && new Set(input.states);
   const healths = input?.healths && new Set(input.healths);
   return (e: ServerEvent) => {
-    if (!canSeeEnvironment(ctx.viewer, e.environment)) return false;
+    if (!canSeeEnvironment(ctx.viewer, e.scope)) return false;
     if (ids && !ids.has(e.serverId)) return false;
-    const envId = e.server?.environmentId ?? e.environment?.id;
-    if (envs && (!envId || !envs.has(envId))) return false;
+    if (envs && !envs.has(e.scope.environmentId)) return false;
     if (states && (!e.current || !states.has(e.current.state))) return false;
     if (healths && (!e.current || !healths.has(e.current.health))) return false;
     return true;
@@ -86,6 +88,9 @@ function serverFilter(input: typeof ServerEventFilterInput.$inferInput | null | 
 function withReplay(ctx: Context, accept: (e: ServerEvent) => boolean, since: Date | null | undefined): AsyncIterable<ServerEvent> {
   const live = liveOf(ctx);
   if (since && since.getTime() > Date.now() + 60_000) throw badInput("`since` is in the future", "since");
+  if (since && since.getTime() < Date.now() - REMOVED_SERVERS_KEPT_MS) {
+    throw badInput(`\`since\` is older than the ${REMOVED_SERVERS_KEPT_MS / 86_400_000}-day replay window (deletions before it are forgotten): read the list again and subscribe without \`since\``, "since");
+  }
   const events = live.serverEvents.subscribe(accept);
   // Without a replay, the hub's iterator is the subscription: one async layer less per event.
   return since ? replayThen(live.replay(since), accept, events) : events;
@@ -112,7 +117,7 @@ builder.subscriptionType({
     serverStatusChanged: t.field({
       type: ServerStatusChangeRef,
       description: "A server's state or health changed: by a write, or by its heartbeat ageing.",
-      args: { filter: t.arg({ type: ServerEventFilterInput }), since: t.arg({ type: "DateTime" }) },
+      args: { filter: t.arg({ type: ServerEventFilterInput }), since: t.arg({ type: "DateTime", description: SINCE }) },
       subscribe: (_root, args, ctx) => {
         const accept = serverFilter(args.filter, ctx);
         return withReplay(ctx, (e) => e.statusChanged && e.kind !== "REMOVED" && accept(e), args.since);
@@ -122,7 +127,7 @@ builder.subscriptionType({
     serverChanged: t.field({
       type: ServerChangeRef,
       description: "Every visible change to a server: added, updated, removed.",
-      args: { filter: t.arg({ type: ServerEventFilterInput }), since: t.arg({ type: "DateTime" }) },
+      args: { filter: t.arg({ type: ServerEventFilterInput }), since: t.arg({ type: "DateTime", description: SINCE }) },
       subscribe: (_root, args, ctx) => withReplay(ctx, serverFilter(args.filter, ctx), args.since),
       resolve: (e, _args, ctx) => forEvent(ctx, e),
     }),

@@ -8,7 +8,7 @@ import { SqlStore } from "../../src/data/sql-store.ts";
 import { SupabaseStore } from "../../src/data/supabase-store.ts";
 import type { QueryTime, Store } from "../../src/data/store.ts";
 import { DEFAULT_THRESHOLDS } from "../../src/domain/status.ts";
-import { insertServer, sqlFixture, type Fixture } from "../helpers/fleet.ts";
+import { USER_A, insertEnvironment, insertServer, sqlFixture, type Fixture } from "../helpers/fleet.ts";
 import { freshPostgres, postgresUp } from "../helpers/postgres.ts";
 import { supabaseFixture } from "../helpers/supabase-fixture.ts";
 
@@ -237,6 +237,37 @@ describe.each(targets.filter((t) => t.name !== "Supabase"))("SQL store on $name"
 
   it("refuses status values outside the upstream enum", async () => {
     await expect(opened.db!.query("UPDATE account_tool_instances SET status_on_toolbox = 'starting_on_toolbox' WHERE id = $1", [ids.healthy])).rejects.toThrow(/invalid input value for enum/);
+  });
+
+  it("remembers deleted MCP servers for replay: one by one and a whole droplet's, with the owner, paged without repeats", async () => {
+    const db = opened.db!;
+    const [{ now: since }] = await db.query<{ now: Date }>("SELECT now() - interval '1 millisecond' AS now");
+    const doomedEnv = await insertEnvironment(db, { name: "doomed" });
+    const inDoomed = [];
+    for (let i = 0; i < 3; i++) inDoomed.push(await insertServer(db, { env: doomedEnv, name: `d${i}`, status: "running" }));
+    const single = await insertServer(db, { env: ids.envA, name: "single", status: "stopped" });
+    const legacy = await insertServer(db, { env: ids.envA, name: "legacy-2", status: "running", serverType: null, transport: null });
+    await db.query("DELETE FROM account_tool_instances WHERE id = ANY($1::uuid[])", [[single, legacy]]);
+    await db.query("DELETE FROM account_tool_environments WHERE id = $1", [doomedEnv]); // cascades to its servers
+
+    const seen: string[] = [];
+    let after;
+    for (;;) {
+      const page = await store.serversRemovedSince(since, { first: 2, after });
+      seen.push(...page.rows.map((r) => r.id));
+      for (const r of page.rows) expect(r).toMatchObject({ userId: USER_A, removedAt: expect.any(Date) });
+      if (!page.hasNextPage) break;
+      after = page.rows[page.rows.length - 1].cursor;
+    }
+    // Not the non-MCP row; every MCP one exactly once, the single deletion first.
+    expect(seen).toHaveLength(4);
+    expect(seen[0]).toBe(single);
+    expect(new Set(seen)).toEqual(new Set([single, ...inDoomed]));
+    const envOf = new Map((await store.serversRemovedSince(since, { first: 10 })).rows.map((r) => [r.id, r.environmentId]));
+    expect(envOf.get(inDoomed[0])).toBe(doomedEnv);
+
+    expect((await store.serversRemovedSince(since, { first: 10 }, "22222222-2222-4222-8222-222222222222")).rows).toEqual([]);
+    expect((await store.serversRemovedSince(new Date(Date.now() + 60_000), { first: 10 })).rows).toEqual([]);
   });
 
   it("applies migrations once: a second run changes nothing", async () => {

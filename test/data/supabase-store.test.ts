@@ -107,6 +107,29 @@ describe("SupabaseStore requests", () => {
   });
 });
 
+describe("SupabaseStore removed servers (replay)", () => {
+  it("reads deletions after `since` for one owner, in deletion order, paged on the exact timestamp PostgREST returns", async () => {
+    // PostgREST's shape for the aliased select: microsecond timestamps with an offset.
+    const rows = [
+      { id: SERVER_ROW.id, environment_id: ENV_ROW.id, user_id: ENV_ROW.user_id, at: "2026-11-25T11:59:00.123456+00:00" },
+      { id: "6c1f7d2f-9a6b-4d6a-8b54-1e1d3a6f9b22", environment_id: ENV_ROW.id, user_id: ENV_ROW.user_id, at: "2026-11-25T11:59:00.123456+00:00" },
+    ];
+    const { store, requests } = capture(() => json(rows));
+    const page = await store.serversRemovedSince(new Date("2026-11-25T11:00:00Z"), { first: 1, after: { at: "2026-11-25T11:30:00.000001+00:00", id: SERVER_ROW.id } }, ENV_ROW.user_id);
+    expect(requests[0].path).toBe("/rest/v1/mcp_fleet_removed_servers");
+    expect(requests[0].params).toEqual([
+      ["select", "id:account_tool_instance_id,environment_id:account_tool_environment_id,user_id,at:removed_at"],
+      ["removed_at", "gt.2026-11-25T11:00:00.000Z"],
+      ["user_id", `eq.${ENV_ROW.user_id}`],
+      ["or", `(removed_at.gt."2026-11-25T11:30:00.000001+00:00",and(removed_at.eq."2026-11-25T11:30:00.000001+00:00",account_tool_instance_id.gt.${SERVER_ROW.id}))`],
+      ["order", "removed_at.asc,account_tool_instance_id.asc"],
+      ["limit", "2"],
+    ]);
+    expect(page.hasNextPage).toBe(true);
+    expect(page.rows).toEqual([{ id: SERVER_ROW.id, environmentId: ENV_ROW.id, userId: ENV_ROW.user_id, removedAt: new Date("2026-11-25T11:59:00.123Z"), cursor: { at: rows[0].at, id: SERVER_ROW.id } }]);
+  });
+});
+
 describe("SupabaseStore tenant scoping", () => {
   const OWNER = "11111111-1111-4111-8111-111111111111";
   it("filters servers on their environment's owner, through the !inner embed", async () => {

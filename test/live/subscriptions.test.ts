@@ -140,6 +140,33 @@ describe.each(sqlTargets)("subscriptions on $name", (target) => {
     await again.dispose();
   });
 
+  it("replays servers deleted while a client was away, a whole droplet's included, as REMOVED", async () => {
+    const doomedEnv = await insertEnvironment(db, { name: "doomed", publicIp: "203.0.113.51" });
+    const inDoomed = await insertServer(db, { env: doomedEnv, name: "c", status: "running", heartbeatSecondsAgo: 5 });
+    const loose = await insertServer(db, { env: ids.env, name: "loose", status: "stopped" });
+    await live.settled();
+    const [{ now: cursor }] = await db.query<{ now: Date }>("SELECT now() AS now");
+    await new Promise((r) => setTimeout(r, 5));
+    // While away: one server deleted, and a droplet deleted with its server.
+    await db.query("DELETE FROM account_tool_instances WHERE id = $1", [loose]);
+    await db.query("DELETE FROM account_tool_environments WHERE id = $1", [doomedEnv]);
+    await live.settled();
+
+    const client = wsClient(server.url);
+    const resumed = track(subscribeWs(client, SERVER_CHANGED, { filter: { serverIds: [inDoomed, loose, ids.a] }, since: cursor.toISOString() }));
+    const replayed = [(await resumed.next()).serverChanged, (await resumed.next()).serverChanged];
+    expect(replayed.map((e) => [e.serverId, e.kind, e.server, e.source])).toEqual([[loose, "REMOVED", null, "REPLAY"], [inDoomed, "REMOVED", null, "REPLAY"]]);
+    expect(await resumed.quiet(200)).toBe(true);
+    await client.dispose();
+  });
+
+  it("refuses a `since` older than the replay window with BAD_USER_INPUT", async () => {
+    const client = wsClient(server.url);
+    const sub = track(subscribeWs(client, SERVER_CHANGED, { since: new Date(Date.now() - 8 * 86_400_000).toISOString() }));
+    await expect(sub.next()).rejects.toThrow(/replay window/);
+    await client.dispose();
+  });
+
   it("refuses a malformed filter with BAD_USER_INPUT and keeps serving", async () => {
     const client = wsClient(server.url);
     const sub = track(subscribeWs(client, STATUS_CHANGED, { filter: { serverIds: ["not-an-id"] } }));

@@ -102,4 +102,30 @@ describe.each(sqlTargets)("tenant isolation on $name", (target) => {
     expect(events).toEqual({ alice: ["alice-2"], bob: ["bob-2"] });
     await Promise.all(clients.map((c) => c.dispose()));
   });
+
+  it("tells only the owner when a droplet is deleted with its servers, live and on replay", async () => {
+    const spareEnv = await insertEnvironment(db, { name: "alice-spare", publicIp: "203.0.113.2" });
+    await db.query("UPDATE account_tool_environments SET user_id = $1 WHERE id = $2", [ALICE, spareEnv]);
+    const spare = await insertServer(db, { env: spareEnv, name: "alice-spare-0", status: "running", heartbeatSecondsAgo: 1 });
+    await server.live!.settled();
+    const [{ now: since }] = await db.query<{ now: Date }>("SELECT now() AS now");
+    const query = `subscription($since: DateTime) { serverChanged(since: $since) { kind serverId } }`;
+    const watch = (who: string, variables: Record<string, unknown> = {}) => {
+      const seen: string[] = [];
+      const client = createClient({ url: server.url.replace("http", "ws"), webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${tokens[who]}` } });
+      client.subscribe<{ serverChanged: { kind: string; serverId: string } }>({ query, variables }, {
+        next: (v) => seen.push(`${v.data!.serverChanged.kind} ${v.data!.serverChanged.serverId}`), error: () => undefined, complete: () => undefined,
+      });
+      return { seen, client };
+    };
+    const live = [watch("alice"), watch("bob")];
+    for (let i = 0; i < 200 && server.live!.serverEvents.size < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    await db.query("DELETE FROM account_tool_environments WHERE id = $1", [spareEnv]);
+    for (let i = 0; i < 200 && live[0].seen.length < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    const replay = [watch("alice", { since: since.toISOString() }), watch("bob", { since: since.toISOString() })];
+    for (let i = 0; i < 200 && replay[0].seen.length < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100));
+    expect([live[0].seen, live[1].seen, replay[0].seen, replay[1].seen]).toEqual([[`REMOVED ${spare}`], [], [`REMOVED ${spare}`], []]);
+    await Promise.all([...live, ...replay].map((w) => w.client.dispose()));
+  });
 });

@@ -26,11 +26,13 @@ builder.mutationField("testServerConnection", (t) =>
       const result = endpoint.url ? await probeMcpServer(endpoint.url, { timeoutMs: ctx.config.mcpProbeTimeoutMs }) : failedProbe("NO_ENDPOINT", endpoint.reason ?? "No endpoint can be built");
       ctx.metrics.mcpProbe.observe({ outcome: result.success ? "ok" : (result.errorKind ?? "error") }, result.latencyMs / 1000);
       ctx.logger.info({ call: "mcp.probe", server: id, target: endpoint.url, ms: result.latencyMs, outcome: result.success ? "ok" : result.errorKind }, "MCP connection test");
-      return ctx.store.insertConnectionTest({
+      const stored = await ctx.store.insertConnectionTest({
         serverId: id, success: result.success, errorKind: result.errorKind, error: result.error, httpStatus: result.httpStatus, latencyMs: result.latencyMs,
         phases: result.phases, transport: result.transport, endpoint: endpoint.url, protocolVersion: result.protocolVersion, serverInfo: result.serverInfo,
         capabilities: result.capabilities, tools: result.tools, testedAt: result.timestamp,
       });
+      ctx.live?.announceConnectionTest(stored);
+      return stored;
     },
   }),
 );
