@@ -22,6 +22,7 @@ const schema = z.object({
   DATABASE_POOL_MAX: int(1, 200).default(10),
   DATABASE_CONNECT_TIMEOUT_MS: int(100, 120_000).default(5_000),
   DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  DATABASE_PREPARED_STATEMENTS: bool.default(true),
   SUPABASE_URL: url(["http:", "https:"]).optional(),
   SUPABASE_SERVICE_ROLE_KEY: z.string().min(1).optional(),
   SUPABASE_ANON_KEY: z.string().min(1).optional(),
@@ -74,6 +75,7 @@ function toConfig(env: z.infer<typeof schema>) {
     databasePoolMax: env.DATABASE_POOL_MAX,
     databaseConnectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
     databaseStatementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+    databasePreparedStatements: env.DATABASE_PREPARED_STATEMENTS,
     supabase: env.SUPABASE_URL
       ? { url: env.SUPABASE_URL, key: (env.SUPABASE_SERVICE_ROLE_KEY ?? env.SUPABASE_ANON_KEY) as string, timeoutMs: env.SUPABASE_TIMEOUT_MS }
       : undefined,

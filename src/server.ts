@@ -66,8 +66,13 @@ export function createYogaApp(services: Services, logger: Logger, options: { pro
       ...(options.prometheus === false ? [] : [usePrometheus({
         registry: metrics.registry,
         endpoint: "/metrics",
-        // Root-field resolver timings come from schema/index.ts, at a fraction of the cost.
-        metrics: { graphql_envelop_execute_resolver: false, graphql_envelop_request_time_summary: false },
+        // Per request: HTTP duration, operation duration and count, execute phase, errors. Parse and
+        // validate are cached by yoga (their histograms measured a map lookup), the schema has no
+        // deprecated fields to count, and root-field resolver timings come from schema/index.ts.
+        metrics: {
+          graphql_envelop_execute_resolver: false, graphql_envelop_request_time_summary: false, graphql_envelop_deprecated_field: false,
+          graphql_envelop_phase_parse: false, graphql_envelop_phase_validate: false, graphql_envelop_phase_context: false, graphql_envelop_schema_change: false,
+        },
       })]),
     ],
     // HTTP and SSE authenticate from the Authorization header; WebSocket connections arrive with

@@ -58,7 +58,15 @@ export interface PostgresOptions {
   connectTimeoutMs: number;
   statementTimeoutMs: number;
   onPoolError?: (error: Error) => void;
+  /**
+   * Send parameterised statements as named prepared statements, so each connection parses and
+   * plans a statement once (off for poolers in transaction mode that cannot carry them).
+   */
+  preparedStatements?: boolean;
 }
+
+/** Distinct statement texts given a name; past this, statements go unnamed (the texts are a small fixed set). */
+const MAX_NAMED_STATEMENTS = 500;
 
 export function postgresDb(options: PostgresOptions): Db & { pool: pg.Pool } {
   const pool = new pg.Pool({
@@ -71,10 +79,17 @@ export function postgresDb(options: PostgresOptions): Db & { pool: pg.Pool } {
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on("error", (error) => options.onPoolError?.(error));
   const listeners = new Listeners();
+  const names = new Map<string, string>();
+  const nameOf = (text: string): string | undefined => {
+    let name = names.get(text);
+    if (name === undefined && names.size < MAX_NAMED_STATEMENTS) names.set(text, (name = `mcp_fleet_${names.size}`));
+    return name;
+  };
   const run = async <T>(text: string, params?: unknown[]) => {
     listeners.emit(text);
     try {
-      const result = await pool.query(text, params as unknown[]);
+      const name = params && options.preparedStatements !== false ? nameOf(text) : undefined;
+      const result = await pool.query({ text, values: params as unknown[], name });
       return result.rows as T[];
     } catch (error) {
       if (isConnectionError(error)) throw new DatabaseUnavailableError(error);

@@ -22,6 +22,7 @@ export async function openDb(config: Config, logger: Logger): Promise<Db> {
       maxConnections: config.databasePoolMax,
       connectTimeoutMs: config.databaseConnectTimeoutMs,
       statementTimeoutMs: config.databaseStatementTimeoutMs,
+      preparedStatements: config.databasePreparedStatements,
       onPoolError: (error) => logger.warn({ err: error.message }, "idle database connection lost"),
       onListenerEvent: (event, detail) => logger.warn({ event, detail }, "change feed listener"),
     });

@@ -60,7 +60,8 @@ type Raw = Record<string, unknown>;
 
 function date(value: unknown): Date | null {
   if (value == null) return null;
-  return value instanceof Date ? value : new Date(String(value));
+  if (value instanceof Date) return value;
+  return new Date(typeof value === "number" ? value : String(value));
 }
 // Postgres prints a host address without its mask; PostgREST may keep "/32".
 function ip(value: unknown): string | null {

@@ -5,7 +5,10 @@ import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectio
 import { inKeyOrder, toPage, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type RemovedServer, type ServerFilter, type ServerPage, type Store } from "./store.ts";
 
 // Addresses as plain text ("203.0.113.7", not "203.0.113.7/32"); bigint as text (no precision loss).
-const SERVER_SELECT = SERVER_COLUMNS.map((c) => `s.${c}`).join(", ");
+// Server timestamps as epoch milliseconds: a page reads four per row, and a number becomes a Date
+// far more cheaply than a printed timestamp does.
+const SERVER_TIMESTAMPS = new Set(["last_heartbeat_from_dtma", "last_started_at", "created_at", "updated_at"]);
+const SERVER_SELECT = SERVER_COLUMNS.map((c) => (SERVER_TIMESTAMPS.has(c) ? `floor(date_part('epoch', s.${c}) * 1000) AS ${c}` : `s.${c}`)).join(", ");
 const ENVIRONMENT_SELECT = ENVIRONMENT_COLUMNS.map((c) =>
   c === "public_ip_address" || c === "private_ip_address" ? `host(e.${c}) AS ${c}` : c === "do_droplet_id" ? `e.${c}::text AS ${c}` : `e.${c}`,
 ).join(", ");
@@ -117,27 +120,26 @@ export class SqlStore implements Store {
     return toPage(rows.map(toRemovedServer), page.first);
   }
 
-  // One statement returns the page and each environment it references once, as one JSON
-  // document: Postgres builds it, Node parses it natively (much cheaper than row by row).
+  // One statement returns the page and each environment it references once: servers as rows,
+  // and on the first server of each environment (in page order) that environment as a JSON
+  // object. Measured against the alternatives (everything as one JSON document, or the
+  // environment's columns repeated on every row), this costs Postgres and Node the least.
   private async serverPage(where: string[], p: Params, first: number): Promise<ServerPage> {
-    const [row] = await this.db.query<{ page: { servers: Record<string, unknown>[]; environments: Record<string, unknown>[] } }>(
-      `WITH page AS (
-         SELECT ${SERVER_SELECT}, row_number() OVER () AS position FROM (
-           SELECT * FROM account_tool_instances s WHERE ${where.join(" AND ")} ORDER BY ${SERVER_ORDER} LIMIT ${p.add(first + 1)}) s)
-       SELECT json_build_object(
-         'servers', (SELECT coalesce(json_agg(page ORDER BY position), '[]') FROM page),
-         'environments', (SELECT coalesce(json_agg(env), '[]') FROM (
-            SELECT ${ENVIRONMENT_SELECT} FROM account_tool_environments e
-            WHERE e.id IN (SELECT account_tool_environment_id FROM page)) env)) AS page`,
+    const rows = await this.db.query<Record<string, unknown> & { environment: Record<string, unknown> | null }>(
+      `SELECT ${SERVER_SELECT},
+         CASE WHEN row_number() OVER (PARTITION BY s.account_tool_environment_id ORDER BY ${SERVER_ORDER}) = 1 THEN
+           (SELECT row_to_json(env) FROM (SELECT ${ENVIRONMENT_SELECT} FROM account_tool_environments e WHERE e.id = s.account_tool_environment_id) env)
+         END AS environment
+       FROM (SELECT * FROM account_tool_instances s WHERE ${where.join(" AND ")} ORDER BY ${SERVER_ORDER} LIMIT ${p.add(first + 1)}) s
+       ORDER BY ${SERVER_ORDER}`,
       p.values,
     );
-    const paged = toPage(row.page.servers, first);
-    const referenced = new Set(paged.rows.map((r) => String(r.account_tool_environment_id)));
-    return {
-      rows: paged.rows.map(toServerRow),
-      hasNextPage: paged.hasNextPage,
-      environments: row.page.environments.map(toEnvironmentRow).filter((e) => referenced.has(e.id)),
-    };
+    // The extra row only tells whether there is a next page; an environment first seen on it
+    // has no server on this page.
+    const paged = toPage(rows, first);
+    const environments: EnvironmentRow[] = [];
+    for (const row of paged.rows) if (row.environment) environments.push(toEnvironmentRow(row.environment));
+    return { rows: paged.rows.map(toServerRow), hasNextPage: paged.hasNextPage, environments };
   }
 
   async countServers(filter: ServerFilter, time: QueryTime): Promise<number> {

@@ -157,15 +157,18 @@ export interface ServerStatus {
 
 export function serverStatus(input: ServerStatusInput, now: Date, thresholds: HeartbeatThresholds = DEFAULT_THRESHOLDS): ServerStatus {
   const state = stateOf(input.status);
-  const seconds = (since: Date | null) => (since ? Math.max(0, Math.floor((now.getTime() - since.getTime()) / 1000)) : null);
   return {
     state,
     health: healthOf(state, input.lastHeartbeat, now, thresholds),
-    uptimeSeconds: state === "RUNNING" ? seconds(input.lastStartedAt) : null,
+    uptimeSeconds: state === "RUNNING" ? secondsSince(input.lastStartedAt, now) : null,
     lastStarted: input.lastStartedAt,
     lastError: input.errorMessage || null,
-    heartbeatAgeSeconds: seconds(input.lastHeartbeat),
+    heartbeatAgeSeconds: secondsSince(input.lastHeartbeat, now),
   };
+}
+
+function secondsSince(since: Date | null, now: Date): number | null {
+  return since ? Math.max(0, Math.floor((now.getTime() - since.getTime()) / 1000)) : null;
 }
 
 /**

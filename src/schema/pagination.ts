@@ -19,16 +19,26 @@ export function toPageArgs(args: ConnectionArgs, config: Config): PageArgs {
   return { first, after: args.after != null ? decodeCursor(args.after) : undefined };
 }
 
+class Edge<T extends { id: string; name: string | null }> {
+  constructor(readonly node: T) {}
+  get cursor(): string {
+    return encodeCursor({ name: this.node.name, id: this.node.id });
+  }
+}
+
 /** The Relay connection object for a page; `totalCount` is computed only if a client asks. */
 export function toConnection<T extends { id: string; name: string | null }>(page: Page<T>, totalCount: () => Promise<number>) {
-  const edges = page.rows.map((node) => ({ node, cursor: encodeCursor({ name: node.name, id: node.id }) }));
+  // Cursors are encoded only when a client selects them.
+  const edges = page.rows.map((node) => new Edge(node));
+  const first = page.rows[0];
+  const last = page.rows.at(-1);
   return {
     edges,
     pageInfo: {
       hasNextPage: page.hasNextPage,
       hasPreviousPage: false,
-      startCursor: edges[0]?.cursor ?? null,
-      endCursor: edges.at(-1)?.cursor ?? null,
+      startCursor: first ? encodeCursor({ name: first.name, id: first.id }) : null,
+      endCursor: last ? encodeCursor({ name: last.name, id: last.id }) : null,
     },
     totalCount,
   };

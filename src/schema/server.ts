@@ -10,25 +10,30 @@ import { parseId } from "./ids.ts";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
 import { EndpointProblemEnum, InstallationStatusEnum, ServerStatusRef, ServerTypeEnum, TransportEnum } from "./status.ts";
 
+// These run for every server of every page: they stay synchronous when the environment is
+// already loaded (as it is for a page), and create no named closures per call (tsx keeps
+// function names by wrapping each one created, which showed in profiles).
 function environmentOf(server: ServerRow, ctx: Context): EnvironmentRow | Promise<EnvironmentRow> {
-  const found = (environment: EnvironmentRow | null) => {
-    // The FK (ON DELETE CASCADE) makes this impossible unless the row vanished mid-request.
-    if (!environment) throw userError("NOT_FOUND", `The environment of server ${server.id} no longer exists`);
-    return environment;
-  };
   const loaded = ctx.loaders.environment.load(server.environmentId);
-  return loaded instanceof Promise ? loaded.then(found) : found(loaded);
+  return loaded instanceof Promise ? loaded.then((environment) => existing(server, environment)) : existing(server, loaded);
 }
 
-// Synchronous when the environment is already loaded, as it is for every page of servers.
+function existing(server: ServerRow, environment: EnvironmentRow | null): EnvironmentRow {
+  // The FK (ON DELETE CASCADE) makes this impossible unless the row vanished mid-request.
+  if (!environment) throw userError("NOT_FOUND", `The environment of server ${server.id} no longer exists`);
+  return environment;
+}
+
 function endpointOf(server: ServerRow, ctx: Context): Endpoint | Promise<Endpoint> {
-  const build = (environment: EnvironmentRow) =>
-    buildEndpoint(
-      { publicIp: environment.publicIp, transport: server.transport, endpointPath: server.endpointPath, portMapping: server.portMapping, baseConfigOverride: server.baseConfigOverride },
-      ctx.config.dtmaPort,
-    );
   const environment = environmentOf(server, ctx);
-  return environment instanceof Promise ? environment.then(build) : build(environment);
+  return environment instanceof Promise ? environment.then((env) => endpointAt(server, env, ctx)) : endpointAt(server, environment, ctx);
+}
+
+function endpointAt(server: ServerRow, environment: EnvironmentRow, ctx: Context): Endpoint {
+  return buildEndpoint(
+    { publicIp: environment.publicIp, transport: server.transport, endpointPath: server.endpointPath, portMapping: server.portMapping, baseConfigOverride: server.baseConfigOverride },
+    ctx.config.dtmaPort,
+  );
 }
 
 const then = <T, R>(value: T | Promise<T>, f: (v: T) => R): R | Promise<R> => (value instanceof Promise ? value.then(f) : f(value));

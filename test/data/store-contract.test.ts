@@ -270,6 +270,17 @@ describe.each(targets.filter((t) => t.name !== "Supabase"))("SQL store on $name"
     expect((await store.serversRemovedSince(new Date(Date.now() + 60_000), { first: 10 })).rows).toEqual([]);
   });
 
+  it("reads timestamps to the millisecond as the database holds them (microseconds truncated), in pages and by id", async () => {
+    const db = opened.db!;
+    await db.query("UPDATE account_tool_instances SET last_heartbeat_from_dtma = '2026-11-25 08:00:00.123987+00', last_started_at = '1969-07-20 20:17:40.5009+00' WHERE id = $1", [ids.healthy]);
+    const expected = { lastHeartbeat: new Date("2026-11-25T08:00:00.123Z"), lastStartedAt: new Date("1969-07-20T20:17:40.500Z") };
+    const [byId] = await store.serversByIds([ids.healthy]);
+    const inPage = (await store.listServers({ ids: [ids.healthy] }, { first: 1 }, time())).rows[0];
+    for (const row of [byId!, inPage]) expect({ lastHeartbeat: row.lastHeartbeat, lastStartedAt: row.lastStartedAt }).toEqual(expected);
+    const [{ updated_at }] = await db.query<{ updated_at: Date }>("SELECT updated_at FROM account_tool_instances WHERE id = $1", [ids.healthy]);
+    expect(inPage.updatedAt).toEqual(updated_at);
+  });
+
   it("applies migrations once: a second run changes nothing", async () => {
     expect(await migrate(opened.db!)).toEqual([]);
   });

@@ -1,10 +1,10 @@
 // Authentication through the started server: HTTP, SSE and graphql-ws.
 import { createHmac } from "node:crypto";
 import { SignJWT } from "jose";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createClient } from "graphql-ws";
 import WebSocket from "ws";
-import { signDevToken } from "../../src/auth/verify.ts";
+import { createVerifier, signDevToken } from "../../src/auth/verify.ts";
 import { ConfigError, loadConfig } from "../../src/config.ts";
 import { pgliteDb } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
@@ -110,5 +110,30 @@ describe("auth configuration", () => {
     const auth = loadConfig({}).auth;
     expect(auth).toMatchObject({ mode: "hs256", ephemeral: true });
     expect(await signDevToken((auth as { secret: string }).secret, { sub: USER_A, role: "authenticated" })).toMatch(/^ey/);
+  });
+});
+
+describe("verified-token memory", () => {
+  const config = { mode: "hs256", secret: SECRET, audience: "authenticated", issuer: ISSUER, ephemeral: false } as const;
+  afterAll(() => vi.useRealTimers());
+
+  it("honours a remembered token only until it expires", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const verify = createVerifier(config);
+    const token = await sign({ sub: USER_A, role: "authenticated" }, { exp: Math.floor(Date.now() / 1000) + 30 });
+    expect((await verify(token)).viewer.userId).toBe(USER_A);
+    expect((await verify(token)).viewer.userId).toBe(USER_A); // from memory
+    vi.setSystemTime(Date.now() + 40_000); // past exp and the 5 s tolerance
+    await expect(verify(token)).rejects.toThrow(/expired/);
+    vi.useRealTimers();
+  });
+
+  it("never lets a remembered token vouch for a different one", async () => {
+    const verify = createVerifier(config);
+    const token = await sign({ sub: USER_A, role: "authenticated" });
+    await verify(token);
+    const [h, p] = token.split(".");
+    const forged = `${h}.${b64({ ...JSON.parse(Buffer.from(p, "base64url").toString()), role: "service_role" })}.${token.split(".")[2]}`;
+    await expect(verify(forged)).rejects.toThrow(/not valid/);
   });
 });
