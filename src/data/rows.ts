@@ -50,6 +50,18 @@ export const SERVER_COLUMNS = [
   "last_started_at", "created_at", "updated_at",
 ] as const;
 
+export type ServerColumn = (typeof SERVER_COLUMNS)[number];
+
+/** Read whatever else is chosen: the keys, and the list order (cursors). */
+const KEY_SERVER_COLUMNS: readonly ServerColumn[] = ["id", "account_tool_environment_id", "instance_name_on_toolbox"];
+
+/** The chosen columns plus the keys, in table order (so equal choices give equal statements). */
+export function serverColumns(chosen?: readonly ServerColumn[]): readonly ServerColumn[] {
+  if (!chosen) return SERVER_COLUMNS;
+  const wanted = new Set([...KEY_SERVER_COLUMNS, ...chosen]);
+  return SERVER_COLUMNS.filter((c) => wanted.has(c));
+}
+
 export const ENVIRONMENT_COLUMNS = [
   "id", "user_id", "do_droplet_id", "do_droplet_name", "public_ip_address", "private_ip_address", "status",
   "region_slug", "size_slug", "image_slug", "last_heartbeat_at", "name", "description", "dtma_last_known_version",
@@ -74,8 +86,9 @@ export function toServerRow(r: Raw): ServerRow {
   return {
     id: String(r.id),
     environmentId: String(r.account_tool_environment_id),
-    toolCatalogId: String(r.tool_catalog_id),
-    status: String(r.status_on_toolbox),
+    // A row read with only some columns (see serverColumns) has null for the others.
+    toolCatalogId: text(r.tool_catalog_id) as string,
+    status: text(r.status_on_toolbox) as string,
     name: text(r.instance_name_on_toolbox),
     portMapping: r.port_mapping_json ?? null,
     lastHeartbeat: date(r.last_heartbeat_from_dtma),

@@ -1,6 +1,6 @@
 // The store interface every implementation (SQL over pg or PGlite, supabase-js) fulfils.
 import type { HeartbeatThresholds, InstallationStatus, ServerHealth, ServerState } from "../domain/status.ts";
-import type { ConnectionTestRow, EnvironmentRow, NewConnectionTest, ServerRow } from "./rows.ts";
+import type { ConnectionTestRow, EnvironmentRow, NewConnectionTest, ServerColumn, ServerRow } from "./rows.ts";
 
 export type ServerType = "mcp_server" | "standard_tool";
 
@@ -88,7 +88,8 @@ export interface QueryTime {
 
 export interface Store {
   readonly kind: "postgres" | "pglite" | "supabase";
-  listServers(filter: ServerFilter, page: PageArgs, time: QueryTime): Promise<ServerPage>;
+  /** With `columns`, rows carry only those (and the keys); the rest are null. */
+  listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, columns?: readonly ServerColumn[]): Promise<ServerPage>;
   countServers(filter: ServerFilter, time: QueryTime): Promise<number>;
   /** One page of servers for each environment, in one round trip. */
   listServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, page: PageArgs, time: QueryTime): Promise<Map<string, Page<ServerRow>>>;
@@ -157,8 +158,8 @@ export class ScopedStore implements Store {
   get kind() {
     return this.store.kind;
   }
-  listServers(filter: ServerFilter, page: PageArgs, time: QueryTime) {
-    return this.store.listServers({ ...filter, ownerId: this.ownerId }, page, time);
+  listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, columns?: readonly ServerColumn[]) {
+    return this.store.listServers({ ...filter, ownerId: this.ownerId }, page, time, columns);
   }
   countServers(filter: ServerFilter, time: QueryTime) {
     return this.store.countServers({ ...filter, ownerId: this.ownerId }, time);

@@ -4,7 +4,7 @@ import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import WebSocket from "ws";
 import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition, type InstallationStatus } from "../domain/status.ts";
 import { DatabaseUnavailableError } from "./db.ts";
-import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, distinctEnvironments, toConnectionTestRow, toEnvironmentRow, toRemovedServer, toServerRow, type ConnectionTestRow, type EnvironmentRow, type NewConnectionTest, type ServerRow } from "./rows.ts";
+import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, distinctEnvironments, serverColumns, toConnectionTestRow, toEnvironmentRow, toRemovedServer, toServerRow, type ConnectionTestRow, type EnvironmentRow, type NewConnectionTest, type ServerColumn, type ServerRow } from "./rows.ts";
 import { inKeyOrder, toPage, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type RemovedServer, type ServerFilter, type ServerPage, type Store } from "./store.ts";
 
 const FEED_TABLES = ["account_tool_instances", "account_tool_environments", "mcp_connection_tests"] as const;
@@ -122,17 +122,21 @@ export class SupabaseStore implements Store {
     return q;
   }
 
-  private serverPage(filter: ServerFilter, page: PageArgs, time: QueryTime, changedSince?: Date) {
+  private serverPage(filter: ServerFilter, page: PageArgs, time: QueryTime, changedSince?: Date, columns?: readonly ServerColumn[]) {
     // The environment is embedded (as upstream's MCP_SERVER_SELECT did): one request per page.
-    const query = this.client.from("account_tool_instances").select(`${SERVER_COLUMNS.join(",")},environment:account_tool_environments!inner(${ENVIRONMENT_COLUMNS.join(",")})`);
+    const query = this.client.from("account_tool_instances").select(`${serverColumns(columns).join(",")},environment:account_tool_environments!inner(${ENVIRONMENT_COLUMNS.join(",")})`);
     return this.applyServerFilter(query, filter, time, page.after, changedSince)
       .order("instance_name_on_toolbox", { ascending: true, nullsFirst: false })
       .order("id", { ascending: true })
       .limit(page.first + 1);
   }
 
-  async listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, changedSince?: Date): Promise<ServerPage> {
-    const { data } = await this.run<Record<string, unknown>[]>(this.serverPage(filter, page, time, changedSince));
+  listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, columns?: readonly ServerColumn[]): Promise<ServerPage> {
+    return this.serverList(filter, page, time, undefined, columns);
+  }
+
+  private async serverList(filter: ServerFilter, page: PageArgs, time: QueryTime, changedSince?: Date, columns?: readonly ServerColumn[]): Promise<ServerPage> {
+    const { data } = await this.run<Record<string, unknown>[]>(this.serverPage(filter, page, time, changedSince, columns));
     const paged = toPage(data, page.first);
     return {
       rows: paged.rows.map(toServerRow),
@@ -142,7 +146,7 @@ export class SupabaseStore implements Store {
   }
 
   serversChangedSince(since: Date, time: QueryTime, page: PageArgs, ownerId?: string): Promise<ServerPage> {
-    return this.listServers({ ownerId }, page, time, since);
+    return this.serverList({ ownerId }, page, time, since);
   }
 
   async serversRemovedSince(since: Date, page: { first: number; after?: RemovedServer["cursor"] }, ownerId?: string): Promise<Page<RemovedServer>> {

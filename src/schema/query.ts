@@ -4,18 +4,23 @@ import { EnvironmentFilterInput, ServerFilterInput, toEnvironmentFilter, toServe
 import { parseId } from "./ids.ts";
 import { toConnection, toPageArgs } from "./pagination.ts";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
+import { selectedFields } from "./selection.ts";
+import { serverColumnsFor } from "./server.ts";
 
 builder.queryFields((t) => ({
   servers: t.connection({
     type: ServerRef,
     description: "MCP servers, in name order.",
     args: { filter: t.arg({ type: ServerFilterInput }) },
-    resolve: async (_root, args, ctx) => {
+    resolve: async (_root, args, ctx, info) => {
       const page = toPageArgs(args, ctx.config);
       const filter = toServerFilter(args.filter);
-      const result = await ctx.store.listServers(filter, page, ctx.time);
+      // Only the columns the selected fields read.
+      const columns = serverColumnsFor(selectedFields(info, ["edges", "node"]));
+      const result = await ctx.store.listServers(filter, page, ctx.time, columns);
       // Prime the loaders: the page brought its environments, and later lookups cost nothing.
-      for (const row of result.rows) ctx.loaders.server.prime(row.id, row);
+      // Rows read with some columns only stay out of the server loader (a later lookup needs all).
+      if (!columns) for (const row of result.rows) ctx.loaders.server.prime(row.id, row);
       for (const env of result.environments) ctx.loaders.environment.prime(env.id, env);
       return toConnection(result, () => ctx.store.countServers(filter, ctx.time));
     },

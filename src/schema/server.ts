@@ -1,7 +1,7 @@
 // MCPServer: one row of account_tool_instances whose mcp_server_type is set.
 import { buildEndpoint, type Endpoint } from "../domain/endpoint.ts";
 import { serverStatus } from "../domain/status.ts";
-import type { EnvironmentRow, ServerRow } from "../data/rows.ts";
+import type { EnvironmentRow, ServerColumn, ServerRow } from "../data/rows.ts";
 import { builder } from "./builder.ts";
 import type { Context } from "./context.ts";
 import { ConnectionTestRef } from "./connection-test.ts";
@@ -34,6 +34,33 @@ function endpointAt(server: ServerRow, environment: EnvironmentRow, ctx: Context
     { publicIp: environment.publicIp, transport: server.transport, endpointPath: server.endpointPath, portMapping: server.portMapping, baseConfigOverride: server.baseConfigOverride },
     ctx.config.dtmaPort,
   );
+}
+
+const STATUS_COLUMNS: readonly ServerColumn[] = ["status_on_toolbox", "last_heartbeat_from_dtma", "last_started_at", "instance_error_message"];
+const ENDPOINT_COLUMNS: readonly ServerColumn[] = ["mcp_transport_type", "mcp_endpoint_path", "port_mapping_json", "base_config_override_json"];
+
+/**
+ * The columns each MCPServer field reads, so a page of servers selects only what its response
+ * needs. A selected field missing here makes the page read every column (a test keeps this in
+ * step with the type's fields).
+ */
+export const SERVER_FIELD_COLUMNS: Record<string, readonly ServerColumn[]> = {
+  __typename: [], id: [], uuid: [], environment: [], lastConnectionTest: [], connectionTests: [],
+  name: ["instance_name_on_toolbox"], serverType: ["mcp_server_type"], transport: ["mcp_transport_type"], rawStatus: ["status_on_toolbox"],
+  status: STATUS_COLUMNS, endpoint: ENDPOINT_COLUMNS, endpointProblem: ENDPOINT_COLUMNS, endpointProblemReason: ENDPOINT_COLUMNS,
+  endpointPath: ["mcp_endpoint_path"], capabilities: ["mcp_server_capabilities"], discoveryMetadata: ["mcp_discovery_metadata"],
+  portMapping: ["port_mapping_json"], version: ["version"], lastHeartbeat: ["last_heartbeat_from_dtma"], createdAt: ["created_at"], updatedAt: ["updated_at"],
+};
+
+/** The columns for these selected MCPServer fields; undefined (every column) if one is not known. */
+export function serverColumnsFor(fields: Iterable<string>): ServerColumn[] | undefined {
+  const columns = new Set<ServerColumn>();
+  for (const field of fields) {
+    const needs = SERVER_FIELD_COLUMNS[field];
+    if (!needs) return undefined;
+    for (const c of needs) columns.add(c);
+  }
+  return [...columns];
 }
 
 const then = <T, R>(value: T | Promise<T>, f: (v: T) => R): R | Promise<R> => (value instanceof Promise ? value.then(f) : f(value));

@@ -98,6 +98,28 @@ describe.each(sqlTargets)("read API on $name", (target) => {
     expect(count).toBe(2);
   });
 
+  it("reads only the columns the selection needs, through fragments, and answers the same", async () => {
+    const narrow = await counted(() => server.gql(`{ servers(first: 100) { edges { node { ...N } } } } fragment N on MCPServer { name ... on MCPServer { status { state } } }`));
+    expect(narrow.count).toBe(1);
+    const select = statements.at(-1)!.slice(0, statements.at(-1)!.indexOf(" FROM "));
+    expect(select).toContain("instance_error_message"); // status reads it
+    for (const unread of ["mcp_server_capabilities", "mcp_discovery_metadata", "tool_catalog_id", "base_config_override_json"]) expect(select).not.toContain(unread);
+    const full = await server.gql(`{ servers(first: 100) { edges { node { name status { state } capabilities } } } }`);
+    expect(narrow.result.body.data.servers.edges).toEqual(full.body.data.servers.edges.map((e: any) => ({ node: { name: e.node.name, status: e.node.status } })));
+  });
+
+  it("answers a full server after a page that read some columns, in the same request", async () => {
+    const { body } = await server.gql(`query($id: ID!) { servers(first: 100) { edges { node { name } } } server(id: $id) { name rawStatus capabilities createdAt endpoint } }`, { id: ids.running });
+    expect(body.errors).toBeUndefined();
+    expect(body.data.server).toMatchObject({ name: "alpha", rawStatus: "running", createdAt: expect.any(String) });
+  });
+
+  it("knows the columns of every MCPServer field", async () => {
+    const { body } = await server.gql(`{ __type(name: "MCPServer") { fields { name } } }`);
+    const { SERVER_FIELD_COLUMNS } = await import("../../src/schema/server.ts");
+    for (const { name } of body.data.__type.fields) expect(SERVER_FIELD_COLUMNS, name).toHaveProperty(name);
+  });
+
   it("finds a server by its global id, by its UUID and through node(id)", async () => {
     const globalId = encodeGlobalID("MCPServer", ids.running);
     const { body } = await server.gql(`query($g: ID!, $u: ID!) { a: server(id: $g) { name } b: server(id: $u) { id } node(id: $g) { ... on MCPServer { name } } }`, { g: globalId, u: ids.running });

@@ -1,0 +1,24 @@
+// Which fields a client selected below the current field, so a list reads only the columns its
+// response needs. Fragments (named and inline) are followed; @skip/@include are ignored, which can
+// only read more than needed, never less.
+import { Kind, type FieldNode, type GraphQLResolveInfo, type SelectionSetNode } from "graphql";
+
+/** Names of the fields selected at `path` below the current field (e.g. ["edges", "node"]). */
+export function selectedFields(info: GraphQLResolveInfo, path: readonly string[]): Set<string> {
+  let level: FieldNode[] = [...info.fieldNodes];
+  for (const name of path) level = childFields(level, info).filter((f) => f.name.value === name);
+  return new Set(childFields(level, info).map((f) => f.name.value));
+}
+
+function childFields(fields: FieldNode[], info: GraphQLResolveInfo): FieldNode[] {
+  const found: FieldNode[] = [];
+  const visit = (set: SelectionSetNode | undefined) => {
+    for (const selection of set?.selections ?? []) {
+      if (selection.kind === Kind.FIELD) found.push(selection);
+      else if (selection.kind === Kind.INLINE_FRAGMENT) visit(selection.selectionSet);
+      else visit(info.fragments[selection.name.value]?.selectionSet);
+    }
+  };
+  for (const field of fields) visit(field.selectionSet);
+  return found;
+}
