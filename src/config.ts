@@ -63,6 +63,14 @@ const schema = z.object({
 
 export type Config = ReturnType<typeof toConfig>;
 
+// A bad value is echoed in the error, except where it may hold a secret: keys, and passwords in URLs.
+const SECRET_VARIABLES = new Set(["SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_ANON_KEY", "SUPABASE_JWT_SECRET", "DTMA_API_KEY"]);
+function shown(name: string, value: string | undefined): string {
+  if (value == null) return "null";
+  if (SECRET_VARIABLES.has(name)) return `${value.length} characters, not shown`;
+  return JSON.stringify(value.replace(/\/\/[^/@\s]*@/, "//***@"));
+}
+
 function toConfig(env: z.infer<typeof schema>) {
   const store = env.SUPABASE_URL && !env.DATABASE_URL ? "supabase" : env.DATABASE_URL ? "postgres" : "pglite";
   return {
@@ -124,7 +132,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const env = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ""));
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message} (got ${JSON.stringify(env[String(i.path[0])] ?? null)})`);
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message} (got ${shown(String(i.path[0]), env[String(i.path[0])])})`);
     throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
   }
   const e = parsed.data;

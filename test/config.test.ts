@@ -26,6 +26,18 @@ describe("loadConfig", () => {
     expect(message).toContain('"eighty"');
     expect(message).toContain("DATABASE_URL");
   });
+  it("never echoes a secret in its message: keys, or the password in a URL", () => {
+    let message = "";
+    try {
+      loadConfig({ REDIS_URL: "http://user:hunter2@cache:6379", DATABASE_URL: "mysql://root:swordfish@db/x", SUPABASE_JWT_SECRET: "short-secret" });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain("REDIS_URL");
+    expect(message).toContain('"http://***@cache:6379"');
+    expect(message).toContain("SUPABASE_JWT_SECRET");
+    for (const secret of ["hunter2", "swordfish", "short-secret"]) expect(message).not.toContain(secret);
+  });
   it("refuses SUPABASE_URL without a key", () => {
     expect(() => loadConfig({ SUPABASE_URL: "https://x.supabase.co" })).toThrow(/SUPABASE_SERVICE_ROLE_KEY/);
   });
