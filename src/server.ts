@@ -44,6 +44,10 @@ export function createYogaApp(services: Services, logger: Logger, options: { pro
   return createYoga({
     schema: buildSchema(),
     graphqlEndpoint: "/graphql",
+    // The HTTP server refuses a POST without Content-Length or above MAX_BODY_BYTES before yoga
+    // sees it, and Node reads no more than Content-Length: yoga's own limit (a stream transform
+    // per request) would check it again.
+    maxRequestBodySize: false,
     graphiql: config.graphiql
       ? { title: "mcp-fleet", defaultQuery: DEFAULT_QUERY, ...(services.graphiqlHeaders ? { headers: JSON.stringify(services.graphiqlHeaders, null, 2), defaultEditorToolsVisibility: "headers" as const } : {}) }
       : false,
