@@ -126,6 +126,15 @@ describe.each(sqlTargets)("read API on $name", (target) => {
     expect(body.data).toEqual({ a: { name: "alpha" }, b: { id: globalId }, node: { name: "alpha" } });
   });
 
+  it("gives every node its global id, and node(id) finds it again", async () => {
+    const { body } = await server.gql(`query($id: ID!) { server(id: $id) { id environment { id } } }`, { id: ids.running });
+    const { id, environment } = body.data.server;
+    expect(id).toBe(encodeGlobalID("MCPServer", ids.running));
+    expect(environment.id).toBe(encodeGlobalID("Environment", ids.env));
+    const again = await server.gql(`query($a: ID!, $b: ID!) { a: node(id: $a) { id } b: node(id: $b) { id } }`, { a: id, b: environment.id });
+    expect(again.body.data).toEqual({ a: { id }, b: { id: environment.id } });
+  });
+
   it("returns null for an unknown id", async () => {
     const { body } = await server.gql(`{ server(id: "00000000-0000-4000-8000-00000000abcd") { name } environment(id: "00000000-0000-4000-8000-00000000abcd") { name } }`);
     expect(body).toEqual({ data: { server: null, environment: null } });
