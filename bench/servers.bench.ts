@@ -16,7 +16,7 @@ import { freshPostgres } from "../test/helpers/postgres.ts";
 
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 6);
 // Baseline and API are measured in alternating rounds, so a slow moment of the machine hits both.
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONNECTIONS = 32;
 const QUERY = `{ servers(first: 100) { edges { node { id name rawStatus status { state health heartbeatAge } endpoint environment { id name publicIP region status } } } } }`;
 
@@ -25,7 +25,7 @@ const SECRET = randomBytes(32).toString("hex");
 const TOKEN = await signDevToken(SECRET, { sub: "00000000-0000-4000-8000-00000000ffff", role: "service_role" });
 
 function start(script: string, databaseUrl: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(fileURLToPath(new URL(script, import.meta.url)), { execArgv: ["--import", "tsx"], env: { ...process.env, NODE_ENV: "production", DATABASE_URL: databaseUrl, SUPABASE_JWT_SECRET: SECRET }, stdio: "inherit" });
+  const child = fork(fileURLToPath(new URL(script, import.meta.url)), { execArgv: ["--import", "tsx", ...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean)], env: { ...process.env, NODE_ENV: "production", DATABASE_URL: databaseUrl, SUPABASE_JWT_SECRET: SECRET }, stdio: "inherit" });
   return new Promise((resolve, reject) => {
     child.once("message", (m: { port: number }) => resolve({ child, port: m.port }));
     child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
