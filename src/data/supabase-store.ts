@@ -333,7 +333,10 @@ export class SupabaseStore implements Store {
       });
     });
     return async () => {
-      await this.client.removeChannel(channel);
+      // Leave the channel (waiting at most the request timeout for Realtime's answer), then close
+      // the socket: supabase-js would otherwise keep it open, heartbeating, after the last channel.
+      await Promise.race([this.client.removeChannel(channel), new Promise((resolve) => setTimeout(resolve, this.options.timeoutMs).unref())]);
+      await this.client.realtime.disconnect();
     };
   }
 

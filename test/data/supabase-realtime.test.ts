@@ -25,7 +25,7 @@ describe("Supabase Realtime change feed", () => {
   const received: unknown[] = [];
   let joinTopic = "";
   let upgradeUrl = "";
-  let live: LiveFleet;
+  let live: LiveFleet | undefined;
 
   beforeAll(async () => {
     http = createServer((req, res) => {
@@ -49,6 +49,8 @@ describe("Supabase Realtime change feed", () => {
           // The server echoes each postgres_changes binding with an id, in order.
           const bindings = payload.config.postgres_changes.map((b: any, i: number) => ({ ...b, id: 100 + i }));
           ws.send(JSON.stringify([joinRef, ref, topic, "phx_reply", { status: "ok", response: { postgres_changes: bindings } }]));
+        } else if (event === "phx_leave") {
+          ws.send(JSON.stringify([joinRef, ref, topic, "phx_reply", { status: "ok", response: {} }]));
         } else if (event === "heartbeat") {
           ws.send(JSON.stringify([null, ref, "phoenix", "phx_reply", { status: "ok", response: {} }]));
         }
@@ -81,7 +83,7 @@ describe("Supabase Realtime change feed", () => {
 
   it("turns a postgres_changes UPDATE into a reload and a published status change", async () => {
     const events: ServerEvent[] = [];
-    const it = live.serverEvents.subscribe(() => true);
+    const it = live!.serverEvents.subscribe(() => true);
     const reading = (async () => { for await (const e of it) { events.push(e); break; } })();
     status = "error";
     socket!.send(JSON.stringify([null, null, joinTopic, "postgres_changes", {
@@ -90,5 +92,13 @@ describe("Supabase Realtime change feed", () => {
     }]));
     await Promise.race([reading, new Promise((_, reject) => setTimeout(() => reject(new Error("no event")), 3000))]);
     expect(events[0]).toMatchObject({ kind: "UPDATED", serverId: SERVER, statusChanged: true, previous: { state: "RUNNING" }, current: { state: "ERROR" }, source: "DATABASE" });
+  });
+
+  it("closes the Realtime socket when it stops, so nothing is left running", async () => {
+    await live!.stop();
+    live = undefined;
+    for (let i = 0; i < 100 && socket!.readyState !== socket!.CLOSED; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(socket!.readyState).toBe(socket!.CLOSED);
+    expect(received.some((m: any) => m[3] === "phx_leave")).toBe(true);
   });
 });
