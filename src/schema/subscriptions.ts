@@ -96,13 +96,36 @@ function withReplay(ctx: Context, accept: (e: ServerEvent) => boolean, since: Da
   return since ? replayThen(live.replay(since), accept, events) : events;
 }
 
-async function* replayThen(replay: AsyncIterable<ServerEvent>, accept: (e: ServerEvent) => boolean, events: AsyncIterableIterator<ServerEvent>): AsyncGenerator<ServerEvent> {
-  try {
-    for await (const e of replay) if (accept(e)) yield e;
-    yield* events;
-  } finally {
-    await events.return?.();
-  }
+/**
+ * The replay, then the live events. Not an async generator: a generator's return() waits for the
+ * pending next(), which for a quiet subscription never settles, so closing it would leave its hub
+ * subscriber behind. Here return() ends the live subscription at once.
+ */
+function replayThen(replay: AsyncIterable<ServerEvent>, accept: (e: ServerEvent) => boolean, events: AsyncIterableIterator<ServerEvent>): AsyncIterableIterator<ServerEvent> {
+  const replayed = replay[Symbol.asyncIterator]();
+  let replaying = true;
+  const iterator: AsyncIterableIterator<ServerEvent> = {
+    async next() {
+      try {
+        while (replaying) {
+          const step = await replayed.next();
+          if (step.done) replaying = false;
+          else if (accept(step.value)) return step;
+        }
+      } catch (error) {
+        await events.return?.();
+        throw error;
+      }
+      return events.next();
+    },
+    async return() {
+      replaying = false;
+      void replayed.return?.().catch(() => undefined);
+      return (await events.return?.()) ?? { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
 }
 
 // A subscription's context lives as long as it does: each event brings its own time and rows.
