@@ -206,7 +206,9 @@ export class LiveFleet {
   private onBusMessage(message: BusMessage) {
     if (this.stopped) return;
     if (message.type === "connectionTest") {
-      this.publishTest(message.test);
+      // A server this replica has not loaded yet has no owner to check visibility against: its
+      // database notice, which follows the row, will publish the result instead.
+      if (this.servers.has(message.test.serverId)) this.publishTest(message.test);
       return;
     }
     // Another replica's clock saw a threshold pass. Re-derive it from our own copy of the row, and
