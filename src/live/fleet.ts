@@ -1,6 +1,7 @@
 // The live view of the fleet: database changes and the passage of time, turned into events.
 // It caches what clients can see of every server (rebuilt from the database at start), reloads
 // changed rows in one batched statement, and publishes only what changed for a client.
+import FlatQueue from "flatqueue";
 import type { Db } from "../data/db.ts";
 import type { ConnectionTestRow, EnvironmentRow, ServerRow } from "../data/rows.ts";
 import { allPages, type RemovedServer, type Store } from "../data/store.ts";
@@ -45,6 +46,8 @@ interface Cached {
   key: string;
   /** When `status` was computed (ms): a transition computed for an earlier moment is stale. */
   evaluatedAt: number;
+  /** When its health next changes with time alone (ms), if it will. */
+  nextAt: number | undefined;
   /** The droplet's owner, kept for the REMOVED event after the droplet itself is gone. */
   userId: string | null;
 }
@@ -85,6 +88,11 @@ export class LiveFleet {
   private readonly pendingTests = new Set<string>();
   private readonly publishedTests = new Set<string>();
   private readonly servers = new Map<string, Cached>();
+  /**
+   * Server ids by the moment their health next changes, so the clock visits only servers that are
+   * due. An entry whose moment no longer matches the server's `nextAt` is stale and skipped.
+   */
+  private readonly deadlines = new FlatQueue<string>();
   private readonly environments = new Map<string, EnvironmentRow>();
   private readonly pendingServers = new Set<string>();
   private readonly pendingEnvironments = new Set<string>();
@@ -247,7 +255,7 @@ export class LiveFleet {
       for (const row of page.rows) {
         seen.add(row.id);
         if (publish) this.applyServer(row.id, row, source, now);
-        else this.servers.set(row.id, this.toCached(row, now));
+        else this.remember(row.id, this.toCached(row, now));
       }
     }
     if (publish) for (const id of [...this.servers.keys()]) if (!seen.has(id)) this.applyServer(id, null, source, now);
@@ -258,7 +266,23 @@ export class LiveFleet {
     const env = this.environments.get(row.environmentId);
     const status = serverStatus(row, now, this.options.thresholds);
     const { updatedAt: _ignored, ...visible } = row;
-    return { row, status, key: JSON.stringify([visible, env?.publicIp ?? null, env?.name ?? null]), evaluatedAt: now.getTime(), userId: env?.userId ?? null };
+    return {
+      row, status, key: JSON.stringify([visible, env?.publicIp ?? null, env?.name ?? null]), userId: env?.userId ?? null,
+      evaluatedAt: now.getTime(), nextAt: nextHealthChange(status.state, row.lastHeartbeat, now, this.options.thresholds)?.getTime(),
+    };
+  }
+
+  private remember(id: string, cached: Cached) {
+    const before = this.servers.get(id);
+    this.servers.set(id, cached);
+    // An unchanged moment keeps its entry; a new one gets its own (the old one is now stale).
+    if (cached.nextAt === undefined || cached.nextAt === before?.nextAt) return;
+    this.deadlines.push(id, cached.nextAt);
+    // Stale entries go when they come due; rebuild if writes pile them up faster.
+    if (this.deadlines.length > 2 * this.servers.size + 1024) {
+      this.deadlines.clear();
+      for (const [key, c] of this.servers) if (c.nextAt !== undefined) this.deadlines.push(key, c.nextAt);
+    }
   }
 
   private applyEnvironment(id: string, row: EnvironmentRow | null, source: EventSource, at: Date) {
@@ -286,7 +310,7 @@ export class LiveFleet {
       return;
     }
     const after = this.toCached(row, now);
-    this.servers.set(id, after);
+    this.remember(id, after);
     if (source === "DATABASE") this.options.onLag?.(Math.max(0, Date.now() - row.updatedAt.getTime()) / 1000);
     const statusChanged = !before || before.status.state !== after.status.state || before.status.health !== after.status.health;
     if (before && before.key === after.key && !statusChanged) return;
@@ -299,35 +323,44 @@ export class LiveFleet {
   // The health clock: one timer, for the nearest moment a running server's health changes.
   private scheduleClock() {
     if (this.stopped) return;
-    const { clock, thresholds } = this.options;
+    const { clock } = this.options;
     const now = clock.now();
-    let next: number | undefined;
-    for (const { row, status } of this.servers.values()) {
-      const at = nextHealthChange(status.state, row.lastHeartbeat, now, thresholds)?.getTime();
-      if (at !== undefined && (next === undefined || at < next)) next = at;
-    }
+    while (this.deadlines.length && this.isStale(this.deadlines.peek()!, this.deadlines.peekValue()!)) this.deadlines.pop();
+    const next = this.deadlines.length ? this.deadlines.peekValue() : undefined;
     if (next === this.clockDue) return;
     if (this.clockTimer !== undefined) clock.clearTimer(this.clockTimer);
     this.clockTimer = undefined;
     this.clockDue = next;
-    if (next !== undefined) this.clockTimer = clock.setTimer(() => this.tick(), next - now.getTime());
+    if (next !== undefined) this.clockTimer = clock.setTimer(() => this.tick(), Math.max(0, next - now.getTime()));
   }
 
+  private isStale(id: string, at: number): boolean {
+    return this.servers.get(id)?.nextAt !== at;
+  }
+
+  /** Visits the servers that are due (not the whole fleet). */
   private tick() {
     this.clockTimer = undefined;
     this.clockDue = undefined;
     const now = this.options.clock.now();
-    for (const [id, cached] of this.servers) {
+    while (this.deadlines.length && this.deadlines.peekValue()! <= now.getTime()) {
+      const at = this.deadlines.peekValue()!;
+      const id = this.deadlines.pop()!;
+      const cached = this.servers.get(id);
+      if (!cached || cached.nextAt !== at) continue;
       if (this.applyClockTransition(id, cached, now)) this.options.bus?.publish({ type: "health", serverId: id, version: cached.row.updatedAt.getTime(), at: now.toISOString() });
     }
     this.scheduleClock();
   }
 
-  /** Re-evaluates a server's status at `at`; publishes and returns true when it changed. */
+  /** Re-evaluates a server's status at `at` (and when it next changes); publishes and returns true when it changed. */
   private applyClockTransition(id: string, cached: Cached, at: Date): boolean {
-    const status = serverStatus(cached.row, at, this.options.thresholds);
-    if (status.health === cached.status.health && status.state === cached.status.state) return false;
-    this.servers.set(id, { ...cached, status, evaluatedAt: at.getTime() });
+    const { thresholds } = this.options;
+    const status = serverStatus(cached.row, at, thresholds);
+    const nextAt = nextHealthChange(status.state, cached.row.lastHeartbeat, at, thresholds)?.getTime();
+    const changed = status.health !== cached.status.health || status.state !== cached.status.state;
+    this.remember(id, { ...cached, status, evaluatedAt: at.getTime(), nextAt });
+    if (!changed) return false;
     this.serverEvents.publish({
       kind: "UPDATED", serverId: id, server: cached.row, environment: this.environments.get(cached.row.environmentId) ?? null,
       scope: { environmentId: cached.row.environmentId, userId: cached.userId }, previous: cached.status, current: status, statusChanged: true, source: "HEALTH_CLOCK", at,

@@ -215,6 +215,33 @@ describe("health clock", () => {
     await client.dispose();
   });
 
+  it("visits each server at its own moment, and a new heartbeat moves that moment", async () => {
+    const env = await insertEnvironment(db, { name: "clock-env-2", publicIp: "203.0.113.61" });
+    const t0 = clock.now().getTime();
+    const at = (msAgo: number) => new Date(t0 - msAgo).toISOString();
+    const x = await insertServer(db, { env, name: "x", status: "running" });
+    const y = await insertServer(db, { env, name: "y", status: "running" });
+    await db.query("UPDATE account_tool_instances SET last_heartbeat_from_dtma = $1 WHERE id = $2", [at(4 * 60_000), x]); // degrades in 1 min
+    await db.query("UPDATE account_tool_instances SET last_heartbeat_from_dtma = $1 WHERE id = $2", [at(2 * 60_000), y]); // degrades in 3 min
+    await server.live!.settled();
+    const client = wsClient(server.url);
+    const sub = subscribeWs(client, STATUS_CHANGED, { filter: { serverIds: [x, y] } });
+    await subscribed(server.live!, 1);
+    clock.advance(30_000);
+    // x reports in: its 1-minute deadline is gone, it degrades 5 minutes from now instead.
+    await db.query("UPDATE account_tool_instances SET last_heartbeat_from_dtma = $1 WHERE id = $2", [clock.now().toISOString(), x]);
+    await server.live!.settled();
+    clock.advance(60_000); // x's old deadline passes: nothing
+    expect(await sub.quiet(100)).toBe(true);
+    clock.advance(90_000); // y's moment (3 min)
+    expect((await sub.next()).serverStatusChanged).toMatchObject({ server: { name: "y" }, current: { health: "DEGRADED" }, source: "HEALTH_CLOCK" });
+    clock.advance(150_000); // x's new moment (5 min after its heartbeat)
+    expect((await sub.next()).serverStatusChanged).toMatchObject({ server: { name: "x" }, current: { health: "DEGRADED" }, source: "HEALTH_CLOCK" });
+    expect(clock.pending).toBe(1);
+    await sub.close();
+    await client.dispose();
+  });
+
   it("starts counting again when a heartbeat arrives", async () => {
     await db.query("UPDATE account_tool_instances SET last_heartbeat_from_dtma = $1 WHERE id = $2", [clock.now().toISOString(), ids.fresh]);
     await server.live!.settled();
