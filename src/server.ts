@@ -70,12 +70,14 @@ export function createYogaApp(services: Services, logger: Logger, options: { pro
       ...(options.prometheus === false ? [] : [usePrometheus({
         registry: metrics.registry,
         endpoint: "/metrics",
-        // Per request: HTTP duration, operation duration and count, execute phase, errors. Parse and
-        // validate are cached by yoga (their histograms measured a map lookup), the schema has no
-        // deprecated fields to count, and root-field resolver timings come from schema/index.ts.
+        // Per request: the HTTP duration, the operation's duration (its _count counts operations)
+        // and error results. Not kept: parse and validate (cached by yoga, their histograms timed a
+        // map lookup), context, execute and the request counter (the same figure again), deprecated
+        // fields (the schema has none); root-field timings come from schema/index.ts.
         metrics: {
           graphql_envelop_execute_resolver: false, graphql_envelop_request_time_summary: false, graphql_envelop_deprecated_field: false,
           graphql_envelop_phase_parse: false, graphql_envelop_phase_validate: false, graphql_envelop_phase_context: false, graphql_envelop_schema_change: false,
+          graphql_envelop_phase_execute: false, graphql_envelop_request: false,
         },
       })]),
     ],

@@ -38,7 +38,8 @@ describe("/metrics", () => {
     await server.gql(`mutation($id: ID!) { testServerConnection(id: $id) { success } }`, { id: ids.server }); // the simulator is not MCP
 
     const text = await (await fetch(server.url.replace("/graphql", "/metrics"))).text();
-    expect(text).toMatch(/graphql_envelop_phase_execute_count\{[^}]*operationType="query"[^}]*\} [1-9]/);
+    expect(text).toMatch(/graphql_envelop_request_duration_count\{[^}]*operationType="query"[^}]*\} [1-9]/);
+    expect(text).toMatch(/graphql_yoga_http_duration_count\{[^}]*\} [1-9]/);
     expect(text).toMatch(/mcp_fleet_root_resolver_seconds_count\{field="Query.servers",outcome="ok"\} 1/);
     expect(text).toMatch(/mcp_fleet_root_resolver_seconds_count\{field="Mutation.refreshEnvironmentStatus",outcome="ok"\} 1/);
     expect(text).toMatch(/mcp_fleet_dtma_call_seconds_count\{route="GET \/status",outcome="200"\} 1/);
