@@ -29,7 +29,7 @@ interface Result {
 /** Starts `script` on the database, subscribes SUBSCRIBERS clients to `id`, writes UPDATES updates. */
 async function measure(script: string, databaseUrl: string, db: Db, id: string): Promise<Result> {
   const child = fork(fileURLToPath(new URL(script, import.meta.url)), {
-    execArgv: ["--import", "tsx", "--expose-gc"],
+    execArgv: ["--import", "tsx", "--expose-gc", ...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean)],
     env: { ...process.env, NODE_ENV: "production", DATABASE_URL: databaseUrl, SUPABASE_JWT_SECRET: SECRET },
     stdio: "inherit",
   });
