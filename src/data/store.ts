@@ -135,15 +135,23 @@ export function toPage<T>(rows: T[], first: number): Page<T> {
   return { rows: rows.slice(0, first), hasNextPage: rows.length > first };
 }
 
-/** Every page of a keyset-paged list, in order: `fetch` is called with the cursor after the last row. */
-export async function* allPages<R extends { id: string; name: string | null }, P extends Page<R>>(fetch: (after: Cursor | undefined) => Promise<P>): AsyncGenerator<P> {
-  let after: Cursor | undefined;
+/**
+ * Every page of a keyset-paged list, in order: `fetch` is called with the cursor after the last
+ * row, which `cursorOf` reads (by default the (name, id) cursor of every list).
+ */
+export function allPages<R extends { id: string; name: string | null }, P extends Page<R>>(fetch: (after: Cursor | undefined) => Promise<P>): AsyncGenerator<P>;
+export function allPages<R, P extends Page<R>, C>(fetch: (after: C | undefined) => Promise<P>, cursorOf: (row: R) => C): AsyncGenerator<P>;
+export async function* allPages<R, P extends Page<R>, C>(
+  fetch: (after: C | undefined) => Promise<P>,
+  cursorOf = (row: R) => ({ name: (row as { name: string | null }).name, id: (row as { id: string }).id }) as C,
+): AsyncGenerator<P> {
+  let after: C | undefined;
   for (;;) {
     const page = await fetch(after);
     yield page;
     const last = page.rows[page.rows.length - 1];
-    if (!page.hasNextPage || !last) return;
-    after = { name: last.name, id: last.id };
+    if (!page.hasNextPage || last === undefined) return;
+    after = cursorOf(last);
   }
 }
 

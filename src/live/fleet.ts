@@ -386,17 +386,14 @@ export class LiveFleet {
         };
       }
     }
-    let after: RemovedServer["cursor"] | undefined;
-    for (;;) {
-      const page = await this.store.serversRemovedSince(since, { first: LOAD_PAGE, after });
+    const removedPages = allPages((after) => this.store.serversRemovedSince(since, { first: LOAD_PAGE, after }), (removed: RemovedServer) => removed.cursor);
+    for await (const page of removedPages) {
       for (const removed of page.rows) {
         yield {
           kind: "REMOVED", serverId: removed.id, server: null, environment: this.environments.get(removed.environmentId) ?? null,
           scope: { environmentId: removed.environmentId, userId: removed.userId }, previous: null, current: null, statusChanged: true, source: "REPLAY", at: removed.removedAt,
         };
       }
-      if (!page.hasNextPage) return;
-      after = page.rows[page.rows.length - 1].cursor;
     }
   }
 }
