@@ -72,7 +72,7 @@ export interface RemovedServer {
   cursor: { at: string; id: string };
 }
 
-/** How long deletions are remembered for replay; `since` older than this is refused. */
+/** How long deletions are remembered for replay (the interval migration 008 prunes at); `since` older than this is refused. */
 export const REMOVED_SERVERS_KEPT_MS = 7 * 24 * 3600_000;
 
 /** A page of servers with the environments they belong to, read in the same round trip. */

@@ -62,7 +62,8 @@ const ServerEventFilterInput = builder.inputType("ServerEventFilter", {
   }),
 });
 
-const SINCE = "Resume from the `at` of the last event received: servers changed or deleted after it are sent first (source REPLAY). At most 7 days back.";
+const REPLAY_DAYS = REMOVED_SERVERS_KEPT_MS / 86_400_000;
+const SINCE = `Resume from the \`at\` of the last event received: servers changed or deleted after it are sent first (source REPLAY). At most ${REPLAY_DAYS} days back.`;
 
 function liveOf(ctx: Context) {
   if (!ctx.live) throw userError("UPSTREAM_UNAVAILABLE", "Live updates are not running on this server");
@@ -89,7 +90,7 @@ function withReplay(ctx: Context, accept: (e: ServerEvent) => boolean, since: Da
   const live = liveOf(ctx);
   if (since && since.getTime() > Date.now() + 60_000) throw badInput("`since` is in the future", "since");
   if (since && since.getTime() < Date.now() - REMOVED_SERVERS_KEPT_MS) {
-    throw badInput(`\`since\` is older than the ${REMOVED_SERVERS_KEPT_MS / 86_400_000}-day replay window (deletions before it are forgotten): read the list again and subscribe without \`since\``, "since");
+    throw badInput(`\`since\` is older than the ${REPLAY_DAYS}-day replay window (deletions before it are forgotten): read the list again and subscribe without \`since\``, "since");
   }
   const events = live.serverEvents.subscribe(accept);
   // Without a replay, the hub's iterator is the subscription: one async layer less per event.
