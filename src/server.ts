@@ -53,7 +53,6 @@ export function createYogaApp(services: Services, logger: Logger, options: { pro
       : false,
     landingPage: false,
     logging: logger,
-    // Compiles each distinct operation once into plain JS: about a third less CPU per request.
     plugins: [
       // Depth, aliases, tokens, cost and directives are bounded before execution.
       ...new EnvelopArmor({
@@ -66,6 +65,7 @@ export function createYogaApp(services: Services, logger: Logger, options: { pro
         blockFieldSuggestion: { enabled: !config.introspection },
       }).protect().plugins,
       ...(config.introspection ? [] : [useDisableIntrospection()]),
+      // Compiles each distinct operation once into plain JS: about a third less CPU per request.
       useGraphQlJit(),
       ...(options.prometheus === false ? [] : [usePrometheus({
         registry: metrics.registry,
