@@ -1,8 +1,6 @@
 // npm run bench:live: 5,000 graphql-ws subscribers on one server process, real Postgres.
 // Measures, against a bare baseline in the same run, commit-to-delivery latency at every subscriber over 100 updates, lost events, and
 // server heap per idle subscriber. Prints a Markdown table for BENCHMARKS.md.
-import { fork } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import { createClient, type Client } from "graphql-ws";
 import { signDevToken } from "../src/auth/verify.ts";
@@ -11,6 +9,7 @@ import type { Db } from "../src/data/db.ts";
 import { migrate } from "../src/data/migrate.ts";
 import { insertEnvironment, insertServer } from "../test/helpers/fleet.ts";
 import { freshPostgres } from "../test/helpers/postgres.ts";
+import { startServerProcess, type ServerStats } from "./processes.ts";
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 5000);
 const UPDATES = Number(process.env.BENCH_UPDATES ?? 100);
@@ -28,15 +27,10 @@ interface Result {
 
 /** Starts `script` on the database, subscribes SUBSCRIBERS clients to `id`, writes UPDATES updates. */
 async function measure(script: string, databaseUrl: string, db: Db, id: string): Promise<Result> {
-  const child = fork(fileURLToPath(new URL(script, import.meta.url)), {
-    execArgv: ["--import", "tsx", "--expose-gc", ...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean)],
-    env: { ...process.env, NODE_ENV: "production", DATABASE_URL: databaseUrl, SUPABASE_JWT_SECRET: SECRET },
-    stdio: "inherit",
-  });
-  const ask = () => new Promise<{ subscribers: number; heapUsed: number; rss: number }>((resolve) => { child.once("message", resolve as never); child.send("stats"); });
+  const { child, port } = await startServerProcess(script, { DATABASE_URL: databaseUrl, SUPABASE_JWT_SECRET: SECRET }, ["--expose-gc"]);
+  const ask = () => new Promise<ServerStats>((resolve) => { child.once("message", resolve as never); child.send("stats"); });
   const clients: Client[] = [];
   try {
-    const port = await new Promise<number>((resolve) => child.once("message", (m: { port: number }) => resolve(m.port)));
     const idle = await ask();
     // Each subscriber records when it saw each update (by the version marker the update writes).
     const seen: Array<Map<string, number>> = [];

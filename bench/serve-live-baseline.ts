@@ -6,6 +6,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import pg from "pg";
 import { WebSocketServer, type WebSocket } from "ws";
+import { answerStats } from "./processes.ts";
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 4 });
 const listener = new pg.Client({ connectionString: process.env.DATABASE_URL });
@@ -38,8 +39,4 @@ wss.on("connection", (socket) => {
   });
 });
 server.listen(0, "127.0.0.1", () => process.send?.({ port: (server.address() as AddressInfo).port }));
-process.on("message", (m: string) => {
-  if (m !== "stats") return;
-  (globalThis as { gc?: () => void }).gc?.();
-  process.send?.({ subscribers: count, heapUsed: process.memoryUsage().heapUsed, rss: process.memoryUsage().rss });
-});
+answerStats(() => count);

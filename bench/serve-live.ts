@@ -4,14 +4,11 @@ import { loadConfig } from "../src/config.ts";
 import { openServices } from "../src/data/index.ts";
 import { createLogger } from "../src/log.ts";
 import { startServer } from "../src/server.ts";
+import { answerStats } from "./processes.ts";
 
 const config = loadConfig({ DATABASE_URL: process.env.DATABASE_URL, SUPABASE_JWT_SECRET: process.env.SUPABASE_JWT_SECRET, PORT: "0", LOG_LEVEL: "silent", NODE_ENV: "production" });
 const logger = createLogger("silent");
 const services = await openServices(config, logger);
 const app = await startServer(services, logger);
-process.on("message", (m: string) => {
-  if (m !== "stats") return;
-  (globalThis as { gc?: () => void }).gc?.();
-  process.send?.({ subscribers: services.live!.serverEvents.size, heapUsed: process.memoryUsage().heapUsed, rss: process.memoryUsage().rss });
-});
+answerStats(() => services.live!.serverEvents.size);
 process.send?.({ port: (app.server.address() as AddressInfo).port });

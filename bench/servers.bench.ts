@@ -1,8 +1,6 @@
 // npm run bench: servers(first: 100) with environments, against the hand-written baseline,
 // on 10,000 servers over 500 droplets in real Postgres. Prints a Markdown table for BENCHMARKS.md.
-import { fork, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import autocannon from "autocannon";
 import { signDevToken } from "../src/auth/verify.ts";
@@ -13,6 +11,7 @@ import { SqlStore } from "../src/data/sql-store.ts";
 import { createLogger } from "../src/log.ts";
 import { createYogaApp } from "../src/server.ts";
 import { freshPostgres } from "../test/helpers/postgres.ts";
+import { startServerProcess } from "./processes.ts";
 
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 6);
 // Baseline and API are measured in alternating rounds, so a slow moment of the machine hits both.
@@ -23,14 +22,6 @@ const QUERY = `{ servers(first: 100) { edges { node { id name rawStatus status {
 // The API verifies a token on every request, as in production; the baseline has no auth to do.
 const SECRET = randomBytes(32).toString("hex");
 const TOKEN = await signDevToken(SECRET, { sub: "00000000-0000-4000-8000-00000000ffff", role: "service_role" });
-
-function start(script: string, databaseUrl: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(fileURLToPath(new URL(script, import.meta.url)), { execArgv: ["--import", "tsx", ...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean)], env: { ...process.env, NODE_ENV: "production", DATABASE_URL: databaseUrl, SUPABASE_JWT_SECRET: SECRET }, stdio: "inherit" });
-  return new Promise((resolve, reject) => {
-    child.once("message", (m: { port: number }) => resolve({ child, port: m.port }));
-    child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
-  });
-}
 
 // CPU time (user + system, ms) of a process, and of every Postgres process, from /proc.
 function cpuMs(pid: number): number {
@@ -98,8 +89,9 @@ try {
   const checked = (await check.json()) as { data: { servers: { edges: unknown[] } } };
   if (checked.data.servers.edges.length !== 100) throw new Error("the API did not return 100 servers");
 
-  const baseline = await start("./serve-baseline.ts", pgTest.url);
-  const api = await start("./serve-api.ts", pgTest.url);
+  const serverEnv = { DATABASE_URL: pgTest.url, SUPABASE_JWT_SECRET: SECRET };
+  const baseline = await startServerProcess("./serve-baseline.ts", serverEnv);
+  const api = await startServerProcess("./serve-api.ts", serverEnv);
   try {
     const baselineUrl = `http://127.0.0.1:${baseline.port}/`;
     const apiUrl = `http://127.0.0.1:${api.port}/graphql`;

@@ -1,0 +1,34 @@
+// The servers a benchmark measures run in child processes of their own: started here (with tsx,
+// NODE_ENV=production and BENCH_NODE_FLAGS), each reporting its port, and for bench:live its
+// subscriber count and heap, over IPC.
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+/** Forks `script` (a path relative to bench/) and resolves once it has sent its port. */
+export function startServerProcess(script: string, env: Record<string, string>, nodeFlags: string[] = []): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(fileURLToPath(new URL(script, import.meta.url)), {
+    execArgv: ["--import", "tsx", ...nodeFlags, ...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean)],
+    env: { ...process.env, NODE_ENV: "production", ...env },
+    stdio: "inherit",
+  });
+  return new Promise((resolve, reject) => {
+    child.once("message", (m: { port: number }) => resolve({ child, port: m.port }));
+    child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+}
+
+export interface ServerStats {
+  subscribers: number;
+  heapUsed: number;
+  rss: number;
+}
+
+/** In a server process: answers "stats" with its subscriber count and its heap after a full GC (--expose-gc). */
+export function answerStats(subscribers: () => number): void {
+  process.on("message", (m: string) => {
+    if (m !== "stats") return;
+    (globalThis as { gc?: () => void }).gc?.();
+    const { heapUsed, rss } = process.memoryUsage();
+    process.send?.({ subscribers: subscribers(), heapUsed, rss } satisfies ServerStats);
+  });
+}
