@@ -2,8 +2,8 @@
 // Under CI=true a missing Postgres fails the run; elsewhere its suites skip with a message.
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { describe } from "vitest";
 import { postgresDb, type Db } from "../../src/data/db.ts";
+import { describeWhenUp } from "./services.ts";
 
 export const POSTGRES_URL = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
@@ -21,13 +21,9 @@ async function reachable(): Promise<boolean> {
 }
 
 export const postgresUp = await reachable();
-if (!postgresUp) {
-  if (process.env.CI === "true") throw new Error(`PostgreSQL is required under CI=true but ${POSTGRES_URL} is not reachable`);
-  console.warn(`\n  SKIPPING the Postgres suites: ${POSTGRES_URL} is not reachable (start PostgreSQL, or set TEST_DATABASE_URL)\n`);
-}
 
 /** `describe` that runs only when Postgres is reachable. */
-export const describePostgres = postgresUp ? describe : describe.skip;
+export const describePostgres = describeWhenUp("PostgreSQL", POSTGRES_URL, postgresUp, "start PostgreSQL, or set TEST_DATABASE_URL");
 
 export interface TestDatabase {
   db: Db;
