@@ -8,6 +8,8 @@ import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectio
 import { inKeyOrder, toPage, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type RemovedServer, type ServerFilter, type ServerPage, type Store } from "./store.ts";
 
 const FEED_TABLES = ["account_tool_instances", "account_tool_environments", "mcp_connection_tests"] as const;
+/** Per-user stores kept (see asUser); the oldest goes first. */
+const USER_STORES_KEPT = 1000;
 
 export interface SupabaseStoreOptions {
   url: string;
@@ -58,6 +60,7 @@ interface Filterable {
 export class SupabaseStore implements Store {
   readonly kind = "supabase" as const;
   readonly client: SupabaseClient;
+  private readonly users = new Map<string, SupabaseStore>();
 
   constructor(private readonly options: SupabaseStoreOptions) {
     const baseFetch = options.fetch ?? fetch;
@@ -77,9 +80,19 @@ export class SupabaseStore implements Store {
     });
   }
 
-  /** The same store, acting as the user whose access token this is (RLS applies to every request). */
+  /**
+   * The same store, acting as the user whose access token this is (RLS applies to every request).
+   * One per token, kept for the token's next requests: building a supabase-js client on every
+   * GraphQL request would be work on the hot path.
+   */
   asUser(accessToken: string): SupabaseStore {
-    return new SupabaseStore({ ...this.options, accessToken });
+    let store = this.users.get(accessToken);
+    if (!store) {
+      if (this.users.size >= USER_STORES_KEPT) this.users.delete(this.users.keys().next().value as string);
+      store = new SupabaseStore({ ...this.options, accessToken });
+      this.users.set(accessToken, store);
+    }
+    return store;
   }
 
   private async run<T>(request: PostgrestRequest): Promise<{ data: T; count: number | null }> {

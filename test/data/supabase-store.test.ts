@@ -157,6 +157,14 @@ describe("SupabaseStore as a user", () => {
     expect(requests[0].headers.authorization).toBe("Bearer user-access-token");
     expect(requests[0].headers.apikey).toBe("service-role-key");
   });
+
+  it("keeps one client per access token across requests, each sending its own token", async () => {
+    const { store, requests } = capture(() => json([]));
+    expect(store.asUser("token-a")).toBe(store.asUser("token-a"));
+    await store.asUser("token-a").environmentsByIds([ENV_ROW.id]);
+    await store.asUser("token-b").environmentsByIds([ENV_ROW.id]);
+    expect(requests.map((r) => r.headers.authorization)).toEqual(["Bearer token-a", "Bearer token-b"]);
+  });
 });
 
 describe("SupabaseStore parsing", () => {
