@@ -1,6 +1,6 @@
 // Ids and cursors as clients see them. Relay global ids are opaque; `server(id)` and filters also
 // accept the raw database UUID, which is what upstream URLs and the existing UI carry.
-import { decodeGlobalID } from "@pothos/plugin-relay";
+import { decodeGlobalID, encodeGlobalID } from "@pothos/plugin-relay";
 import type { Cursor } from "../data/store.ts";
 import { badInput } from "./errors.ts";
 
@@ -8,6 +8,33 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function isUuid(value: string): boolean {
   return UUID.test(value);
+}
+
+const ASCII = /^[\x00-\x7f]*$/;
+
+/** The Relay global id of a row: the same text as the relay plugin's encodeGlobalID. */
+export function encodeNodeId(typename: string, id: string): string {
+  const text = `${typename}:${id}`;
+  // Row ids are UUIDs, so the text is ASCII, where btoa gives the same base64 as UTF-8 bytes do,
+  // at a third of the cost of a Buffer per id.
+  return ASCII.test(text) ? btoa(text) : encodeGlobalID(typename, id);
+}
+
+/**
+ * encodeNodeId for one type, remembering what it encoded (up to `limit` ids, then it starts
+ * over): a page of servers encodes two hundred ids, the same ones request after request, and the
+ * encoding was a quarter of the page's execution time.
+ */
+export function nodeIdEncoder(typename: string, limit = 100_000): (id: string) => string {
+  const encoded = new Map<string, string>();
+  return (id) => {
+    let globalId = encoded.get(id);
+    if (globalId === undefined) {
+      if (encoded.size >= limit) encoded.clear();
+      encoded.set(id, (globalId = encodeNodeId(typename, id)));
+    }
+    return globalId;
+  };
 }
 
 /** The database id behind a global id of `typename`, or a raw UUID. */

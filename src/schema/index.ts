@@ -1,8 +1,8 @@
 // Importing each file registers its types with the builder.
-import { encodeGlobalID } from "@pothos/plugin-relay";
 import { isObjectType, lexicographicSortSchema, printSchema, type GraphQLSchema } from "graphql";
 import { builder } from "./builder.ts";
 import type { Context } from "./context.ts";
+import { nodeIdEncoder } from "./ids.ts";
 import "./status.ts";
 import "./server.ts";
 import "./environment.ts";
@@ -19,12 +19,13 @@ export function buildSchema(): GraphQLSchema {
 
 // The relay plugin resolves every Node's `id` through an async function: a promise per id, two
 // hundred per page of servers, which showed in profiles. Every node's id is its row's `id`
-// (environment.ts, server.ts), so it is encoded synchronously instead; same value.
+// (environment.ts, server.ts), so it is encoded synchronously instead (same value), and each
+// type remembers the ids it has encoded.
 function synchronousNodeIds(built: GraphQLSchema): GraphQLSchema {
   for (const type of Object.values(built.getTypeMap())) {
     if (!isObjectType(type) || !type.getInterfaces().some((i) => i.name === "Node")) continue;
-    const name = type.name;
-    type.getFields().id.resolve = (parent: { id: string }) => encodeGlobalID(name, String(parent.id));
+    const encode = nodeIdEncoder(type.name);
+    type.getFields().id.resolve = (parent: { id: string }) => encode(String(parent.id));
   }
   return built;
 }
