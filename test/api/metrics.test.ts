@@ -1,6 +1,7 @@
 // /metrics after real traffic: GraphQL timings, DTMA and MCP calls, subscribers, change-feed lag.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pgliteDb } from "../../src/data/db.ts";
+import { boundedLabel } from "../../src/metrics.ts";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
 import { DtmaSimulator } from "../../src/dtma/simulator.ts";
@@ -49,5 +50,23 @@ describe("/metrics", () => {
     expect(text).not.toContain(KEY);
     await sub.close();
     await client.dispose();
+  });
+
+  it("labels GraphQL metrics by operation, not by URL, and error paths without list indexes", async () => {
+    const get = await fetch(`${server.url}?query=${encodeURIComponent("query ByGet { servers(first: 1) { edges { node { name } } } }")}`, { headers: { accept: "application/json" } });
+    expect(get.status).toBe(200);
+    await server.gql(`query Broken { servers(first: 1) { edges { node { name } } } a: server(id: "nope") { name } }`);
+
+    const text = await (await fetch(server.url.replace("/graphql", "/metrics"))).text();
+    expect(text).toMatch(/graphql_yoga_http_duration_count\{operationName="ByGet",operationType="query",method="GET",statusCode="200"\} 1/);
+    expect(text).not.toMatch(/graphql_yoga_http_duration[^\n]*url=/);
+    expect(text).toMatch(/graphql_envelop_error_result\{operationName="Broken",operationType="query",phase="execute",path="a"\} 1/);
+  });
+});
+
+describe("boundedLabel", () => {
+  it("keeps the first values a client sends, then counts the rest as other", () => {
+    const label = boundedLabel(3, 10);
+    expect(["a", "b", "a", "c", "d", "b", "a-very-long-name"].map(label)).toEqual(["a", "b", "a", "c", "other", "b", "other"]);
   });
 });
