@@ -12,29 +12,29 @@ import { EnvironmentStatusEnum } from "./status.ts";
 
 const MemoryRef = builder.objectRef<NonNullable<SystemMetrics["memory"]>>("MemoryMetrics").implement({
   fields: (t) => ({
-    totalBytes: t.float({ nullable: true, resolve: (m) => m.totalBytes }),
-    usedBytes: t.float({ nullable: true, resolve: (m) => m.usedBytes }),
-    activeBytes: t.float({ nullable: true, resolve: (m) => m.activeBytes }),
-    freeBytes: t.float({ nullable: true, resolve: (m) => m.freeBytes }),
-    usedPercent: t.float({ nullable: true, resolve: (m) => m.usedPercent }),
+    totalBytes: t.exposeFloat("totalBytes", { nullable: true }),
+    usedBytes: t.exposeFloat("usedBytes", { nullable: true }),
+    activeBytes: t.exposeFloat("activeBytes", { nullable: true }),
+    freeBytes: t.exposeFloat("freeBytes", { nullable: true }),
+    usedPercent: t.exposeFloat("usedPercent", { nullable: true }),
   }),
 });
 const DiskRef = builder.objectRef<NonNullable<SystemMetrics["disk"]>>("DiskMetrics").implement({
   fields: (t) => ({
-    mount: t.string({ nullable: true, resolve: (d) => d.mount }),
-    totalBytes: t.float({ nullable: true, resolve: (d) => d.totalBytes }),
-    usedBytes: t.float({ nullable: true, resolve: (d) => d.usedBytes }),
-    freeBytes: t.float({ nullable: true, resolve: (d) => d.freeBytes }),
-    usedPercent: t.float({ nullable: true, resolve: (d) => d.usedPercent }),
+    mount: t.exposeString("mount", { nullable: true }),
+    totalBytes: t.exposeFloat("totalBytes", { nullable: true }),
+    usedBytes: t.exposeFloat("usedBytes", { nullable: true }),
+    freeBytes: t.exposeFloat("freeBytes", { nullable: true }),
+    usedPercent: t.exposeFloat("usedPercent", { nullable: true }),
   }),
 });
 const SystemMetricsRef = builder.objectRef<SystemMetrics>("SystemMetrics").implement({
   description: "The droplet's resources as its agent last reported them (dtma_health_details_json).",
   fields: (t) => ({
-    cpuLoadPercent: t.float({ nullable: true, resolve: (m) => m.cpuLoadPercent }),
+    cpuLoadPercent: t.exposeFloat("cpuLoadPercent", { nullable: true }),
     memory: t.field({ type: MemoryRef, nullable: true, resolve: (m) => m.memory }),
     disk: t.field({ type: DiskRef, nullable: true, resolve: (m) => m.disk }),
-    error: t.string({ nullable: true, description: "Set when the last status refresh failed.", resolve: (m) => m.error }),
+    error: t.exposeString("error", { description: "Set when the last status refresh failed.", nullable: true }),
   }),
 });
 
@@ -44,22 +44,22 @@ builder.node(EnvironmentRef, {
   loadMany: (ids, ctx: Context) => ids.map((id) => ctx.loaders.environment.load(id)),
   fields: (t) => ({
     uuid: t.field({ type: "UUID", resolve: (e) => e.id }),
-    name: t.string({ nullable: true, resolve: (e) => e.name }),
-    description: t.string({ nullable: true, resolve: (e) => e.description }),
+    name: t.exposeString("name", { nullable: true }),
+    description: t.exposeString("description", { nullable: true }),
     status: t.field({ type: EnvironmentStatusEnum, resolve: (e) => e.status as "active" }),
     publicIP: t.field({ type: "IPAddress", nullable: true, resolve: (e) => e.publicIp }),
     privateIP: t.field({ type: "IPAddress", nullable: true, resolve: (e) => e.privateIp }),
-    region: t.string({ resolve: (e) => e.region }),
-    size: t.string({ resolve: (e) => e.size }),
-    image: t.string({ resolve: (e) => e.image }),
+    region: t.exposeString("region"),
+    size: t.exposeString("size"),
+    image: t.exposeString("image"),
     dropletId: t.string({ nullable: true, description: "The DigitalOcean droplet id.", resolve: (e) => e.doDropletId }),
-    dropletName: t.string({ nullable: true, resolve: (e) => e.dropletName }),
-    lastHeartbeatAt: t.field({ type: "DateTime", nullable: true, resolve: (e) => e.lastHeartbeatAt }),
-    dtmaVersion: t.string({ nullable: true, resolve: (e) => e.dtmaVersion }),
+    dropletName: t.exposeString("dropletName", { nullable: true }),
+    lastHeartbeatAt: t.expose("lastHeartbeatAt", { type: "DateTime", nullable: true }),
+    dtmaVersion: t.exposeString("dtmaVersion", { nullable: true }),
     systemMetrics: t.field({ type: SystemMetricsRef, nullable: true, resolve: (e) => systemMetrics(e.healthDetails) }),
-    provisioningError: t.string({ nullable: true, resolve: (e) => e.provisioningError }),
-    createdAt: t.field({ type: "DateTime", resolve: (e) => e.createdAt }),
-    updatedAt: t.field({ type: "DateTime", resolve: (e) => e.updatedAt }),
+    provisioningError: t.exposeString("provisioningError", { nullable: true }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    updatedAt: t.expose("updatedAt", { type: "DateTime" }),
     servers: t.connection({
       type: ServerRef,
       args: { filter: t.arg({ type: ServerFilterInput }) },

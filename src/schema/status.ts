@@ -41,11 +41,11 @@ export const EndpointProblemEnum = builder.enumType("EndpointProblem", { values:
 
 export const ServerStatusRef = builder.objectRef<ServerStatus>("MCPServerStatus").implement({
   fields: (t) => ({
-    state: t.field({ type: ServerStateEnum, resolve: (s) => s.state }),
-    health: t.field({ type: ServerHealthEnum, resolve: (s) => s.health }),
+    state: t.expose("state", { type: ServerStateEnum }),
+    health: t.expose("health", { type: ServerHealthEnum }),
     uptime: t.int({ nullable: true, description: "Seconds since the server last started; null unless running and the start is known.", resolve: (s) => s.uptimeSeconds }),
-    lastStarted: t.field({ type: "DateTime", nullable: true, resolve: (s) => s.lastStarted }),
-    lastError: t.string({ nullable: true, resolve: (s) => s.lastError }),
+    lastStarted: t.expose("lastStarted", { type: "DateTime", nullable: true }),
+    lastError: t.exposeString("lastError", { nullable: true }),
     heartbeatAge: t.int({ nullable: true, description: "Seconds since the last heartbeat from the droplet agent; null if it never sent one.", resolve: (s) => s.heartbeatAgeSeconds }),
   }),
 });
