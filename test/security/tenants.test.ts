@@ -21,6 +21,12 @@ describe.each(sqlTargets)("tenant isolation on $name", (target) => {
   let close: () => Promise<void>;
   let server: TestServer & { live?: LiveFleet };
   const tokens: Record<string, string> = {};
+  // Waits for exactly `n` live server subscriptions: a count of "at least n" could be met by a
+  // previous test's subscriptions that the server has not finished closing.
+  const subscribers = async (n: number) => {
+    for (let i = 0; i < 300 && server.live!.serverEvents.size !== n; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(server.live!.serverEvents.size).toBe(n);
+  };
   const ids: Record<string, string> = {};
 
   const as = async (who: string, query: string, variables?: Record<string, unknown>) => {
@@ -94,13 +100,14 @@ describe.each(sqlTargets)("tenant isolation on $name", (target) => {
       });
       return client;
     });
-    for (let i = 0; i < 200 && server.live!.serverEvents.size < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    await subscribers(2);
     await db.query("UPDATE account_tool_instances SET version = 'x' WHERE id = $1", [ids.bob2]);
     await db.query("UPDATE account_tool_instances SET version = 'y' WHERE id = $1", [ids.alice2]);
     for (let i = 0; i < 200 && (events.alice.length < 1 || events.bob.length < 1); i++) await new Promise((r) => setTimeout(r, 10));
     await new Promise((r) => setTimeout(r, 100));
     expect(events).toEqual({ alice: ["alice-2"], bob: ["bob-2"] });
     await Promise.all(clients.map((c) => c.dispose()));
+    await subscribers(0);
   });
 
   it("tells only the owner when a droplet is deleted with its servers, live and on replay", async () => {
@@ -119,7 +126,7 @@ describe.each(sqlTargets)("tenant isolation on $name", (target) => {
       return { seen, client };
     };
     const live = [watch("alice"), watch("bob")];
-    for (let i = 0; i < 200 && server.live!.serverEvents.size < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    await subscribers(2);
     await db.query("DELETE FROM account_tool_environments WHERE id = $1", [spareEnv]);
     for (let i = 0; i < 200 && live[0].seen.length < 1; i++) await new Promise((r) => setTimeout(r, 10));
     const replay = [watch("alice", { since: since.toISOString() }), watch("bob", { since: since.toISOString() })];
