@@ -17,6 +17,7 @@ import { AuthError, bearer } from "./auth/verify.ts";
 import type { Viewer } from "./auth/visibility.ts";
 import { handleHeartbeat } from "./dtma/heartbeat.ts";
 import type { LiveFleet } from "./live/fleet.ts";
+import { subscribeShared } from "./live/shared-execution.ts";
 import type { Logger } from "./log.ts";
 import { completeServices, createContext, type Services } from "./schema/context.ts";
 import { buildSchema } from "./schema/index.ts";
@@ -37,6 +38,29 @@ function causeChain(error: unknown): unknown[] {
   const chain: unknown[] = [];
   for (let e = error; e && chain.length < 5; e = (e as { originalError?: unknown; cause?: unknown }).originalError ?? (e as { cause?: unknown }).cause) chain.push(e);
   return chain;
+}
+
+/**
+ * What a client sees of an error: coded errors as they are; GraphQL's own request errors as
+ * BAD_USER_INPUT; a database outage as UPSTREAM_UNAVAILABLE; anything else as an opaque
+ * INTERNAL_SERVER_ERROR with an id that finds the logged details.
+ */
+function maskError(error: unknown, logger: Logger): Error {
+  const chain = causeChain(error);
+  const coded = chain.find((e): e is GraphQLError => isGraphQLError(e) && typeof e.extensions?.code === "string");
+  if (coded) return error as Error;
+  // GraphQL's own errors about the request (a variable of the wrong type, an unknown enum
+  // value) carry no code and wrap no program error: the client can fix them.
+  if (isGraphQLError(error) && chain.every(isGraphQLError)) {
+    return new GraphQLError(error.message, { nodes: error.nodes, path: error.path, extensions: { ...error.extensions, code: "BAD_USER_INPUT" } });
+  }
+  if (chain.some((e) => e instanceof DatabaseUnavailableError)) {
+    return new GraphQLError("The database is unavailable; try again shortly", { extensions: { code: "UPSTREAM_UNAVAILABLE" } });
+  }
+  const errorId = randomUUID();
+  const original = chain.at(-1) as Error | undefined;
+  logger.error({ errorId, err: original?.message, stack: original?.stack }, "unexpected error in a GraphQL request");
+  return new GraphQLError("Unexpected error", { extensions: { code: "INTERNAL_SERVER_ERROR", errorId } });
 }
 
 export function createYogaApp(services: Services, logger: Logger, options: { prometheus?: boolean } = {}) {
@@ -83,25 +107,7 @@ export function createYogaApp(services: Services, logger: Logger, options: { pro
         throw error;
       }
     },
-    maskedErrors: {
-      maskError(error) {
-        const chain = causeChain(error);
-        const coded = chain.find((e): e is GraphQLError => isGraphQLError(e) && typeof e.extensions?.code === "string");
-        if (coded) return error as Error;
-        // GraphQL's own errors about the request (a variable of the wrong type, an unknown enum
-        // value) carry no code and wrap no program error: the client can fix them.
-        if (isGraphQLError(error) && chain.every(isGraphQLError)) {
-          return new GraphQLError(error.message, { nodes: error.nodes, path: error.path, extensions: { ...error.extensions, code: "BAD_USER_INPUT" } });
-        }
-        if (chain.some((e) => e instanceof DatabaseUnavailableError)) {
-          return new GraphQLError("The database is unavailable; try again shortly", { extensions: { code: "UPSTREAM_UNAVAILABLE" } });
-        }
-        const errorId = randomUUID();
-        const original = chain.at(-1) as Error | undefined;
-        logger.error({ errorId, err: original?.message, stack: original?.stack }, "unexpected error in a GraphQL request");
-        return new GraphQLError("Unexpected error", { extensions: { code: "INTERNAL_SERVER_ERROR", errorId } });
-      },
-    },
+    maskedErrors: { maskError: (error) => maskError(error, logger) },
   });
 }
 
@@ -189,7 +195,9 @@ export async function startServer(services: Services, logger: Logger): Promise<A
       onDisconnect: (ctx) => clearTimeout(ctx.extra.expiry),
       onClose: (ctx) => clearTimeout(ctx.extra.expiry),
       execute: (args: any) => args.rootValue.execute(args),
-      subscribe: (args: any) => args.rootValue.subscribe(args),
+      // Subscribers with the same document, variables and viewer share one execution per event.
+      subscribe: (args: any) =>
+        subscribeShared(args, args.rootValue.shareKey, (result) => ({ ...result, errors: result.errors?.map((e) => maskError(e, logger) as GraphQLError) })),
       onSubscribe: async (ctx, _id, params) => {
         const { schema, execute, subscribe, contextFactory, parse, validate } = wsYoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params, viewer: ctx.extra.viewer, accessToken: ctx.extra.accessToken });
         let document;
@@ -200,7 +208,9 @@ export async function startServer(services: Services, logger: Logger): Promise<A
         }
         const errors = validate(schema, document);
         if (errors.length) return errors;
-        return { schema, operationName: params.operationName, document, variableValues: params.variables, contextValue: await contextFactory(), rootValue: { execute, subscribe } };
+        const viewer = ctx.extra.viewer;
+        const shareKey = JSON.stringify([params.query, params.operationName ?? null, params.variables ?? null, viewer?.role ?? null, viewer?.userId ?? null]);
+        return { schema, operationName: params.operationName, document, variableValues: params.variables, contextValue: await contextFactory(), rootValue: { execute, subscribe, shareKey } };
       },
     },
     wss,

@@ -1,0 +1,71 @@
+// Subscriptions over WebSocket, with one execution per event for every subscriber that would get
+// the same result: the same document, operation, variables and viewer. A dashboard watched by many
+// people, or many tabs, then costs one GraphQL execution per change instead of one per subscriber.
+import { createSourceEventStream, type DocumentNode, type ExecutionArgs, type ExecutionResult } from "graphql";
+import { compileQuery, isCompiledQuery, type CompiledQuery } from "graphql-jit";
+
+// Per event (the object every subscriber's source yields, shared by the hub), the results by key.
+// Events are dropped once delivered, and their results with them.
+const resultsByEvent = new WeakMap<object, Map<string, ExecutionResult | Promise<ExecutionResult>>>();
+
+// Compiled once per parsed document (yoga's parser cache hands out the same document for the
+// same text) and operation name.
+const compiledByDocument = new WeakMap<DocumentNode, Map<string, CompiledQuery | ExecutionResult>>();
+
+function compiled(args: ExecutionArgs): CompiledQuery | ExecutionResult {
+  let byOperation = compiledByDocument.get(args.document);
+  if (!byOperation) compiledByDocument.set(args.document, (byOperation = new Map()));
+  const name = args.operationName ?? "";
+  let query = byOperation.get(name);
+  if (!query) byOperation.set(name, (query = compileQuery(args.schema, args.document, args.operationName ?? undefined)));
+  return query;
+}
+
+/**
+ * The subscription's source stream (the root field's `subscribe`, with its filter and visibility
+ * check per subscriber), each event executed once per `key` across subscribers, with the context
+ * of the first subscriber to reach it. `key` must identify everything a result depends on besides
+ * the event: document, operation name, variables and the viewer's identity. Errors, whether they
+ * end the subscription before it starts or come with an event, go through `maskErrors` as a
+ * response's would.
+ */
+export async function subscribeShared(
+  args: ExecutionArgs,
+  key: string,
+  maskErrors: (result: ExecutionResult) => ExecutionResult,
+): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+  const query = compiled(args);
+  if (!isCompiledQuery(query)) return maskErrors(query);
+  const source = await createSourceEventStream(args);
+  if (!(Symbol.asyncIterator in source)) return maskErrors(source);
+  const events = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+  const execute = async (event: unknown) => {
+    const result = await query.query(event, args.contextValue, args.variableValues);
+    return result.errors?.length ? maskErrors(result) : result;
+  };
+  const resultOf = (event: unknown) => {
+    if (typeof event !== "object" || event === null) return execute(event);
+    let results = resultsByEvent.get(event);
+    if (!results) resultsByEvent.set(event, (results = new Map()));
+    let result = results.get(key);
+    if (!result) results.set(key, (result = execute(event)));
+    return result;
+  };
+  // Not an async generator: return() must end the source at once, not after a pending next().
+  const iterator: AsyncIterableIterator<ExecutionResult> = {
+    async next() {
+      const step = await events.next();
+      return step.done ? { done: true, value: undefined } : { done: false, value: await resultOf(step.value) };
+    },
+    async return() {
+      await events.return?.();
+      return { done: true, value: undefined };
+    },
+    async throw(error?: unknown) {
+      await events.return?.();
+      throw error;
+    },
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
+}

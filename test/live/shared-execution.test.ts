@@ -1,0 +1,94 @@
+// One execution per event for subscribers that would get the same result.
+import { GraphQLError, GraphQLInt, GraphQLObjectType, GraphQLSchema, GraphQLString, parse, type ExecutionResult } from "graphql";
+import { describe, expect, it } from "vitest";
+import { Hub } from "../../src/live/hub.ts";
+import { subscribeShared } from "../../src/live/shared-execution.ts";
+
+interface Tick {
+  n: number;
+}
+
+function fixture() {
+  const hub = new Hub<Tick>();
+  let executions = 0;
+  const Tick = new GraphQLObjectType<Tick, { viewer: string }>({
+    name: "Tick",
+    fields: {
+      n: { type: GraphQLInt, resolve: (t) => (executions++, t.n) },
+      viewer: { type: GraphQLString, resolve: (_t, _a, ctx) => ctx.viewer },
+      boom: { type: GraphQLString, resolve: () => { throw new Error("secret detail"); } },
+    },
+  });
+  const schema = new GraphQLSchema({
+    query: new GraphQLObjectType({ name: "Query", fields: { ok: { type: GraphQLInt, resolve: () => 1 } } }),
+    subscription: new GraphQLObjectType({
+      name: "Subscription",
+      fields: {
+        ticks: {
+          type: Tick,
+          args: { odd: { type: GraphQLInt } },
+          subscribe: (_root, args: { odd?: number }) => {
+            if (args.odd === -1) throw new GraphQLError("bad odd", { extensions: { code: "BAD_USER_INPUT" } });
+            return hub.subscribe((t) => args.odd == null || t.n % 2 === args.odd);
+          },
+          resolve: (t: Tick) => t,
+        },
+      },
+    }),
+  });
+  const masked: string[] = [];
+  const mask = (result: ExecutionResult) => ({ ...result, errors: result.errors?.map((e) => (masked.push(e.message), new GraphQLError("Unexpected error"))) });
+  const subscribe = async (query: string, key: string, viewer: string, variables?: Record<string, unknown>) => {
+    const result = await subscribeShared({ schema, document: parse(query), contextValue: { viewer }, variableValues: variables }, key, mask);
+    if (!(Symbol.asyncIterator in result)) return result as ExecutionResult;
+    return result as AsyncIterableIterator<ExecutionResult>;
+  };
+  return { hub, subscribe, masked, executions: () => executions };
+}
+
+const iterator = (r: unknown) => r as AsyncIterableIterator<ExecutionResult>;
+
+describe("subscribeShared", () => {
+  it("executes each event once per key, each subscriber still getting the events its own filter accepts", async () => {
+    const f = fixture();
+    const doc = "subscription { ticks { n viewer } }";
+    const a1 = iterator(await f.subscribe(doc, "a", "alice"));
+    const a2 = iterator(await f.subscribe(doc, "a", "alice"));
+    const b = iterator(await f.subscribe(doc, "b", "bob"));
+    const odd = iterator(await f.subscribe("subscription($odd: Int) { ticks(odd: $odd) { n viewer } }", "odd", "alice", { odd: 1 }));
+    f.hub.publish({ n: 1 });
+    f.hub.publish({ n: 2 });
+    const two = async (it: AsyncIterableIterator<ExecutionResult>) => [(await it.next()).value, (await it.next()).value];
+    expect(await two(a1)).toEqual([{ data: { ticks: { n: 1, viewer: "alice" } } }, { data: { ticks: { n: 2, viewer: "alice" } } }]);
+    expect(await two(a2)).toEqual([{ data: { ticks: { n: 1, viewer: "alice" } } }, { data: { ticks: { n: 2, viewer: "alice" } } }]);
+    expect(await two(b)).toEqual([{ data: { ticks: { n: 1, viewer: "bob" } } }, { data: { ticks: { n: 2, viewer: "bob" } } }]);
+    expect((await odd.next()).value).toEqual({ data: { ticks: { n: 1, viewer: "alice" } } });
+    // Keys a and b for two events, odd for one: five executions for seven deliveries.
+    expect(f.executions()).toBe(5);
+    for (const it of [a1, a2, b, odd]) await it.return!();
+    expect(f.hub.size).toBe(0);
+  });
+
+  it("ends the source at once when closed, even with a read pending", async () => {
+    const f = fixture();
+    const it = iterator(await f.subscribe("subscription { ticks { n } }", "k", "alice"));
+    const pending = it.next();
+    expect(f.hub.size).toBe(1);
+    await it.return!();
+    expect(f.hub.size).toBe(0);
+    expect(await pending).toEqual({ done: true, value: undefined });
+  });
+
+  it("masks errors, whether they refuse the subscription or come with an event", async () => {
+    const f = fixture();
+    const refused = (await f.subscribe("subscription { ticks(odd: -1) { n } }", "k", "alice")) as ExecutionResult;
+    expect(refused.errors?.map((e) => e.message)).toEqual(["Unexpected error"]);
+    const it = iterator(await f.subscribe("subscription { ticks { n boom } }", "k2", "alice"));
+    f.hub.publish({ n: 3 });
+    const { value } = await it.next();
+    expect(value.data).toEqual({ ticks: { n: 3, boom: null } });
+    expect(value.errors?.map((e: GraphQLError) => e.message)).toEqual(["Unexpected error"]);
+    expect(f.masked).toEqual(["bad odd", "secret detail"]);
+    await it.return!();
+  });
+});
