@@ -28,6 +28,12 @@ export class RowLoader<T> {
 
 export interface Loaders {
   environment: RowLoader<EnvironmentRow>;
+  /**
+   * The environment each server of a page came with, when the page read only some of the
+   * environment's columns: such rows serve that page's selection only, so they stay out of
+   * `environment`, which others in the same request may ask for whole.
+   */
+  pageEnvironments: WeakMap<ServerRow, EnvironmentRow>;
   server: RowLoader<ServerRow>;
   /** The newest connection test of a server, by server id. */
   lastConnectionTest: DataLoader<string, ConnectionTestRow | null>;
@@ -39,6 +45,7 @@ export function createLoaders(store: Store): Loaders {
   const keyedLoaders = new Map<string, DataLoader<string, unknown>>();
   return {
     environment: new RowLoader((ids) => store.environmentsByIds(ids)),
+    pageEnvironments: new WeakMap(),
     server: new RowLoader((ids) => store.serversByIds(ids)),
     lastConnectionTest: new DataLoader((ids) => store.lastConnectionTests(ids)),
     keyed<V>(key: string, batch: (keys: readonly string[]) => Promise<V[]>) {

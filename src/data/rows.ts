@@ -68,6 +68,15 @@ export const ENVIRONMENT_COLUMNS = [
   "dtma_health_details_json", "provisioning_error_message", "created_at", "updated_at",
 ] as const;
 
+export type EnvironmentColumn = (typeof ENVIRONMENT_COLUMNS)[number];
+
+/** The chosen environment columns plus the keys (id, and the owner that visibility checks), in table order. */
+export function environmentColumns(chosen?: readonly EnvironmentColumn[]): readonly EnvironmentColumn[] {
+  if (!chosen) return ENVIRONMENT_COLUMNS;
+  const wanted = new Set<EnvironmentColumn>(["id", "user_id", ...chosen]);
+  return ENVIRONMENT_COLUMNS.filter((c) => wanted.has(c));
+}
+
 type Raw = Record<string, unknown>;
 
 function date(value: unknown): Date | null {
@@ -114,10 +123,11 @@ export function toEnvironmentRow(r: Raw): EnvironmentRow {
     dropletName: text(r.do_droplet_name),
     publicIp: ip(r.public_ip_address),
     privateIp: ip(r.private_ip_address),
-    status: String(r.status),
-    region: String(r.region_slug),
-    size: String(r.size_slug),
-    image: String(r.image_slug),
+    // A row read with only some columns (see environmentColumns) has null for the others.
+    status: text(r.status) as string,
+    region: text(r.region_slug) as string,
+    size: text(r.size_slug) as string,
+    image: text(r.image_slug) as string,
     lastHeartbeatAt: date(r.last_heartbeat_at),
     name: text(r.name),
     description: text(r.description),

@@ -1,8 +1,8 @@
 // The store over SQL: the same statements run on real Postgres (pg) and on PGlite.
 import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition, type InstallationStatus } from "../domain/status.ts";
 import type { Db } from "./db.ts";
-import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, toConnectionTestRow, toEnvironmentRow, serverColumns, toRemovedServer, toServerRow, type ConnectionTestRow, type EnvironmentRow, type NewConnectionTest, type ServerColumn, type ServerRow } from "./rows.ts";
-import { inKeyOrder, toPage, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type RemovedServer, type ServerFilter, type ServerPage, type Store } from "./store.ts";
+import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, environmentColumns, toConnectionTestRow, toEnvironmentRow, serverColumns, toRemovedServer, toServerRow, type ConnectionTestRow, type EnvironmentColumn, type EnvironmentRow, type NewConnectionTest, type ServerColumn, type ServerRow } from "./rows.ts";
+import { inKeyOrder, toPage, type Columns, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type RemovedServer, type ServerFilter, type ServerPage, type Store } from "./store.ts";
 
 // Addresses as plain text ("203.0.113.7", not "203.0.113.7/32"); bigint as text (no precision loss).
 // Server timestamps as epoch milliseconds: a page reads four per row, and a number becomes a Date
@@ -10,9 +10,9 @@ import { inKeyOrder, toPage, type Cursor, type DtmaReport, type EnvironmentFilte
 const SERVER_TIMESTAMPS = new Set(["last_heartbeat_from_dtma", "last_started_at", "created_at", "updated_at"]);
 const serverSelect = (columns: readonly ServerColumn[]) => columns.map((c) => (SERVER_TIMESTAMPS.has(c) ? `floor(date_part('epoch', s.${c}) * 1000) AS ${c}` : `s.${c}`)).join(", ");
 const SERVER_SELECT = serverSelect(SERVER_COLUMNS);
-const ENVIRONMENT_SELECT = ENVIRONMENT_COLUMNS.map((c) =>
-  c === "public_ip_address" || c === "private_ip_address" ? `host(e.${c}) AS ${c}` : c === "do_droplet_id" ? `e.${c}::text AS ${c}` : `e.${c}`,
-).join(", ");
+const environmentSelect = (columns: readonly EnvironmentColumn[]) =>
+  columns.map((c) => (c === "public_ip_address" || c === "private_ip_address" ? `host(e.${c}) AS ${c}` : c === "do_droplet_id" ? `e.${c}::text AS ${c}` : `e.${c}`)).join(", ");
+const ENVIRONMENT_SELECT = environmentSelect(ENVIRONMENT_COLUMNS);
 
 class Params {
   readonly values: unknown[] = [];
@@ -90,11 +90,11 @@ export class SqlStore implements Store {
     return this.db.kind;
   }
 
-  async listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, columns?: readonly ServerColumn[]): Promise<ServerPage> {
+  async listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, columns?: Columns): Promise<ServerPage> {
     const p = new Params();
     const where = serverWhere(filter, time, p);
     if (page.after) where.push(afterCursor("s.instance_name_on_toolbox", "s.id", page.after, p));
-    return this.serverPage(where, p, page.first, columns && serverSelect(serverColumns(columns)));
+    return this.serverPage(where, p, page.first, columns?.server && serverSelect(serverColumns(columns.server)), columns?.environment && environmentSelect(environmentColumns(columns.environment)));
   }
 
   async serversChangedSince(since: Date, time: QueryTime, page: PageArgs, ownerId?: string): Promise<ServerPage> {
@@ -125,11 +125,11 @@ export class SqlStore implements Store {
   // and on the first server of each environment (in page order) that environment as a JSON
   // object. Measured against the alternatives (everything as one JSON document, or the
   // environment's columns repeated on every row), this costs Postgres and Node the least.
-  private async serverPage(where: string[], p: Params, first: number, select = SERVER_SELECT): Promise<ServerPage> {
+  private async serverPage(where: string[], p: Params, first: number, select = SERVER_SELECT, environment = ENVIRONMENT_SELECT): Promise<ServerPage> {
     const rows = await this.db.query<Record<string, unknown> & { environment: Record<string, unknown> | null }>(
       `SELECT ${select},
          CASE WHEN row_number() OVER (PARTITION BY s.account_tool_environment_id ORDER BY ${SERVER_ORDER}) = 1 THEN
-           (SELECT row_to_json(env) FROM (SELECT ${ENVIRONMENT_SELECT} FROM account_tool_environments e WHERE e.id = s.account_tool_environment_id) env)
+           (SELECT row_to_json(env) FROM (SELECT ${environment} FROM account_tool_environments e WHERE e.id = s.account_tool_environment_id) env)
          END AS environment
        FROM (SELECT * FROM account_tool_instances s WHERE ${where.join(" AND ")} ORDER BY ${SERVER_ORDER} LIMIT ${p.add(first + 1)}) s
        ORDER BY ${SERVER_ORDER}`,

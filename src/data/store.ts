@@ -1,6 +1,6 @@
 // The store interface every implementation (SQL over pg or PGlite, supabase-js) fulfils.
 import type { HeartbeatThresholds, InstallationStatus, ServerHealth, ServerState } from "../domain/status.ts";
-import type { ConnectionTestRow, EnvironmentRow, NewConnectionTest, ServerColumn, ServerRow } from "./rows.ts";
+import type { ConnectionTestRow, EnvironmentColumn, EnvironmentRow, NewConnectionTest, ServerColumn, ServerRow } from "./rows.ts";
 
 export type ServerType = "mcp_server" | "standard_tool";
 
@@ -86,10 +86,16 @@ export interface QueryTime {
   thresholds: HeartbeatThresholds;
 }
 
+/** The columns a page reads, of its servers and of their environments; all of them if not given. */
+export interface Columns {
+  server?: readonly ServerColumn[];
+  environment?: readonly EnvironmentColumn[];
+}
+
 export interface Store {
   readonly kind: "postgres" | "pglite" | "supabase";
   /** With `columns`, rows carry only those (and the keys); the rest are null. */
-  listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, columns?: readonly ServerColumn[]): Promise<ServerPage>;
+  listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, columns?: Columns): Promise<ServerPage>;
   countServers(filter: ServerFilter, time: QueryTime): Promise<number>;
   /** One page of servers for each environment, in one round trip. */
   listServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, page: PageArgs, time: QueryTime): Promise<Map<string, Page<ServerRow>>>;
@@ -166,7 +172,7 @@ export class ScopedStore implements Store {
   get kind() {
     return this.store.kind;
   }
-  listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, columns?: readonly ServerColumn[]) {
+  listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, columns?: Columns) {
     return this.store.listServers({ ...filter, ownerId: this.ownerId }, page, time, columns);
   }
   countServers(filter: ServerFilter, time: QueryTime) {

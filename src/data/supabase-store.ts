@@ -4,8 +4,8 @@ import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import WebSocket from "ws";
 import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition, type InstallationStatus } from "../domain/status.ts";
 import { DatabaseUnavailableError } from "./db.ts";
-import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, distinctEnvironments, serverColumns, toConnectionTestRow, toEnvironmentRow, toRemovedServer, toServerRow, type ConnectionTestRow, type EnvironmentRow, type NewConnectionTest, type ServerColumn, type ServerRow } from "./rows.ts";
-import { inKeyOrder, toPage, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type RemovedServer, type ServerFilter, type ServerPage, type Store } from "./store.ts";
+import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, distinctEnvironments, environmentColumns, serverColumns, toConnectionTestRow, toEnvironmentRow, toRemovedServer, toServerRow, type ConnectionTestRow, type EnvironmentRow, type NewConnectionTest, type ServerColumn, type ServerRow } from "./rows.ts";
+import { inKeyOrder, toPage, type Columns, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type RemovedServer, type ServerFilter, type ServerPage, type Store } from "./store.ts";
 
 const FEED_TABLES = ["account_tool_instances", "account_tool_environments", "mcp_connection_tests"] as const;
 /** Per-user stores kept (see asUser); the oldest goes first. */
@@ -135,20 +135,20 @@ export class SupabaseStore implements Store {
     return q;
   }
 
-  private serverPage(filter: ServerFilter, page: PageArgs, time: QueryTime, changedSince?: Date, columns?: readonly ServerColumn[]) {
+  private serverPage(filter: ServerFilter, page: PageArgs, time: QueryTime, changedSince?: Date, columns?: Columns) {
     // The environment is embedded (as upstream's MCP_SERVER_SELECT did): one request per page.
-    const query = this.client.from("account_tool_instances").select(`${serverColumns(columns).join(",")},environment:account_tool_environments!inner(${ENVIRONMENT_COLUMNS.join(",")})`);
+    const query = this.client.from("account_tool_instances").select(`${serverColumns(columns?.server).join(",")},environment:account_tool_environments!inner(${environmentColumns(columns?.environment).join(",")})`);
     return this.applyServerFilter(query, filter, time, page.after, changedSince)
       .order("instance_name_on_toolbox", { ascending: true, nullsFirst: false })
       .order("id", { ascending: true })
       .limit(page.first + 1);
   }
 
-  listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, columns?: readonly ServerColumn[]): Promise<ServerPage> {
+  listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, columns?: Columns): Promise<ServerPage> {
     return this.serverList(filter, page, time, undefined, columns);
   }
 
-  private async serverList(filter: ServerFilter, page: PageArgs, time: QueryTime, changedSince?: Date, columns?: readonly ServerColumn[]): Promise<ServerPage> {
+  private async serverList(filter: ServerFilter, page: PageArgs, time: QueryTime, changedSince?: Date, columns?: Columns): Promise<ServerPage> {
     const { data } = await this.run<Record<string, unknown>[]>(this.serverPage(filter, page, time, changedSince, columns));
     const paged = toPage(data, page.first);
     return {

@@ -1,6 +1,6 @@
 // Environment: one droplet (account_tool_environments), a "Toolbox" upstream.
 import { systemMetrics, type SystemMetrics } from "../domain/metrics.ts";
-import type { EnvironmentRow, ServerRow } from "../data/rows.ts";
+import type { EnvironmentColumn, EnvironmentRow, ServerRow } from "../data/rows.ts";
 import type { Page } from "../data/store.ts";
 import { builder } from "./builder.ts";
 import type { Context } from "./context.ts";
@@ -37,6 +37,30 @@ const SystemMetricsRef = builder.objectRef<SystemMetrics>("SystemMetrics").imple
     error: t.exposeString("error", { description: "Set when the last status refresh failed.", nullable: true }),
   }),
 });
+
+/**
+ * The columns each Environment field reads, so a page of servers reads only what its response
+ * needs of their droplets (`dtma_health_details_json` only for systemMetrics). A selected field
+ * missing here makes the page read every column (a test keeps this in step with the type's fields).
+ */
+export const ENVIRONMENT_FIELD_COLUMNS: Record<string, readonly EnvironmentColumn[]> = {
+  __typename: [], id: [], uuid: [], servers: [],
+  name: ["name"], description: ["description"], status: ["status"], publicIP: ["public_ip_address"], privateIP: ["private_ip_address"],
+  region: ["region_slug"], size: ["size_slug"], image: ["image_slug"], dropletId: ["do_droplet_id"], dropletName: ["do_droplet_name"],
+  lastHeartbeatAt: ["last_heartbeat_at"], dtmaVersion: ["dtma_last_known_version"], systemMetrics: ["dtma_health_details_json"],
+  provisioningError: ["provisioning_error_message"], createdAt: ["created_at"], updatedAt: ["updated_at"],
+};
+
+/** The columns for these selected Environment fields, plus `extra`; undefined (every column) if a field is not known. */
+export function environmentColumnsFor(fields: Iterable<string>, extra: readonly EnvironmentColumn[] = []): EnvironmentColumn[] | undefined {
+  const columns = new Set<EnvironmentColumn>(extra);
+  for (const field of fields) {
+    const needs = ENVIRONMENT_FIELD_COLUMNS[field];
+    if (!needs) return undefined;
+    for (const c of needs) columns.add(c);
+  }
+  return [...columns];
+}
 
 builder.node(EnvironmentRef, {
   description: "A droplet that runs MCP servers under its DTMA (account_tool_environments).",

@@ -5,7 +5,8 @@ import { parseId } from "./ids.ts";
 import { toConnection, toPageArgs } from "./pagination.ts";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
 import { selectedFields } from "./selection.ts";
-import { serverColumnsFor } from "./server.ts";
+import { environmentColumnsFor } from "./environment.ts";
+import { SERVER_FIELD_ENVIRONMENT_COLUMNS, serverColumnsFor } from "./server.ts";
 
 builder.queryFields((t) => ({
   servers: t.connection({
@@ -15,13 +16,24 @@ builder.queryFields((t) => ({
     resolve: async (_root, args, ctx, info) => {
       const page = toPageArgs(args, ctx.config);
       const filter = toServerFilter(args.filter);
-      // Only the columns the selected fields read.
-      const columns = serverColumnsFor(selectedFields(info, ["edges", "node"]));
-      const result = await ctx.store.listServers(filter, page, ctx.time, columns);
+      // Only the columns the selected fields read, of the servers and of their environments.
+      const fields = selectedFields(info, ["edges", "node"]);
+      const server = serverColumnsFor(fields);
+      // Environments are read in part only with servers read in part: such servers are reachable
+      // through this page alone, so nothing else can reach their partial environments.
+      const environment = server && environmentColumnsFor(fields.has("environment") ? selectedFields(info, ["edges", "node", "environment"]) : [], [...fields].flatMap((f) => SERVER_FIELD_ENVIRONMENT_COLUMNS[f] ?? []));
+      const result = await ctx.store.listServers(filter, page, ctx.time, { server, environment });
       // Prime the loaders: the page brought its environments, and later lookups cost nothing.
-      // Rows read with some columns only stay out of the server loader (a later lookup needs all).
-      if (!columns) for (const row of result.rows) ctx.loaders.server.prime(row.id, row);
-      for (const env of result.environments) ctx.loaders.environment.prime(env.id, env);
+      // Rows read with some columns only stay out of the loaders (a later lookup needs all).
+      if (!server) for (const row of result.rows) ctx.loaders.server.prime(row.id, row);
+      if (!environment) for (const env of result.environments) ctx.loaders.environment.prime(env.id, env);
+      else {
+        const byId = new Map(result.environments.map((env) => [env.id, env]));
+        for (const row of result.rows) {
+          const env = byId.get(row.environmentId);
+          if (env) ctx.loaders.pageEnvironments.set(row, env);
+        }
+      }
       return toConnection(result, () => ctx.store.countServers(filter, ctx.time));
     },
   }),

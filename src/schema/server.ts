@@ -1,7 +1,7 @@
 // MCPServer: one row of account_tool_instances whose mcp_server_type is set.
 import { buildEndpoint, type Endpoint } from "../domain/endpoint.ts";
 import { serverStatus } from "../domain/status.ts";
-import type { EnvironmentRow, ServerColumn, ServerRow } from "../data/rows.ts";
+import type { EnvironmentColumn, EnvironmentRow, ServerColumn, ServerRow } from "../data/rows.ts";
 import { builder } from "./builder.ts";
 import type { Context } from "./context.ts";
 import { ConnectionTestRef } from "./connection-test.ts";
@@ -14,6 +14,8 @@ import { EndpointProblemEnum, InstallationStatusEnum, ServerStatusRef, ServerTyp
 // already loaded (as it is for a page), and create no named closures per call (tsx keeps
 // function names by wrapping each one created, which showed in profiles).
 function environmentOf(server: ServerRow, ctx: Context): EnvironmentRow | Promise<EnvironmentRow> {
+  const onPage = ctx.loaders.pageEnvironments.get(server);
+  if (onPage) return onPage;
   const loaded = ctx.loaders.environment.load(server.environmentId);
   return loaded instanceof Promise ? loaded.then((environment) => existing(server, environment)) : existing(server, loaded);
 }
@@ -50,6 +52,11 @@ export const SERVER_FIELD_COLUMNS: Record<string, readonly ServerColumn[]> = {
   status: STATUS_COLUMNS, endpoint: ENDPOINT_COLUMNS, endpointProblem: ENDPOINT_COLUMNS, endpointProblemReason: ENDPOINT_COLUMNS,
   endpointPath: ["mcp_endpoint_path"], capabilities: ["mcp_server_capabilities"], discoveryMetadata: ["mcp_discovery_metadata"],
   portMapping: ["port_mapping_json"], version: ["version"], lastHeartbeat: ["last_heartbeat_from_dtma"], createdAt: ["created_at"], updatedAt: ["updated_at"],
+};
+
+/** What MCPServer fields read of their environment besides the environment's own fields. */
+export const SERVER_FIELD_ENVIRONMENT_COLUMNS: Record<string, readonly EnvironmentColumn[]> = {
+  endpoint: ["public_ip_address"], endpointProblem: ["public_ip_address"], endpointProblemReason: ["public_ip_address"],
 };
 
 /** The columns for these selected MCPServer fields; undefined (every column) if one is not known. */

@@ -114,6 +114,35 @@ describe.each(sqlTargets)("read API on $name", (target) => {
     expect(body.data.server).toMatchObject({ name: "alpha", rawStatus: "running", createdAt: expect.any(String) });
   });
 
+  it("reads only the environment columns the selection needs, and answers the same", async () => {
+    const narrow = await counted(() => server.gql(`{ servers(first: 100) { edges { node { name endpoint environment { name publicIP } } } } }`));
+    expect(narrow.count).toBe(1);
+    const select = statements.at(-1)!;
+    expect(select).toContain("public_ip_address");
+    for (const unread of ["dtma_health_details_json", "provisioning_error_message", "image_slug", "last_heartbeat_at"]) expect(select).not.toContain(unread);
+    const full = await server.gql(`{ servers(first: 100) { edges { node { name endpoint capabilities environment { name publicIP systemMetrics { cpuLoadPercent } } } } } }`);
+    expect(full.body.errors).toBeUndefined();
+    expect(narrow.result.body.data.servers.edges).toEqual(
+      full.body.data.servers.edges.map((e: any) => ({ node: { name: e.node.name, endpoint: e.node.endpoint, environment: { name: e.node.environment.name, publicIP: e.node.environment.publicIP } } })),
+    );
+    const withMetrics = await counted(() => server.gql(`{ servers(first: 100) { edges { node { name environment { systemMetrics { cpuLoadPercent } } } } } }`));
+    expect(statements.at(-1)).toContain("dtma_health_details_json");
+    expect(withMetrics.result.body.data.servers.edges.find((e: any) => e.node.name === "alpha").node.environment.systemMetrics).toEqual({ cpuLoadPercent: 40 });
+  });
+
+  it("answers a whole environment after a page that read some of its columns, in the same request", async () => {
+    const { body } = await server.gql(`query($id: ID!) { servers(first: 100) { edges { node { name environment { name } } } } environment(id: $id) { name region systemMetrics { cpuLoadPercent } } server(id: "${ids.running}") { environment { systemMetrics { cpuLoadPercent } } } }`, { id: ids.env });
+    expect(body.errors).toBeUndefined();
+    expect(body.data.environment).toEqual({ name: "edge", region: expect.any(String), systemMetrics: { cpuLoadPercent: 40 } });
+    expect(body.data.server.environment.systemMetrics).toEqual({ cpuLoadPercent: 40 });
+  });
+
+  it("knows the columns of every Environment field", async () => {
+    const { body } = await server.gql(`{ __type(name: "Environment") { fields { name } } }`);
+    const { ENVIRONMENT_FIELD_COLUMNS } = await import("../../src/schema/environment.ts");
+    for (const { name } of body.data.__type.fields) expect(ENVIRONMENT_FIELD_COLUMNS, name).toHaveProperty(name);
+  });
+
   it("knows the columns of every MCPServer field", async () => {
     const { body } = await server.gql(`{ __type(name: "MCPServer") { fields { name } } }`);
     const { SERVER_FIELD_COLUMNS } = await import("../../src/schema/server.ts");

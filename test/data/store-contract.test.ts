@@ -95,6 +95,20 @@ describe.each(targets)("store contract on $name", (target) => {
     expect(page.hasNextPage).toBe(false);
   });
 
+  it("reads only the chosen columns of a page's servers and environments (and the keys); the rest are null", async () => {
+    const full = await store.listServers({}, { first: 50 }, time());
+    const some = await store.listServers({}, { first: 50 }, time(), { server: ["status_on_toolbox"], environment: ["name", "public_ip_address"] });
+    expect(some.rows.map((r) => [r.id, r.environmentId, r.name, r.status])).toEqual(full.rows.map((r) => [r.id, r.environmentId, r.name, r.status]));
+    expect(some.rows.every((r) => r.capabilities === null && r.createdAt === null)).toBe(true);
+    const fullEnv = new Map(full.environments.map((e) => [e.id, e]));
+    expect(some.environments.map((e) => e.id).sort()).toEqual([...fullEnv.keys()].sort());
+    for (const env of some.environments) {
+      const whole = fullEnv.get(env.id)!;
+      expect(env).toMatchObject({ id: whole.id, userId: whole.userId, name: whole.name, publicIp: whole.publicIp });
+      expect([env.status, env.region, env.healthDetails, env.createdAt, env.lastHeartbeatAt]).toEqual([null, null, null, null, null]);
+    }
+  });
+
   it("pages forward with a keyset cursor without gaps or repeats, across the null names", async () => {
     const seen: (string | null)[] = [];
     let after;

@@ -80,6 +80,14 @@ describe("SupabaseStore requests", () => {
     expect(req.params.find(([k]) => k === "select")![1]).not.toContain("dtma_bearer_token");
   });
 
+  it("embeds only the chosen environment columns (and the keys)", async () => {
+    const { store, requests } = capture(() => json([PAGE_ROW]));
+    await store.listServers({}, { first: 10 }, time, { server: ["status_on_toolbox"], environment: ["name", "public_ip_address"] });
+    expect(requests[0].params.find(([k]) => k === "select")![1]).toBe(
+      "id,account_tool_environment_id,status_on_toolbox,instance_name_on_toolbox,environment:account_tool_environments!inner(id,user_id,public_ip_address,name)",
+    );
+  });
+
   it("expresses health at the request's time and the cursor as one PostgREST logic tree", async () => {
     const { store, requests } = capture(() => json([]));
     await store.listServers({ healths: ["DEGRADED"] }, { first: 10, after: { name: 'a,b"c', id: SERVER_ROW.id } }, time);
