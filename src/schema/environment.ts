@@ -51,17 +51,6 @@ export const ENVIRONMENT_FIELD_COLUMNS: Record<string, readonly EnvironmentColum
   provisioningError: ["provisioning_error_message"], createdAt: ["created_at"], updatedAt: ["updated_at"],
 };
 
-/** The columns for these selected Environment fields, plus `extra`; undefined (every column) if a field is not known. */
-export function environmentColumnsFor(fields: Iterable<string>, extra: readonly EnvironmentColumn[] = []): EnvironmentColumn[] | undefined {
-  const columns = new Set<EnvironmentColumn>(extra);
-  for (const field of fields) {
-    const needs = ENVIRONMENT_FIELD_COLUMNS[field];
-    if (!needs) return undefined;
-    for (const c of needs) columns.add(c);
-  }
-  return [...columns];
-}
-
 builder.node(EnvironmentRef, {
   description: "A droplet that runs MCP servers under its DTMA (account_tool_environments).",
   id: { resolve: (e) => e.id, parse: (id) => parseId(id, "Environment") },

@@ -4,9 +4,9 @@ import { EnvironmentFilterInput, ServerFilterInput, toEnvironmentFilter, toServe
 import { parseId } from "./ids.ts";
 import { toConnection, toPageArgs } from "./pagination.ts";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
-import { selectedFields } from "./selection.ts";
-import { environmentColumnsFor } from "./environment.ts";
-import { SERVER_FIELD_ENVIRONMENT_COLUMNS, serverColumnsFor } from "./server.ts";
+import { columnsFor, selectedFields } from "./selection.ts";
+import { ENVIRONMENT_FIELD_COLUMNS } from "./environment.ts";
+import { SERVER_FIELD_COLUMNS, SERVER_FIELD_ENVIRONMENT_COLUMNS } from "./server.ts";
 
 builder.queryFields((t) => ({
   servers: t.connection({
@@ -18,10 +18,10 @@ builder.queryFields((t) => ({
       const filter = toServerFilter(args.filter);
       // Only the columns the selected fields read, of the servers and of their environments.
       const fields = selectedFields(info, ["edges", "node"]);
-      const server = serverColumnsFor(fields);
+      const server = columnsFor(SERVER_FIELD_COLUMNS, fields);
       // Environments are read in part only with servers read in part: such servers are reachable
       // through this page alone, so nothing else can reach their partial environments.
-      const environment = server && environmentColumnsFor(fields.has("environment") ? selectedFields(info, ["edges", "node", "environment"]) : [], [...fields].flatMap((f) => SERVER_FIELD_ENVIRONMENT_COLUMNS[f] ?? []));
+      const environment = server && columnsFor(ENVIRONMENT_FIELD_COLUMNS, fields.has("environment") ? selectedFields(info, ["edges", "node", "environment"]) : [], [...fields].flatMap((f) => SERVER_FIELD_ENVIRONMENT_COLUMNS[f] ?? []));
       const result = await ctx.store.listServers(filter, page, ctx.time, { server, environment });
       // Prime the loaders: the page brought its environments, and later lookups cost nothing.
       // Rows read with some columns only stay out of the loaders (a later lookup needs all).

@@ -22,3 +22,17 @@ function childFields(fields: FieldNode[], info: GraphQLResolveInfo): FieldNode[]
   for (const field of fields) visit(field.selectionSet);
   return found;
 }
+
+/**
+ * The columns that the selected `fields` read, by a table of field -> columns, plus `extra`;
+ * undefined (read every column) if a field is not in the table.
+ */
+export function columnsFor<C>(table: Record<string, readonly C[]>, fields: Iterable<string>, extra: readonly C[] = []): C[] | undefined {
+  const columns = new Set<C>(extra);
+  for (const field of fields) {
+    const needs = table[field];
+    if (!needs) return undefined;
+    for (const c of needs) columns.add(c);
+  }
+  return [...columns];
+}

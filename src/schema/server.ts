@@ -59,17 +59,6 @@ export const SERVER_FIELD_ENVIRONMENT_COLUMNS: Record<string, readonly Environme
   endpoint: ["public_ip_address"], endpointProblem: ["public_ip_address"], endpointProblemReason: ["public_ip_address"],
 };
 
-/** The columns for these selected MCPServer fields; undefined (every column) if one is not known. */
-export function serverColumnsFor(fields: Iterable<string>): ServerColumn[] | undefined {
-  const columns = new Set<ServerColumn>();
-  for (const field of fields) {
-    const needs = SERVER_FIELD_COLUMNS[field];
-    if (!needs) return undefined;
-    for (const c of needs) columns.add(c);
-  }
-  return [...columns];
-}
-
 const then = <T, R>(value: T | Promise<T>, f: (v: T) => R): R | Promise<R> => (value instanceof Promise ? value.then(f) : f(value));
 
 builder.node(ServerRef, {
