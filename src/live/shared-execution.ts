@@ -1,8 +1,10 @@
 // Subscriptions over WebSocket, with one execution per event for every subscriber that would get
 // the same result: the same document, operation, variables and viewer. A dashboard watched by many
 // people, or many tabs, then costs one GraphQL execution per change instead of one per subscriber.
+import type { Plugin } from "graphql-yoga";
 import { createSourceEventStream, type DocumentNode, type ExecutionArgs, type ExecutionResult } from "graphql";
 import { compileQuery, isCompiledQuery, type CompiledQuery } from "graphql-jit";
+import type { Viewer } from "../auth/visibility.ts";
 
 // Per event (the object every subscriber's source yields, shared by the hub), the results by key.
 // Events are dropped once delivered, and their results with them.
@@ -68,4 +70,27 @@ export async function subscribeShared(
     [Symbol.asyncIterator]: () => iterator,
   };
   return iterator;
+}
+
+/** The part of a subscription's identity besides its event: what its result depends on. */
+export function shareKey(query: string | number, operationName: string | null | undefined, variables: unknown, viewer: Viewer | undefined): string {
+  return JSON.stringify([query, operationName ?? null, variables ?? null, viewer?.role ?? null, viewer?.userId ?? null]);
+}
+
+/**
+ * The same sharing for subscriptions that go through yoga's envelope (SSE): this plugin replaces
+ * the subscribe function, and yoga's own plugins (error masking) still see every result.
+ */
+export function useSharedSubscriptions(): Plugin<{ viewer?: Viewer }> {
+  // Parsed documents are cached and reused by yoga, so a document's identity stands for its text.
+  const documentIds = new WeakMap<DocumentNode, number>();
+  let nextId = 0;
+  return {
+    onSubscribe({ args, setSubscribeFn }) {
+      let id = documentIds.get(args.document);
+      if (id === undefined) documentIds.set(args.document, (id = nextId++));
+      const key = shareKey(id, args.operationName, args.variableValues, args.contextValue.viewer);
+      setSubscribeFn((subscribeArgs) => subscribeShared(subscribeArgs, key, (result) => result));
+    },
+  };
 }

@@ -113,6 +113,15 @@ describe.each(sqlTargets)("subscriptions on $name", (target) => {
     expect((await sub.next()).environmentChanged).toEqual({ kind: "UPDATED", environment: { name: "renamed", publicIP: "203.0.113.51" }, source: "DATABASE" });
   });
 
+  it("delivers each change to every SSE subscriber of the same subscription (one shared execution)", async () => {
+    const before = live.serverEvents.size;
+    const query = `subscription($ids: [ID!]) { serverChanged(filter: { serverIds: $ids }) { kind server { name version } } }`;
+    const subs = [0, 1, 2].map(() => track(subscribeSse(server.url, query, { ids: [ids.a] })));
+    await subscribed(live, before + 3);
+    await db.query("UPDATE account_tool_instances SET version = 'sse-shared' WHERE id = $1", [ids.a]);
+    for (const sub of subs) expect((await sub.next()).serverChanged).toEqual({ kind: "UPDATED", server: { name: expect.any(String), version: "sse-shared" } });
+  });
+
   it("replays what changed while a client was away, then goes on live (since)", async () => {
     const client = wsClient(server.url);
     let before = live.serverEvents.size;
@@ -166,6 +175,18 @@ describe.each(sqlTargets)("subscriptions on $name", (target) => {
     const sub = track(subscribeWs(client, SERVER_CHANGED, { since: new Date(Date.now() - 8 * 86_400_000).toISOString() }));
     await expect(sub.next()).rejects.toThrow(/replay window/);
     await client.dispose();
+  });
+
+  it("refuses a `since` older than the replay window over SSE too, with its code", async () => {
+    const res = await fetch(server.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify({ query: SERVER_CHANGED, variables: { since: new Date(Date.now() - 8 * 86_400_000).toISOString() } }),
+    });
+    const text = await res.text();
+    const data = JSON.parse(text.split("\n").find((line) => line.startsWith("data:"))!.slice(5));
+    expect(data.errors.map((e: { extensions: { code: string } }) => e.extensions.code)).toEqual(["BAD_USER_INPUT"]);
+    expect(data.errors[0].message).toMatch(/replay window/);
   });
 
   it("refuses a malformed filter with BAD_USER_INPUT and keeps serving", async () => {
