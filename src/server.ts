@@ -236,6 +236,7 @@ export async function startServer(services: Services, logger: Logger): Promise<A
       await drained;
       clearTimeout(timer);
       await services.live?.stop();
+      await services.rateLimiter?.close?.();
       await store.close();
     })());
   return { server, url, close };

@@ -1,12 +1,25 @@
 // A token bucket per viewer, for mutations that reach droplets (DTMA calls, MCP handshakes).
-// Per replica: with N replicas a viewer gets up to N times the rate, still bounded.
-export class RateLimiter {
+// In process by default (per replica: with N replicas a viewer gets up to N times the rate); with
+// REDIS_URL, one bucket per viewer in Redis for every replica, falling back to the in-process
+// bucket while Redis is unreachable.
+import { Redis } from "ioredis";
+import type { Config } from "../config.ts";
+import type { Logger } from "../log.ts";
+
+export type Verdict = { ok: true } | { ok: false; retryAfterSeconds: number };
+
+export interface Limiter {
+  /** Takes one token; says how long to wait when there is none. */
+  take(key: string): Verdict | Promise<Verdict>;
+  close?(): Promise<void>;
+}
+
+export class RateLimiter implements Limiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
   constructor(private readonly perMinute: number, private readonly now: () => number = Date.now, private readonly maxKeys = 10_000) {}
 
-  /** Takes one token; returns the seconds to wait when there is none. */
-  take(key: string): { ok: true } | { ok: false; retryAfterSeconds: number } {
+  take(key: string): Verdict {
     if (this.perMinute <= 0) return { ok: true };
     const now = this.now();
     const rate = this.perMinute / 60_000;
@@ -22,4 +35,88 @@ export class RateLimiter {
     }
     return { ok: false, retryAfterSeconds: Math.ceil((1 - bucket.tokens) / rate / 1000) };
   }
+}
+
+// The same bucket, atomically in Redis, on Redis's clock (every replica agrees on the time).
+// Returns 0 when a token was taken, else the milliseconds until one is there.
+const TAKE_TOKEN = `
+local capacity = tonumber(ARGV[1])
+local per_ms = capacity / 60000
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(b[1]) or capacity
+local at = tonumber(b[2]) or now
+tokens = math.min(capacity, tokens + math.max(0, now - at) * per_ms)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) / per_ms) end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], 120000)
+return wait`;
+
+export interface RedisLimiterOptions {
+  url: string;
+  /** Prefix of the bucket keys, e.g. the replica bus channel. */
+  prefix: string;
+  perMinute: number;
+  /** Each call waits at most this long for Redis before the in-process bucket answers. */
+  timeoutMs: number;
+  logger: Logger;
+}
+
+export class RedisRateLimiter implements Limiter {
+  private readonly redis: Redis & { takeToken(key: string, capacity: number): Promise<number> };
+  private readonly local: RateLimiter;
+  private reachable = true;
+  /** Settles once the first connection is made, has failed, or took longer than the timeout. */
+  private readonly started: Promise<void>;
+
+  constructor(private readonly options: RedisLimiterOptions) {
+    this.local = new RateLimiter(options.perMinute);
+    const redis = new Redis(options.url, { connectTimeout: options.timeoutMs, commandTimeout: options.timeoutMs, enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: false });
+    redis.defineCommand("takeToken", { numberOfKeys: 1, lua: TAKE_TOKEN });
+    redis.on("error", (error: Error) => this.unreachable(error));
+    redis.on("ready", () => {
+      if (this.reachable) return;
+      this.reachable = true;
+      options.logger.info("rate limit: Redis is reachable again; limits are shared by every replica");
+    });
+    this.redis = redis as typeof this.redis;
+    this.started = new Promise((resolve) => {
+      redis.once("ready", resolve);
+      redis.once("error", () => resolve());
+      setTimeout(resolve, options.timeoutMs).unref();
+    });
+  }
+
+  private unreachable(error: Error) {
+    if (!this.reachable) return; // ioredis reports every reconnect attempt: say it once
+    this.reachable = false;
+    this.options.logger.warn({ err: error.message }, "rate limit: Redis is unreachable; each replica limits on its own until it returns");
+  }
+
+  async take(key: string): Promise<Verdict> {
+    if (this.options.perMinute <= 0) return { ok: true };
+    // Calls are never queued: until Redis answers (at start, or after losing it) the in-process
+    // bucket does.
+    if (this.redis.status !== "ready") await this.started;
+    if (this.redis.status !== "ready") return this.local.take(key);
+    try {
+      const waitMs = Number(await this.redis.takeToken(`${this.options.prefix}:rate:${key}`, this.options.perMinute));
+      return waitMs > 0 ? { ok: false, retryAfterSeconds: Math.ceil(waitMs / 1000) } : { ok: true };
+    } catch (error) {
+      this.unreachable(error as Error);
+      return this.local.take(key);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+  }
+}
+
+/** The limiter the config asks for: shared through Redis with REDIS_URL, else in process. */
+export function limiterFor(config: Config, logger: Logger): Limiter {
+  if (!config.redis) return new RateLimiter(config.rateLimitPerMinute);
+  return new RedisRateLimiter({ url: config.redis.url, prefix: config.redis.channel, perMinute: config.rateLimitPerMinute, timeoutMs: config.redis.connectTimeoutMs, logger });
 }

@@ -1,7 +1,7 @@
 import type { Config } from "../config.ts";
 import { OPEN_VIEWER, type Viewer } from "../auth/visibility.ts";
 import { createVerifier, type Verifier } from "../auth/verify.ts";
-import { RateLimiter } from "../auth/rate-limit.ts";
+import { limiterFor, type Limiter } from "../auth/rate-limit.ts";
 import { GraphQLError } from "graphql";
 import { createLoaders, type Loaders } from "../data/loaders.ts";
 import { ScopedStore, type QueryTime, type Store } from "../data/store.ts";
@@ -24,7 +24,7 @@ export interface Context {
   dtma: DtmaClient;
   metrics: Metrics;
   /** Throws RATE_LIMITED when the viewer has used up their mutations that reach droplets. */
-  limitDropletCalls(): void;
+  limitDropletCalls(): Promise<void>;
 }
 
 export interface Services {
@@ -40,7 +40,8 @@ export interface Services {
   verify?: Verifier;
   /** Headers GraphiQL starts with (the development token). */
   graphiqlHeaders?: Record<string, string>;
-  rateLimiter?: RateLimiter;
+  /** Defaults to a bucket per viewer: in Redis with REDIS_URL (shared by the replicas), else in process. */
+  rateLimiter?: Limiter;
 }
 
 export function dtmaClientFor(config: Config, logger: Logger, metrics?: Metrics): DtmaClient {
@@ -52,7 +53,7 @@ export function completeServices(services: Services): Required<Omit<Services, "l
   services.metrics ??= createMetrics();
   services.dtma ??= dtmaClientFor(services.config, services.logger, services.metrics);
   services.verify ??= createVerifier(services.config.auth);
-  services.rateLimiter ??= new RateLimiter(services.config.rateLimitPerMinute);
+  services.rateLimiter ??= limiterFor(services.config, services.logger);
   return services as Required<Omit<Services, "live">> & Services;
 }
 
@@ -71,8 +72,8 @@ export function createContext(services: Services, viewer: Viewer = OPEN_VIEWER, 
     logger: services.logger,
     dtma: completeServices(services).dtma,
     metrics: completeServices(services).metrics,
-    limitDropletCalls() {
-      const verdict = completeServices(services).rateLimiter.take(viewer.userId ?? viewer.role);
+    async limitDropletCalls() {
+      const verdict = await completeServices(services).rateLimiter.take(viewer.userId ?? viewer.role);
       if (!verdict.ok) {
         throw new GraphQLError(`Too many operations on droplets; retry in ${verdict.retryAfterSeconds} s`, { extensions: { code: "RATE_LIMITED", retryAfterSeconds: verdict.retryAfterSeconds } });
       }

@@ -7,8 +7,8 @@ import { parseId } from "../ids.ts";
 import type { ServerRow } from "../../data/rows.ts";
 import { EnvironmentRef, ServerRef } from "../refs.ts";
 
-function deps(ctx: Context): ops.OperationDeps {
-  ctx.limitDropletCalls();
+async function deps(ctx: Context): Promise<ops.OperationDeps> {
+  await ctx.limitDropletCalls();
   return { store: ctx.store, dtma: ctx.dtma, dtmaPort: ctx.config.dtmaPort, allowPrivateTargets: ctx.config.allowPrivateTargets, logger: ctx.logger };
 }
 
@@ -52,14 +52,14 @@ builder.mutationFields((t) => {
       type: ServerRef,
       description,
       args: { id: t.arg.id({ required: true }) },
-      resolve: (_root, args, ctx) => run(() => action(deps(ctx), parseId(String(args.id), "MCPServer"))),
+      resolve: (_root, args, ctx) => run(async () => action(await deps(ctx), parseId(String(args.id), "MCPServer"))),
     });
   return {
     refreshEnvironmentStatus: t.field({
       type: EnvironmentRef,
       description: "One GET /status on the droplet agent; the droplet and all its servers updated in one statement. An unreachable agent marks the droplet unresponsive.",
       args: { id: t.arg.id({ required: true }) },
-      resolve: (_root, args, ctx) => run(() => ops.refreshEnvironment(deps(ctx), parseId(String(args.id), "Environment"))),
+      resolve: (_root, args, ctx) => run(async () => ops.refreshEnvironment(await deps(ctx), parseId(String(args.id), "Environment"))),
     }),
     refreshServerStatus: onServer("Refreshes the server's droplet from its agent and returns the server.", ops.refreshServer),
     startServer: onServer("Starts the container (starting -> running | error).", ops.startServer),
@@ -70,8 +70,8 @@ builder.mutationFields((t) => {
       description: "Creates the server (pending_deploy) and deploys its container through the droplet agent (-> running | error).",
       args: { input: t.arg({ type: DeployServerInput, required: true }) },
       resolve: (_root, { input }, ctx) =>
-        run(() =>
-          ops.deployServer(deps(ctx), {
+        run(async () =>
+          ops.deployServer(await deps(ctx), {
             environmentId: parseId(String(input.environmentId), "Environment", "environmentId"),
             image: input.image,
             name: input.name,
@@ -86,7 +86,7 @@ builder.mutationFields((t) => {
       type: DeleteServerPayload,
       description: "Removes the container from the droplet, then the row (pending_delete -> gone | error).",
       args: { id: t.arg.id({ required: true }) },
-      resolve: (_root, args, ctx) => run(async () => ({ id: await ops.deleteServer(deps(ctx), parseId(String(args.id), "MCPServer")) })),
+      resolve: (_root, args, ctx) => run(async () => ({ id: await ops.deleteServer(await deps(ctx), parseId(String(args.id), "MCPServer")) })),
     }),
   };
 });

@@ -13,7 +13,7 @@ builder.mutationField("testServerConnection", (t) =>
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
       const id = parseId(String(args.id), "MCPServer");
-      ctx.limitDropletCalls();
+      await ctx.limitDropletCalls();
       const server = await ctx.loaders.server.load(id);
       if (!server) throw userError("NOT_FOUND", `No MCP server with id ${args.id}`);
       const environment = await ctx.loaders.environment.load(server.environmentId);
