@@ -55,6 +55,7 @@ const schema = z.object({
   MONITOR_CONCURRENCY: int(1, 100).default(5),
   DTMA_TIMEOUT_MS: int(100, 120_000).default(10_000),
   DTMA_RETRIES: int(0, 5).default(2),
+  METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
   REDIS_URL: url(["redis:", "rediss:"]).optional(),
   REDIS_CHANNEL: z.string().min(1).default("mcp-fleet:events"),
   REDIS_CONNECT_TIMEOUT_MS: int(100, 120_000).default(5_000),
@@ -64,7 +65,7 @@ const schema = z.object({
 export type Config = ReturnType<typeof toConfig>;
 
 // A bad value is echoed in the error, except where it may hold a secret: keys, and passwords in URLs.
-const SECRET_VARIABLES = new Set(["SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_ANON_KEY", "SUPABASE_JWT_SECRET", "DTMA_API_KEY"]);
+const SECRET_VARIABLES = new Set(["SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_ANON_KEY", "SUPABASE_JWT_SECRET", "DTMA_API_KEY", "METRICS_TOKEN"]);
 function shown(name: string, value: string | undefined): string {
   if (value == null) return "null";
   if (SECRET_VARIABLES.has(name)) return `${value.length} characters, not shown`;
@@ -95,6 +96,8 @@ function toConfig(env: z.infer<typeof schema>) {
     defaultPageSize: Math.min(env.DEFAULT_PAGE_SIZE, env.MAX_PAGE_SIZE),
     graphiql: env.GRAPHIQL ?? env.NODE_ENV !== "production",
     introspection: env.INTROSPECTION ?? env.NODE_ENV !== "production",
+    /** When set, GET /metrics needs `Authorization: Bearer <it>`. */
+    metricsToken: env.METRICS_TOKEN,
     limits: { maxDepth: env.GRAPHQL_MAX_DEPTH, maxAliases: env.GRAPHQL_MAX_ALIASES, maxTokens: env.GRAPHQL_MAX_TOKENS, maxCost: env.GRAPHQL_MAX_COST, maxBodyBytes: env.MAX_BODY_BYTES },
     /** Mutations that reach droplets, per viewer per minute (0 = unlimited). */
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,

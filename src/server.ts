@@ -2,7 +2,7 @@
 // readiness (database round trip) at /ready. Graceful shutdown drains requests, then closes the store.
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { randomUUID } from "node:crypto";
+import { randomUUID, timingSafeEqual } from "node:crypto";
 import { GraphQLError } from "graphql";
 import { useGraphQlJit } from "@envelop/graphql-jit";
 import { createYoga } from "graphql-yoga";
@@ -114,6 +114,13 @@ export function createYogaApp(services: Services, logger: Logger, options: { pro
   });
 }
 
+/** Whether an Authorization header carries exactly `token` as a bearer token (compared in constant time). */
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const given = Buffer.from(header?.startsWith("Bearer ") ? header.slice(7) : "");
+  const expected = Buffer.from(token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
 export async function startServer(services: Services, logger: Logger): Promise<App> {
   const { store, config } = services;
   const yoga = createYogaApp(services, logger);
@@ -139,6 +146,10 @@ export async function startServer(services: Services, logger: Logger): Promise<A
       } catch {
         res.writeHead(503, { "content-type": "application/json" }).end(`{"status":"unavailable","store":"${store.kind}"}`);
       }
+      return;
+    }
+    if (config.metricsToken && req.url?.split("?")[0] === "/metrics" && !bearerMatches(req.headers.authorization, config.metricsToken)) {
+      res.writeHead(401, { "content-type": "application/json", "www-authenticate": "Bearer" }).end('{"error":"Send the metrics token as Authorization: Bearer <token>"}');
       return;
     }
     // Bodies are capped before anything reads them; a body of unknown length is refused.

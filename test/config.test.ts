@@ -29,14 +29,15 @@ describe("loadConfig", () => {
   it("never echoes a secret in its message: keys, or the password in a URL", () => {
     let message = "";
     try {
-      loadConfig({ REDIS_URL: "http://user:hunter2@cache:6379", DATABASE_URL: "mysql://root:swordfish@db/x", SUPABASE_JWT_SECRET: "short-secret" });
+      loadConfig({ REDIS_URL: "http://user:hunter2@cache:6379", DATABASE_URL: "mysql://root:swordfish@db/x", SUPABASE_JWT_SECRET: "short-secret", METRICS_TOKEN: "tiny-token" });
     } catch (error) {
       message = (error as Error).message;
     }
     expect(message).toContain("REDIS_URL");
     expect(message).toContain('"http://***@cache:6379"');
     expect(message).toContain("SUPABASE_JWT_SECRET");
-    for (const secret of ["hunter2", "swordfish", "short-secret"]) expect(message).not.toContain(secret);
+    expect(message).toContain("METRICS_TOKEN");
+    for (const secret of ["hunter2", "swordfish", "short-secret", "tiny-token"]) expect(message).not.toContain(secret);
   });
   it("refuses SUPABASE_URL without a key", () => {
     expect(() => loadConfig({ SUPABASE_URL: "https://x.supabase.co" })).toThrow(/SUPABASE_SERVICE_ROLE_KEY/);

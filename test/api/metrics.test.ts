@@ -64,6 +64,30 @@ describe("/metrics", () => {
   });
 });
 
+describe("/metrics with METRICS_TOKEN", () => {
+  const TOKEN = "metrics-token-0123456789abcdef";
+  let server: TestServer;
+  beforeAll(async () => {
+    const db = await pgliteDb(undefined);
+    await migrate(db);
+    server = await startTestServer(new SqlStore(db), { env: { METRICS_TOKEN: TOKEN } });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("answers only with the token, and GraphQL is unaffected", async () => {
+    const url = server.url.replace("/graphql", "/metrics");
+    expect((await fetch(url)).status).toBe(401);
+    expect((await fetch(`${url}?x=1`, { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
+    expect((await fetch(url, { headers: { authorization: `Bearer ${TOKEN}x` } })).status).toBe(401);
+    const ok = await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain("mcp_fleet_subscribers");
+    expect((await server.gql(`{ servers(first: 1) { totalCount } }`)).body.data.servers.totalCount).toBe(0);
+  });
+});
+
 describe("boundedLabel", () => {
   it("keeps the first values a client sends, then counts the rest as other", () => {
     const label = boundedLabel(3, 10);
