@@ -52,15 +52,15 @@ export const SERVER_COLUMNS = [
 
 export type ServerColumn = (typeof SERVER_COLUMNS)[number];
 
-/** Read whatever else is chosen: the keys, and the list order (cursors). */
-const KEY_SERVER_COLUMNS: readonly ServerColumn[] = ["id", "account_tool_environment_id", "instance_name_on_toolbox"];
-
-/** The chosen columns plus the keys, in table order (so equal choices give equal statements). */
-export function serverColumns(chosen?: readonly ServerColumn[]): readonly ServerColumn[] {
-  if (!chosen) return SERVER_COLUMNS;
-  const wanted = new Set([...KEY_SERVER_COLUMNS, ...chosen]);
-  return SERVER_COLUMNS.filter((c) => wanted.has(c));
+/** The chosen columns plus the keys, in table order (so equal choices give equal statements); every column if none are chosen. */
+function withKeys<C extends string>(all: readonly C[], keys: readonly C[], chosen?: readonly C[]): readonly C[] {
+  if (!chosen) return all;
+  const wanted = new Set([...keys, ...chosen]);
+  return all.filter((c) => wanted.has(c));
 }
+
+/** Server columns read whatever else is chosen: the keys, and the list order (cursors). */
+export const serverColumns = (chosen?: readonly ServerColumn[]) => withKeys(SERVER_COLUMNS, ["id", "account_tool_environment_id", "instance_name_on_toolbox"], chosen);
 
 export const ENVIRONMENT_COLUMNS = [
   "id", "user_id", "do_droplet_id", "do_droplet_name", "public_ip_address", "private_ip_address", "status",
@@ -70,12 +70,8 @@ export const ENVIRONMENT_COLUMNS = [
 
 export type EnvironmentColumn = (typeof ENVIRONMENT_COLUMNS)[number];
 
-/** The chosen environment columns plus the keys (id, and the owner that visibility checks), in table order. */
-export function environmentColumns(chosen?: readonly EnvironmentColumn[]): readonly EnvironmentColumn[] {
-  if (!chosen) return ENVIRONMENT_COLUMNS;
-  const wanted = new Set<EnvironmentColumn>(["id", "user_id", ...chosen]);
-  return ENVIRONMENT_COLUMNS.filter((c) => wanted.has(c));
-}
+/** Environment columns read whatever else is chosen: the id, and the owner that visibility checks. */
+export const environmentColumns = (chosen?: readonly EnvironmentColumn[]) => withKeys(ENVIRONMENT_COLUMNS, ["id", "user_id"], chosen);
 
 type Raw = Record<string, unknown>;
 
