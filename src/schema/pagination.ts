@@ -30,15 +30,13 @@ class Edge<T extends { id: string; name: string | null }> {
 export function toConnection<T extends { id: string; name: string | null }>(page: Page<T>, totalCount: () => Promise<number>) {
   // Cursors are encoded only when a client selects them.
   const edges = page.rows.map((node) => new Edge(node));
-  const first = page.rows[0];
-  const last = page.rows.at(-1);
   return {
     edges,
     pageInfo: {
       hasNextPage: page.hasNextPage,
       hasPreviousPage: false,
-      startCursor: first ? encodeCursor({ name: first.name, id: first.id }) : null,
-      endCursor: last ? encodeCursor({ name: last.name, id: last.id }) : null,
+      startCursor: edges[0]?.cursor ?? null,
+      endCursor: edges.at(-1)?.cursor ?? null,
     },
     totalCount,
   };
