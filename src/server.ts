@@ -116,7 +116,7 @@ export function createYogaApp(services: Services, logger: Logger, options: { pro
 
 /** Whether an Authorization header carries exactly `token` as a bearer token (compared in constant time). */
 function bearerMatches(header: string | undefined, token: string): boolean {
-  const given = Buffer.from(header?.startsWith("Bearer ") ? header.slice(7) : "");
+  const given = Buffer.from(bearer(header) ?? "");
   const expected = Buffer.from(token);
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
