@@ -17,7 +17,7 @@ import { AuthError, bearer } from "./auth/verify.ts";
 import type { Viewer } from "./auth/visibility.ts";
 import { handleHeartbeat } from "./dtma/heartbeat.ts";
 import type { LiveFleet } from "./live/fleet.ts";
-import { shareKey, subscribeShared, useSharedSubscriptions } from "./live/shared-execution.ts";
+import { subscribeShared, useSharedSubscriptions } from "./live/shared-execution.ts";
 import type { Logger } from "./log.ts";
 import { completeServices, createContext, type Services } from "./schema/context.ts";
 import { buildSchema } from "./schema/index.ts";
@@ -210,10 +210,9 @@ export async function startServer(services: Services, logger: Logger): Promise<A
       onClose: (ctx) => clearTimeout(ctx.extra.expiry),
       execute: (args: any) => args.rootValue.execute(args),
       // Subscribers with the same document, variables and viewer share one execution per event.
-      subscribe: (args: any) =>
-        subscribeShared(args, args.rootValue.shareKey, (result) => ({ ...result, errors: result.errors?.map((e) => maskError(e, logger) as GraphQLError) })),
+      subscribe: (args: any) => subscribeShared(args, (result) => ({ ...result, errors: result.errors?.map((e) => maskError(e, logger) as GraphQLError) })),
       onSubscribe: async (ctx, _id, params) => {
-        const { schema, execute, subscribe, contextFactory, parse, validate } = wsYoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params, viewer: ctx.extra.viewer, accessToken: ctx.extra.accessToken });
+        const { schema, execute, contextFactory, parse, validate } = wsYoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params, viewer: ctx.extra.viewer, accessToken: ctx.extra.accessToken });
         let document;
         try {
           document = parse(params.query);
@@ -222,8 +221,7 @@ export async function startServer(services: Services, logger: Logger): Promise<A
         }
         const errors = validate(schema, document);
         if (errors.length) return errors;
-        const key = shareKey(params.query, params.operationName, params.variables, ctx.extra.viewer);
-        return { schema, operationName: params.operationName, document, variableValues: params.variables, contextValue: await contextFactory(), rootValue: { execute, subscribe, shareKey: key } };
+        return { schema, operationName: params.operationName, document, variableValues: params.variables, contextValue: await contextFactory(), rootValue: { execute } };
       },
     },
     wss,

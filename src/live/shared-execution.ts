@@ -1,4 +1,4 @@
-// Subscriptions over WebSocket, with one execution per event for every subscriber that would get
+// Subscriptions (WebSocket and SSE), with one execution per event for every subscriber that would get
 // the same result: the same document, operation, variables and viewer. A dashboard watched by many
 // people, or many tabs, then costs one GraphQL execution per change instead of one per subscriber.
 import type { Plugin } from "graphql-yoga";
@@ -23,19 +23,30 @@ function compiled(args: ExecutionArgs): CompiledQuery | ExecutionResult {
   return query;
 }
 
+// Parsed documents are cached and reused by yoga, so a document's identity stands for its text.
+const documentIds = new WeakMap<DocumentNode, number>();
+let nextDocumentId = 0;
+
+/** What a subscription's results depend on besides the event: document, operation, variables, viewer. */
+function shareKey(args: ExecutionArgs): string {
+  let id = documentIds.get(args.document);
+  if (id === undefined) documentIds.set(args.document, (id = nextDocumentId++));
+  const viewer = (args.contextValue as { viewer?: Viewer } | undefined)?.viewer;
+  return JSON.stringify([id, args.operationName ?? null, args.variableValues ?? null, viewer?.role ?? null, viewer?.userId ?? null]);
+}
+
 /**
  * The subscription's source stream (the root field's `subscribe`, with its filter and visibility
- * check per subscriber), each event executed once per `key` across subscribers, with the context
- * of the first subscriber to reach it. `key` must identify everything a result depends on besides
- * the event: document, operation name, variables and the viewer's identity. Errors, whether they
- * end the subscription before it starts or come with an event, go through `maskErrors` as a
- * response's would.
+ * check per subscriber), each event executed once for all subscribers with the same document,
+ * operation name, variables and viewer (the context's), with the context of the first subscriber
+ * to reach it. Errors, whether they end the subscription before it starts or come with an event,
+ * go through `maskErrors` as a response's would.
  */
 export async function subscribeShared(
   args: ExecutionArgs,
-  key: string,
   maskErrors: (result: ExecutionResult) => ExecutionResult,
 ): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+  const key = shareKey(args);
   const query = compiled(args);
   if (!isCompiledQuery(query)) return maskErrors(query);
   const source = await createSourceEventStream(args);
@@ -72,25 +83,14 @@ export async function subscribeShared(
   return iterator;
 }
 
-/** The part of a subscription's identity besides its event: what its result depends on. */
-export function shareKey(query: string | number, operationName: string | null | undefined, variables: unknown, viewer: Viewer | undefined): string {
-  return JSON.stringify([query, operationName ?? null, variables ?? null, viewer?.role ?? null, viewer?.userId ?? null]);
-}
-
 /**
  * The same sharing for subscriptions that go through yoga's envelope (SSE): this plugin replaces
  * the subscribe function, and yoga's own plugins (error masking) still see every result.
  */
-export function useSharedSubscriptions(): Plugin<{ viewer?: Viewer }> {
-  // Parsed documents are cached and reused by yoga, so a document's identity stands for its text.
-  const documentIds = new WeakMap<DocumentNode, number>();
-  let nextId = 0;
+export function useSharedSubscriptions(): Plugin {
   return {
-    onSubscribe({ args, setSubscribeFn }) {
-      let id = documentIds.get(args.document);
-      if (id === undefined) documentIds.set(args.document, (id = nextId++));
-      const key = shareKey(id, args.operationName, args.variableValues, args.contextValue.viewer);
-      setSubscribeFn((subscribeArgs) => subscribeShared(subscribeArgs, key, (result) => result));
+    onSubscribe({ setSubscribeFn }) {
+      setSubscribeFn((args) => subscribeShared(args, (result) => result));
     },
   };
 }

@@ -1,6 +1,7 @@
 // One execution per event for subscribers that would get the same result.
-import { GraphQLError, GraphQLInt, GraphQLObjectType, GraphQLSchema, GraphQLString, parse, type ExecutionResult } from "graphql";
+import { GraphQLError, GraphQLInt, GraphQLObjectType, GraphQLSchema, GraphQLString, parse, type DocumentNode, type ExecutionResult } from "graphql";
 import { describe, expect, it } from "vitest";
+import type { Viewer } from "../../src/auth/visibility.ts";
 import { Hub } from "../../src/live/hub.ts";
 import { subscribeShared } from "../../src/live/shared-execution.ts";
 
@@ -11,11 +12,11 @@ interface Tick {
 function fixture() {
   const hub = new Hub<Tick>();
   let executions = 0;
-  const Tick = new GraphQLObjectType<Tick, { viewer: string }>({
+  const Tick = new GraphQLObjectType<Tick, { viewer: Viewer }>({
     name: "Tick",
     fields: {
       n: { type: GraphQLInt, resolve: (t) => (executions++, t.n) },
-      viewer: { type: GraphQLString, resolve: (_t, _a, ctx) => ctx.viewer },
+      viewer: { type: GraphQLString, resolve: (_t, _a, ctx) => ctx.viewer.userId },
       boom: { type: GraphQLString, resolve: () => { throw new Error("secret detail"); } },
     },
   });
@@ -38,8 +39,12 @@ function fixture() {
   });
   const masked: string[] = [];
   const mask = (result: ExecutionResult) => ({ ...result, errors: result.errors?.map((e) => (masked.push(e.message), new GraphQLError("Unexpected error"))) });
-  const subscribe = async (query: string, key: string, viewer: string, variables?: Record<string, unknown>) => {
-    const result = await subscribeShared({ schema, document: parse(query), contextValue: { viewer }, variableValues: variables }, key, mask);
+  // As yoga's parser cache does: one document per text.
+  const documents = new Map<string, DocumentNode>();
+  const documentOf = (query: string) => documents.get(query) ?? documents.set(query, parse(query)).get(query)!;
+  const subscribe = async (query: string, userId: string, variables?: Record<string, unknown>) => {
+    const viewer: Viewer = { role: "authenticated", userId };
+    const result = await subscribeShared({ schema, document: documentOf(query), contextValue: { viewer }, variableValues: variables }, mask);
     if (!(Symbol.asyncIterator in result)) return result as ExecutionResult;
     return result as AsyncIterableIterator<ExecutionResult>;
   };
@@ -49,13 +54,13 @@ function fixture() {
 const iterator = (r: unknown) => r as AsyncIterableIterator<ExecutionResult>;
 
 describe("subscribeShared", () => {
-  it("executes each event once per key, each subscriber still getting the events its own filter accepts", async () => {
+  it("executes each event once per document, variables and viewer, each subscriber still getting the events its own filter accepts", async () => {
     const f = fixture();
     const doc = "subscription { ticks { n viewer } }";
-    const a1 = iterator(await f.subscribe(doc, "a", "alice"));
-    const a2 = iterator(await f.subscribe(doc, "a", "alice"));
-    const b = iterator(await f.subscribe(doc, "b", "bob"));
-    const odd = iterator(await f.subscribe("subscription($odd: Int) { ticks(odd: $odd) { n viewer } }", "odd", "alice", { odd: 1 }));
+    const a1 = iterator(await f.subscribe(doc, "alice"));
+    const a2 = iterator(await f.subscribe(doc, "alice"));
+    const b = iterator(await f.subscribe(doc, "bob"));
+    const odd = iterator(await f.subscribe("subscription($odd: Int) { ticks(odd: $odd) { n viewer } }", "alice", { odd: 1 }));
     f.hub.publish({ n: 1 });
     f.hub.publish({ n: 2 });
     const two = async (it: AsyncIterableIterator<ExecutionResult>) => [(await it.next()).value, (await it.next()).value];
@@ -63,7 +68,7 @@ describe("subscribeShared", () => {
     expect(await two(a2)).toEqual([{ data: { ticks: { n: 1, viewer: "alice" } } }, { data: { ticks: { n: 2, viewer: "alice" } } }]);
     expect(await two(b)).toEqual([{ data: { ticks: { n: 1, viewer: "bob" } } }, { data: { ticks: { n: 2, viewer: "bob" } } }]);
     expect((await odd.next()).value).toEqual({ data: { ticks: { n: 1, viewer: "alice" } } });
-    // Keys a and b for two events, odd for one: five executions for seven deliveries.
+    // alice's and bob's plain subscriptions for two events, the odd one for one: five executions for seven deliveries.
     expect(f.executions()).toBe(5);
     for (const it of [a1, a2, b, odd]) await it.return!();
     expect(f.hub.size).toBe(0);
@@ -71,7 +76,7 @@ describe("subscribeShared", () => {
 
   it("ends the source at once when closed, even with a read pending", async () => {
     const f = fixture();
-    const it = iterator(await f.subscribe("subscription { ticks { n } }", "k", "alice"));
+    const it = iterator(await f.subscribe("subscription { ticks { n } }", "alice"));
     const pending = it.next();
     expect(f.hub.size).toBe(1);
     await it.return!();
@@ -81,9 +86,9 @@ describe("subscribeShared", () => {
 
   it("masks errors, whether they refuse the subscription or come with an event", async () => {
     const f = fixture();
-    const refused = (await f.subscribe("subscription { ticks(odd: -1) { n } }", "k", "alice")) as ExecutionResult;
+    const refused = (await f.subscribe("subscription { ticks(odd: -1) { n } }", "alice")) as ExecutionResult;
     expect(refused.errors?.map((e) => e.message)).toEqual(["Unexpected error"]);
-    const it = iterator(await f.subscribe("subscription { ticks { n boom } }", "k2", "alice"));
+    const it = iterator(await f.subscribe("subscription { ticks { n boom } }", "alice"));
     f.hub.publish({ n: 3 });
     const { value } = await it.next();
     expect(value.data).toEqual({ ticks: { n: 3, boom: null } });
