@@ -4,7 +4,7 @@
 // bucket while Redis is unreachable.
 import { Redis } from "ioredis";
 import type { Config } from "../config.ts";
-import type { Logger } from "../log.ts";
+import { outageLog, type Logger } from "../log.ts";
 
 export type Verdict = { ok: true } | { ok: false; retryAfterSeconds: number };
 
@@ -67,7 +67,7 @@ export interface RedisLimiterOptions {
 export class RedisRateLimiter implements Limiter {
   private readonly redis: Redis & { takeToken(key: string, capacity: number): Promise<number> };
   private readonly local: RateLimiter;
-  private reachable = true;
+  private readonly outage: ReturnType<typeof outageLog>;
   /** Settles once the first connection is made, has failed, or took longer than the timeout. */
   private readonly started: Promise<void>;
 
@@ -75,24 +75,18 @@ export class RedisRateLimiter implements Limiter {
     this.local = new RateLimiter(options.perMinute);
     const redis = new Redis(options.url, { connectTimeout: options.timeoutMs, commandTimeout: options.timeoutMs, enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: false });
     redis.defineCommand("takeToken", { numberOfKeys: 1, lua: TAKE_TOKEN });
-    redis.on("error", (error: Error) => this.unreachable(error));
-    redis.on("ready", () => {
-      if (this.reachable) return;
-      this.reachable = true;
-      options.logger.info("rate limit: Redis is reachable again; limits are shared by every replica");
+    this.outage = outageLog(options.logger, {
+      lost: "rate limit: Redis is unreachable; each replica limits on its own until it returns",
+      back: "rate limit: Redis is reachable again; limits are shared by every replica",
     });
+    redis.on("error", (error: Error) => this.outage.lost(error));
+    redis.on("ready", () => this.outage.back());
     this.redis = redis as typeof this.redis;
     this.started = new Promise((resolve) => {
       redis.once("ready", resolve);
       redis.once("error", () => resolve());
       setTimeout(resolve, options.timeoutMs).unref();
     });
-  }
-
-  private unreachable(error: Error) {
-    if (!this.reachable) return; // ioredis reports every reconnect attempt: say it once
-    this.reachable = false;
-    this.options.logger.warn({ err: error.message }, "rate limit: Redis is unreachable; each replica limits on its own until it returns");
   }
 
   async take(key: string): Promise<Verdict> {
@@ -105,7 +99,7 @@ export class RedisRateLimiter implements Limiter {
       const waitMs = Number(await this.redis.takeToken(`${this.options.prefix}:rate:${key}`, this.options.perMinute));
       return waitMs > 0 ? { ok: false, retryAfterSeconds: Math.ceil(waitMs / 1000) } : { ok: true };
     } catch (error) {
-      this.unreachable(error as Error);
+      this.outage.lost(error as Error);
       return this.local.take(key);
     }
   }

@@ -12,7 +12,7 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import type { ConnectionTestRow } from "../data/rows.ts";
-import type { Logger } from "../log.ts";
+import { outageLog, type Logger } from "../log.ts";
 
 export type BusMessage =
   /** A server's health crossed a threshold at `at`, for the row version `version` (its updated_at, ms). */
@@ -50,19 +50,14 @@ export async function openRedisBus(options: RedisBusOptions): Promise<ReplicaBus
   // Subscribing waits for Redis as long as it takes, and ioredis resubscribes after a reconnect.
   const subscriber = new Redis(options.url, { ...common, maxRetriesPerRequest: null });
   const handlers: Array<(message: BusMessage) => void> = [];
-  let reachable = true;
-  const onError = (error: Error) => {
-    if (!reachable) return; // ioredis reports every reconnect attempt: say it once
-    reachable = false;
-    logger.warn({ err: error.message }, "replica bus: Redis is unreachable; each replica serves from its own clock and change feed until it returns");
-  };
+  const outage = outageLog(logger, {
+    lost: "replica bus: Redis is unreachable; each replica serves from its own clock and change feed until it returns",
+    back: "replica bus: Redis is reachable again",
+  });
+  const onError = (error: Error) => outage.lost(error);
   publisher.on("error", onError);
   subscriber.on("error", onError);
-  subscriber.on("ready", () => {
-    if (reachable) return;
-    reachable = true;
-    logger.info("replica bus: Redis is reachable again");
-  });
+  subscriber.on("ready", () => outage.back());
   subscriber.on("message", (_channel: string, raw: string) => {
     let envelope: Envelope;
     try {
