@@ -9,6 +9,7 @@ import { startHangingServer, startStreamableServer, type Running } from "../../s
 import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
 import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
 import { subscribeWs, wsClient } from "../helpers/subscriptions.ts";
+import { until } from "../helpers/wait.ts";
 import { sqlTargets } from "../helpers/targets.ts";
 
 const TEST = `mutation($id: ID!) { testServerConnection(id: $id) {
@@ -46,7 +47,7 @@ describe.each(sqlTargets)("testServerConnection on $name", (target) => {
   it("runs a real MCP handshake against the server's endpoint, stores it and publishes it", async () => {
     const client = wsClient(server.url);
     const sub = subscribeWs(client, `subscription($ids: [ID!]) { connectionTested(serverIds: $ids) { success tools } }`, { ids: [ids.ok] });
-    for (let i = 0; i < 100 && server.live!.connectionTests.size < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    await until(() => server.live!.connectionTests.size >= 1, "the subscription");
 
     const { body } = await server.gql(TEST, { id: encodeGlobalID("MCPServer", ids.ok) });
     expect(body.errors).toBeUndefined();

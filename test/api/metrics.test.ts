@@ -9,6 +9,7 @@ import type { LiveFleet } from "../../src/live/fleet.ts";
 import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { subscribeWs, wsClient } from "../helpers/subscriptions.ts";
+import { until } from "../helpers/wait.ts";
 
 const KEY = "metrics-test-key-0123456789";
 
@@ -33,7 +34,7 @@ describe("/metrics", () => {
   it("exposes request, resolver, DTMA, MCP and subscriber metrics, and no secret", async () => {
     const client = wsClient(server.url);
     const sub = subscribeWs(client, `subscription { serverChanged { kind } }`);
-    for (let i = 0; i < 100 && server.live!.serverEvents.size < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    await until(() => server.live!.serverEvents.size >= 1, "the subscription");
     await server.gql(`{ servers(first: 5) { totalCount } }`);
     await server.gql(`mutation($id: ID!) { refreshEnvironmentStatus(id: $id) { status } }`, { id: ids.env });
     await server.gql(`mutation($id: ID!) { testServerConnection(id: $id) { success } }`, { id: ids.server }); // the simulator is not MCP

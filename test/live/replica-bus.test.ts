@@ -16,15 +16,12 @@ import { freshPostgres, postgresUp, type TestDatabase } from "../helpers/postgre
 import { REDIS_URL, describeRedis } from "../helpers/redis.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { subscribeWs, wsClient } from "../helpers/subscriptions.ts";
+import { until } from "../helpers/wait.ts";
 
 const STATUS_CHANGED = `subscription($filter: ServerEventFilter) {
   serverStatusChanged(filter: $filter) { server { name } current { state health } source at } }`;
 const TESTED = `subscription($ids: [ID!]) { connectionTested(serverIds: $ids) { success serverInfo { name } } }`;
 
-async function until(check: () => boolean) {
-  for (let i = 0; i < 300 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
-  expect(check()).toBe(true);
-}
 
 (postgresUp ? describeRedis : describeRedis.skip)("replica bus over Redis", () => {
   let pgTest: TestDatabase;

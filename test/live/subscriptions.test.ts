@@ -12,6 +12,7 @@ import { POSTGRES_URL, describePostgres, freshPostgres, type TestDatabase } from
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { sqlTargets } from "../helpers/targets.ts";
 import { subscribeSse, subscribeWs, wsClient, type Subscription } from "../helpers/subscriptions.ts";
+import { until } from "../helpers/wait.ts";
 
 const STATUS_CHANGED = `subscription($filter: ServerEventFilter, $since: DateTime) {
   serverStatusChanged(filter: $filter, since: $since) { server { name rawStatus } previous { state health } current { state health } source at } }`;
@@ -20,7 +21,7 @@ const SERVER_CHANGED = `subscription($filter: ServerEventFilter, $since: DateTim
 
 /** Waits until the live fleet has `n` server subscribers, so a write cannot race the subscription. */
 async function subscribed(live: LiveFleet, n: number, hub: "serverEvents" | "environmentEvents" = "serverEvents") {
-  for (let i = 0; i < 200 && live[hub].size < n; i++) await new Promise((r) => setTimeout(r, 10));
+  await until(() => live[hub].size >= n, `${n} subscribers`);
   expect(live[hub].size).toBeGreaterThanOrEqual(n);
 }
 

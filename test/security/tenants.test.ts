@@ -11,6 +11,7 @@ import type { LiveFleet } from "../../src/live/fleet.ts";
 import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { sqlTargets } from "../helpers/targets.ts";
+import { until } from "../helpers/wait.ts";
 
 const SECRET = "tenant-secret-0123456789abcdef0123456789";
 const ALICE = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
@@ -24,8 +25,7 @@ describe.each(sqlTargets)("tenant isolation on $name", (target) => {
   // Waits for exactly `n` live server subscriptions: a count of "at least n" could be met by a
   // previous test's subscriptions that the server has not finished closing.
   const subscribers = async (n: number) => {
-    for (let i = 0; i < 300 && server.live!.serverEvents.size !== n; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(server.live!.serverEvents.size).toBe(n);
+    await until(() => server.live!.serverEvents.size === n, `exactly ${n} subscriptions`);
   };
   const ids: Record<string, string> = {};
 
@@ -122,9 +122,6 @@ describe.each(sqlTargets)("tenant isolation on $name", (target) => {
         next: (v) => seen.push(`${v.data!.serverChanged.kind} ${v.data!.serverChanged.serverId}`), error: () => undefined, complete: () => undefined,
       });
       return { seen, client };
-    };
-    const until = async (done: () => boolean) => {
-      for (let i = 0; i < 300 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
     };
     const live = [watch("alice"), watch("bob")];
     await subscribers(2);
