@@ -33,10 +33,21 @@ function target(env: EnvironmentRow, deps: OperationDeps): DtmaTarget {
   return { host: env.publicIp, port: deps.dtmaPort };
 }
 
-/** A DTMA failure as the error a client sees; an unreachable agent marks its droplet unresponsive. */
-async function fail(deps: OperationDeps, env: EnvironmentRow, error: unknown): Promise<never> {
+/**
+ * Whether a failed call says the droplet's agent itself is not working: it cannot be reached or
+ * does not answer in time, on any call; and, on its own status read, a 5xx or an answer that is not
+ * the agent's (upstream's refresh rule). A 5xx from a lifecycle call is about the container, and
+ * 401/403/404/409 come from an agent that works.
+ */
+function agentIsDown(error: DtmaError, statusRead: boolean): boolean {
+  if (error.kind === "UNREACHABLE" || error.kind === "TIMEOUT") return true;
+  return statusRead && (error.kind === "PROTOCOL" || (error.kind === "HTTP" && (error.status ?? 0) >= 500));
+}
+
+/** A DTMA failure as the error a client sees; an agent that is down marks its droplet unresponsive. */
+async function fail(deps: OperationDeps, env: EnvironmentRow, error: unknown, statusRead = false): Promise<never> {
   if (!(error instanceof DtmaError)) throw error;
-  if (error.kind === "UNREACHABLE" || error.kind === "TIMEOUT") await deps.store.markEnvironmentUnresponsive(env.id, error.message);
+  if (agentIsDown(error, statusRead)) await deps.store.markEnvironmentUnresponsive(env.id, error.message);
   if (error.kind === "TIMEOUT") throw new OperationError("TIMEOUT", error.message);
   if (error.kind === "HTTP" && error.status === 409) throw new OperationError("CONFLICT", error.message);
   if (error.kind === "HTTP" && error.status === 404) throw new OperationError("NOT_FOUND", error.message);
@@ -60,7 +71,7 @@ export async function refreshEnvironment(deps: OperationDeps, environmentId: str
   try {
     status = await deps.dtma.status(target(env, deps));
   } catch (error) {
-    return fail(deps, env, error);
+    return fail(deps, env, error, true);
   }
   const instances = status.instances.flatMap((i) => {
     const stored = storedStatusFor(i.state);

@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import { startStreamableServer, type Running } from "../mcp/sample-servers.ts";
 import { routeLabel } from "../metrics.ts";
 
-export type Fault = "hang" | "garbage" | "huge" | "redirect" | "slow-drip" | 500 | 503;
+export type Fault = "hang" | "hold" | "garbage" | "huge" | "redirect" | "slow-drip" | 500 | 503;
 
 export interface SimulatorOptions {
   /** (A) agentopia dtma: /status needs the key, has account_tool_instance_id. (B) dtma-agent: open /status, Docker objects. */
@@ -39,6 +39,9 @@ export class DtmaSimulator {
   /** Faults to answer with, by route ("GET /status", "POST /tools", ...), or "*" for every route. */
   readonly faults = new Map<string, Fault>();
   readonly requests: Array<{ method: string; path: string; authorization: string | undefined }> = [];
+  /** Requests waiting under the "hold" fault until `release()`, and the most there were at once. */
+  private readonly held: Array<() => void> = [];
+  peakHeld = 0;
   private server = createServer((req, res) => void this.handle(req, res));
   private heartbeatTimer: NodeJS.Timeout | undefined;
   port = 0;
@@ -137,10 +140,20 @@ export class DtmaSimulator {
     return true;
   }
 
+  get heldCount(): number {
+    return this.held.length;
+  }
+
+  /** Lets every held request go on, answered as if there were no fault. */
+  release(): void {
+    for (const go of this.held.splice(0)) go();
+  }
+
   private async fault(kind: Fault, res: ServerResponse) {
     switch (kind) {
       case "hang":
-        return; // never answers
+      case "hold":
+        return; // never answers (hold is handled before: it waits for release())
       case "garbage":
         return void res.writeHead(200, { "content-type": "application/json" }).end("{not json");
       case "huge":
@@ -177,7 +190,9 @@ export class DtmaSimulator {
     this.requests.push({ method, path, authorization: req.headers.authorization });
     const route = routeLabel(method, path);
     const fault = this.faults.get(route) ?? this.faults.get("*");
-    if (fault !== undefined) return this.fault(fault, res);
+    if (fault === "hold") {
+      await new Promise<void>((resolve) => this.peakHeld = Math.max(this.peakHeld, this.held.push(resolve)));
+    } else if (fault !== undefined) return this.fault(fault, res);
     const shape = this.options.shape ?? "A";
 
     if (method === "GET" && path === "/health") return void res.writeHead(200, { "content-type": "text/plain" }).end("OK");

@@ -10,6 +10,7 @@ import { DtmaSimulator } from "../../src/dtma/simulator.ts";
 import { insertEnvironment } from "../helpers/fleet.ts";
 import { freshPostgres } from "../helpers/postgres.ts";
 import { sqlTargets } from "../helpers/targets.ts";
+import { until } from "../helpers/wait.ts";
 
 const KEY = "monitor-key";
 const logger = pino({ level: "silent" });
@@ -47,11 +48,43 @@ describe.each(sqlTargets)("monitor on $name", (target) => {
     expect(rows[0].n).toBe(5);
   });
 
-  it("counts droplets it could not refresh, and they are marked unresponsive", async () => {
+  const statuses = async () => (await db.query<{ status: string; error: string | null }>(
+    "SELECT status, dtma_health_details_json->>'error' AS error FROM account_tool_environments WHERE name LIKE 'd_' ORDER BY name")).map((r) => [r.status, r.error]);
+
+  it("counts droplets it could not refresh, marks them unresponsive with the reason, and revives them when their agents answer", async () => {
     sim.faults.set("*", 503);
     const round = await monitorOn(db, sim).runOnce();
     sim.faults.clear();
     expect(round).toEqual({ ran: true, refreshed: 0, failed: 5 });
+    expect(await statuses()).toEqual(Array(5).fill(["unresponsive", expect.stringContaining("503")]));
+    expect(await monitorOn(db, sim).runOnce()).toEqual({ ran: true, refreshed: 5, failed: 0 });
+    expect(await statuses()).toEqual(Array(5).fill(["active", null]));
+  });
+
+  it.each([["an answer that is not a status", "garbage"], ["an agent that does not answer in time", "hang"]] as const)("marks a droplet unresponsive on %s", async (_what, fault) => {
+    sim.faults.set("GET /status", fault);
+    const round = await monitorOn(db, sim, 5).runOnce();
+    sim.faults.clear();
+    expect(round).toEqual({ ran: true, refreshed: 0, failed: 5 });
+    expect((await statuses()).map(([status]) => status)).toEqual(Array(5).fill("unresponsive"));
+    await monitorOn(db, sim).runOnce();
+  });
+
+  it("asks no more agents at once than its concurrency", async () => {
+    sim.faults.set("GET /status", "hold");
+    sim.peakHeld = 0;
+    const before = sim.requests.length;
+    let done = false;
+    const round = monitorOn(db, sim, 2).runOnce().finally(() => (done = true));
+    // Each request is answered only once released, so the held count is exact.
+    while (!done) {
+      await until(() => sim.heldCount > 0 || done, "a request to the agents");
+      sim.release();
+    }
+    sim.faults.clear();
+    expect(await round).toEqual({ ran: true, refreshed: 5, failed: 0 });
+    expect(sim.requests.length - before).toBe(5);
+    expect(sim.peakHeld).toBe(2);
   });
 });
 
@@ -63,13 +96,14 @@ describe.runIf(sqlTargets.some((t) => t.name === "Postgres"))("monitor across re
     try {
       await migrate(pgTest.db);
       for (let i = 0; i < 4; i++) await insertEnvironment(pgTest.db, { name: `r${i}`, publicIp: "127.0.0.1" });
-      sim.faults.set("GET /status", "hang"); // keep the first round busy while the second tries
+      sim.faults.set("GET /status", "hold"); // keep the first round busy while the second tries
       const first = monitorOn(pgTest.db, sim, 4).runOnce();
-      await new Promise((r) => setTimeout(r, 200));
+      await until(() => sim.heldCount === 4, "the first round's requests"); // it holds the lock now
       const second = await monitorOn(other, sim, 4).runOnce();
       expect(second.ran).toBe(false);
-      expect((await first).ran).toBe(true);
       sim.faults.clear();
+      sim.release();
+      expect(await first).toEqual({ ran: true, refreshed: 4, failed: 0 });
       expect((await monitorOn(other, sim, 4).runOnce()).ran).toBe(true);
     } finally {
       await other.close();

@@ -57,7 +57,7 @@ builder.mutationFields((t) => {
   return {
     refreshEnvironmentStatus: t.field({
       type: EnvironmentRef,
-      description: "One GET /status on the droplet agent; the droplet and all its servers updated in one statement. An unreachable agent marks the droplet unresponsive.",
+      description: "One GET /status on the droplet agent; the droplet and all its servers updated in one statement. An agent that cannot be reached, does not answer in time, fails (5xx) or answers something else than its status marks the droplet unresponsive.",
       args: { id: t.arg.id({ required: true }) },
       resolve: (_root, args, ctx) => run(async () => ops.refreshEnvironment(await deps(ctx), parseId(String(args.id), "Environment"))),
     }),
