@@ -57,11 +57,16 @@ describe("/metrics", () => {
     const get = await fetch(`${server.url}?query=${encodeURIComponent("query ByGet { servers(first: 1) { edges { node { name } } } }")}`, { headers: { accept: "application/json" } });
     expect(get.status).toBe(200);
     await server.gql(`query Broken { servers(first: 1) { edges { node { name } } } a: server(id: "nope") { name } }`);
+    // An error inside a list: its path has the item's index (servers.edges.0.node...), the label none.
+    const inList = await server.gql(`query InList { servers(first: 1) { edges { node { connectionTests(first: 1000) { success } } } } }`);
+    expect(inList.body.errors?.[0].path).toEqual(["servers", "edges", 0, "node", "connectionTests"]);
 
     const text = await (await fetch(server.url.replace("/graphql", "/metrics"))).text();
     expect(text).toMatch(/graphql_yoga_http_duration_count\{operationName="ByGet",operationType="query",method="GET",statusCode="200"\} 1/);
     expect(text).not.toMatch(/graphql_yoga_http_duration[^\n]*url=/);
     expect(text).toMatch(/graphql_envelop_error_result\{operationName="Broken",operationType="query",phase="execute",path="a"\} 1/);
+    expect(text).toMatch(/graphql_envelop_error_result\{operationName="InList",operationType="query",phase="execute",path="servers.edges.node.connectionTests"\} 1/);
+    expect(text).not.toMatch(/path="[^"]*\.0\./);
   });
 });
 
