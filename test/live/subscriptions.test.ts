@@ -1,7 +1,6 @@
 // Live status through real clients: graphql-ws and SSE against a started server, rows changed
 // with SQL on PGlite and real Postgres.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import pg from "pg";
 import { pgliteDb, type Db } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
@@ -11,6 +10,7 @@ import { ManualClock } from "../helpers/manual-clock.ts";
 import { POSTGRES_URL, describePostgres, freshPostgres, type TestDatabase } from "../helpers/postgres.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { sqlTargets } from "../helpers/targets.ts";
+import { tcpProxy } from "../helpers/tcp-proxy.ts";
 import { subscribeSse, subscribeWs, wsClient, type Subscription } from "../helpers/subscriptions.ts";
 import { until } from "../helpers/wait.ts";
 
@@ -308,24 +308,30 @@ describePostgres("change feed on Postgres", () => {
     await c2.dispose();
   });
 
-  it("reconnects a killed listener and re-syncs what changed meanwhile, with no error to subscribers", async () => {
-    const client = wsClient(one.url);
-    const sub = subscribeWs(client, SERVER_CHANGED, { filter: { serverIds: [ids.s] } });
-    await subscribed(one.live!, 1);
-    const admin = new pg.Client({ connectionString: POSTGRES_URL });
-    await admin.connect();
-    const killed = await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [`listener-${pgTest.schema}`]);
-    expect(killed.rowCount).toBe(1);
-    // Written while the listener is down: its notification is lost, the resync must find it.
-    await admin.query(`UPDATE ${pgTest.schema}.account_tool_instances SET status_on_toolbox = 'error', instance_error_message = 'while away' WHERE id = $1`, [ids.s]);
-    const event = (await sub.next(10_000)).serverChanged;
-    expect(event).toMatchObject({ kind: "UPDATED", server: { rawStatus: "error" } });
-    expect(["RESYNC", "DATABASE"]).toContain(event.source);
-    // And the feed is live again afterwards.
-    await new Promise((r) => setTimeout(r, 300));
-    await admin.query(`UPDATE ${pgTest.schema}.account_tool_instances SET status_on_toolbox = 'running', last_heartbeat_from_dtma = now() WHERE id = $1`, [ids.s]);
-    expect((await sub.next(5000)).serverChanged).toMatchObject({ server: { rawStatus: "running" }, source: "DATABASE" });
-    await admin.end();
-    await client.dispose();
+  it("reconnects a lost listener and re-syncs what changed meanwhile, with no error to subscribers", async () => {
+    // A replica whose database connections go through a proxy the test cuts: while it is cut the
+    // listener cannot come back, so a change written then is found only by the resync.
+    const proxy = await tcpProxy("127.0.0.1", Number(new URL(POSTGRES_URL).port || 5432));
+    const viaProxy = new URL(pgTest.url);
+    viaProxy.port = String(proxy.port);
+    const { postgresDb } = await import("../../src/data/db.ts");
+    const proxiedDb = postgresDb({ connectionString: viaProxy.toString(), maxConnections: 2, connectTimeoutMs: 1000, statementTimeoutMs: 5000, listenerName: `proxied-${pgTest.schema}` });
+    const three = await startTestServer(new SqlStore(proxiedDb), { live: { coalesceMs: 5 } });
+    const client = wsClient(three.url);
+    try {
+      const sub = subscribeWs(client, SERVER_CHANGED, { filter: { serverIds: [ids.s] } });
+      await subscribed(three.live!, 1);
+      await proxy.cut();
+      await pgTest.db.query("UPDATE account_tool_instances SET status_on_toolbox = 'error', instance_error_message = 'while away' WHERE id = $1", [ids.s]);
+      await proxy.restore();
+      expect((await sub.next(10_000)).serverChanged).toMatchObject({ kind: "UPDATED", server: { rawStatus: "error" }, source: "RESYNC" });
+      // The resync ran after LISTEN was back: the feed is live again.
+      await pgTest.db.query("UPDATE account_tool_instances SET status_on_toolbox = 'running', last_heartbeat_from_dtma = now() WHERE id = $1", [ids.s]);
+      expect((await sub.next(5000)).serverChanged).toMatchObject({ server: { rawStatus: "running" }, source: "DATABASE" });
+    } finally {
+      await client.dispose();
+      await three.close();
+      await proxy.close();
+    }
   });
 });
