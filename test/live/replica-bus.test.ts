@@ -1,18 +1,19 @@
 // Two replicas on one Postgres with REDIS_URL: events made in one process (health-clock
 // transitions, connection test results) reach the other's subscribers through real Redis, once.
+import net from "node:net";
 import { Writable } from "node:stream";
 import { randomBytes } from "node:crypto";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import { pino } from "pino";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
-import { postgresDb } from "../../src/data/db.ts";
 import type { LiveFleet } from "../../src/live/fleet.ts";
 import { startStreamableServer, type Running } from "../../src/mcp/sample-servers.ts";
+import { pgliteDb, postgresDb } from "../../src/data/db.ts";
 import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
 import { ManualClock } from "../helpers/manual-clock.ts";
-import { freshPostgres, postgresUp, type TestDatabase } from "../helpers/postgres.ts";
+import { describePostgres, freshPostgres, type TestDatabase } from "../helpers/postgres.ts";
 import { REDIS_URL, describeRedis } from "../helpers/redis.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { subscribeWs, wsClient } from "../helpers/subscriptions.ts";
@@ -23,7 +24,9 @@ const STATUS_CHANGED = `subscription($filter: ServerEventFilter) {
 const TESTED = `subscription($ids: [ID!]) { connectionTested(serverIds: $ids) { success serverInfo { name } } }`;
 
 
-(postgresUp ? describeRedis : describeRedis.skip)("replica bus over Redis", () => {
+// Needs both services: each says when it is missing (and fails the run under CI=true).
+describePostgres("replica bus on Postgres", () => {
+  describeRedis("replica bus over Redis", () => {
   let pgTest: TestDatabase;
   let one: TestServer & { live?: LiveFleet };
   let two: TestServer & { live?: LiveFleet };
@@ -90,32 +93,41 @@ const TESTED = `subscription($ids: [ID!]) { connectionTested(serverIds: $ids) { 
     await c1.dispose();
     await c2.dispose();
   });
+  });
 });
 
-(postgresUp ? describeRedis : describeRedis.skip)("replica bus without Redis", () => {
+// Needs neither Redis nor Postgres: it runs everywhere, on the embedded database.
+describe("replica bus without Redis", () => {
   it("serves anyway when Redis does not answer, and says so once in the log (without the password)", async () => {
-    const pgTest = await freshPostgres();
-    await migrate(pgTest.db);
+    // Where Redis should be, a port that accepts and drops every connection: each attempt is counted.
+    let attempts = 0;
+    const dropper = net.createServer((socket) => {
+      attempts++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => dropper.listen(0, "127.0.0.1", () => resolve()));
+    const port = (dropper.address() as net.AddressInfo).port;
+    const db = await pgliteDb(undefined);
+    await migrate(db);
     const lines: string[] = [];
     const logger = pino({ level: "info" }, new Writable({ write(chunk, _e, done) { lines.push(String(chunk)); done(); } }));
     const clock = new ManualClock();
-    const env = await insertEnvironment(pgTest.db, { name: "lonely", publicIp: "203.0.113.90" });
-    const id = await insertServer(pgTest.db, { env, name: "alone", status: "running", heartbeatSecondsAgo: 0 });
-    const [{ now }] = await pgTest.db.query<{ now: Date }>("SELECT now() AS now");
+    const env = await insertEnvironment(db, { name: "lonely", publicIp: "203.0.113.90" });
+    const id = await insertServer(db, { env, name: "alone", status: "running", heartbeatSecondsAgo: 0 });
+    const [{ now }] = await db.query<{ now: Date }>("SELECT now() AS now");
     clock.advance(now.getTime() - clock.now().getTime());
-    // Port 1 on loopback: connection refused at once, and again on every retry.
-    const server = await startTestServer(new SqlStore(pgTest.db), {
-      logger, live: { clock, coalesceMs: 5 }, env: { REDIS_URL: "redis://:hunter2-secret@127.0.0.1:1", REDIS_CONNECT_TIMEOUT_MS: "300" },
+    const server = await startTestServer(new SqlStore(db), {
+      logger, live: { clock, coalesceMs: 5 }, env: { REDIS_URL: `redis://:hunter2-secret@127.0.0.1:${port}`, REDIS_CONNECT_TIMEOUT_MS: "300" },
     });
     try {
       const client = wsClient(server.url);
       const sub = subscribeWs(client, STATUS_CHANGED, { filter: { serverIds: [id] } });
-      await until(() => server.live!.serverEvents.size === 1);
+      await until(() => server.live!.serverEvents.size === 1, "the subscription");
       clock.advance(5 * 60_000 + 1000);
       expect((await sub.next(3000)).serverStatusChanged.current.health).toBe("DEGRADED");
       const { body } = await server.gql("{ servers(first: 1) { totalCount } }");
       expect(body.data.servers.totalCount).toBe(1);
-      await new Promise((r) => setTimeout(r, 500)); // several reconnect attempts
+      await until(() => attempts >= 4, "several reconnect attempts");
       const warnings = lines.filter((l) => l.includes("replica bus: Redis is unreachable"));
       expect(warnings).toHaveLength(1);
       expect(lines.join("")).not.toContain("hunter2-secret");
@@ -123,7 +135,7 @@ const TESTED = `subscription($ids: [ID!]) { connectionTested(serverIds: $ids) { 
       await client.dispose();
     } finally {
       await server.close();
-      await pgTest.drop();
+      await new Promise((resolve) => dropper.close(resolve));
     }
   });
 });
