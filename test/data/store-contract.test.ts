@@ -224,6 +224,15 @@ describe.each(targets.filter((t) => t.name !== "Supabase"))("SQL store on $name"
     const [after] = await store.serversByIds([ids.stopped]);
     expect(after!.lastStartedAt).toBeInstanceOf(Date);
     expect(after!.updatedAt.getTime()).toBeGreaterThanOrEqual(before!.updatedAt.getTime());
+    // A restart (stopped, then running again) moves it; staying running does not.
+    await opened.db!.query("UPDATE account_tool_instances SET last_started_at = '2020-01-01T00:00:00Z' WHERE id = $1", [ids.stopped]);
+    await opened.db!.query("UPDATE account_tool_instances SET status_on_toolbox = 'active' WHERE id = $1", [ids.stopped]);
+    expect((await store.serversByIds([ids.stopped]))[0]!.lastStartedAt).toEqual(new Date("2020-01-01T00:00:00Z"));
+    await opened.db!.query("UPDATE account_tool_instances SET status_on_toolbox = 'stopped' WHERE id = $1", [ids.stopped]);
+    expect((await store.serversByIds([ids.stopped]))[0]!.lastStartedAt).toEqual(new Date("2020-01-01T00:00:00Z"));
+    await opened.db!.query("UPDATE account_tool_instances SET status_on_toolbox = 'running' WHERE id = $1", [ids.stopped]);
+    const [restarted] = await store.serversByIds([ids.stopped]);
+    expect(restarted!.lastStartedAt!.getTime()).toBeGreaterThanOrEqual(after!.lastStartedAt!.getTime());
     await opened.db!.query("UPDATE account_tool_instances SET status_on_toolbox = 'stopped' WHERE id = $1", [ids.stopped]);
   });
 
