@@ -91,23 +91,35 @@ describe.each(sqlTargets)("tenant isolation on $name", (target) => {
     expect(await db.query("SELECT id, status_on_toolbox FROM account_tool_instances ORDER BY id")).toEqual(before);
   });
 
-  it("delivers subscription events only to the tenant that owns the server", async () => {
+  // Each subscription: a change to bob's row, then alice's, then bob's again, each once the one
+  // before was delivered. Events on a socket arrive in publication order, so a leak shows before
+  // the event each viewer waits for: alice's first event would be bob's, bob's second alice's.
+  const testRow = (server: string) =>
+    db.query("INSERT INTO mcp_connection_tests (account_tool_instance_id, success, latency_ms, server_info) VALUES ($1, true, 5, $2::jsonb)", [server, JSON.stringify({ name: server === ids.alice0 ? "alice" : "bob" })]);
+  it.each([
+    { name: "serverChanged", hub: "serverEvents", query: "subscription { serverChanged { server { name } } }", pick: (d: any) => d.serverChanged.server.name,
+      change: (who: string, n: number) => db.query("UPDATE account_tool_instances SET version = $1 WHERE id = $2", [`v${n}`, ids[`${who}2`]]), expected: { alice: ["alice-2"], bob: ["bob-2", "bob-2"] } },
+    { name: "environmentChanged", hub: "environmentEvents", query: "subscription { environmentChanged { environment { name } } }", pick: (d: any) => d.environmentChanged.environment.name,
+      change: (who: string, n: number) => db.query("UPDATE account_tool_environments SET description = $1 WHERE id = $2", [`d${n}`, ids[`${who}Env`]]), expected: { alice: ["alice-droplet"], bob: ["bob-droplet", "bob-droplet"] } },
+    { name: "connectionTested", hub: "connectionTests", query: "subscription { connectionTested { serverInfo { name } } }", pick: (d: any) => d.connectionTested.serverInfo.name,
+      change: (who: string) => testRow(ids[`${who}0`]), expected: { alice: ["alice"], bob: ["bob", "bob"] } },
+  ] as const)("delivers $name events only to the tenant that owns the row", async ({ hub, query, pick, change, expected }) => {
     const events: Record<string, string[]> = { alice: [], bob: [] };
     const clients = (["alice", "bob"] as const).map((who) => {
       const client = createClient({ url: server.url.replace("http", "ws"), webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${tokens[who]}` } });
-      client.subscribe<{ serverChanged: { server: { name: string } | null } }>({ query: "subscription { serverChanged { server { name } } }" }, {
-        next: (v) => events[who].push(v.data!.serverChanged.server?.name ?? "?"), error: () => undefined, complete: () => undefined,
-      });
+      client.subscribe({ query }, { next: (v) => events[who].push(pick(v.data)), error: () => undefined, complete: () => undefined });
       return client;
     });
-    await subscribers(2);
-    await db.query("UPDATE account_tool_instances SET version = 'x' WHERE id = $1", [ids.bob2]);
-    await db.query("UPDATE account_tool_instances SET version = 'y' WHERE id = $1", [ids.alice2]);
-    for (let i = 0; i < 200 && (events.alice.length < 1 || events.bob.length < 1); i++) await new Promise((r) => setTimeout(r, 10));
-    await new Promise((r) => setTimeout(r, 100));
-    expect(events).toEqual({ alice: ["alice-2"], bob: ["bob-2"] });
+    await until(() => server.live![hub].size === 2, "both subscriptions");
+    await change("bob", 1);
+    await until(() => events.bob.length >= 1, "bob's first event");
+    await change("alice", 2);
+    await until(() => events.alice.length >= 1, "alice's event");
+    await change("bob", 3);
+    await until(() => events.bob.length >= 2, "bob's second event");
+    expect(events).toEqual(expected);
     await Promise.all(clients.map((c) => c.dispose()));
-    await subscribers(0);
+    await until(() => server.live![hub].size === 0, "the subscriptions to close");
   });
 
   it("tells only the owner when a droplet is deleted with its servers, live and on replay", async () => {
