@@ -1,0 +1,64 @@
+// Unexpected errors, through the started server: a client sees an opaque INTERNAL_SERVER_ERROR with
+// an id, never the message or a stack; the log has both, under the same id. Over HTTP and WebSocket.
+import { Writable } from "node:stream";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pgliteDb } from "../../src/data/db.ts";
+import { migrate } from "../../src/data/migrate.ts";
+import { SqlStore } from "../../src/data/sql-store.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { wsClient } from "../helpers/subscriptions.ts";
+
+const SECRET_DETAIL = "boom in /srv/internal/path with password=hunter2";
+
+/** A store whose server list fails the way a bug would: a plain Error. */
+class FailingStore extends SqlStore {
+  override async listServers(): Promise<never> {
+    throw new Error(SECRET_DETAIL);
+  }
+}
+
+describe("masking of unexpected errors", () => {
+  let server: TestServer;
+  const lines: Array<Record<string, unknown>> = [];
+
+  beforeAll(async () => {
+    const db = await pgliteDb(undefined);
+    await migrate(db);
+    const logger = pino({ level: "info" }, new Writable({ write(chunk, _e, done) { lines.push(JSON.parse(String(chunk))); done(); } }));
+    server = await startTestServer(new FailingStore(db), { logger });
+  });
+  afterAll(async () => server?.close());
+
+  const expectMasked = (errors: Array<{ message: string; extensions?: Record<string, unknown> }> | undefined, raw: string) => {
+    expect(errors).toEqual([expect.objectContaining({ message: "Unexpected error", extensions: { code: "INTERNAL_SERVER_ERROR", errorId: expect.stringMatching(/^[0-9a-f-]{36}$/) } })]);
+    expect(raw).not.toContain("boom");
+    expect(raw).not.toContain("hunter2");
+    expect(raw).not.toMatch(/stack|at .*\.ts/);
+    const errorId = errors![0].extensions!.errorId;
+    const logged = lines.filter((l) => l.errorId === errorId);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ level: 50, err: SECRET_DETAIL, stack: expect.stringContaining("listServers") });
+  };
+
+  it("over HTTP, answers 200 with the masked error and keeps serving", async () => {
+    const res = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ servers { totalCount } }" }) });
+    expect(res.status).toBe(200);
+    const raw = await res.text();
+    expectMasked(JSON.parse(raw).errors, raw);
+    expect((await server.gql("{ environments { totalCount } }")).body).toEqual({ data: { environments: { totalCount: 0 } } });
+  });
+
+  it("over WebSocket, sends the masked error and the socket keeps serving", async () => {
+    const client = wsClient(server.url);
+    const run = (query: string) =>
+      new Promise<{ errors?: any; data?: any }>((resolve, reject) => {
+        let result: { errors?: any; data?: any } = {};
+        client.subscribe({ query }, { next: (v) => (result = v as typeof result), error: reject, complete: () => resolve(result) });
+      });
+    const failed = await run("{ servers { totalCount } }");
+    expectMasked(failed.errors, JSON.stringify(failed));
+    expect(await run("{ environments { totalCount } }")).toEqual({ data: { environments: { totalCount: 0 } } });
+    await client.dispose();
+  });
+});
