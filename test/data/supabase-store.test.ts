@@ -2,14 +2,8 @@
 import { describe, expect, it } from "vitest";
 import { DatabaseUnavailableError } from "../../src/data/db.ts";
 import { SupabaseStore, quote } from "../../src/data/supabase-store.ts";
+import { capture, json } from "../helpers/supabase-capture.ts";
 import { DEFAULT_THRESHOLDS } from "../../src/domain/status.ts";
-
-interface Captured {
-  method: string;
-  path: string;
-  params: [string, string][];
-  headers: Record<string, string>;
-}
 
 // A real PostgREST row of account_tool_instances (timestamps with offsets, jsonb as objects).
 const SERVER_ROW = {
@@ -42,19 +36,6 @@ const ENV_ROW = {
 // A page row as PostgREST embeds the environment (select=...,environment:account_tool_environments!inner(...)).
 const PAGE_ROW = { ...SERVER_ROW, environment: ENV_ROW };
 
-function capture(respond: (req: Captured) => Response | Promise<Response>) {
-  const requests: Captured[] = [];
-  const fetchImpl = (async (input: RequestInfo | URL, init?: RequestInit) => {
-    const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
-    const headers = Object.fromEntries(new Headers(init?.headers).entries());
-    const req = { method: init?.method ?? "GET", path: url.pathname, params: [...url.searchParams.entries()], headers };
-    requests.push(req);
-    return respond(req);
-  }) as typeof fetch;
-  const store = new SupabaseStore({ url: "https://project.supabase.co", key: "service-role-key", timeoutMs: 300, fetch: fetchImpl });
-  return { store, requests };
-}
-const json = (body: unknown, headers: Record<string, string> = {}) => new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json", ...headers } });
 const time = { now: new Date("2026-11-25T12:00:00Z"), thresholds: DEFAULT_THRESHOLDS };
 
 describe("SupabaseStore requests", () => {
