@@ -23,7 +23,7 @@ describe("Supabase store through the API", () => {
   });
   afterAll(async () => server?.close());
 
-  it.each(["alice", "bob"])("sends %s's requests with %s's token and the project key", async (who) => {
+  it.each(["alice", "bob"])("sends %s's requests with that viewer's own token and the project key", async (who) => {
     requests.length = 0;
     const res = await fetch(server.url, {
       method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${tokens[who]}` },
