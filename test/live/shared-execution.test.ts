@@ -97,3 +97,50 @@ describe("subscribeShared", () => {
     await it.return!();
   });
 });
+
+describe("shared execution at the server", () => {
+  it("executes each event once per distinct document, variables and viewer, over WebSocket and SSE", async () => {
+    const { pgliteDb } = await import("../../src/data/db.ts");
+    const { migrate } = await import("../../src/data/migrate.ts");
+    const { SqlStore } = await import("../../src/data/sql-store.ts");
+    const { buildSchema } = await import("../../src/schema/index.ts");
+    const { insertEnvironment, insertServer } = await import("../helpers/fleet.ts");
+    const { startTestServer } = await import("../helpers/server.ts");
+    const { subscribeSse, subscribeWs, wsClient } = await import("../helpers/subscriptions.ts");
+    const { until } = await import("../helpers/wait.ts");
+    // Count executions of the real schema's field (before anything compiles it).
+    const field = buildSchema().getSubscriptionType()!.getFields().serverChanged;
+    const resolve = field.resolve!;
+    let executions = 0;
+    field.resolve = (...args) => (executions++, resolve(...args));
+
+    const db = await pgliteDb(undefined);
+    await migrate(db);
+    const env = await insertEnvironment(db, { name: "e", publicIp: "203.0.113.8" });
+    const id = await insertServer(db, { env, name: "s", status: "running", heartbeatSecondsAgo: 1 });
+    const server = await startTestServer(new SqlStore(db), { live: { coalesceMs: 5 } });
+    const query = `subscription($f: ServerEventFilter) { serverChanged(filter: $f) { server { name rawStatus } } }`;
+    const client = wsClient(server.url);
+    const other = wsClient(server.url);
+    try {
+      const subs = [
+        subscribeWs(client, query, { f: { serverIds: [id] } }),
+        subscribeWs(client, query, { f: { serverIds: [id] } }),
+        subscribeWs(other, query, { f: { serverIds: [id] } }), // another socket, same viewer
+        subscribeWs(client, query, { f: { environmentIds: [env] } }), // other variables
+        subscribeSse(server.url, query, { f: { serverIds: [id] } }),
+        subscribeSse(server.url, query, { f: { serverIds: [id] } }),
+      ];
+      await until(() => server.live!.serverEvents.size === subs.length, "every subscription");
+      await db.query("UPDATE account_tool_instances SET status_on_toolbox = 'stopped' WHERE id = $1", [id]);
+      for (const sub of subs) expect(await sub.next()).toEqual({ serverChanged: { server: { name: "s", rawStatus: "stopped" } } });
+      // WebSocket: one for the three alike, one for the other variables; SSE: one for its two.
+      expect(executions).toBe(3);
+      await Promise.all(subs.map((s) => s.close()));
+    } finally {
+      await client.dispose();
+      await other.dispose();
+      await server.close();
+    }
+  });
+});
