@@ -28,7 +28,9 @@ export class Hub<E> {
     const deliver = (event: E) => {
       if (ended || !accept(event)) return;
       if (queue.length >= this.maxQueued) {
+        // What it has not read goes too: it resumes from its last event with `since`.
         failure = new SubscriberTooSlowError();
+        queue.length = 0;
         end();
         return;
       }
