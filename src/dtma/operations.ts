@@ -118,18 +118,35 @@ export const startServer = (deps: OperationDeps, id: string) => transition(deps,
 export const stopServer = (deps: OperationDeps, id: string) => transition(deps, id, "stopping", "stopped", (t, n) => deps.dtma.stop(t, n));
 export const restartServer = (deps: OperationDeps, id: string) => transition(deps, id, "starting", "running", (t, n) => deps.dtma.restart(t, n));
 
-/** pending_delete -> DELETE on the droplet -> the row is removed; on failure the row stays, as error. */
+/**
+ * pending_delete -> DELETE on the droplet -> the row is removed; on failure the row stays, as error.
+ * A 404 means the agent does not manage the container, which is also what an agent that restarted
+ * (and forgot its instances) says of a container that still runs: the row goes only when the
+ * agent's own status no longer lists the container, so a running container is never orphaned.
+ */
 export async function deleteServer(deps: OperationDeps, serverId: string): Promise<string> {
   const { server, env } = await load(deps, serverId);
   const t = target(env, deps);
+  const name = server.name as string;
   await deps.store.setServerStatus(server.id, "pending_delete");
+  const keep = async (error: unknown): Promise<never> => {
+    await deps.store.setServerStatus(server.id, "error", error instanceof Error ? error.message : String(error));
+    return fail(deps, env, error);
+  };
   try {
-    await deps.dtma.remove(t, server.name as string);
+    await deps.dtma.remove(t, name);
   } catch (error) {
-    // Already gone from the droplet: the row can go too.
-    if (!(error instanceof DtmaError && error.kind === "HTTP" && error.status === 404)) {
-      await deps.store.setServerStatus(server.id, "error", error instanceof Error ? error.message : String(error));
-      return fail(deps, env, error);
+    if (!(error instanceof DtmaError && error.kind === "HTTP" && error.status === 404)) return keep(error);
+    let listed;
+    try {
+      listed = (await deps.dtma.status(t)).instances.some((i) => i.name === name || i.accountToolInstanceId === server.id);
+    } catch (statusError) {
+      return keep(statusError);
+    }
+    if (listed) {
+      const message = `The droplet agent no longer manages container ${name} (it may have restarted), but the container is still on the droplet; the server was kept so it is not left running unseen`;
+      await deps.store.setServerStatus(server.id, "error", message);
+      throw new OperationError("CONFLICT", message);
     }
   }
   await deps.store.deleteServer(server.id);

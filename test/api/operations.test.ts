@@ -197,6 +197,50 @@ describe.each(sqlTargets)("fleet operations on $name", (target) => {
     });
   });
 
+  describe("lifecycle failures", () => {
+    let n = 0;
+    /** A fresh running server on the simulator, deployed through the API. */
+    const fresh = async () => {
+      const name = `life-${++n}`;
+      const { body } = await deploy({ image: `ghcr.io/example/life-${n}:1`, name, ports: [{ containerPort: 8080, hostPort: await freePort() }] });
+      expect(body.errors).toBeUndefined();
+      return { id: body.data.deployServer.uuid as string, name };
+    };
+    const row = async (id: string) =>
+      (await db.query<{ status_on_toolbox: string; instance_error_message: string | null }>("SELECT status_on_toolbox, instance_error_message FROM account_tool_instances WHERE id = $1", [id]))[0];
+    const remove = (id: string) => server.gql(`mutation($id: ID!) { deleteServer(id: $id) { deletedServerId } }`, { id });
+
+    it.each([
+      ["startServer", "POST /tools/:name/start"],
+      ["stopServer", "POST /tools/:name/stop"],
+      ["restartServer", "POST /tools/:name/stop"],
+      ["deleteServer", "DELETE /tools/:name"],
+    ])("%s: when the agent fails (%s answers 500) the server is kept as error with the agent's message", async (mutation, route) => {
+      const { id } = await fresh();
+      sim.faults.set(route, 500);
+      const { body } = await server.gql(`mutation($id: ID!) { ${mutation}(id: $id) { __typename } }`, { id });
+      sim.faults.clear();
+      expect(codes(body)).toEqual(["UPSTREAM_UNAVAILABLE"]);
+      expect(body.errors![0].message).toMatch(/simulated 500/);
+      expect(await row(id)).toEqual({ status_on_toolbox: "error", instance_error_message: expect.stringMatching(/simulated 500/) });
+    });
+
+    it("keeps a server whose container the agent forgot but still runs (CONFLICT, with the reason), and deletes it once the container is gone", async () => {
+      const { id, name } = await fresh();
+      const container = sim.containers.get(name)!;
+      container.accountToolInstanceId = ""; // the agent restarted: DELETE answers 404, /status still lists it
+      const refused = await remove(id);
+      expect(codes(refused.body)).toEqual(["CONFLICT"]);
+      expect(refused.body.errors![0].message).toMatch(/still on the droplet/);
+      expect(sim.containers.has(name)).toBe(true);
+      expect(await row(id)).toEqual({ status_on_toolbox: "error", instance_error_message: expect.stringMatching(/still on the droplet/) });
+      await container.mcp?.close(); // someone removed it on the droplet
+      sim.containers.delete(name);
+      expect((await remove(id)).body.data.deleteServer.deletedServerId).toBe(id);
+      expect(await row(id)).toBeUndefined();
+    });
+  });
+
   it("deletes the container, then the row", async () => {
     const { body } = await server.gql(`mutation($id: ID!) { deleteServer(id: $id) { deletedServerId } }`, { id: ids.weather });
     expect(body.data.deleteServer.deletedServerId).toBe(ids.weather);
