@@ -14,6 +14,7 @@ import { pgliteDb, postgresDb } from "../../src/data/db.ts";
 import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
 import { ManualClock } from "../helpers/manual-clock.ts";
 import { describePostgres, freshPostgres, type TestDatabase } from "../helpers/postgres.ts";
+import { Redis } from "ioredis";
 import { REDIS_URL, describeRedis } from "../helpers/redis.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { subscribeWs, wsClient } from "../helpers/subscriptions.ts";
@@ -136,6 +137,49 @@ describe("replica bus without Redis", () => {
     } finally {
       await server.close();
       await new Promise((resolve) => dropper.close(resolve));
+    }
+  });
+});
+
+describeRedis("replica bus messages a replica must not trust", () => {
+  it("ignores late, stale, unknown and malformed health messages, and applies a valid one", async () => {
+    const db = await pgliteDb(undefined);
+    await migrate(db);
+    const env = await insertEnvironment(db, { name: "e", publicIp: "203.0.113.91" });
+    // Degraded after 60 s of silence; this replica's clock stands still unless a message moves a server.
+    const ids = {
+      late: await insertServer(db, { env, name: "late", status: "running", heartbeatSecondsAgo: 70 }), // DEGRADED now, HEALTHY 15 s ago
+      fresh: await insertServer(db, { env, name: "fresh", status: "running", heartbeatSecondsAgo: 10 }), // HEALTHY for 50 s more
+      valid: await insertServer(db, { env, name: "valid", status: "running", heartbeatSecondsAgo: 58 }), // DEGRADED in 2 s
+    };
+    const clock = new ManualClock();
+    const [{ now }] = await db.query<{ now: Date }>("SELECT now() AS now");
+    clock.advance(now.getTime() - clock.now().getTime());
+    const version = async (id: string) => (await db.query<{ updated_at: Date }>("SELECT updated_at FROM account_tool_instances WHERE id = $1", [id]))[0].updated_at.getTime();
+    const channel = `mcp-fleet-test-${randomBytes(4).toString("hex")}`;
+    const server = await startTestServer(new SqlStore(db), {
+      live: { clock, coalesceMs: 5 }, env: { REDIS_URL, REDIS_CHANNEL: channel, HEARTBEAT_DEGRADED_AFTER_MS: "60000", HEARTBEAT_UNHEALTHY_AFTER_MS: "600000" },
+    });
+    const foreign = new Redis(REDIS_URL);
+    const client = wsClient(server.url);
+    try {
+      const sub = subscribeWs(client, STATUS_CHANGED, {});
+      await until(() => server.live!.serverEvents.size === 1, "the subscription");
+      const at = (ms: number) => new Date(clock.now().getTime() + ms).toISOString();
+      const send = (message: object) => foreign.publish(channel, JSON.stringify({ origin: "another-replica", message }));
+      await send({ type: "health", serverId: ids.late, version: await version(ids.late), at: at(-15_000) }); // late: would turn it back to HEALTHY
+      await send({ type: "health", serverId: ids.fresh, version: (await version(ids.fresh)) - 1, at: at(55_000) }); // an older row version: DEGRADED if believed
+      await send({ type: "health", serverId: "00000000-0000-4000-8000-000000000000", version: 1, at: at(1000) }); // no such server
+      await send({ type: "nonsense" });
+      // In order on one channel: when the valid one arrives, the others were handled.
+      await send({ type: "health", serverId: ids.valid, version: await version(ids.valid), at: at(3000) });
+      // Its event is the first: none of the others changed anything.
+      expect((await sub.next()).serverStatusChanged).toMatchObject({ server: { name: "valid" }, current: { health: "DEGRADED" }, source: "HEALTH_CLOCK" });
+      await sub.close();
+    } finally {
+      foreign.disconnect();
+      await client.dispose();
+      await server.close();
     }
   });
 });
