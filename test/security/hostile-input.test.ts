@@ -8,6 +8,7 @@ import { SqlStore } from "../../src/data/sql-store.ts";
 import { DtmaSimulator } from "../../src/dtma/simulator.ts";
 import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
 import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
+import { selectAll } from "../helpers/selection.ts";
 
 describe("hostile input", () => {
   let server: TestServer;
@@ -34,28 +35,21 @@ describe("hostile input", () => {
   const raw = (body: string, headers: Record<string, string> = {}) =>
     fetch(server.url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
 
-  it("refuses deep nesting", async () => {
-    const deep = `{ servers { edges { node { environment { servers { edges { node { environment { servers { edges { node { environment { name } } } } } } } } } } } } }`;
-    const { body } = await server.gql(deep);
-    expect(body.errors![0].message).toMatch(/depth/i);
-  });
-
-  it("refuses 1,000 aliases (the token limit stops it first)", async () => {
-    const q = `{ ${Array.from({ length: 1000 }, (_, i) => `a${i}: servers(first: 1) { totalCount }`).join(" ")} }`;
-    const { body } = await server.gql(q);
-    expect(body.errors![0].message).toMatch(/alias|token/i);
-  });
-
-  it("refuses more aliases than allowed, even in a short document", async () => {
-    const q = `{ ${Array.from({ length: 20 }, (_, i) => `a${i}: servers(first: 1) { totalCount }`).join(" ")} }`;
-    const { body } = await server.gql(q);
-    expect(body.errors![0].message).toMatch(/alias/i);
-  });
-
-  it("refuses a document with too many tokens", async () => {
-    const q = `{ servers(first: 1) { ${"totalCount ".repeat(4000)} } }`;
-    const { body } = await server.gql(q);
-    expect(body.errors![0].message).toMatch(/token/i);
+  // Each limit answers with a code and names what it counted, over HTTP. The token limit acts while
+  // parsing, so it answers as a parse failure.
+  const deep = `{ servers { edges { node { environment { servers { edges { node { environment { servers { edges { node { environment { name } } } } } } } } } } } } }`;
+  it.each([
+    ["deep nesting", deep, "BAD_USER_INPUT", /depth/i],
+    ["1,000 aliases (the token limit stops it first)", `{ ${Array.from({ length: 1000 }, (_, i) => `a${i}: servers(first: 1) { totalCount }`).join(" ")} }`, "GRAPHQL_PARSE_FAILED", /token limit/i],
+    ["more aliases than allowed, even in a short document", `{ ${Array.from({ length: 20 }, (_, i) => `a${i}: servers(first: 1) { totalCount }`).join(" ")} }`, "BAD_USER_INPUT", /alias/i],
+    ["a document with too many tokens", `{ servers(first: 1) { ${"totalCount ".repeat(4000)} } }`, "GRAPHQL_PARSE_FAILED", /token limit/i],
+    ["a document whose cost is above the limit (within depth, aliases and tokens)", `{ environments(first: 100) { edges { node { ${selectAll("Environment", 4)} } } } }`, "BAD_USER_INPUT", /cost limit of 50000/i],
+    ["more than 20 directives", `{ servers(first: 1) { ${Array.from({ length: 21 }, () => "totalCount @include(if: true)").join(" ")} } }`, "BAD_USER_INPUT", /directive/i],
+  ])("refuses %s", async (_what, query, code, message) => {
+    const { body } = await server.gql(query);
+    expect(body.data).toBeUndefined();
+    expect(codes(body)).toEqual([code]);
+    expect(body.errors![0].message).toMatch(message);
   });
 
   it("refuses a huge string argument with BAD_USER_INPUT", async () => {
@@ -110,6 +104,22 @@ describe("hostile input", () => {
       ws.on("close", (code) => resolve(code));
     });
     expect(closed).toBe(4400);
+  });
+
+  it("closes a WebSocket that sends a message over 1 MiB (1009), and keeps serving others", async () => {
+    const ws = new WebSocket(server.url.replace("http", "ws"), "graphql-transport-ws");
+    const closed = await new Promise<number>((resolve) => {
+      ws.on("open", () => ws.send(JSON.stringify({ type: "connection_init", payload: { pad: "x".repeat(1024 * 1024) } })));
+      ws.on("close", (code) => resolve(code));
+    });
+    expect(closed).toBe(1009);
+    const fine = new WebSocket(server.url.replace("http", "ws"), "graphql-transport-ws");
+    const acked = await new Promise<string>((resolve) => {
+      fine.on("open", () => fine.send(JSON.stringify({ type: "connection_init", payload: { pad: "x".repeat(1000 * 1024) } })));
+      fine.on("message", (data) => resolve(JSON.parse(String(data)).type));
+    });
+    expect(acked).toBe("connection_ack");
+    fine.close();
   });
 
   it("refuses introspection and hides field suggestions when introspection is off", async () => {
