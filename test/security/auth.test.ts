@@ -137,3 +137,44 @@ describe("verified-token memory", () => {
     await expect(verify(forged)).rejects.toThrow(/not valid/);
   });
 });
+
+describe("production mode", () => {
+  let server: TestServer;
+  let token: string;
+  beforeAll(async () => {
+    const db = await pgliteDb(undefined);
+    await migrate(db);
+    server = await startTestServer(new SqlStore(db), { env: { NODE_ENV: "production", AUTH_DISABLED: "false", SUPABASE_JWT_SECRET: SECRET, JWT_ISSUER: ISSUER } });
+    token = await sign({ sub: USER_A, role: "authenticated" });
+  });
+  afterAll(async () => server?.close());
+
+  it("serves no GraphiQL page", async () => {
+    const page = await fetch(server.url, { headers: { accept: "text/html" } });
+    expect(await page.text()).not.toMatch(/graphiql/i);
+  });
+
+  it("refuses introspection and suggests no field names, even to a signed-in user", async () => {
+    const ask = async (query: string) =>
+      (await (await fetch(server.url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify({ query }) })).json()) as { data?: any; errors?: Array<{ message: string }> };
+    const schema = await ask("{ __schema { types { name } } }");
+    expect(schema.data).toBeUndefined();
+    expect(schema.errors?.[0].message).toMatch(/introspection/i);
+    expect((await ask("{ servrs { totalCount } }")).errors?.[0].message).not.toMatch(/Did you mean/);
+    expect((await ask("{ servers(first: 1) { totalCount } }")).data).toEqual({ servers: { totalCount: 0 } });
+  });
+});
+
+describe("development mode", () => {
+  it("serves GraphiQL and introspection", async () => {
+    const db = await pgliteDb(undefined);
+    await migrate(db);
+    const server = await startTestServer(new SqlStore(db));
+    try {
+      expect(await (await fetch(server.url, { headers: { accept: "text/html" } })).text()).toMatch(/graphiql/i);
+      expect((await server.gql("{ __schema { queryType { name } } }")).body.data).toEqual({ __schema: { queryType: { name: "Query" } } });
+    } finally {
+      await server.close();
+    }
+  });
+});
