@@ -42,9 +42,18 @@ function demoServers() {
   ]);
 }
 
-/** Seeds the demo fleet unless the database already has environments. Returns whether it did. */
+/** The demo droplets' DigitalOcean ids: DEMO_DROPLET_IDS + their index. */
+const DEMO_DROPLET_IDS = 400_000_000;
+
+/**
+ * Seeds the demo fleet unless the database already has environments. With `force` (SEED=always),
+ * the demo fleet is put back as new: the demo user's demo droplets (and their servers) are replaced,
+ * and nothing else is touched. Returns whether it seeded.
+ */
 export async function seedDemoFleet(db: Db, { force = false } = {}): Promise<boolean> {
-  if (!force) {
+  if (force) {
+    await db.query("DELETE FROM account_tool_environments WHERE user_id = $1 AND do_droplet_id >= $2 AND do_droplet_id < $3", [DEMO_USER_ID, DEMO_DROPLET_IDS, DEMO_DROPLET_IDS + ENVIRONMENTS.length]);
+  } else {
     const [row] = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM account_tool_environments");
     if (row.n > 0) return false;
   }
@@ -56,7 +65,7 @@ export async function seedDemoFleet(db: Db, { force = false } = {}): Promise<boo
        VALUES ($1, $2, $3, $4::inet, $5::inet, $6::account_tool_environment_status_enum, $7, 's-2vcpu-4gb', 'ubuntu-22-04-x64',
          CASE WHEN $8::int IS NULL THEN NULL ELSE now() - make_interval(secs => $8::int) END, $9, $10, md5(random()::text) || md5(random()::text), $11, $12::jsonb)
        RETURNING id`,
-      [DEMO_USER_ID, 400000000 + i, `toolbox-${e.region}-${i + 1}`, e.publicIp, e.privateIp, e.status, e.region, e.heartbeatSecondsAgo,
+      [DEMO_USER_ID, DEMO_DROPLET_IDS + i, `toolbox-${e.region}-${i + 1}`, e.publicIp, e.privateIp, e.status, e.region, e.heartbeatSecondsAgo,
         e.name, `Demo droplet in ${e.region}`, e.heartbeatSecondsAgo === null ? null : "1.4.2", e.metrics === null ? null : JSON.stringify(e.metrics)],
     );
     envIds.push(row.id);
