@@ -130,3 +130,52 @@ describe("parseStatus", () => {
     expect(parseStatus({ tool_instances: [{ instance_name_on_toolbox: "n", status: "not_found" }] }).instances[0]).toMatchObject({ name: "n", state: "not_found" });
   });
 });
+
+// Fixed samples of the two real /status shapes (shared/reference/dtma-contract.md §2.4), written
+// from the contract rather than from our simulator: a second oracle for the parser.
+describe("parseStatus on the contract's samples", () => {
+  it("reads shape (A), agentopia dtma: our ids, names and Docker states", () => {
+    const sample = {
+      dtma_version: "0.3.1",
+      system_metrics: { cpu_load_percent: 12.5, memory: { total_bytes: 2048, active_bytes: 512, free_bytes: 1024, used_bytes: 1024 }, disk: { mount: "/", total_bytes: 100, used_bytes: 40, free_bytes: 60 } },
+      tool_instances: [
+        { account_tool_instance_id: "5b0e6c1e-8f5a-4c59-9a43-0d0c2f5e8a11", instance_name_on_toolbox: "weather", status: "running", container_id: "c0ffee" },
+        { account_tool_instance_id: "6c1f7d2f-9a6b-4d6a-8b54-1e1d3a6f9b22", instance_name_on_toolbox: "search", status: "exited", container_id: "beef" },
+        { account_tool_instance_id: "7d2a8e3a-ab7c-4e7b-9c65-2f2e4b7aac33", instance_name_on_toolbox: "gone", status: "not_found", container_id: null },
+        { account_tool_instance_id: "8e3b9f4b-bc8d-4f8c-ad76-3a3f5c8bbd44", instance_name_on_toolbox: "odd", status: "error_inspecting" },
+      ],
+    };
+    const parsed = parseStatus(sample);
+    expect(parsed.version).toBe("0.3.1");
+    expect(parsed.systemMetrics).toEqual(sample.system_metrics);
+    expect(parsed.instances).toEqual([
+      { accountToolInstanceId: "5b0e6c1e-8f5a-4c59-9a43-0d0c2f5e8a11", name: "weather", containerId: "c0ffee", state: "running", image: null },
+      { accountToolInstanceId: "6c1f7d2f-9a6b-4d6a-8b54-1e1d3a6f9b22", name: "search", containerId: "beef", state: "exited", image: null },
+      { accountToolInstanceId: "7d2a8e3a-ab7c-4e7b-9c65-2f2e4b7aac33", name: "gone", containerId: null, state: "not_found", image: null },
+      { accountToolInstanceId: "8e3b9f4b-bc8d-4f8c-ad76-3a3f5c8bbd44", name: "odd", containerId: null, state: "error_inspecting", image: null },
+    ]);
+  });
+
+  it("reads shape (B), dtma-agent@HEAD: Docker objects with no ids, the state in `state` and 'Up 2 hours' in `status`", () => {
+    const sample = {
+      status: "healthy", timestamp: "2025-06-20T10:15:30.000Z", version: "1.0.0", service: "DTMA",
+      environment: { hasAuthToken: true, hasApiKey: true, hasApiBaseUrl: true, port: "30000" },
+      tool_instances: [
+        { id: "a1b2c3", names: ["/weather"], image: "ghcr.io/example/weather:1", image_id: "sha256:abc", command: "node server.js", created: 1750400000, state: "running", status: "Up 2 hours",
+          ports: [{ ip: "0.0.0.0", private_port: 8080, public_port: 49152, type: "tcp" }] },
+        { id: "d4e5f6", names: ["/search"], image: "ghcr.io/example/search:2", image_id: "sha256:def", command: "python -m server", created: 1750300000, state: "exited", status: "Exited (137) 5 minutes ago", ports: [] },
+        { id: "0a0b0c", names: ["/dtma"], image: "ghcr.io/agentopia/dtma:latest", image_id: "sha256:012", command: "node dist/index.js", created: 1750000000, state: "running", status: "Up 3 days",
+          ports: [{ ip: "0.0.0.0", private_port: 30000, public_port: 30000, type: "tcp" }] },
+      ],
+      system_metrics: { cpu_load_percent: 3, memory: { total_bytes: 4096, active_bytes: 1024, free_bytes: 2048, used_bytes: 2048 }, disk: { mount: "/", total_bytes: 80, used_bytes: 20, free_bytes: 60 } },
+    };
+    const parsed = parseStatus(sample);
+    expect(parsed.version).toBe("1.0.0");
+    expect(parsed.systemMetrics).toEqual(sample.system_metrics);
+    expect(parsed.instances).toEqual([
+      { accountToolInstanceId: null, name: "weather", containerId: "a1b2c3", state: "running", image: "ghcr.io/example/weather:1" },
+      { accountToolInstanceId: null, name: "search", containerId: "d4e5f6", state: "exited", image: "ghcr.io/example/search:2" },
+      { accountToolInstanceId: null, name: "dtma", containerId: "0a0b0c", state: "running", image: "ghcr.io/agentopia/dtma:latest" },
+    ]);
+  });
+});
