@@ -10,6 +10,7 @@ import { SupabaseStore } from "../../src/data/supabase-store.ts";
 import { DEFAULT_THRESHOLDS } from "../../src/domain/status.ts";
 import { systemClock } from "../../src/live/clock.ts";
 import { LiveFleet, type ServerEvent } from "../../src/live/fleet.ts";
+import { until } from "../helpers/wait.ts";
 
 const ENV = "0f7d8a5e-2f0b-4b7e-9b1a-3c4d5e6f7a8b";
 const SERVER = "5b0e6c1e-8f5a-4c59-9a43-0d0c2f5e8a11";
@@ -97,8 +98,7 @@ describe("Supabase Realtime change feed", () => {
   it("closes the Realtime socket when it stops, so nothing is left running", async () => {
     await live!.stop();
     live = undefined;
-    for (let i = 0; i < 100 && socket!.readyState !== socket!.CLOSED; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(socket!.readyState).toBe(socket!.CLOSED);
+    await until(() => socket!.readyState === socket!.CLOSED, "the Realtime socket to close");
     expect(received.some((m: any) => m[3] === "phx_leave")).toBe(true);
   });
 });

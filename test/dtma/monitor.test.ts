@@ -8,7 +8,7 @@ import { DtmaClient } from "../../src/dtma/client.ts";
 import { Monitor } from "../../src/dtma/monitor.ts";
 import { DtmaSimulator } from "../../src/dtma/simulator.ts";
 import { insertEnvironment } from "../helpers/fleet.ts";
-import { freshPostgres } from "../helpers/postgres.ts";
+import { describePostgres, freshPostgres } from "../helpers/postgres.ts";
 import { sqlTargets } from "../helpers/targets.ts";
 import { until } from "../helpers/wait.ts";
 
@@ -88,7 +88,7 @@ describe.each(sqlTargets)("monitor on $name", (target) => {
   });
 });
 
-describe.runIf(sqlTargets.some((t) => t.name === "Postgres"))("monitor across replicas", () => {
+describePostgres("monitor across replicas", () => {
   it("runs on one replica at a time", async () => {
     const pgTest = await freshPostgres();
     const sim = await new DtmaSimulator({ shape: "A", apiKey: KEY }).start();
