@@ -1,11 +1,11 @@
 // mcp-fleet itself, on Postgres, for the benchmark (run in its own process).
 import type { AddressInfo } from "node:net";
 import { loadConfig } from "../src/config.ts";
-import { openServices } from "../src/data/index.ts";
+import { openApp } from "../src/app/index.ts";
 import { createLogger } from "../src/log.ts";
 import { startServer } from "../src/server.ts";
 
 const config = loadConfig({ DATABASE_URL: process.env.DATABASE_URL, SUPABASE_JWT_SECRET: process.env.SUPABASE_JWT_SECRET, PORT: "0", LOG_LEVEL: "silent", NODE_ENV: "production" });
 const logger = createLogger("silent");
-const app = await startServer(await openServices(config, logger), logger);
+const app = await startServer(await openApp(config, logger));
 process.send?.({ port: (app.server.address() as AddressInfo).port });

@@ -9,6 +9,7 @@ import { migrate } from "../src/data/migrate.ts";
 import { generateFleet } from "../src/data/seed.ts";
 import { SqlStore } from "../src/data/sql-store.ts";
 import { createLogger } from "../src/log.ts";
+import { openApp } from "../src/app/index.ts";
 import { createYogaApp } from "../src/server.ts";
 import { freshPostgres } from "../test/helpers/postgres.ts";
 import { startServerProcess } from "./processes.ts";
@@ -86,7 +87,7 @@ try {
   const store = new SqlStore(pgTest.db);
   let statements = 0;
   pgTest.db.onStatement(() => statements++);
-  const yoga = createYogaApp({ store, config, logger: createLogger("silent") }, createLogger("silent"));
+  const yoga = createYogaApp(await openApp(config, createLogger("silent"), { store, live: false }));
   const check = await yoga.fetch("http://bench/graphql", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ query: QUERY }) });
   const checked = (await check.json()) as { data: { servers: { edges: unknown[] } } };
   if (checked.data.servers.edges.length !== 100) throw new Error("the API did not return 100 servers");

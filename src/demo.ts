@@ -3,13 +3,12 @@
 // real deploy path, so every query, mutation and subscription works in one command.
 import { randomBytes } from "node:crypto";
 import type { Config } from "./config.ts";
-import { openServices } from "./data/index.ts";
+import { openApp } from "./app/index.ts";
 import { SqlStore } from "./data/sql-store.ts";
 import { DtmaSimulator } from "./dtma/simulator.ts";
 import { deployServer } from "./dtma/operations.ts";
 import type { Logger } from "./log.ts";
 import { freePort } from "./mcp/sample-servers.ts";
-import { dtmaClientFor } from "./schema/context.ts";
 import { startServer, type App } from "./server.ts";
 
 const DEMO_USER = "00000000-0000-4000-8000-000000000001";
@@ -32,11 +31,10 @@ export interface Demo {
 
 /** `config` should be the embedded store in memory, with a DTMA_API_KEY (main.ts arranges both). */
 export async function startDemo(config: Config, logger: Logger, heartbeatMs = 15_000, graphiqlHeaders?: Record<string, string>): Promise<Demo> {
-  const services = await openServices(config, logger);
-  services.graphiqlHeaders = graphiqlHeaders;
-  const app = await startServer(services, logger);
+  const services = await openApp(config, logger, { graphiqlHeaders });
+  const app = await startServer(services);
   const store = services.store as SqlStore;
-  const dtma = services.dtma ?? dtmaClientFor(config, logger);
+  const { dtma } = services;
   const heartbeatUrl = app.url.replace(/\/graphql$/, "/dtma/heartbeat");
   const simulators: DtmaSimulator[] = [];
   try {

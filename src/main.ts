@@ -3,15 +3,14 @@ import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
-import { openDb, openServices } from "./data/index.ts";
+import { openApp, type Services } from "./app/index.ts";
+import { openDb } from "./data/index.ts";
 import { migrate } from "./data/migrate.ts";
 import { seedDemoFleet } from "./data/seed.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { startServer } from "./server.ts";
 import { announceAuth } from "./auth/dev.ts";
-import { SqlStore } from "./data/sql-store.ts";
 import { Monitor } from "./dtma/monitor.ts";
-import { completeServices, type Services } from "./schema/context.ts";
 import { printedSchema } from "./schema/index.ts";
 
 export const SCHEMA_FILE = fileURLToPath(new URL("../schema/schema.graphql", import.meta.url));
@@ -25,10 +24,9 @@ const USAGE = `Usage: mcp-fleet <command>
   print-schema   write schema/schema.graphql from the code`;
 
 async function serve(config: Config, logger: Logger) {
-  const services = await openServices(config, logger);
-  services.graphiqlHeaders = await announceAuth(config, logger);
-  const app = await startServer(services, logger);
-  const monitor = startMonitor(services, config, logger);
+  const services = await openApp(config, logger, { graphiqlHeaders: await announceAuth(config, logger) });
+  const app = await startServer(services);
+  const monitor = startMonitor(services);
   logger.info({ store: services.store.kind, live: !!services.live, url: app.url }, "mcp-fleet is serving");
   if (config.graphiql) console.log(`\n  GraphiQL: ${app.url}\n`);
   let stopping = false;
@@ -36,7 +34,10 @@ async function serve(config: Config, logger: Logger) {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down");
-    monitor?.stop().then(() => app.close()).then(() => process.exit(0), (error) => {
+    (async () => {
+      await monitor?.stop();
+      await app.close();
+    })().then(() => process.exit(0), (error) => {
       logger.error({ err: String(error) }, "shutdown failed");
       process.exit(1);
     });
@@ -45,14 +46,13 @@ async function serve(config: Config, logger: Logger) {
   process.on("SIGTERM", () => stop("SIGTERM"));
 }
 
-function startMonitor(services: Services, config: Config, logger: Logger): Monitor | undefined {
+function startMonitor({ config, store, dtma, logger }: Services): Monitor | undefined {
   if (config.monitor.intervalMs <= 0) return undefined;
-  if (!(services.store instanceof SqlStore)) {
+  if (!store.capabilities.withLock) {
     logger.warn("the background monitor needs Postgres or the embedded database (it takes an advisory lock)");
     return undefined;
   }
-  const { dtma } = completeServices(services);
-  const monitor = new Monitor(services.store.db, { store: services.store, dtma, dtmaPort: config.dtmaPort, allowPrivateTargets: config.allowPrivateTargets, logger }, { ...config.monitor, logger });
+  const monitor = new Monitor({ store, dtma, dtmaPort: config.dtmaPort, allowPrivateTargets: config.allowPrivateTargets, logger }, { ...config.monitor, logger });
   monitor.start();
   logger.info({ intervalMs: config.monitor.intervalMs }, "background monitor on");
   return monitor;

@@ -16,10 +16,10 @@ import { DatabaseUnavailableError } from "./data/db.ts";
 import { AuthError, bearer } from "./auth/verify.ts";
 import type { Viewer } from "./auth/visibility.ts";
 import { handleHeartbeat } from "./dtma/heartbeat.ts";
-import type { LiveFleet } from "./live/fleet.ts";
 import { subscribeShared, useSharedSubscriptions } from "./live/shared-execution.ts";
 import type { Logger } from "./log.ts";
-import { completeServices, createContext, type Services } from "./schema/context.ts";
+import type { Services } from "./app/index.ts";
+import { createContext } from "./schema/context.ts";
 import { buildSchema } from "./schema/index.ts";
 import { graphqlMetrics } from "./metrics.ts";
 
@@ -63,9 +63,8 @@ function maskError(error: unknown, logger: Logger): Error {
   return new GraphQLError("Unexpected error", { extensions: { code: "INTERNAL_SERVER_ERROR", errorId } });
 }
 
-export function createYogaApp(services: Services, logger: Logger, options: { prometheus?: boolean } = {}) {
-  const { config } = services;
-  const { metrics } = completeServices(services);
+export function createYogaApp(services: Services, options: { prometheus?: boolean } = {}) {
+  const { config, metrics, logger } = services;
   return createYoga({
     schema: buildSchema(),
     graphqlEndpoint: "/graphql",
@@ -103,7 +102,7 @@ export function createYogaApp(services: Services, logger: Logger, options: { pro
       if (initial.viewer) return createContext(services, initial.viewer, initial.accessToken);
       try {
         const token = bearer(initial.request.headers.get("authorization"));
-        const { viewer } = await completeServices(services).verify(token);
+        const { viewer } = await services.verify(token);
         return createContext(services, viewer, token ?? undefined);
       } catch (error) {
         if (error instanceof AuthError) throw new GraphQLError(error.message, { extensions: { code: "UNAUTHENTICATED", http: { status: 401 } } });
@@ -121,19 +120,14 @@ function bearerMatches(header: string | undefined, token: string): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-export async function startServer(services: Services, logger: Logger): Promise<App> {
-  const { store, config } = services;
-  const yoga = createYogaApp(services, logger);
+export async function startServer(services: Services): Promise<App> {
+  const { store, config, logger } = services;
+  const yoga = createYogaApp(services);
   // WebSocket subscriptions run without the Prometheus plugin: its hooks run for every event of
   // every subscriber (measured: p99 delivery 256 -> ~300 ms at 5,000 subscribers). Subscriber
   // counts and change-feed lag are measured by our own metrics.
-  const wsYoga = createYogaApp(services, logger, { prometheus: false });
-  const { metrics } = completeServices(services);
-  metrics.subscriberCounts = () => ({
-    server: services.live?.serverEvents.size ?? 0,
-    environment: services.live?.environmentEvents.size ?? 0,
-    connection_test: services.live?.connectionTests.size ?? 0,
-  });
+  const wsYoga = createYogaApp(services, { prometheus: false });
+  const { metrics } = services;
   const server = createServer(async (req, res) => {
     if (req.url === "/health") {
       res.writeHead(200, { "content-type": "application/json" }).end('{"status":"ok"}');
@@ -190,7 +184,7 @@ export async function startServer(services: Services, logger: Logger): Promise<A
         const raw = params.authorization ?? params.Authorization ?? params.token;
         const token = typeof raw === "string" ? (bearer(raw) ?? raw) : null;
         try {
-          const { viewer, expiresAt } = await completeServices(services).verify(token);
+          const { viewer, expiresAt } = await services.verify(token);
           ctx.extra.viewer = viewer;
           ctx.extra.accessToken = token ?? undefined;
           if (expiresAt) {
@@ -244,9 +238,7 @@ export async function startServer(services: Services, logger: Logger): Promise<A
       const timer = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
       await drained;
       clearTimeout(timer);
-      await services.live?.stop();
-      await services.rateLimiter?.close?.();
-      await store.close();
+      await services.close();
     })());
   return { server, url, close };
 }

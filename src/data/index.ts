@@ -8,12 +8,6 @@ import { migrate } from "./migrate.ts";
 import { seedDemoFleet } from "./seed.ts";
 import { SqlStore } from "./sql-store.ts";
 import type { Store } from "./store.ts";
-import type { Services } from "../schema/context.ts";
-import { LiveFleet, type ChangeFeed } from "../live/fleet.ts";
-import type { SupabaseStore } from "./supabase-store.ts";
-import { openRedisBus } from "../live/bus.ts";
-import { systemClock, type Clock } from "../live/clock.ts";
-import { createMetrics, type Metrics } from "../metrics.ts";
 
 export async function openDb(config: Config, logger: Logger): Promise<Db> {
   if (config.store === "postgres") {
@@ -44,27 +38,4 @@ export async function openStore(config: Config, logger: Logger): Promise<Store> 
     if (config.seed !== "never" && (await seedDemoFleet(db, { force: config.seed === "always" }))) logger.info("seeded the demo fleet");
   }
   return new SqlStore(db);
-}
-
-/** The store, and the live fleet when the store has a change feed (Postgres, PGlite). */
-export async function openServices(config: Config, logger: Logger): Promise<Services> {
-  const store = await openStore(config, logger);
-  const metrics = createMetrics();
-  // Postgres and PGlite notify through LISTEN; Supabase through Realtime.
-  const feed: ChangeFeed = store instanceof SqlStore ? store.db : (store as SupabaseStore);
-  const live = await startLive(store, feed, config, logger, metrics);
-  return { store, config, live, logger, metrics };
-}
-
-/** Starts the live fleet on a SQL store's change feed, reporting to `metrics`. */
-export async function startLive(store: Store, feed: ChangeFeed, config: Config, logger: Logger, metrics: Metrics, options: { clock?: Clock; coalesceMs?: number } = {}): Promise<LiveFleet> {
-  const bus = config.redis
-    ? await openRedisBus({ ...config.redis, logger, onOutcome: (direction, outcome) => metrics.replicaBus.inc({ direction, outcome }) })
-    : undefined;
-  const live = new LiveFleet({
-    store, feed, clock: options.clock ?? systemClock, thresholds: config.thresholds, logger, coalesceMs: options.coalesceMs, bus,
-    onLag: (seconds) => metrics.changeFeedLag.observe(seconds),
-  });
-  await live.start();
-  return live;
 }

@@ -2,7 +2,7 @@
 import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition, type InstallationStatus } from "../domain/status.ts";
 import type { Db } from "./db.ts";
 import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, environmentColumns, toConnectionTestRow, toEnvironmentRow, serverColumns, toRemovedServer, toServerRow, type ConnectionTestRow, type EnvironmentColumn, type EnvironmentRow, type NewConnectionTest, type ServerColumn, type ServerRow } from "./rows.ts";
-import { inKeyOrder, toPage, type Columns, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type RemovedServer, type ServerFilter, type ServerPage, type Store } from "./store.ts";
+import { inKeyOrder, toPage, type Columns, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type RemovedServer, type ServerFilter, type ServerPage, type Store, type StoreCapabilities } from "./store.ts";
 
 // Addresses as plain text ("203.0.113.7", not "203.0.113.7/32"); bigint as text (no precision loss).
 // Server timestamps as epoch milliseconds: a page reads four per row, and a number becomes a Date
@@ -84,7 +84,11 @@ function environmentWhere(filter: EnvironmentFilter, p: Params): string[] {
 const SERVER_ORDER = `${byName("s.instance_name_on_toolbox")} ASC NULLS LAST, s.id ASC`;
 
 export class SqlStore implements Store {
-  constructor(readonly db: Db) {}
+  readonly capabilities: StoreCapabilities;
+
+  constructor(readonly db: Db) {
+    this.capabilities = { feed: db, withLock: (key, fn) => db.withAdvisoryLock(key, fn) };
+  }
 
   get kind() {
     return this.db.kind;

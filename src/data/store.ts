@@ -1,5 +1,6 @@
 // The store interface every implementation (SQL over pg or PGlite, supabase-js) fulfils.
 import type { HeartbeatThresholds, InstallationStatus, ServerHealth, ServerState } from "../domain/status.ts";
+import type { Db } from "./db.ts";
 import type { ConnectionTestRow, EnvironmentColumn, EnvironmentRow, NewConnectionTest, ServerColumn, ServerRow } from "./rows.ts";
 
 export type ServerType = "mcp_server" | "standard_tool";
@@ -92,8 +93,22 @@ export interface Columns {
   environment?: readonly EnvironmentColumn[];
 }
 
+/** Where change notices come from: Postgres LISTEN (pg, PGlite) or Supabase Realtime. */
+export type ChangeFeed = Pick<Db, "listen">;
+
+/** What a store can do beyond reading and writing rows, known once when it is opened. */
+export interface StoreCapabilities {
+  /** The change feed the live fleet listens to. */
+  feed: ChangeFeed;
+  /** Runs `fn` on one replica at a time (a session advisory lock); absent where there is none. */
+  withLock?: Db["withAdvisoryLock"];
+  /** The store as a user's own access token sees it (upstream row-level security); absent elsewhere. */
+  asUser?: (accessToken: string) => Store;
+}
+
 export interface Store {
   readonly kind: "postgres" | "pglite" | "supabase";
+  readonly capabilities: StoreCapabilities;
   /** With `columns`, rows carry only those (and the keys); the rest are null. */
   listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, columns?: Columns): Promise<ServerPage>;
   countServers(filter: ServerFilter, time: QueryTime): Promise<number>;
@@ -171,6 +186,9 @@ export class ScopedStore implements Store {
   constructor(private readonly store: Store, private readonly ownerId: string) {}
   get kind() {
     return this.store.kind;
+  }
+  get capabilities() {
+    return this.store.capabilities;
   }
   listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, columns?: Columns) {
     return this.store.listServers({ ...filter, ownerId: this.ownerId }, page, time, columns);

@@ -5,7 +5,7 @@ import WebSocket from "ws";
 import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition, type InstallationStatus } from "../domain/status.ts";
 import { DatabaseUnavailableError } from "./db.ts";
 import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, distinctEnvironments, environmentColumns, serverColumns, toConnectionTestRow, toEnvironmentRow, toRemovedServer, toServerRow, type ConnectionTestRow, type EnvironmentRow, type NewConnectionTest, type ServerColumn, type ServerRow } from "./rows.ts";
-import { inKeyOrder, toPage, type Columns, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type RemovedServer, type ServerFilter, type ServerPage, type Store } from "./store.ts";
+import { inKeyOrder, toPage, type Columns, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type RemovedServer, type ServerFilter, type ServerPage, type Store, type StoreCapabilities } from "./store.ts";
 
 const FEED_TABLES = ["account_tool_instances", "account_tool_environments", "mcp_connection_tests"] as const;
 /** Per-user stores kept (see asUser); the oldest goes first. */
@@ -59,6 +59,8 @@ interface Filterable {
 
 export class SupabaseStore implements Store {
   readonly kind = "supabase" as const;
+  // Realtime is the change feed; there is no advisory lock through PostgREST.
+  readonly capabilities: StoreCapabilities = { feed: this, asUser: (accessToken) => this.asUser(accessToken) };
   readonly client: SupabaseClient;
   private readonly users = new Map<string, SupabaseStore>();
 

@@ -1,8 +1,7 @@
 // The background monitor (opt-in, MONITOR_INTERVAL_MS): refreshes every droplet from its agent on
 // an interval, a few at a time, on one replica at a time (a Postgres advisory lock).
-import type { Db } from "../data/db.ts";
 import type { EnvironmentRow } from "../data/rows.ts";
-import { allPages } from "../data/store.ts";
+import { allPages, type StoreCapabilities } from "../data/store.ts";
 import type { Logger } from "../log.ts";
 import { refreshEnvironment, type OperationDeps } from "./operations.ts";
 
@@ -22,7 +21,14 @@ export class Monitor {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly db: Db, private readonly deps: OperationDeps, private readonly options: { intervalMs: number; concurrency: number; logger: Logger }) {}
+  private readonly withLock: NonNullable<StoreCapabilities["withLock"]>;
+
+  /** Needs a store with an advisory lock (Postgres, or the embedded database). */
+  constructor(private readonly deps: OperationDeps, private readonly options: { intervalMs: number; concurrency: number; logger: Logger }) {
+    const { withLock } = deps.store.capabilities;
+    if (!withLock) throw new Error("the background monitor needs Postgres or the embedded database (it takes an advisory lock)");
+    this.withLock = withLock;
+  }
 
   start(): void {
     if (this.options.intervalMs <= 0) return;
@@ -40,7 +46,7 @@ export class Monitor {
   /** One round; `ran` is false when another replica holds the lock. */
   async runOnce(): Promise<MonitorRound> {
     const round = { ran: false, refreshed: 0, failed: 0 };
-    round.ran = await this.db.withAdvisoryLock(MONITOR_LOCK_KEY, async () => {
+    round.ran = await this.withLock(MONITOR_LOCK_KEY, async () => {
       const environments = await this.environments();
       let next = 0;
       const worker = async () => {

@@ -2,9 +2,8 @@
 // It caches what clients can see of every server (rebuilt from the database at start), reloads
 // changed rows in one batched statement, and publishes only what changed for a client.
 import FlatQueue from "flatqueue";
-import type { Db } from "../data/db.ts";
 import type { ConnectionTestRow, EnvironmentRow, ServerRow } from "../data/rows.ts";
-import { allPages, type RemovedServer, type Store } from "../data/store.ts";
+import { allPages, type ChangeFeed, type RemovedServer, type Store } from "../data/store.ts";
 import { nextHealthChange, serverStatus, type HeartbeatThresholds, type ServerStatus } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
 import type { BusMessage, ReplicaBus } from "./bus.ts";
@@ -63,8 +62,6 @@ const LOAD_PAGE = 1000;
 /** Connection test ids remembered, so a result arriving by two paths is published once. */
 const REMEMBERED_TESTS = 10_000;
 
-/** Where change notices come from: Postgres LISTEN (pg, PGlite) or Supabase Realtime. */
-export type ChangeFeed = Pick<Db, "listen">;
 
 export interface LiveFleetOptions {
   store: Store;

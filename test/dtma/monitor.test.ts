@@ -18,7 +18,7 @@ const logger = pino({ level: "silent" });
 function monitorOn(db: Db, sim: DtmaSimulator, concurrency = 2) {
   const store = new SqlStore(db);
   const dtma = new DtmaClient({ apiKey: KEY, timeoutMs: 1000, retries: 0, maxBodyBytes: 1 << 20, logger });
-  return new Monitor(db, { store, dtma, dtmaPort: sim.port, allowPrivateTargets: true, logger }, { intervalMs: 0, concurrency, logger });
+  return new Monitor({ store, dtma, dtmaPort: sim.port, allowPrivateTargets: true, logger }, { intervalMs: 0, concurrency, logger });
 }
 
 describe.each(sqlTargets)("monitor on $name", (target) => {

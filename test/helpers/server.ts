@@ -3,11 +3,8 @@ import { loadConfig } from "../../src/config.ts";
 import type { Store } from "../../src/data/store.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
 import { startServer, type App } from "../../src/server.ts";
-import { SqlStore } from "../../src/data/sql-store.ts";
 import type { LiveFleet } from "../../src/live/fleet.ts";
-import type { Clock } from "../../src/live/clock.ts";
-import { startLive } from "../../src/data/index.ts";
-import { createMetrics } from "../../src/metrics.ts";
+import { openApp, type LiveOptions } from "../../src/app/index.ts";
 
 export interface TestServer {
   app: App;
@@ -19,7 +16,7 @@ export interface TestServer {
 export interface TestServerOptions {
   env?: Record<string, string>;
   /** Start the live fleet (subscriptions) on the store's database, with this clock. */
-  live?: { clock?: Clock; coalesceMs?: number };
+  live?: LiveOptions;
   /** Where the server logs (silent by default). */
   logger?: Logger;
 }
@@ -29,16 +26,11 @@ export async function startTestServer(store: Store, options: TestServerOptions =
   // Auth is off unless a test turns it on (the security suites do).
   const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", ALLOW_PRIVATE_TARGETS: "true", AUTH_DISABLED: "true", ...options.env });
   const logger = options.logger ?? createLogger("silent");
-  const metrics = createMetrics();
-  let live: LiveFleet | undefined;
-  if (options.live) {
-    if (!(store instanceof SqlStore)) throw new Error("live needs a SqlStore");
-    live = await startLive(store, store.db, config, logger, metrics, options.live);
-  }
-  const app = await startServer({ store, config, live, logger, metrics }, logger);
+  const services = await openApp(config, logger, { store, live: options.live ?? false });
+  const app = await startServer(services);
   return {
     app,
-    live,
+    live: services.live,
     url: app.url,
     async gql(query, variables) {
       const res = await fetch(app.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
