@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { loadConfig } from "../src/config.ts";
 import { openApp } from "../src/app/index.ts";
 import { createLogger } from "../src/log.ts";
-import { startServer } from "../src/server.ts";
+import { startServer } from "../src/http/server.ts";
 import { answerStats } from "./processes.ts";
 
 const config = loadConfig({ DATABASE_URL: process.env.DATABASE_URL, SUPABASE_JWT_SECRET: process.env.SUPABASE_JWT_SECRET, PORT: "0", LOG_LEVEL: "silent", NODE_ENV: "production" });

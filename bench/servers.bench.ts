@@ -10,7 +10,7 @@ import { generateFleet } from "../src/data/seed.ts";
 import { SqlStore } from "../src/data/sql-store.ts";
 import { createLogger } from "../src/log.ts";
 import { openApp } from "../src/app/index.ts";
-import { createYogaApp } from "../src/server.ts";
+import { createYogaApp } from "../src/http/yoga.ts";
 import { freshPostgres } from "../test/helpers/postgres.ts";
 import { startServerProcess } from "./processes.ts";
 

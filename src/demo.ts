@@ -9,7 +9,7 @@ import { DtmaSimulator } from "./dtma/simulator.ts";
 import { deployServer } from "./dtma/operations.ts";
 import type { Logger } from "./log.ts";
 import { freePort } from "./mcp/sample-servers.ts";
-import { startServer, type App } from "./server.ts";
+import { startServer, type HttpServer } from "./http/server.ts";
 
 const DEMO_USER = "00000000-0000-4000-8000-000000000001";
 
@@ -24,7 +24,7 @@ const DROPLETS = process.platform === "linux"
   : [{ name: "Demo Toolbox", region: "nyc3", ip: "127.0.0.1", servers: ["weather", "search", "notes"] }];
 
 export interface Demo {
-  app: App;
+  app: HttpServer;
   simulators: DtmaSimulator[];
   close(): Promise<void>;
 }

@@ -8,7 +8,7 @@ import { openDb } from "./data/index.ts";
 import { migrate } from "./data/migrate.ts";
 import { seedDemoFleet } from "./data/seed.ts";
 import { createLogger, type Logger } from "./log.ts";
-import { startServer } from "./server.ts";
+import { startServer } from "./http/server.ts";
 import { announceAuth } from "./auth/dev.ts";
 import { Monitor } from "./dtma/monitor.ts";
 import { printedSchema } from "./schema/index.ts";

@@ -2,12 +2,12 @@
 import { loadConfig } from "../../src/config.ts";
 import type { Store } from "../../src/data/store.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
-import { startServer, type App } from "../../src/server.ts";
+import { startServer, type HttpServer } from "../../src/http/server.ts";
 import type { LiveFleet } from "../../src/live/fleet.ts";
 import { openApp, type LiveOptions } from "../../src/app/index.ts";
 
 export interface TestServer {
-  app: App;
+  app: HttpServer;
   url: string;
   gql<T = any>(query: string, variables?: Record<string, unknown>): Promise<{ status: number; body: { data?: T; errors?: Array<{ message: string; extensions?: Record<string, unknown>; path?: unknown[] }> } }>;
   close(): Promise<void>;

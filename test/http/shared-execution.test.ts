@@ -3,7 +3,7 @@ import { GraphQLError, GraphQLInt, GraphQLObjectType, GraphQLSchema, GraphQLStri
 import { describe, expect, it } from "vitest";
 import type { Viewer } from "../../src/auth/visibility.ts";
 import { Hub } from "../../src/live/hub.ts";
-import { subscribeShared } from "../../src/live/shared-execution.ts";
+import { subscribeShared } from "../../src/http/shared-execution.ts";
 
 interface Tick {
   n: number;
