@@ -1,14 +1,16 @@
-// Environment: one droplet (account_tool_environments), a "Toolbox" upstream.
+// Environment: one droplet (account_tool_environments), a "Toolbox" upstream; and the root fields
+// that read droplets (environments, environment).
 import { systemMetrics, type SystemMetrics } from "../domain/metrics.ts";
 import type { EnvironmentColumn, EnvironmentRow, ServerRow } from "../data/rows.ts";
 import type { Page } from "../data/store.ts";
 import { builder } from "./builder.ts";
 import type { Context } from "./context.ts";
-import { ServerFilterInput, toServerFilter } from "./filters.ts";
+import { EnvironmentFilterInput, ServerFilterInput, toEnvironmentFilter, toServerFilter } from "./filters.ts";
 import { parseId } from "./ids.ts";
 import { toConnection, toPageArgs } from "./pagination.ts";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
-import { EnvironmentStatusEnum } from "./status.ts";
+import { reads } from "./selection.ts";
+import { EnvironmentStatusEnum } from "./enums.ts";
 
 const MemoryRef = builder.objectRef<NonNullable<SystemMetrics["memory"]>>("MemoryMetrics").implement({
   fields: (t) => ({
@@ -38,42 +40,30 @@ const SystemMetricsRef = builder.objectRef<SystemMetrics>("SystemMetrics").imple
   }),
 });
 
-/**
- * The columns each Environment field reads, so a page of servers reads only what its response
- * needs of their droplets (`dtma_health_details_json` only for systemMetrics). A selected field
- * missing here makes the page read every column (a test keeps this in step with the type's fields).
- */
-export const ENVIRONMENT_FIELD_COLUMNS: Record<string, readonly EnvironmentColumn[]> = {
-  __typename: [], id: [], uuid: [], servers: [],
-  name: ["name"], description: ["description"], status: ["status"], publicIP: ["public_ip_address"], privateIP: ["private_ip_address"],
-  region: ["region_slug"], size: ["size_slug"], image: ["image_slug"], dropletId: ["do_droplet_id"], dropletName: ["do_droplet_name"],
-  lastHeartbeatAt: ["last_heartbeat_at"], dtmaVersion: ["dtma_last_known_version"], systemMetrics: ["dtma_health_details_json"],
-  provisioningError: ["provisioning_error_message"], createdAt: ["created_at"], updatedAt: ["updated_at"],
-};
-
 builder.node(EnvironmentRef, {
   description: "A droplet that runs MCP servers under its DTMA (account_tool_environments).",
   id: { resolve: (e) => e.id, parse: (id) => parseId(id, "Environment") },
   loadMany: (ids, ctx: Context) => ids.map((id) => ctx.loaders.environment.load(id)),
   fields: (t) => ({
-    uuid: t.field({ type: "UUID", resolve: (e) => e.id }),
-    name: t.exposeString("name", { nullable: true }),
-    description: t.exposeString("description", { nullable: true }),
-    status: t.field({ type: EnvironmentStatusEnum, resolve: (e) => e.status as "active" }),
-    publicIP: t.field({ type: "IPAddress", nullable: true, resolve: (e) => e.publicIp }),
-    privateIP: t.field({ type: "IPAddress", nullable: true, resolve: (e) => e.privateIp }),
-    region: t.exposeString("region"),
-    size: t.exposeString("size"),
-    image: t.exposeString("image"),
-    dropletId: t.string({ nullable: true, description: "The DigitalOcean droplet id.", resolve: (e) => e.doDropletId }),
-    dropletName: t.exposeString("dropletName", { nullable: true }),
-    lastHeartbeatAt: t.expose("lastHeartbeatAt", { type: "DateTime", nullable: true }),
-    dtmaVersion: t.exposeString("dtmaVersion", { nullable: true }),
-    systemMetrics: t.field({ type: SystemMetricsRef, nullable: true, resolve: (e) => systemMetrics(e.healthDetails) }),
-    provisioningError: t.exposeString("provisioningError", { nullable: true }),
-    createdAt: t.expose("createdAt", { type: "DateTime" }),
-    updatedAt: t.expose("updatedAt", { type: "DateTime" }),
+    uuid: t.field({ ...reads([]), type: "UUID", resolve: (e) => e.id }),
+    name: t.exposeString("name", { ...reads<EnvironmentColumn>(["name"]), nullable: true }),
+    description: t.exposeString("description", { ...reads<EnvironmentColumn>(["description"]), nullable: true }),
+    status: t.field({ ...reads<EnvironmentColumn>(["status"]), type: EnvironmentStatusEnum, resolve: (e) => e.status as "active" }),
+    publicIP: t.field({ ...reads<EnvironmentColumn>(["public_ip_address"]), type: "IPAddress", nullable: true, resolve: (e) => e.publicIp }),
+    privateIP: t.field({ ...reads<EnvironmentColumn>(["private_ip_address"]), type: "IPAddress", nullable: true, resolve: (e) => e.privateIp }),
+    region: t.exposeString("region", reads<EnvironmentColumn>(["region_slug"])),
+    size: t.exposeString("size", reads<EnvironmentColumn>(["size_slug"])),
+    image: t.exposeString("image", reads<EnvironmentColumn>(["image_slug"])),
+    dropletId: t.string({ ...reads<EnvironmentColumn>(["do_droplet_id"]), nullable: true, description: "The DigitalOcean droplet id.", resolve: (e) => e.doDropletId }),
+    dropletName: t.exposeString("dropletName", { ...reads<EnvironmentColumn>(["do_droplet_name"]), nullable: true }),
+    lastHeartbeatAt: t.expose("lastHeartbeatAt", { ...reads<EnvironmentColumn>(["last_heartbeat_at"]), type: "DateTime", nullable: true }),
+    dtmaVersion: t.exposeString("dtmaVersion", { ...reads<EnvironmentColumn>(["dtma_last_known_version"]), nullable: true }),
+    systemMetrics: t.field({ ...reads<EnvironmentColumn>(["dtma_health_details_json"]), type: SystemMetricsRef, nullable: true, resolve: (e) => systemMetrics(e.healthDetails) }),
+    provisioningError: t.exposeString("provisioningError", { ...reads<EnvironmentColumn>(["provisioning_error_message"]), nullable: true }),
+    createdAt: t.expose("createdAt", { ...reads<EnvironmentColumn>(["created_at"]), type: "DateTime" }),
+    updatedAt: t.expose("updatedAt", { ...reads<EnvironmentColumn>(["updated_at"]), type: "DateTime" }),
     servers: t.connection({
+      ...reads([]),
       type: ServerRef,
       args: { filter: t.arg({ type: ServerFilterInput }) },
       resolve: async (environment: EnvironmentRow, args, ctx) => {
@@ -92,3 +82,24 @@ builder.node(EnvironmentRef, {
     }),
   }),
 });
+
+builder.queryFields((t) => ({
+  environments: t.connection({
+    type: EnvironmentRef,
+    description: "Droplets, in name order.",
+    args: { filter: t.arg({ type: EnvironmentFilterInput }) },
+    resolve: async (_root, args, ctx) => {
+      const page = toPageArgs(args, ctx.config);
+      const filter = toEnvironmentFilter(args.filter);
+      const result = await ctx.store.listEnvironments(filter, page);
+      for (const row of result.rows) ctx.loaders.environment.prime(row.id, row);
+      return toConnection(result, () => ctx.store.countEnvironments(filter));
+    },
+  }),
+  environment: t.field({
+    type: EnvironmentRef,
+    nullable: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.loaders.environment.load(parseId(String(args.id), "Environment")),
+  }),
+}));

@@ -4,7 +4,7 @@ import type { EnvironmentFilter, ServerFilter } from "../data/store.ts";
 import { builder } from "./builder.ts";
 import { badInput } from "./errors.ts";
 import { parseId } from "./ids.ts";
-import { EnvironmentStatusEnum, ServerHealthEnum, ServerStateEnum, ServerTypeEnum } from "./status.ts";
+import { EnvironmentStatusEnum, ServerHealthEnum, ServerStateEnum, ServerTypeEnum } from "./enums.ts";
 
 const MAX_SEARCH = 200;
 const MAX_IDS = 500;

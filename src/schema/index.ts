@@ -3,11 +3,10 @@ import { isObjectType, lexicographicSortSchema, printSchema, type GraphQLSchema 
 import { builder } from "./builder.ts";
 import type { Context } from "./context.ts";
 import { nodeIdEncoder } from "./ids.ts";
-import "./status.ts";
-import "./server.ts";
+import "./enums.ts";
+import "./mcp-server.ts";
 import "./environment.ts";
 import "./connection-test.ts";
-import "./query.ts";
 import "./subscriptions.ts";
 import "./mutations/test-connection.ts";
 import "./mutations/lifecycle.ts";
@@ -19,7 +18,7 @@ export function buildSchema(): GraphQLSchema {
 
 // The relay plugin resolves every Node's `id` through an async function: a promise per id, two
 // hundred per page of servers, which showed in profiles. Every node's id is its row's `id`
-// (environment.ts, server.ts), so it is encoded synchronously instead (same value), and each
+// (environment.ts, mcp-server.ts), so it is encoded synchronously instead (same value), and each
 // type remembers the ids it has encoded.
 function synchronousNodeIds(built: GraphQLSchema): GraphQLSchema {
   for (const type of Object.values(built.getTypeMap())) {

@@ -1,7 +1,7 @@
 // Which fields a client selected below the current field, so a list reads only the columns its
 // response needs. Fragments (named and inline) are followed; @skip/@include are ignored, which can
 // only read more than needed, never less.
-import { Kind, type FieldNode, type GraphQLResolveInfo, type SelectionSetNode } from "graphql";
+import { Kind, type FieldNode, type GraphQLObjectType, type GraphQLResolveInfo, type SelectionSetNode } from "graphql";
 
 /** Names of the fields selected at `path` below the current field (e.g. ["edges", "node"]). */
 export function selectedFields(info: GraphQLResolveInfo, path: readonly string[]): Set<string> {
@@ -23,16 +23,54 @@ function childFields(fields: FieldNode[], info: GraphQLResolveInfo): FieldNode[]
   return found;
 }
 
+/** What a field reads: columns of its own row, and (for a server's fields) of its droplet's row. */
+export interface Reads {
+  own: readonly string[];
+  environment?: readonly string[];
+}
+
 /**
- * The columns that the selected `fields` read, by a table of field -> columns, plus `extra`;
- * undefined (read every column) if a field is not in the table.
+ * Field options declaring what the field reads, so a page selects only the columns its response
+ * needs: `t.string({ ...reads(["name"]), resolve })`. A field without a declaration makes a page
+ * that selects it read every column (a test checks every field has one).
  */
-export function columnsFor<C>(table: Record<string, readonly C[]>, fields: Iterable<string>, extra: readonly C[] = []): C[] | undefined {
+export function reads<C extends string, E extends string = never>(own: readonly C[], environment?: readonly E[]): { extensions: { reads: Reads } } {
+  return { extensions: { reads: environment ? { own, environment } : { own } } };
+}
+
+const NOTHING: Reads = { own: [] };
+const declared = new WeakMap<GraphQLObjectType, Map<string, Reads>>();
+
+/** Each field's declaration, read from the schema once per type. */
+export function declaredReads(type: GraphQLObjectType): Map<string, Reads> {
+  let byField = declared.get(type);
+  if (!byField) {
+    // The id comes from the key, which is always read.
+    byField = new Map([["__typename", NOTHING], ["id", NOTHING]]);
+    for (const field of Object.values(type.getFields())) {
+      const r = field.extensions?.reads as Reads | undefined;
+      if (r) byField.set(field.name, r);
+    }
+    declared.set(type, byField);
+  }
+  return byField;
+}
+
+/**
+ * The columns of its own row that the selected `fields` of `type` read, plus `extra`; undefined
+ * (read every column) if a selected field declares nothing. With `of: "environment"`, what they
+ * read of their droplet instead.
+ */
+export function columnsFor<C extends string>(type: GraphQLObjectType, fields: Iterable<string>, extra: readonly C[] = [], of: keyof Reads = "own"): C[] | undefined {
+  const byField = declaredReads(type);
   const columns = new Set<C>(extra);
   for (const field of fields) {
-    const needs = table[field];
-    if (!needs) return undefined;
-    for (const c of needs) columns.add(c);
+    const r = byField.get(field);
+    if (!r) {
+      if (of === "own") return undefined;
+      continue;
+    }
+    for (const c of r[of] ?? []) columns.add(c as C);
   }
   return [...columns];
 }

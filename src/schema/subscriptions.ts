@@ -9,7 +9,8 @@ import { badInput, userError } from "./errors.ts";
 import { parseId } from "./ids.ts";
 import { ConnectionTestRef } from "./connection-test.ts";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
-import { ServerHealthEnum, ServerStateEnum, ServerStatusRef } from "./status.ts";
+import { ServerHealthEnum, ServerStateEnum } from "./enums.ts";
+import { ServerStatusRef } from "./mcp-server.ts";
 
 const SourceEnum = builder.enumType("ChangeSource", {
   values: {

@@ -1,6 +1,6 @@
-// Enums and the derived status of a server.
+// The schema's enums, each from the domain's list of values.
 import { ENDPOINT_PROBLEMS } from "../domain/endpoint.ts";
-import { ENVIRONMENT_STATUSES, INSTALLATION_STATUSES, SERVER_HEALTHS, SERVER_STATES, type ServerStatus } from "../domain/status.ts";
+import { ENVIRONMENT_STATUSES, INSTALLATION_STATUSES, SERVER_HEALTHS, SERVER_STATES } from "../domain/status.ts";
 import { builder } from "./builder.ts";
 
 export const ServerStateEnum = builder.enumType("ServerState", {
@@ -38,14 +38,3 @@ export const TransportEnum = builder.enumType("MCPTransport", {
 });
 
 export const EndpointProblemEnum = builder.enumType("EndpointProblem", { values: ENDPOINT_PROBLEMS });
-
-export const ServerStatusRef = builder.objectRef<ServerStatus>("MCPServerStatus").implement({
-  fields: (t) => ({
-    state: t.expose("state", { type: ServerStateEnum }),
-    health: t.expose("health", { type: ServerHealthEnum }),
-    uptime: t.int({ nullable: true, description: "Seconds since the server last started; null unless running and the start is known.", resolve: (s) => s.uptimeSeconds }),
-    lastStarted: t.expose("lastStarted", { type: "DateTime", nullable: true }),
-    lastError: t.exposeString("lastError", { nullable: true }),
-    heartbeatAge: t.int({ nullable: true, description: "Seconds since the last heartbeat from the droplet agent; null if it never sent one.", resolve: (s) => s.heartbeatAgeSeconds }),
-  }),
-});

@@ -1,0 +1,152 @@
+// MCPServer: one row of account_tool_instances whose mcp_server_type is set; its status; and the
+// root fields that read servers (servers, server).
+import { buildEndpoint, type Endpoint } from "../domain/endpoint.ts";
+import { serverStatus, type ServerStatus } from "../domain/status.ts";
+import type { EnvironmentColumn, EnvironmentRow, ServerColumn, ServerRow } from "../data/rows.ts";
+import { builder } from "./builder.ts";
+import type { Context } from "./context.ts";
+import { ConnectionTestRef } from "./connection-test.ts";
+import { badInput, userError } from "./errors.ts";
+import { parseId } from "./ids.ts";
+import { columnsFor, reads, selectedFields } from "./selection.ts";
+import { ServerFilterInput, toServerFilter } from "./filters.ts";
+import { toConnection, toPageArgs } from "./pagination.ts";
+import type { GraphQLObjectType } from "graphql";
+import { EnvironmentRef, ServerRef } from "./refs.ts";
+import { EndpointProblemEnum, InstallationStatusEnum, ServerHealthEnum, ServerStateEnum, ServerTypeEnum, TransportEnum } from "./enums.ts";
+
+// These run for every server of every page: they stay synchronous when the environment is
+// already loaded (as it is for a page), and create no named closures per call (tsx keeps
+// function names by wrapping each one created, which showed in profiles).
+function environmentOf(server: ServerRow, ctx: Context): EnvironmentRow | Promise<EnvironmentRow> {
+  const onPage = ctx.loaders.pageEnvironments.get(server);
+  if (onPage) return onPage;
+  const loaded = ctx.loaders.environment.load(server.environmentId);
+  return loaded instanceof Promise ? loaded.then((environment) => existing(server, environment)) : existing(server, loaded);
+}
+
+function existing(server: ServerRow, environment: EnvironmentRow | null): EnvironmentRow {
+  // The FK (ON DELETE CASCADE) makes this impossible unless the row vanished mid-request.
+  if (!environment) throw userError("NOT_FOUND", `The environment of server ${server.id} no longer exists`);
+  return environment;
+}
+
+function endpointOf(server: ServerRow, ctx: Context): Endpoint | Promise<Endpoint> {
+  const environment = environmentOf(server, ctx);
+  return environment instanceof Promise ? environment.then((env) => endpointAt(server, env, ctx)) : endpointAt(server, environment, ctx);
+}
+
+function endpointAt(server: ServerRow, environment: EnvironmentRow, ctx: Context): Endpoint {
+  return buildEndpoint(
+    { publicIp: environment.publicIp, transport: server.transport, endpointPath: server.endpointPath, portMapping: server.portMapping, baseConfigOverride: server.baseConfigOverride },
+    ctx.config.dtmaPort,
+  );
+}
+
+const STATUS = reads<ServerColumn>(["status_on_toolbox", "last_heartbeat_from_dtma", "last_started_at", "instance_error_message"]);
+const ENDPOINT = reads<ServerColumn, EnvironmentColumn>(["mcp_transport_type", "mcp_endpoint_path", "port_mapping_json", "base_config_override_json"], ["public_ip_address"]);
+const NOTHING = reads([]);
+
+const then = <T, R>(value: T | Promise<T>, f: (v: T) => R): R | Promise<R> => (value instanceof Promise ? value.then(f) : f(value));
+
+export const ServerStatusRef = builder.objectRef<ServerStatus>("MCPServerStatus").implement({
+  fields: (t) => ({
+    state: t.expose("state", { type: ServerStateEnum }),
+    health: t.expose("health", { type: ServerHealthEnum }),
+    uptime: t.int({ nullable: true, description: "Seconds since the server last started; null unless running and the start is known.", resolve: (s) => s.uptimeSeconds }),
+    lastStarted: t.expose("lastStarted", { type: "DateTime", nullable: true }),
+    lastError: t.exposeString("lastError", { nullable: true }),
+    heartbeatAge: t.int({ nullable: true, description: "Seconds since the last heartbeat from the droplet agent; null if it never sent one.", resolve: (s) => s.heartbeatAgeSeconds }),
+  }),
+});
+
+builder.node(ServerRef, {
+  description: "An MCP server: one container on a droplet (account_tool_instances).",
+  id: { resolve: (s) => s.id, parse: (id) => parseId(id, "MCPServer") },
+  loadMany: (ids, ctx: Context) => ids.map((id) => ctx.loaders.server.load(id)),
+  fields: (t) => ({
+    uuid: t.field({ ...NOTHING, type: "UUID", description: "The database id (account_tool_instances.id).", resolve: (s) => s.id }),
+    name: t.string({ ...reads<ServerColumn>(["instance_name_on_toolbox"]), description: "The container name on the droplet (instance_name_on_toolbox), the DTMA's key for it.", resolve: (s) => s.name ?? `MCP Server ${s.id}` }),
+    serverType: t.field({ ...reads<ServerColumn>(["mcp_server_type"]), type: ServerTypeEnum, resolve: (s) => s.serverType as "mcp_server" | "standard_tool" }),
+    transport: t.field({ ...reads<ServerColumn>(["mcp_transport_type"]), type: TransportEnum, resolve: (s) => (s.transport ?? "http") as "http" }),
+    rawStatus: t.field({ ...reads<ServerColumn>(["status_on_toolbox"]), type: InstallationStatusEnum, description: "status_on_toolbox as stored.", resolve: (s) => s.status as "running" }),
+    status: t.field({
+      ...STATUS,
+      type: ServerStatusRef,
+      resolve: (s, _args, ctx) =>
+        serverStatus(s, ctx.time.now, ctx.time.thresholds),
+    }),
+    endpoint: t.string({
+      ...ENDPOINT,
+      nullable: true,
+      description: "The URL MCP clients connect to, from the droplet's public address and the published host port. Null when it cannot be built: see endpointProblem.",
+      resolve: (s, _args, ctx) => then(endpointOf(s, ctx), (e) => e.url),
+    }),
+    endpointProblem: t.field({ ...ENDPOINT, type: EndpointProblemEnum, nullable: true, resolve: (s, _args, ctx) => then(endpointOf(s, ctx), (e) => e.problem) }),
+    endpointProblemReason: t.string({ ...ENDPOINT, nullable: true, resolve: (s, _args, ctx) => then(endpointOf(s, ctx), (e) => e.reason) }),
+    endpointPath: t.exposeString("endpointPath", { ...reads<ServerColumn>(["mcp_endpoint_path"]), nullable: true }),
+    capabilities: t.expose("capabilities", { ...reads<ServerColumn>(["mcp_server_capabilities"]), type: "JSON", nullable: true, description: "mcp_server_capabilities as stored." }),
+    discoveryMetadata: t.expose("discoveryMetadata", { ...reads<ServerColumn>(["mcp_discovery_metadata"]), type: "JSON", nullable: true }),
+    portMapping: t.expose("portMapping", { ...reads<ServerColumn>(["port_mapping_json"]), type: "JSON", nullable: true }),
+    version: t.exposeString("version", { ...reads<ServerColumn>(["version"]), nullable: true }),
+    lastHeartbeat: t.expose("lastHeartbeat", { ...reads<ServerColumn>(["last_heartbeat_from_dtma"]), type: "DateTime", nullable: true }),
+    createdAt: t.expose("createdAt", { ...reads<ServerColumn>(["created_at"]), type: "DateTime" }),
+    updatedAt: t.expose("updatedAt", { ...reads<ServerColumn>(["updated_at"]), type: "DateTime" }),
+    environment: t.field({ ...NOTHING, type: EnvironmentRef, resolve: (s, _args, ctx) => environmentOf(s, ctx) }),
+    lastConnectionTest: t.field({ ...NOTHING, type: ConnectionTestRef, nullable: true, description: "The newest connection test; null if never tested.", resolve: (s, _args, ctx) => ctx.loaders.lastConnectionTest.load(s.id) }),
+    connectionTests: t.field({
+      ...NOTHING,
+      type: [ConnectionTestRef],
+      description: "Connection tests, newest first.",
+      args: { first: t.arg.int({ defaultValue: 10 }) },
+      resolve: (s, args, ctx) => {
+        const first = args.first ?? 10;
+        if (first < 0 || first > 100) throw badInput("`first` must be between 0 and 100", "first");
+        return ctx.store.connectionTests(s.id, first);
+      },
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  servers: t.connection({
+    type: ServerRef,
+    description: "MCP servers, in name order.",
+    args: { filter: t.arg({ type: ServerFilterInput }) },
+    resolve: async (_root, args, ctx, info) => {
+      const page = toPageArgs(args, ctx.config);
+      const filter = toServerFilter(args.filter);
+      // Only the columns the selected fields read, of the servers and of their environments.
+      const fields = selectedFields(info, ["edges", "node"]);
+      const serverType = info.schema.getType("MCPServer") as GraphQLObjectType;
+      const server = columnsFor<ServerColumn>(serverType, fields);
+      // Environments are read in part only with servers read in part: such servers are reachable
+      // through this page alone, so nothing else can reach their partial environments.
+      const environment = server && columnsFor<EnvironmentColumn>(
+        info.schema.getType("Environment") as GraphQLObjectType,
+        fields.has("environment") ? selectedFields(info, ["edges", "node", "environment"]) : [],
+        columnsFor<EnvironmentColumn>(serverType, fields, [], "environment"),
+      );
+      const result = await ctx.store.listServers(filter, page, ctx.time, { server, environment });
+      // Prime the loaders: the page brought its environments, and later lookups cost nothing.
+      // Rows read with some columns only stay out of the loaders (a later lookup needs all).
+      if (!server) for (const row of result.rows) ctx.loaders.server.prime(row.id, row);
+      if (!environment) for (const env of result.environments) ctx.loaders.environment.prime(env.id, env);
+      else {
+        const byId = new Map(result.environments.map((env) => [env.id, env]));
+        for (const row of result.rows) {
+          const env = byId.get(row.environmentId);
+          if (env) ctx.loaders.pageEnvironments.set(row, env);
+        }
+      }
+      return toConnection(result, () => ctx.store.countServers(filter, ctx.time));
+    },
+  }),
+  server: t.field({
+    type: ServerRef,
+    nullable: true,
+    description: "One MCP server by id (global id or database UUID); null if there is none.",
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.loaders.server.load(parseId(String(args.id), "MCPServer")),
+  }),
+}));
