@@ -3,11 +3,11 @@
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import WebSocket from "ws";
 import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition, type InstallationStatus } from "../domain/status.ts";
+import { FEED_TABLES, type Notice } from "./notices.ts";
 import { DatabaseUnavailableError } from "./db.ts";
 import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, distinctEnvironments, environmentColumns, serverColumns, toConnectionTestRow, toEnvironmentRow, toRemovedServer, toServerRow, type ConnectionTestRow, type EnvironmentRow, type NewConnectionTest, type ServerColumn, type ServerRow } from "./rows.ts";
 import { inKeyOrder, toPage, type Columns, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type RemovedServer, type ServerFilter, type ServerPage, type Store, type StoreCapabilities } from "./store.ts";
 
-const FEED_TABLES = ["account_tool_instances", "account_tool_environments", "mcp_connection_tests"] as const;
 /** Per-user stores kept (see asUser); the oldest goes first. */
 const USER_STORES_KEPT = 1000;
 
@@ -314,13 +314,13 @@ export class SupabaseStore implements Store {
    */
   async listen(_channel: string, onNotify: (payload: string) => void, onResumed: () => void): Promise<() => Promise<void>> {
     const channel = this.client.channel("mcp-fleet-changes");
-    for (const table of FEED_TABLES) {
+    for (const table of Object.values(FEED_TABLES)) {
       channel.on("postgres_changes", { event: "*", schema: "public", table }, (change) => {
         const row = (change.eventType === "DELETE" ? change.old : change.new) as Record<string, unknown>;
         const id = row?.id ?? (change.old as Record<string, unknown>)?.id;
         if (typeof id !== "string") return;
-        const environmentId = table === "account_tool_environments" ? id : ((row?.account_tool_environment_id as string | undefined) ?? null);
-        onNotify(JSON.stringify({ table, op: change.eventType, id, environment_id: environmentId }));
+        const environmentId = table === FEED_TABLES.environment ? id : ((row?.account_tool_environment_id as string | undefined) ?? null);
+        onNotify(JSON.stringify({ table, op: change.eventType, id, environment_id: environmentId } satisfies Notice));
       });
     }
     let subscribed = false;

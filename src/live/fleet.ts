@@ -1,42 +1,16 @@
 // The live view of the fleet: database changes and the passage of time, turned into events.
 // It caches what clients can see of every server (rebuilt from the database at start), reloads
 // changed rows in one batched statement, and publishes only what changed for a client.
-import FlatQueue from "flatqueue";
 import type { ConnectionTestRow, EnvironmentRow, ServerRow } from "../data/rows.ts";
+import { CHANGE_CHANNEL, FEED_TABLES, parseNotice } from "../data/notices.ts";
 import { allPages, type ChangeFeed, type RemovedServer, type Store } from "../data/store.ts";
 import { nextHealthChange, serverStatus, type HeartbeatThresholds, type ServerStatus } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
 import type { BusMessage, ReplicaBus } from "./bus.ts";
 import type { Clock } from "./clock.ts";
+import { serverEvent, type ConnectionTestEvent, type EnvironmentEvent, type EventSource, type ServerEvent } from "./events.ts";
+import { HealthClock } from "./health-clock.ts";
 import { Hub } from "./hub.ts";
-
-export const CHANGE_CHANNEL = "mcp_fleet_changes";
-
-export type EventSource = "DATABASE" | "HEALTH_CLOCK" | "RESYNC" | "REPLAY";
-export type ChangeKind = "ADDED" | "UPDATED" | "REMOVED";
-
-export interface ServerEvent {
-  kind: ChangeKind;
-  serverId: string;
-  server: ServerRow | null;
-  environment: EnvironmentRow | null;
-  /** Where the server is (or was) and whose it is: known even when server and droplet are gone. */
-  scope: { environmentId: string; userId: string | null };
-  previous: ServerStatus | null;
-  current: ServerStatus | null;
-  /** True when state or health changed (serverStatusChanged delivers only these). */
-  statusChanged: boolean;
-  source: EventSource;
-  at: Date;
-}
-
-export interface EnvironmentEvent {
-  kind: ChangeKind;
-  environmentId: string;
-  environment: EnvironmentRow | null;
-  source: EventSource;
-  at: Date;
-}
 
 interface Cached {
   row: ServerRow;
@@ -51,12 +25,6 @@ interface Cached {
   userId: string | null;
 }
 
-interface Notice {
-  table: string;
-  op: string;
-  id: string;
-  environment_id: string | null;
-}
 
 const LOAD_PAGE = 1000;
 /** Connection test ids remembered, so a result arriving by two paths is published once. */
@@ -81,26 +49,22 @@ export class LiveFleet {
   readonly serverEvents = new Hub<ServerEvent>();
   readonly environmentEvents = new Hub<EnvironmentEvent>();
   /** New connection test results, from any replica (through the database, and the bus when there is one). */
-  readonly connectionTests = new Hub<{ test: ConnectionTestRow; environment: EnvironmentRow | null }>();
+  readonly connectionTests = new Hub<ConnectionTestEvent>();
   private readonly pendingTests = new Set<string>();
   private readonly publishedTests = new Set<string>();
   private readonly servers = new Map<string, Cached>();
-  /**
-   * Server ids by the moment their health next changes, so the clock visits only servers that are
-   * due. An entry whose moment no longer matches the server's `nextAt` is stale and skipped.
-   */
-  private readonly deadlines = new FlatQueue<string>();
+  private readonly healthClock: HealthClock;
   private readonly environments = new Map<string, EnvironmentRow>();
   private readonly pendingServers = new Set<string>();
   private readonly pendingEnvironments = new Set<string>();
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
-  private clockTimer: unknown;
-  private clockDue: number | undefined;
   private unlisten: (() => Promise<void>) | undefined;
   private stopped = false;
 
-  constructor(private readonly options: LiveFleetOptions) {}
+  constructor(private readonly options: LiveFleetOptions) {
+    this.healthClock = new HealthClock(options.clock, (id, now) => this.onHealthDue(id, now));
+  }
 
   private get store() {
     return this.options.store;
@@ -111,13 +75,13 @@ export class LiveFleet {
     this.unlisten = await this.options.feed.listen(CHANGE_CHANNEL, (payload) => this.onNotice(payload), () => this.requestResync());
     await this.loadAll("RESYNC", false);
     this.options.bus?.onMessage((message) => this.onBusMessage(message));
-    this.scheduleClock();
+    this.healthClock.schedule();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.flushTimer);
-    if (this.clockTimer !== undefined) this.options.clock.clearTimer(this.clockTimer);
+    this.healthClock.stop();
     await this.unlisten?.();
     await this.options.bus?.close();
     await this.flushing.catch(() => undefined);
@@ -137,15 +101,11 @@ export class LiveFleet {
   }
 
   private onNotice(payload: string) {
-    let notice: Notice;
-    try {
-      notice = JSON.parse(payload);
-    } catch {
-      return;
-    }
-    if (notice.table === "account_tool_instances") this.pendingServers.add(notice.id);
-    else if (notice.table === "account_tool_environments") this.pendingEnvironments.add(notice.id);
-    else if (notice.table === "mcp_connection_tests") this.pendingTests.add(notice.id);
+    const notice = parseNotice(payload);
+    if (!notice) return;
+    if (notice.table === FEED_TABLES.server) this.pendingServers.add(notice.id);
+    else if (notice.table === FEED_TABLES.environment) this.pendingEnvironments.add(notice.id);
+    else if (notice.table === FEED_TABLES.connectionTest) this.pendingTests.add(notice.id);
     this.scheduleFlush(this.options.coalesceMs ?? 10);
   }
 
@@ -187,7 +147,7 @@ export class LiveFleet {
     // Only now forget the notices: a failed reload is retried.
     for (const id of serverIds) this.pendingServers.delete(id);
     for (const id of environmentIds) this.pendingEnvironments.delete(id);
-    this.scheduleClock();
+    this.healthClock.schedule();
   }
 
   /**
@@ -222,7 +182,7 @@ export class LiveFleet {
     const at = new Date(message.at);
     if (!cached || cached.row.updatedAt.getTime() !== message.version || !(at.getTime() > cached.evaluatedAt)) return;
     this.applyClockTransition(message.serverId, cached, at);
-    this.scheduleClock();
+    this.healthClock.schedule();
   }
 
   private async loadMissingEnvironments(rows: (ServerRow | null)[]) {
@@ -256,7 +216,7 @@ export class LiveFleet {
       }
     }
     if (publish) for (const id of [...this.servers.keys()]) if (!seen.has(id)) this.applyServer(id, null, source, now);
-    this.scheduleClock();
+    this.healthClock.schedule();
   }
 
   private toCached(row: ServerRow, now: Date): Cached {
@@ -270,16 +230,13 @@ export class LiveFleet {
   }
 
   private remember(id: string, cached: Cached) {
-    const before = this.servers.get(id);
     this.servers.set(id, cached);
-    // An unchanged moment keeps its entry; a new one gets its own (the old one is now stale).
-    if (cached.nextAt === undefined || cached.nextAt === before?.nextAt) return;
-    this.deadlines.push(id, cached.nextAt);
-    // Stale entries go when they come due; rebuild if writes pile them up faster.
-    if (this.deadlines.length > 2 * this.servers.size + 1024) {
-      this.deadlines.clear();
-      for (const [key, c] of this.servers) if (c.nextAt !== undefined) this.deadlines.push(key, c.nextAt);
-    }
+    this.healthClock.set(id, cached.nextAt);
+  }
+
+  private forget(id: string) {
+    this.servers.delete(id);
+    this.healthClock.set(id, undefined);
   }
 
   private applyEnvironment(id: string, row: EnvironmentRow | null, source: EventSource, at: Date) {
@@ -299,55 +256,28 @@ export class LiveFleet {
     const before = this.servers.get(id);
     if (!row) {
       if (!before) return;
-      this.servers.delete(id);
-      this.serverEvents.publish({
-        kind: "REMOVED", serverId: id, server: null, environment: this.environments.get(before.row.environmentId) ?? null,
-        scope: { environmentId: before.row.environmentId, userId: before.userId }, previous: before.status, current: null, statusChanged: true, source, at: now,
-      });
+      this.forget(id);
+      this.serverEvents.publish(serverEvent("REMOVED", source, now, {
+        serverId: id, server: null, environment: this.environments.get(before.row.environmentId) ?? null,
+        scope: { environmentId: before.row.environmentId, userId: before.userId }, previous: before.status, current: null,
+      }));
       return;
     }
     const after = this.toCached(row, now);
     this.remember(id, after);
     if (source === "DATABASE") this.options.onLag?.(Math.max(0, Date.now() - row.updatedAt.getTime()) / 1000);
-    const statusChanged = !before || before.status.state !== after.status.state || before.status.health !== after.status.health;
-    if (before && before.key === after.key && !statusChanged) return;
-    this.serverEvents.publish({
-      kind: before ? "UPDATED" : "ADDED", serverId: id, server: row, environment: this.environments.get(row.environmentId) ?? null,
-      scope: { environmentId: row.environmentId, userId: after.userId }, previous: before?.status ?? null, current: after.status, statusChanged, source, at: source === "DATABASE" ? row.updatedAt : now,
+    const event = serverEvent(before ? "UPDATED" : "ADDED", source, source === "DATABASE" ? row.updatedAt : now, {
+      serverId: id, server: row, environment: this.environments.get(row.environmentId) ?? null,
+      scope: { environmentId: row.environmentId, userId: after.userId }, previous: before?.status ?? null, current: after.status,
     });
+    if (before && before.key === after.key && !event.statusChanged) return;
+    this.serverEvents.publish(event);
   }
 
-  // The health clock: one timer, for the nearest moment a running server's health changes.
-  private scheduleClock() {
-    if (this.stopped) return;
-    const { clock } = this.options;
-    const now = clock.now();
-    while (this.deadlines.length && this.isStale(this.deadlines.peek()!, this.deadlines.peekValue()!)) this.deadlines.pop();
-    const next = this.deadlines.length ? this.deadlines.peekValue() : undefined;
-    if (next === this.clockDue) return;
-    if (this.clockTimer !== undefined) clock.clearTimer(this.clockTimer);
-    this.clockTimer = undefined;
-    this.clockDue = next;
-    if (next !== undefined) this.clockTimer = clock.setTimer(() => this.tick(), Math.max(0, next - now.getTime()));
-  }
-
-  private isStale(id: string, at: number): boolean {
-    return this.servers.get(id)?.nextAt !== at;
-  }
-
-  /** Visits the servers that are due (not the whole fleet). */
-  private tick() {
-    this.clockTimer = undefined;
-    this.clockDue = undefined;
-    const now = this.options.clock.now();
-    while (this.deadlines.length && this.deadlines.peekValue()! <= now.getTime()) {
-      const at = this.deadlines.peekValue()!;
-      const id = this.deadlines.pop()!;
-      const cached = this.servers.get(id);
-      if (!cached || cached.nextAt !== at) continue;
-      if (this.applyClockTransition(id, cached, now)) this.options.bus?.publish({ type: "health", serverId: id, version: cached.row.updatedAt.getTime(), at: now.toISOString() });
-    }
-    this.scheduleClock();
+  /** A server's health may change now with time alone (the health clock): re-derive it. */
+  private onHealthDue(id: string, now: Date) {
+    const cached = this.servers.get(id);
+    if (cached && this.applyClockTransition(id, cached, now)) this.options.bus?.publish({ type: "health", serverId: id, version: cached.row.updatedAt.getTime(), at: now.toISOString() });
   }
 
   /** Re-evaluates a server's status at `at` (and when it next changes); publishes and returns true when it changed. */
@@ -358,10 +288,10 @@ export class LiveFleet {
     const changed = status.health !== cached.status.health || status.state !== cached.status.state;
     this.remember(id, { ...cached, status, evaluatedAt: at.getTime(), nextAt });
     if (!changed) return false;
-    this.serverEvents.publish({
-      kind: "UPDATED", serverId: id, server: cached.row, environment: this.environments.get(cached.row.environmentId) ?? null,
-      scope: { environmentId: cached.row.environmentId, userId: cached.userId }, previous: cached.status, current: status, statusChanged: true, source: "HEALTH_CLOCK", at,
-    });
+    this.serverEvents.publish(serverEvent("UPDATED", "HEALTH_CLOCK", at, {
+      serverId: id, server: cached.row, environment: this.environments.get(cached.row.environmentId) ?? null,
+      scope: { environmentId: cached.row.environmentId, userId: cached.userId }, previous: cached.status, current: status,
+    }));
     return true;
   }
 
@@ -377,19 +307,18 @@ export class LiveFleet {
       for (const row of page.rows) {
         const current = serverStatus(row, now, this.options.thresholds);
         const environment = envs.get(row.environmentId) ?? null;
-        yield {
-          kind: "UPDATED", serverId: row.id, server: row, environment, scope: { environmentId: row.environmentId, userId: environment?.userId ?? null },
-          previous: null, current, statusChanged: true, source: "REPLAY", at: row.updatedAt > now ? row.updatedAt : now,
-        };
+        yield serverEvent("UPDATED", "REPLAY", row.updatedAt > now ? row.updatedAt : now, {
+          serverId: row.id, server: row, environment, scope: { environmentId: row.environmentId, userId: environment?.userId ?? null }, previous: null, current,
+        });
       }
     }
     const removedPages = allPages((after) => this.store.serversRemovedSince(since, { first: LOAD_PAGE, after }), (removed: RemovedServer) => removed.cursor);
     for await (const page of removedPages) {
       for (const removed of page.rows) {
-        yield {
-          kind: "REMOVED", serverId: removed.id, server: null, environment: this.environments.get(removed.environmentId) ?? null,
-          scope: { environmentId: removed.environmentId, userId: removed.userId }, previous: null, current: null, statusChanged: true, source: "REPLAY", at: removed.removedAt,
-        };
+        yield serverEvent("REMOVED", "REPLAY", removed.removedAt, {
+          serverId: removed.id, server: null, environment: this.environments.get(removed.environmentId) ?? null,
+          scope: { environmentId: removed.environmentId, userId: removed.userId }, previous: null, current: null,
+        });
       }
     }
   }

@@ -2,7 +2,7 @@
 // environment changes; optionally resumed from a cursor (`since`).
 import { canSeeEnvironment } from "../auth/visibility.ts";
 import { REMOVED_SERVERS_KEPT_MS } from "../data/store.ts";
-import type { EnvironmentEvent, ServerEvent } from "../live/fleet.ts";
+import type { EnvironmentEvent, ServerEvent } from "../live/events.ts";
 import { builder } from "./builder.ts";
 import type { Context } from "./context.ts";
 import { badInput, userError } from "./errors.ts";

@@ -9,7 +9,8 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { SupabaseStore } from "../../src/data/supabase-store.ts";
 import { DEFAULT_THRESHOLDS } from "../../src/domain/status.ts";
 import { systemClock } from "../../src/live/clock.ts";
-import { LiveFleet, type ServerEvent } from "../../src/live/fleet.ts";
+import type { ServerEvent } from "../../src/live/events.ts";
+import { LiveFleet } from "../../src/live/fleet.ts";
 import { until } from "../helpers/wait.ts";
 
 const ENV = "0f7d8a5e-2f0b-4b7e-9b1a-3c4d5e6f7a8b";

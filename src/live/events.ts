@@ -1,0 +1,46 @@
+// What the live fleet publishes: server and environment events, built in one place.
+import type { ConnectionTestRow, EnvironmentRow, ServerRow } from "../data/rows.ts";
+import type { ServerStatus } from "../domain/status.ts";
+
+export type EventSource = "DATABASE" | "HEALTH_CLOCK" | "RESYNC" | "REPLAY";
+export type ChangeKind = "ADDED" | "UPDATED" | "REMOVED";
+
+export interface ServerEvent {
+  kind: ChangeKind;
+  serverId: string;
+  server: ServerRow | null;
+  environment: EnvironmentRow | null;
+  /** Where the server is (or was) and whose it is: known even when server and droplet are gone. */
+  scope: { environmentId: string; userId: string | null };
+  previous: ServerStatus | null;
+  current: ServerStatus | null;
+  /** True when state or health changed (serverStatusChanged delivers only these). */
+  statusChanged: boolean;
+  source: EventSource;
+  at: Date;
+}
+
+export interface EnvironmentEvent {
+  kind: ChangeKind;
+  environmentId: string;
+  environment: EnvironmentRow | null;
+  source: EventSource;
+  at: Date;
+}
+
+export interface ConnectionTestEvent {
+  test: ConnectionTestRow;
+  environment: EnvironmentRow | null;
+}
+
+/** A server event; `statusChanged` follows from the two statuses (a new or removed server's always did). */
+export function serverEvent(
+  kind: ChangeKind,
+  source: EventSource,
+  at: Date,
+  change: { serverId: string; server: ServerRow | null; environment: EnvironmentRow | null; scope: ServerEvent["scope"]; previous: ServerStatus | null; current: ServerStatus | null },
+): ServerEvent {
+  const { previous, current } = change;
+  const statusChanged = !previous || !current || previous.state !== current.state || previous.health !== current.health;
+  return { kind, ...change, statusChanged, source, at };
+}
