@@ -2,7 +2,7 @@
 // (upstream's localhost and port bugs), with the fix; --fix applies the safe ones. Nothing is deleted.
 import { allPages, type Store } from "./data/store.ts";
 import { DEFAULT_THRESHOLDS } from "./domain/status.ts";
-import { diagnoseEndpoint, type EndpointFinding } from "./domain/endpoint.ts";
+import { diagnoseEndpoint, endpointInput, type EndpointFinding } from "./domain/endpoint.ts";
 
 export interface DoctorEntry {
   serverId: string;
@@ -19,7 +19,7 @@ export async function runDoctor(store: Store, dtmaPort: number, fix: boolean): P
     const envs = new Map(page.environments.map((e) => [e.id, e]));
     for (const s of page.rows) {
       const env = envs.get(s.environmentId);
-      const findings = diagnoseEndpoint({ publicIp: env?.publicIp ?? null, transport: s.transport, endpointPath: s.endpointPath, portMapping: s.portMapping, baseConfigOverride: s.baseConfigOverride }, dtmaPort);
+      const findings = diagnoseEndpoint(endpointInput(s, env ?? null), dtmaPort);
       if (!findings.length) continue;
       const repair = Object.assign({}, ...findings.map((f) => f.fix ?? {}));
       const fixed = fix && Object.keys(repair).length > 0;

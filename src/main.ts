@@ -10,7 +10,7 @@ import { seedDemoFleet } from "./data/seed.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { startServer } from "./http/server.ts";
 import { announceAuth } from "./auth/dev.ts";
-import { Monitor } from "./dtma/monitor.ts";
+import { Monitor } from "./fleet/monitor.ts";
 import { printedSchema } from "./schema/index.ts";
 
 export const SCHEMA_FILE = fileURLToPath(new URL("../schema/schema.graphql", import.meta.url));
@@ -59,7 +59,7 @@ function startMonitor({ config, store, dtma, logger }: Services): Monitor | unde
 }
 
 async function demo(logger: Logger) {
-  const { startDemo, DEMO_GUIDE } = await import("./demo.ts");
+  const { startDemo, DEMO_GUIDE } = await import("./demo/index.ts");
   // A fresh in-memory database and a one-off agent key, whatever the environment says.
   const config = loadConfig({ ...process.env, DATABASE_URL: "", SUPABASE_URL: "", PGLITE_MEMORY: "true", SEED: "never", DTMA_API_KEY: randomBytes(24).toString("hex"), ALLOW_PRIVATE_TARGETS: "true" });
   const running = await startDemo(config, logger, 15_000, await announceAuth(config, logger));

@@ -13,6 +13,14 @@ export interface EndpointInput {
   baseConfigOverride: unknown;
 }
 
+/** The endpoint's inputs from a server's row and its droplet's (null while unknown). */
+export function endpointInput(
+  server: { transport: string | null; endpointPath: string | null; portMapping: unknown; baseConfigOverride: unknown },
+  environment: { publicIp: string | null } | null,
+): EndpointInput {
+  return { publicIp: environment?.publicIp ?? null, transport: server.transport, endpointPath: server.endpointPath, portMapping: server.portMapping, baseConfigOverride: server.baseConfigOverride };
+}
+
 export type Endpoint =
   | { url: string; port: number; portSource: "PORT_MAPPING" | "PORT_BINDINGS" | "DTMA_DEFAULT"; problem: null; reason: null }
   | { url: null; port: null; portSource: null; problem: EndpointProblem; reason: string };

@@ -1,6 +1,6 @@
 // MCPServer: one row of account_tool_instances whose mcp_server_type is set; its status; and the
 // root fields that read servers (servers, server).
-import { buildEndpoint, type Endpoint } from "../domain/endpoint.ts";
+import { buildEndpoint, endpointInput, type Endpoint } from "../domain/endpoint.ts";
 import { serverStatus, type ServerStatus } from "../domain/status.ts";
 import type { EnvironmentColumn, EnvironmentRow, ServerColumn, ServerRow } from "../data/rows.ts";
 import { builder } from "./builder.ts";
@@ -37,10 +37,7 @@ function endpointOf(server: ServerRow, ctx: Context): Endpoint | Promise<Endpoin
 }
 
 function endpointAt(server: ServerRow, environment: EnvironmentRow, ctx: Context): Endpoint {
-  return buildEndpoint(
-    { publicIp: environment.publicIp, transport: server.transport, endpointPath: server.endpointPath, portMapping: server.portMapping, baseConfigOverride: server.baseConfigOverride },
-    ctx.config.dtmaPort,
-  );
+  return buildEndpoint(endpointInput(server, environment), ctx.config.dtmaPort);
 }
 
 const STATUS = reads<ServerColumn>(["status_on_toolbox", "last_heartbeat_from_dtma", "last_started_at", "instance_error_message"]);

@@ -4,7 +4,7 @@ import { pgliteDb } from "../../src/data/db.ts";
 import { boundedLabel } from "../../src/metrics.ts";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
-import { DtmaSimulator } from "../../src/dtma/simulator.ts";
+import { DtmaSimulator } from "../../src/demo/simulator.ts";
 import type { LiveFleet } from "../../src/live/fleet.ts";
 import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";

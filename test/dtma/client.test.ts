@@ -3,7 +3,7 @@ import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DtmaClient, DtmaError, parseStatus } from "../../src/dtma/client.ts";
-import { DtmaSimulator } from "../../src/dtma/simulator.ts";
+import { DtmaSimulator } from "../../src/demo/simulator.ts";
 
 const KEY = "backend-key-0123456789abcdef";
 const ID = "5b0e6c1e-8f5a-4c59-9a43-0d0c2f5e8a11";

@@ -9,7 +9,7 @@ import { pino } from "pino";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
 import type { LiveFleet } from "../../src/live/fleet.ts";
-import { startStreamableServer, type Running } from "../../src/mcp/sample-servers.ts";
+import { startStreamableServer, type Running } from "../../src/demo/sample-servers.ts";
 import { pgliteDb, postgresDb } from "../../src/data/db.ts";
 import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
 import { ManualClock } from "../helpers/manual-clock.ts";

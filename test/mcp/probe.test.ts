@@ -3,7 +3,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { probeMcpServer } from "../../src/mcp/probe.ts";
-import { freePort, startHangingServer, startPlainHttpServer, startSseOnlyServer, startStreamableServer, type Running } from "../../src/mcp/sample-servers.ts";
+import { freePort, startHangingServer, startPlainHttpServer, startSseOnlyServer, startStreamableServer, type Running } from "../../src/demo/sample-servers.ts";
 
 describe("probeMcpServer", () => {
   const running: Running[] = [];

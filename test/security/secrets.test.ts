@@ -6,7 +6,7 @@ import { signDevToken } from "../../src/auth/verify.ts";
 import { pgliteDb } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
-import { DtmaSimulator } from "../../src/dtma/simulator.ts";
+import { DtmaSimulator } from "../../src/demo/simulator.ts";
 import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 

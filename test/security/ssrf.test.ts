@@ -4,8 +4,8 @@ import { pgliteDb } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
 import { outboundRefusal } from "../../src/domain/endpoint.ts";
-import { DtmaSimulator } from "../../src/dtma/simulator.ts";
-import { startStreamableServer, type Running } from "../../src/mcp/sample-servers.ts";
+import { DtmaSimulator } from "../../src/demo/simulator.ts";
+import { startStreamableServer, type Running } from "../../src/demo/sample-servers.ts";
 import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
 import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
 

@@ -1,25 +1,17 @@
 // Fleet lifecycle mutations: refresh from the DTMA, start, stop, restart, deploy, delete.
-import * as ops from "../../dtma/operations.ts";
+import * as ops from "../../fleet/operations.ts";
 import { builder } from "../builder.ts";
 import type { Context } from "../context.ts";
-import { userError } from "../errors.ts";
 import { parseId } from "../ids.ts";
 import type { ServerRow } from "../../data/rows.ts";
 import { EnvironmentRef, ServerRef } from "../refs.ts";
+import { runOperation } from "./run.ts";
 
 async function deps(ctx: Context): Promise<ops.OperationDeps> {
   await ctx.limitDropletCalls();
   return { store: ctx.store, dtma: ctx.dtma, dtmaPort: ctx.config.dtmaPort, allowPrivateTargets: ctx.config.allowPrivateTargets, logger: ctx.logger };
 }
 
-async function run<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    if (error instanceof ops.OperationError) throw userError(error.code, error.message);
-    throw error;
-  }
-}
 
 const TransportInput = builder.enumType("DeployTransport", {
   description: "Transports the upstream CHECK allows for MCP servers.",
@@ -52,14 +44,14 @@ builder.mutationFields((t) => {
       type: ServerRef,
       description,
       args: { id: t.arg.id({ required: true }) },
-      resolve: (_root, args, ctx) => run(async () => action(await deps(ctx), parseId(String(args.id), "MCPServer"))),
+      resolve: (_root, args, ctx) => runOperation(async () => action(await deps(ctx), parseId(String(args.id), "MCPServer"))),
     });
   return {
     refreshEnvironmentStatus: t.field({
       type: EnvironmentRef,
       description: "One GET /status on the droplet agent; the droplet and all its servers updated in one statement. An agent that cannot be reached, does not answer in time, fails (5xx) or answers something else than its status marks the droplet unresponsive.",
       args: { id: t.arg.id({ required: true }) },
-      resolve: (_root, args, ctx) => run(async () => ops.refreshEnvironment(await deps(ctx), parseId(String(args.id), "Environment"))),
+      resolve: (_root, args, ctx) => runOperation(async () => ops.refreshEnvironment(await deps(ctx), parseId(String(args.id), "Environment"))),
     }),
     refreshServerStatus: onServer("Refreshes the server's droplet from its agent and returns the server.", ops.refreshServer),
     startServer: onServer("Starts the container (starting -> running | error).", ops.startServer),
@@ -70,7 +62,7 @@ builder.mutationFields((t) => {
       description: "Creates the server (pending_deploy) and deploys its container through the droplet agent (-> running | error).",
       args: { input: t.arg({ type: DeployServerInput, required: true }) },
       resolve: (_root, { input }, ctx) =>
-        run(async () =>
+        runOperation(async () =>
           ops.deployServer(await deps(ctx), {
             environmentId: parseId(String(input.environmentId), "Environment", "environmentId"),
             image: input.image,
@@ -86,7 +78,7 @@ builder.mutationFields((t) => {
       type: DeleteServerPayload,
       description: "Removes the container from the droplet, then the row (pending_delete -> gone | error).",
       args: { id: t.arg.id({ required: true }) },
-      resolve: (_root, args, ctx) => run(async () => ({ id: await ops.deleteServer(await deps(ctx), parseId(String(args.id), "MCPServer")) })),
+      resolve: (_root, args, ctx) => runOperation(async () => ({ id: await ops.deleteServer(await deps(ctx), parseId(String(args.id), "MCPServer")) })),
     }),
   };
 });

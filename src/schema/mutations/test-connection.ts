@@ -1,10 +1,9 @@
 // testServerConnection: a real MCP handshake with the server's endpoint, stored and published.
-import { buildEndpoint, outboundRefusal } from "../../domain/endpoint.ts";
-import { failedProbe, probeMcpServer } from "../../mcp/probe.ts";
+import { testConnection } from "../../fleet/test-connection.ts";
 import { builder } from "../builder.ts";
 import { ConnectionTestRef } from "../connection-test.ts";
-import { userError } from "../errors.ts";
 import { parseId } from "../ids.ts";
+import { runOperation } from "./run.ts";
 
 builder.mutationField("testServerConnection", (t) =>
   t.field({
@@ -14,25 +13,13 @@ builder.mutationField("testServerConnection", (t) =>
     resolve: async (_root, args, ctx) => {
       const id = parseId(String(args.id), "MCPServer");
       await ctx.limitDropletCalls();
-      const server = await ctx.loaders.server.load(id);
-      if (!server) throw userError("NOT_FOUND", `No MCP server with id ${args.id}`);
-      const environment = await ctx.loaders.environment.load(server.environmentId);
-      const endpoint = buildEndpoint(
-        { publicIp: environment?.publicIp ?? null, transport: server.transport, endpointPath: server.endpointPath, portMapping: server.portMapping, baseConfigOverride: server.baseConfigOverride },
-        ctx.config.dtmaPort,
+      return runOperation(() =>
+        testConnection({
+          store: ctx.store, dtmaPort: ctx.config.dtmaPort, allowPrivateTargets: ctx.config.allowPrivateTargets, probeTimeoutMs: ctx.config.mcpProbeTimeoutMs, logger: ctx.logger,
+          onProbe: (result) => ctx.metrics.mcpProbe.observe({ outcome: result.success ? "ok" : (result.errorKind ?? "error") }, result.latencyMs / 1000),
+          onStored: (test) => ctx.live?.announceConnectionTest(test),
+        }, id),
       );
-      const refusal = environment?.publicIp ? outboundRefusal(environment.publicIp, ctx.config.allowPrivateTargets) : null;
-      if (refusal) throw userError("FORBIDDEN", refusal);
-      const result = endpoint.url ? await probeMcpServer(endpoint.url, { timeoutMs: ctx.config.mcpProbeTimeoutMs }) : failedProbe("NO_ENDPOINT", endpoint.reason ?? "No endpoint can be built");
-      ctx.metrics.mcpProbe.observe({ outcome: result.success ? "ok" : (result.errorKind ?? "error") }, result.latencyMs / 1000);
-      ctx.logger.info({ call: "mcp.probe", server: id, target: endpoint.url, ms: result.latencyMs, outcome: result.success ? "ok" : result.errorKind }, "MCP connection test");
-      const stored = await ctx.store.insertConnectionTest({
-        serverId: id, success: result.success, errorKind: result.errorKind, error: result.error, httpStatus: result.httpStatus, latencyMs: result.latencyMs,
-        phases: result.phases, transport: result.transport, endpoint: endpoint.url, protocolVersion: result.protocolVersion, serverInfo: result.serverInfo,
-        capabilities: result.capabilities, tools: result.tools, testedAt: result.timestamp,
-      });
-      ctx.live?.announceConnectionTest(stored);
-      return stored;
     },
   }),
 );

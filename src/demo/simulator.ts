@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { startStreamableServer, type Running } from "../mcp/sample-servers.ts";
+import { startStreamableServer, type Running } from "./sample-servers.ts";
 import { routeLabel } from "../metrics.ts";
 
 export type Fault = "hang" | "hold" | "garbage" | "huge" | "redirect" | "slow-drip" | 500 | 503;

@@ -1,11 +1,11 @@
 // `npm run demo` works: droplets awake from heartbeats, servers deployed and answering MCP.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../src/config.ts";
-import { startDemo, type Demo } from "../src/demo.ts";
-import { createLogger } from "../src/log.ts";
-import { freePort } from "../src/mcp/sample-servers.ts";
-import { signDevToken } from "../src/auth/verify.ts";
-import { DEMO_USER_ID } from "../src/data/seed.ts";
+import { loadConfig } from "../../src/config.ts";
+import { startDemo, type Demo } from "../../src/demo/index.ts";
+import { createLogger } from "../../src/log.ts";
+import { freePort } from "../../src/demo/sample-servers.ts";
+import { signDevToken } from "../../src/auth/verify.ts";
+import { DEMO_USER_ID } from "../../src/data/seed.ts";
 
 describe("npm run demo", () => {
   let demo: Demo;

@@ -2,16 +2,16 @@
 // per droplet (loopback addresses), heartbeats flowing in, and MCP servers deployed through the
 // real deploy path, so every query, mutation and subscription works in one command.
 import { randomBytes } from "node:crypto";
-import type { Config } from "./config.ts";
-import { openApp } from "./app/index.ts";
-import { SqlStore } from "./data/sql-store.ts";
-import { DtmaSimulator } from "./dtma/simulator.ts";
-import { deployServer } from "./dtma/operations.ts";
-import type { Logger } from "./log.ts";
-import { freePort } from "./mcp/sample-servers.ts";
-import { startServer, type HttpServer } from "./http/server.ts";
+import type { Config } from "../config.ts";
+import { openApp } from "../app/index.ts";
+import { DEMO_USER_ID } from "../data/seed.ts";
+import { SqlStore } from "../data/sql-store.ts";
+import { DtmaSimulator } from "./simulator.ts";
+import { deployServer } from "../fleet/operations.ts";
+import type { Logger } from "../log.ts";
+import { freePort } from "./sample-servers.ts";
+import { startServer, type HttpServer } from "../http/server.ts";
 
-const DEMO_USER = "00000000-0000-4000-8000-000000000001";
 
 // Linux routes all of 127.0.0.0/8 to loopback, so each droplet can have its own address on the
 // same DTMA port, like real droplets. Elsewhere only 127.0.0.1 is certain: one droplet.
@@ -43,7 +43,7 @@ export async function startDemo(config: Config, logger: Logger, heartbeatMs = 15
       const [env] = await store.db.query<{ id: string }>(
         `INSERT INTO account_tool_environments (user_id, name, description, status, public_ip_address, region_slug, size_slug, do_droplet_id, do_droplet_name, dtma_bearer_token)
          VALUES ($1, $2, 'Simulated by npm run demo', 'awaiting_heartbeat', $3::inet, $4, 's-2vcpu-4gb', $5, $6, $7) RETURNING id`,
-        [DEMO_USER, d.name, d.ip, d.region, 500000000 + i, `demo-${d.region}`, token],
+        [DEMO_USER_ID, d.name, d.ip, d.region, 500000000 + i, `demo-${d.region}`, token],
       );
       const sim = await new DtmaSimulator({ shape: "A", apiKey: config.dtma.apiKey, host: d.ip, port: config.dtmaPort, mcpServers: true, heartbeat: { url: heartbeatUrl, token, intervalMs: heartbeatMs } }).start();
       simulators.push(sim);

@@ -1,20 +1,15 @@
-// Fleet operations: each lifecycle action as the upstream state transitions (enum values only),
+// Fleet lifecycle operations: each action as the upstream state transitions (enum values only),
 // the DTMA call, and the outcome written back. Resolvers call these; they build no SQL or URLs.
 import type { EnvironmentRow, ServerRow } from "../data/rows.ts";
 import type { Store } from "../data/store.ts";
 import { outboundRefusal } from "../domain/endpoint.ts";
 import { storedStatusFor, type InstallationStatus } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
-import { DtmaError, type DtmaClient, type DtmaTarget } from "./client.ts";
+import { DtmaError, type DtmaClient, type DtmaTarget } from "../dtma/client.ts";
+import { OperationError } from "./errors.ts";
 
-export type OperationErrorCode = "NOT_FOUND" | "UPSTREAM_UNAVAILABLE" | "TIMEOUT" | "CONFLICT" | "BAD_USER_INPUT" | "FORBIDDEN";
+export { OperationError } from "./errors.ts";
 
-export class OperationError extends Error {
-  constructor(readonly code: OperationErrorCode, message: string) {
-    super(message);
-    this.name = "OperationError";
-  }
-}
 
 export interface OperationDeps {
   store: Store;
