@@ -5,7 +5,7 @@ import WebSocket from "ws";
 import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition, type InstallationStatus } from "../domain/status.ts";
 import { FEED_TABLES, type Notice } from "./notices.ts";
 import { DatabaseUnavailableError } from "./db.ts";
-import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, distinctEnvironments, environmentColumns, serverColumns, toConnectionTestRow, toEnvironmentRow, toRemovedServer, toServerRow, type ConnectionTestRow, type EnvironmentRow, type NewConnectionTest, type ServerColumn, type ServerRow } from "./rows.ts";
+import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, distinctEnvironments, environmentColumns, serverColumns, toConnectionTestRow, toEnvironmentRow, toRemovedServer, toServerRow, type ConnectionTestRow, type EnvironmentRow, type NewConnectionTest } from "./rows.ts";
 import { inKeyOrder, toPage, type Columns, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type RemovedServer, type ServerFilter, type ServerPage, type Store, type StoreCapabilities } from "./store.ts";
 
 /** Per-user stores kept (see asUser); the oldest goes first. */

@@ -1,7 +1,7 @@
 // The Supabase store at its boundary: the PostgREST requests it makes and the responses it parses.
 import { describe, expect, it } from "vitest";
 import { DatabaseUnavailableError } from "../../src/data/db.ts";
-import { SupabaseStore, quote } from "../../src/data/supabase-store.ts";
+import { quote } from "../../src/data/supabase-store.ts";
 import { capture, json } from "../helpers/supabase-capture.ts";
 import { DEFAULT_THRESHOLDS } from "../../src/domain/status.ts";
 
