@@ -7,8 +7,8 @@ import { signDevToken } from "../src/auth/verify.ts";
 import WebSocket from "ws";
 import type { Db } from "../src/data/db.ts";
 import { migrate } from "../src/data/migrate.ts";
-import { insertEnvironment, insertServer } from "../test/helpers/fleet.ts";
-import { freshPostgres } from "../test/helpers/postgres.ts";
+import { insertEnvironment, insertServer } from "../fixtures/fleet.ts";
+import { freshPostgres } from "../fixtures/postgres.ts";
 import { startServerProcess, type ServerStats } from "./processes.ts";
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 5000);

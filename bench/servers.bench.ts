@@ -11,7 +11,7 @@ import { SqlStore } from "../src/data/sql-store.ts";
 import { createLogger } from "../src/log.ts";
 import { openApp } from "../src/app/index.ts";
 import { createYogaApp } from "../src/http/yoga.ts";
-import { freshPostgres } from "../test/helpers/postgres.ts";
+import { freshPostgres } from "../fixtures/postgres.ts";
 import { startServerProcess } from "./processes.ts";
 
 // Baseline and API are measured in many short alternating rounds, so that a slow moment of the

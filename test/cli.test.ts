@@ -10,7 +10,7 @@ import { loadConfig } from "../src/config.ts";
 import { openStore } from "../src/data/index.ts";
 import type { SqlStore } from "../src/data/sql-store.ts";
 import { createLogger } from "../src/log.ts";
-import { insertEnvironment } from "./helpers/fleet.ts";
+import { insertEnvironment } from "../fixtures/fleet.ts";
 import { describePostgres, freshPostgres, type TestDatabase } from "./helpers/postgres.ts";
 
 const BIN = fileURLToPath(new URL("../bin/mcp-fleet.js", import.meta.url));

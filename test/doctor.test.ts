@@ -4,7 +4,7 @@ import { migrate } from "../src/data/migrate.ts";
 import { SqlStore } from "../src/data/sql-store.ts";
 import { addressKind, diagnoseEndpoint } from "../src/domain/endpoint.ts";
 import { formatDoctor, runDoctor } from "../src/doctor.ts";
-import { insertEnvironment, insertServer } from "./helpers/fleet.ts";
+import { insertEnvironment, insertServer } from "../fixtures/fleet.ts";
 import { sqlTargets } from "./helpers/targets.ts";
 
 describe("addressKind", () => {

@@ -7,7 +7,7 @@ import { SqlStore } from "../../src/data/sql-store.ts";
 import { DtmaSimulator } from "../../src/demo/simulator.ts";
 import type { LiveFleet } from "../../src/live/fleet.ts";
 import { freePort } from "../../src/demo/sample-servers.ts";
-import { insertEnvironment } from "../helpers/fleet.ts";
+import { insertEnvironment } from "../../fixtures/fleet.ts";
 import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
 import { subscribeWs, wsClient } from "../helpers/subscriptions.ts";
 import { until } from "../helpers/wait.ts";

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { postgresDb } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
-import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
+import { insertEnvironment, insertServer } from "../../fixtures/fleet.ts";
 import { describePostgres, freshPostgres, type TestDatabase } from "../helpers/postgres.ts";
 import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
 import { tcpProxy, type TcpProxy } from "../helpers/tcp-proxy.ts";

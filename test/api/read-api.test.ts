@@ -5,7 +5,7 @@ import type { Db } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
 import { generateFleet } from "../../src/data/seed.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
-import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
+import { insertEnvironment, insertServer } from "../../fixtures/fleet.ts";
 import { sqlTargets } from "../helpers/targets.ts";
 import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
 import { selectAll } from "../helpers/selection.ts";

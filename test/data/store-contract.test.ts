@@ -8,7 +8,7 @@ import { SqlStore } from "../../src/data/sql-store.ts";
 import { SupabaseStore } from "../../src/data/supabase-store.ts";
 import type { QueryTime, Store } from "../../src/data/store.ts";
 import { DEFAULT_THRESHOLDS } from "../../src/domain/status.ts";
-import { USER_A, insertEnvironment, insertServer, sqlFixture, type Fixture } from "../helpers/fleet.ts";
+import { USER_A, insertEnvironment, insertServer, sqlFixture, type Fixture } from "../../fixtures/fleet.ts";
 import { freshPostgres, postgresUp } from "../helpers/postgres.ts";
 import { supabaseFixture } from "../helpers/supabase-fixture.ts";
 

@@ -6,7 +6,7 @@ import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { postgresDb, type Db } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
-import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
+import { insertEnvironment, insertServer } from "../../fixtures/fleet.ts";
 import { POSTGRES_URL, describePostgres } from "../helpers/postgres.ts";
 
 const ALICE = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";

@@ -7,7 +7,7 @@ import { SqlStore } from "../../src/data/sql-store.ts";
 import { DtmaClient } from "../../src/dtma/client.ts";
 import { Monitor } from "../../src/fleet/monitor.ts";
 import { DtmaSimulator } from "../../src/demo/simulator.ts";
-import { insertEnvironment } from "../helpers/fleet.ts";
+import { insertEnvironment } from "../../fixtures/fleet.ts";
 import { describePostgres, freshPostgres } from "../helpers/postgres.ts";
 import { sqlTargets } from "../helpers/targets.ts";
 import { until } from "../helpers/wait.ts";

@@ -1,6 +1,6 @@
 // Fixture rows written through supabase-js (service role), for the live Supabase contract run.
 import type { SupabaseClient } from "@supabase/supabase-js";
-import { USER_A, type Fixture } from "./fleet.ts";
+import { USER_A, type Fixture } from "../../fixtures/fleet.ts";
 
 export function supabaseFixture(client: SupabaseClient): Fixture & { cleanup(): Promise<void> } {
   const environments: string[] = [];

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
-import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
+import { insertEnvironment, insertServer } from "../../fixtures/fleet.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { subscribeWs, wsClient } from "../helpers/subscriptions.ts";
 import { sqlTargets } from "../helpers/targets.ts";

@@ -11,7 +11,7 @@ import { SqlStore } from "../../src/data/sql-store.ts";
 import type { LiveFleet } from "../../src/live/fleet.ts";
 import { startStreamableServer, type Running } from "../../src/demo/sample-servers.ts";
 import { pgliteDb, postgresDb } from "../../src/data/db.ts";
-import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
+import { insertEnvironment, insertServer } from "../../fixtures/fleet.ts";
 import { ManualClock } from "../helpers/manual-clock.ts";
 import { describePostgres, freshPostgres, type TestDatabase } from "../helpers/postgres.ts";
 import { Redis } from "ioredis";

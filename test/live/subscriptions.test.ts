@@ -5,7 +5,7 @@ import { pgliteDb, type Db } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
 import type { LiveFleet } from "../../src/live/fleet.ts";
-import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
+import { insertEnvironment, insertServer } from "../../fixtures/fleet.ts";
 import { ManualClock } from "../helpers/manual-clock.ts";
 import { POSTGRES_URL, describePostgres, freshPostgres, type TestDatabase } from "../helpers/postgres.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";

@@ -9,7 +9,7 @@ import { ConfigError, loadConfig } from "../../src/config.ts";
 import { pgliteDb } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
-import { insertEnvironment, insertServer, USER_A } from "../helpers/fleet.ts";
+import { insertEnvironment, insertServer, USER_A } from "../../fixtures/fleet.ts";
 import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
 
 const SECRET = "test-secret-0123456789abcdef0123456789abcdef";

@@ -7,7 +7,7 @@ import { createLogger } from "../../src/log.ts";
 import { pgliteDb } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
-import { insertEnvironment } from "../helpers/fleet.ts";
+import { insertEnvironment } from "../../fixtures/fleet.ts";
 import { REDIS_URL, describeRedis } from "../helpers/redis.ts";
 import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
 

@@ -7,7 +7,7 @@ import { pgliteDb } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
 import { DtmaSimulator } from "../../src/demo/simulator.ts";
-import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
+import { insertEnvironment, insertServer } from "../../fixtures/fleet.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 const DTMA_KEY = "backend-key-SECRET-7f3a9c";

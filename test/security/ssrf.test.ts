@@ -6,7 +6,7 @@ import { SqlStore } from "../../src/data/sql-store.ts";
 import { outboundRefusal } from "../../src/domain/endpoint.ts";
 import { DtmaSimulator } from "../../src/demo/simulator.ts";
 import { startStreamableServer, type Running } from "../../src/demo/sample-servers.ts";
-import { insertEnvironment, insertServer } from "../helpers/fleet.ts";
+import { insertEnvironment, insertServer } from "../../fixtures/fleet.ts";
 import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
 
 describe("outbound safety", () => {
