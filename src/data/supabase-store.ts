@@ -98,7 +98,7 @@ export class SupabaseStore implements Store {
   }
 
   private async run<T>(request: PostgrestRequest): Promise<{ data: T; count: number | null }> {
-    let result;
+    let result: Awaited<ReturnType<PostgrestRequest["retry"]>>;
     try {
       // postgrest-js would retry a failed read for 7 s; a GraphQL request should fail fast
       // with UPSTREAM_UNAVAILABLE and let the client decide.

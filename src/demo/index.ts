@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import type { Config } from "../config.ts";
 import { openApp } from "../app/index.ts";
 import { DEMO_USER_ID } from "../data/seed.ts";
-import { SqlStore } from "../data/sql-store.ts";
+import type { SqlStore } from "../data/sql-store.ts";
 import { DtmaSimulator } from "./simulator.ts";
 import { deployServer } from "../fleet/operations.ts";
 import type { Logger } from "../log.ts";

@@ -229,7 +229,7 @@ export class DtmaSimulator {
       const name = decodeURIComponent(tool[1]);
       const container = this.containers.get(name);
       // Upstream keys its routes by its in-memory map: after an agent restart, 404 (§2.3, §6.8).
-      if (!container || !container.accountToolInstanceId) return this.send(res, 404, { success: false, error: `Tool instance ${name} not found or not managed by this DTMA.` });
+      if (!container?.accountToolInstanceId) return this.send(res, 404, { success: false, error: `Tool instance ${name} not found or not managed by this DTMA.` });
       if (method === "DELETE" && !tool[2]) {
         await container.mcp?.close();
         this.containers.delete(name);

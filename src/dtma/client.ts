@@ -120,7 +120,7 @@ export class DtmaClient {
         },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
-    } catch (error) {
+    } catch {
       if (signal.aborted) throw new DtmaError("TIMEOUT", `The droplet agent at ${target.host} did not answer within ${this.options.timeoutMs} ms`);
       throw new DtmaError("UNREACHABLE", `The droplet agent at ${target.host} is unreachable`);
     }

@@ -5,7 +5,7 @@ import type { Store } from "../data/store.ts";
 import { outboundRefusal } from "../domain/endpoint.ts";
 import { storedStatusFor, type InstallationStatus } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
-import { DtmaError, type DtmaClient, type DtmaTarget } from "../dtma/client.ts";
+import { DtmaError, type DtmaClient, type DtmaStatus, type DtmaTarget } from "../dtma/client.ts";
 import { OperationError } from "./errors.ts";
 
 export { OperationError } from "./errors.ts";
@@ -62,7 +62,7 @@ async function load(deps: OperationDeps, serverId: string): Promise<{ server: Se
 export async function refreshEnvironment(deps: OperationDeps, environmentId: string): Promise<EnvironmentRow> {
   const [env] = await deps.store.environmentsByIds([environmentId]);
   if (!env) throw new OperationError("NOT_FOUND", `No environment with id ${environmentId}`);
-  let status;
+  let status: DtmaStatus;
   try {
     status = await deps.dtma.status(target(env, deps));
   } catch (error) {
@@ -132,7 +132,7 @@ export async function deleteServer(deps: OperationDeps, serverId: string): Promi
     await deps.dtma.remove(t, name);
   } catch (error) {
     if (!(error instanceof DtmaError && error.kind === "HTTP" && error.status === 404)) return keep(error);
-    let listed;
+    let listed: boolean;
     try {
       listed = (await deps.dtma.status(t)).instances.some((i) => i.name === name || i.accountToolInstanceId === server.id);
     } catch (statusError) {
@@ -187,7 +187,7 @@ export async function deployServer(deps: OperationDeps, input: DeployInput): Pro
     }
     throw error;
   }
-  let deployed;
+  let deployed: Awaited<ReturnType<DtmaClient["deploy"]>>;
   try {
     await deps.store.setServerStatus(server.id, "deploying");
     deployed = await deps.dtma.deploy(t, { dockerImageUrl: input.image, instanceNameOnToolbox: input.name, accountToolInstanceId: server.id, baseConfigOverrideJson: baseConfigOverride });

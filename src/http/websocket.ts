@@ -1,7 +1,7 @@
 // graphql-ws on the HTTP server's port and path, executed through yoga's envelope (same schema,
 // context, plugins and error masking as HTTP), with the token given in connectionParams.
 import type { IncomingMessage, Server } from "node:http";
-import type { GraphQLError } from "graphql";
+import type { DocumentNode, ExecutionArgs, GraphQLError, execute as graphqlExecute } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Services } from "../app/index.ts";
@@ -53,12 +53,12 @@ export function attachWebSocket(server: Server, yoga: YogaApp, services: Service
       },
       onDisconnect: (ctx) => clearTimeout(ctx.extra.expiry),
       onClose: (ctx) => clearTimeout(ctx.extra.expiry),
-      execute: (args: any) => args.rootValue.execute(args),
+      execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => ReturnType<typeof graphqlExecute> }).execute(args),
       // Subscribers with the same document, variables and viewer share one execution per event.
-      subscribe: (args: any) => subscribeShared(args, (result) => ({ ...result, errors: result.errors?.map((e) => maskError(e, logger) as GraphQLError) })),
+      subscribe: (args: ExecutionArgs) => subscribeShared(args, (result) => ({ ...result, errors: result.errors?.map((e) => maskError(e, logger) as GraphQLError) })),
       onSubscribe: async (ctx, _id, params) => {
         const { schema, execute, contextFactory, parse, validate } = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params, viewer: ctx.extra.viewer, accessToken: ctx.extra.accessToken });
-        let document;
+        let document: DocumentNode;
         try {
           document = parse(params.query);
         } catch (error) {

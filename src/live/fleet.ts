@@ -133,7 +133,7 @@ export class LiveFleet {
     const now = this.options.clock.now();
     if (environmentIds.length) {
       const rows = await this.store.environmentsByIds(environmentIds);
-      environmentIds.forEach((id, i) => this.applyEnvironment(id, rows[i], "DATABASE", now));
+      for (const [i, id] of environmentIds.entries()) this.applyEnvironment(id, rows[i], "DATABASE", now);
       // A droplet's address is part of its servers' endpoints: re-derive them too.
       const affected = new Set(environmentIds);
       for (const [id, cached] of this.servers) if (affected.has(cached.row.environmentId)) serverIds.push(id);
@@ -142,7 +142,7 @@ export class LiveFleet {
     if (ids.length) {
       const rows = await this.store.serversByIds(ids);
       await this.loadMissingEnvironments(rows);
-      ids.forEach((id, i) => this.applyServer(id, rows[i], "DATABASE", now));
+      for (const [i, id] of ids.entries()) this.applyServer(id, rows[i], "DATABASE", now);
     }
     // Only now forget the notices: a failed reload is retried.
     for (const id of serverIds) this.pendingServers.delete(id);
@@ -307,7 +307,7 @@ export class LiveFleet {
       for (const row of page.rows) {
         const current = serverStatus(row, now, this.options.thresholds);
         const environment = envs.get(row.environmentId) ?? null;
-        yield serverEvent("UPDATED", "REPLAY", row.updatedAt > now ? row.updatedAt : now, {
+        yield serverEvent("UPDATED", "REPLAY", new Date(Math.max(row.updatedAt.getTime(), now.getTime())), {
           serverId: row.id, server: row, environment, scope: { environmentId: row.environmentId, userId: environment?.userId ?? null }, previous: null, current,
         });
       }

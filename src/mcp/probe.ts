@@ -54,8 +54,10 @@ const TLS_CODES = /^(ERR_TLS|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_
 
 /** Sorts an error from fetch, the SDK or a timer into what a user can act on. */
 export function classify(error: unknown, deadline: AbortSignal): ProbeFailure {
+  // Errors from fetch, undici, the SDK and timers: shapes we read defensively, field by field.
+  // biome-ignore lint/suspicious/noExplicitAny: each link is read with optional chaining only
   const chain: any[] = [];
-  for (let e: any = error; e && chain.length < 6; e = e.cause) chain.push(e);
+  for (let e = error as { cause?: unknown } | undefined; e && chain.length < 6; e = e.cause as typeof e) chain.push(e);
   const own = chain.find((e) => e instanceof ProbeFailure);
   if (own) return own;
   const message = chain.map((e) => e?.message).filter(Boolean).join(": ") || String(error);

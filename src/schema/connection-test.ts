@@ -1,6 +1,6 @@
 // ConnectionTest: the stored result of an MCP handshake with a server (mcp_connection_tests).
 import type { ConnectionTestRow } from "../data/rows.ts";
-import { PROBE_ERROR_KINDS } from "../mcp/probe.ts";
+import type { PROBE_ERROR_KINDS } from "../mcp/probe.ts";
 import { builder } from "./builder.ts";
 
 const ServerInfoRef = builder.objectRef<{ name: string; version: string }>("MCPServerInfo").implement({

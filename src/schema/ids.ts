@@ -10,6 +10,7 @@ export function isUuid(value: string): boolean {
   return UUID.test(value);
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the whole ASCII range, control characters included, is the point
 const ASCII = /^[\x00-\x7f]*$/;
 
 /** The Relay global id of a row: the same text as the relay plugin's encodeGlobalID. */

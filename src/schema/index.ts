@@ -42,7 +42,18 @@ function timeRootFields(built: GraphQLSchema): GraphQLSchema {
         const done = (outcome: string) => ctx.metrics?.rootResolver.observe({ field: label, outcome }, (performance.now() - started) / 1000);
         try {
           const result = resolve(parent, args, ctx, info);
-          if (result instanceof Promise) return result.then((v) => (done("ok"), v), (e) => (done("error"), Promise.reject(e)));
+          if (result instanceof Promise) {
+            return result.then(
+              (v) => {
+                done("ok");
+                return v;
+              },
+              (e) => {
+                done("error");
+                throw e;
+              },
+            );
+          }
           done("ok");
           return result;
         } catch (error) {

@@ -6,7 +6,7 @@ import { pgliteDb, type Db } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
 import { SupabaseStore } from "../../src/data/supabase-store.ts";
-import type { QueryTime, Store } from "../../src/data/store.ts";
+import type { Cursor, QueryTime, RemovedServer, Store } from "../../src/data/store.ts";
 import { DEFAULT_THRESHOLDS } from "../../src/domain/status.ts";
 import { USER_A, insertEnvironment, insertServer, sqlFixture, type Fixture } from "../../fixtures/fleet.ts";
 import { freshPostgres, postgresUp } from "../helpers/postgres.ts";
@@ -111,7 +111,7 @@ describe.each(targets)("store contract on $name", (target) => {
 
   it("pages forward with a keyset cursor without gaps or repeats, across the null names", async () => {
     const seen: (string | null)[] = [];
-    let after;
+    let after: Cursor | undefined;
     for (let i = 0; i < 10; i++) {
       const page = await store.listServers({}, { first: 3, after }, time());
       seen.push(...names(page.rows));
@@ -274,7 +274,7 @@ describe.each(targets.filter((t) => t.name !== "Supabase"))("SQL store on $name"
     await db.query("DELETE FROM account_tool_environments WHERE id = $1", [doomedEnv]); // cascades to its servers
 
     const seen: string[] = [];
-    let after;
+    let after: RemovedServer["cursor"] | undefined;
     for (;;) {
       const page = await store.serversRemovedSince(since, { first: 2, after });
       seen.push(...page.rows.map((r) => r.id));

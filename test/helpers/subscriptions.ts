@@ -77,7 +77,7 @@ export function subscribeSse<T = any>(httpUrl: string, query: string, variables?
       const { value, done } = await reader.read();
       if (done) return;
       buffer += value;
-      let end;
+      let end: number;
       while ((end = buffer.indexOf("\n\n")) >= 0) {
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);

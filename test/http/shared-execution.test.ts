@@ -15,7 +15,13 @@ function fixture() {
   const Tick = new GraphQLObjectType<Tick, { viewer: Viewer }>({
     name: "Tick",
     fields: {
-      n: { type: GraphQLInt, resolve: (t) => (executions++, t.n) },
+      n: {
+        type: GraphQLInt,
+        resolve: (t) => {
+          executions++;
+          return t.n;
+        },
+      },
       viewer: { type: GraphQLString, resolve: (_t, _a, ctx) => ctx.viewer.userId },
       boom: { type: GraphQLString, resolve: () => { throw new Error("secret detail"); } },
     },
@@ -38,7 +44,10 @@ function fixture() {
     }),
   });
   const masked: string[] = [];
-  const mask = (result: ExecutionResult) => ({ ...result, errors: result.errors?.map((e) => (masked.push(e.message), new GraphQLError("Unexpected error"))) });
+  const mask = (result: ExecutionResult) => ({ ...result, errors: result.errors?.map((e) => {
+      masked.push(e.message);
+      return new GraphQLError("Unexpected error");
+    }) });
   // As yoga's parser cache does: one document per text.
   const documents = new Map<string, DocumentNode>();
   const documentOf = (query: string) => documents.get(query) ?? documents.set(query, parse(query)).get(query)!;
@@ -112,7 +121,10 @@ describe("shared execution at the server", () => {
     const field = buildSchema().getSubscriptionType()!.getFields().serverChanged;
     const resolve = field.resolve!;
     let executions = 0;
-    field.resolve = (...args) => (executions++, resolve(...args));
+    field.resolve = (...args) => {
+      executions++;
+      return resolve(...args);
+    };
 
     const db = await pgliteDb(undefined);
     await migrate(db);

@@ -15,7 +15,7 @@ import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
 const SECRET = "test-secret-0123456789abcdef0123456789abcdef";
 const ISSUER = "https://project.supabase.co/auth/v1";
 const sign = (claims: Record<string, unknown>, opts: { secret?: string; aud?: string; iss?: string; exp?: string | number } = {}) => {
-  let jwt = new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuedAt().setAudience(opts.aud ?? "authenticated").setIssuer(opts.iss ?? ISSUER).setExpirationTime(opts.exp ?? "1h");
+  const jwt = new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuedAt().setAudience(opts.aud ?? "authenticated").setIssuer(opts.iss ?? ISSUER).setExpirationTime(opts.exp ?? "1h");
   return jwt.sign(new TextEncoder().encode(opts.secret ?? SECRET));
 };
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");

@@ -12,7 +12,7 @@ import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 const DTMA_KEY = "backend-key-SECRET-7f3a9c";
 const JWT_SECRET = "jwt-secret-SECRET-0123456789abcdef0123";
-const BEARER = "f".repeat(40) + "SECRET" + "e".repeat(18);
+const BEARER = `${"f".repeat(40)}SECRET${"e".repeat(18)}`;
 
 describe("secrets", () => {
   const lines: string[] = [];
