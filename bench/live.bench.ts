@@ -28,19 +28,35 @@ interface Result {
 /** Starts `script` on the database, subscribes SUBSCRIBERS clients to `id`, writes UPDATES updates. */
 async function measure(script: string, databaseUrl: string, db: Db, id: string): Promise<Result> {
   const { child, port } = await startServerProcess(script, { DATABASE_URL: databaseUrl, SUPABASE_JWT_SECRET: SECRET }, ["--expose-gc"]);
-  const ask = () => new Promise<ServerStats>((resolve) => { child.once("message", resolve as never); child.send("stats"); });
+  const ask = () =>
+    new Promise<ServerStats>((resolve) => {
+      child.once("message", resolve as never);
+      child.send("stats");
+    });
   const clients: Client[] = [];
   try {
     const idle = await ask();
     // Each subscriber records when it saw each update (by the version marker the update writes).
     const seen: Array<Map<string, number>> = [];
     for (let i = 0; i < SUBSCRIBERS; i++) {
-      const client = createClient({ url: `ws://127.0.0.1:${port}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${TOKEN}` } });
+      const client = createClient({
+        url: `ws://127.0.0.1:${port}/graphql`,
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        connectionParams: { authorization: `Bearer ${TOKEN}` },
+      });
       const mine = new Map<string, number>();
       seen.push(mine);
       client.subscribe<{ serverChanged: { server: { version: string } | null } }>(
         { query: `subscription($id: ID!) { serverChanged(filter: { serverIds: [$id] }) { server { version } } }`, variables: { id } },
-        { next: (v) => { const version = v.data?.serverChanged.server?.version; if (version) mine.set(version, performance.now()); }, error: () => undefined, complete: () => undefined },
+        {
+          next: (v) => {
+            const version = v.data?.serverChanged.server?.version;
+            if (version) mine.set(version, performance.now());
+          },
+          error: () => undefined,
+          complete: () => undefined,
+        },
       );
       clients.push(client);
       if (i % 500 === 499) await new Promise((r) => setTimeout(r, 50));
@@ -68,7 +84,14 @@ async function measure(script: string, databaseUrl: string, db: Db, id: string):
     }
     latencies.sort((a, b) => a - b);
     const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
-    return { p50: pct(50), p99: pct(99), max: latencies.at(-1)!, lost, heapKb: (stats.heapUsed - idle.heapUsed) / SUBSCRIBERS / 1024, rssKb: (stats.rss - idle.rss) / SUBSCRIBERS / 1024 };
+    return {
+      p50: pct(50),
+      p99: pct(99),
+      max: latencies.at(-1)!,
+      lost,
+      heapKb: (stats.heapUsed - idle.heapUsed) / SUBSCRIBERS / 1024,
+      rssKb: (stats.rss - idle.rss) / SUBSCRIBERS / 1024,
+    };
   } finally {
     await Promise.all(clients.map((c) => c.dispose()));
     child.kill();
@@ -89,7 +112,9 @@ try {
   console.log("|---|---:|---:|---:|---:|---:|---:|");
   console.log(row("baseline (LISTEN, one query, plain ws broadcast)", baseline));
   console.log(row("mcp-fleet serverChanged", api));
-  console.log(`\nratios (mcp-fleet / baseline): p50 ${(api.p50 / baseline.p50).toFixed(2)}, p99 ${(api.p99 / baseline.p99).toFixed(2)}, heap per subscriber ${(api.heapKb / baseline.heapKb).toFixed(2)}`);
+  console.log(
+    `\nratios (mcp-fleet / baseline): p50 ${(api.p50 / baseline.p50).toFixed(2)}, p99 ${(api.p99 / baseline.p99).toFixed(2)}, heap per subscriber ${(api.heapKb / baseline.heapKb).toFixed(2)}`,
+  );
   console.log(`targets: p99 < 250 ms, < 30 KB per idle subscriber, 0 lost`);
 } finally {
   await pgTest.drop();

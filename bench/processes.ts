@@ -7,7 +7,14 @@ import { fileURLToPath } from "node:url";
 /** Forks `script` (a path relative to bench/) and resolves once it has sent its port. */
 export function startServerProcess(script: string, env: Record<string, string>, nodeFlags: string[] = []): Promise<{ child: ChildProcess; port: number }> {
   const child = fork(fileURLToPath(new URL(script, import.meta.url)), {
-    execArgv: ["--import", "tsx", "--import", fileURLToPath(new URL("./exit-on-term.ts", import.meta.url)), ...nodeFlags, ...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean)],
+    execArgv: [
+      "--import",
+      "tsx",
+      "--import",
+      fileURLToPath(new URL("./exit-on-term.ts", import.meta.url)),
+      ...nodeFlags,
+      ...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean),
+    ],
     env: { ...process.env, NODE_ENV: "production", ...env },
     stdio: "inherit",
   });

@@ -16,11 +16,20 @@ const server = createServer(async (_req, res) => {
   const { rows } = await pool.query(SQL);
   const now = new Date();
   const edges = rows.map((r) => {
-    const status = serverStatus({ status: r.status_on_toolbox, lastHeartbeat: r.last_heartbeat_from_dtma, lastStartedAt: r.last_started_at, errorMessage: r.instance_error_message }, now, DEFAULT_THRESHOLDS);
-    const endpoint = buildEndpoint({ publicIp: r.ip, transport: r.mcp_transport_type, endpointPath: r.mcp_endpoint_path, portMapping: r.port_mapping_json, baseConfigOverride: null }, 30000);
+    const status = serverStatus(
+      { status: r.status_on_toolbox, lastHeartbeat: r.last_heartbeat_from_dtma, lastStartedAt: r.last_started_at, errorMessage: r.instance_error_message },
+      now,
+      DEFAULT_THRESHOLDS,
+    );
+    const endpoint = buildEndpoint(
+      { publicIp: r.ip, transport: r.mcp_transport_type, endpointPath: r.mcp_endpoint_path, portMapping: r.port_mapping_json, baseConfigOverride: null },
+      30000,
+    );
     return {
       node: {
-        id: r.id, name: r.instance_name_on_toolbox, rawStatus: r.status_on_toolbox,
+        id: r.id,
+        name: r.instance_name_on_toolbox,
+        rawStatus: r.status_on_toolbox,
         status: { state: status.state, health: status.health, heartbeatAge: status.heartbeatAgeSeconds },
         endpoint: endpoint.url,
         environment: { id: r.env_id, name: r.env_name, publicIP: r.ip, region: r.region_slug, status: r.env_status },

@@ -6,7 +6,13 @@ import { createLogger } from "../src/log.ts";
 import { startServer } from "../src/http/server.ts";
 import { answerStats } from "./processes.ts";
 
-const config = loadConfig({ DATABASE_URL: process.env.DATABASE_URL, SUPABASE_JWT_SECRET: process.env.SUPABASE_JWT_SECRET, PORT: "0", LOG_LEVEL: "silent", NODE_ENV: "production" });
+const config = loadConfig({
+  DATABASE_URL: process.env.DATABASE_URL,
+  SUPABASE_JWT_SECRET: process.env.SUPABASE_JWT_SECRET,
+  PORT: "0",
+  LOG_LEVEL: "silent",
+  NODE_ENV: "production",
+});
 const logger = createLogger("silent");
 const services = await openApp(config, logger);
 const app = await startServer(services);

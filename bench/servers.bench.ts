@@ -58,7 +58,14 @@ interface Measured {
 }
 
 function runLoad(url: string, body: string | undefined, duration: number) {
-  return autocannon({ url, connections: CONNECTIONS, duration, method: body ? "POST" : "GET", body, headers: body ? { "content-type": "application/json", authorization: `Bearer ${TOKEN}` } : {} });
+  return autocannon({
+    url,
+    connections: CONNECTIONS,
+    duration,
+    method: body ? "POST" : "GET",
+    body,
+    headers: body ? { "content-type": "application/json", authorization: `Bearer ${TOKEN}` } : {},
+  });
 }
 
 async function load(url: string, body: string | undefined, pid: number): Promise<Measured> {
@@ -67,13 +74,22 @@ async function load(url: string, body: string | undefined, pid: number): Promise
   const r = await runLoad(url, body, DURATION_S);
   if (r.non2xx || r.errors) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
   const n = r.requests.total;
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, serverCpu: (cpuMs(pid) - server0) / n, postgresCpu: (postgresCpuMs() - postgres0) / n };
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    serverCpu: (cpuMs(pid) - server0) / n,
+    postgresCpu: (postgresCpuMs() - postgres0) / n,
+  };
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const medianOf = (runs: Measured[]): Measured => ({
-  rps: median(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)),
-  serverCpu: median(runs.map((r) => r.serverCpu)), postgresCpu: median(runs.map((r) => r.postgresCpu)),
+  rps: median(runs.map((r) => r.rps)),
+  p50: median(runs.map((r) => r.p50)),
+  p99: median(runs.map((r) => r.p99)),
+  serverCpu: median(runs.map((r) => r.serverCpu)),
+  postgresCpu: median(runs.map((r) => r.postgresCpu)),
 });
 
 const pgTest = await freshPostgres();
@@ -88,7 +104,11 @@ try {
   let statements = 0;
   pgTest.db.onStatement(() => statements++);
   const yoga = createYogaApp(await openApp(config, createLogger("silent"), { store, live: false }));
-  const check = await yoga.fetch("http://bench/graphql", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ query: QUERY }) });
+  const check = await yoga.fetch("http://bench/graphql", {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify({ query: QUERY }),
+  });
   const checked = (await check.json()) as { data: { servers: { edges: unknown[] } } };
   if (checked.data.servers.edges.length !== 100) throw new Error("the API did not return 100 servers");
 
@@ -112,11 +132,17 @@ try {
     const b = medianOf(baselineRuns);
     const a = medianOf(apiRuns);
     const ratios = apiRuns.map((r, i) => r.rps / baselineRuns[i].rps);
-    console.log(`\n${n} servers on 500 droplets, ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${DURATION_S} s per side (medians), node ${process.version}\n`);
+    console.log(
+      `\n${n} servers on 500 droplets, ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${DURATION_S} s per side (medians), node ${process.version}\n`,
+    );
     console.log("| | requests/s | p50 ms | p99 ms | server CPU ms/request | Postgres CPU ms/request | SQL statements per request |");
     console.log("|---|---:|---:|---:|---:|---:|---:|");
-    console.log(`| baseline (1 SQL query + JSON.stringify) | ${b.rps.toFixed(0)} | ${b.p50} | ${b.p99} | ${b.serverCpu.toFixed(2)} | ${b.postgresCpu.toFixed(2)} | 1 |`);
-    console.log(`| mcp-fleet servers(first: 100) + environment | ${a.rps.toFixed(0)} | ${a.p50} | ${a.p99} | ${a.serverCpu.toFixed(2)} | ${a.postgresCpu.toFixed(2)} | ${statements} |`);
+    console.log(
+      `| baseline (1 SQL query + JSON.stringify) | ${b.rps.toFixed(0)} | ${b.p50} | ${b.p99} | ${b.serverCpu.toFixed(2)} | ${b.postgresCpu.toFixed(2)} | 1 |`,
+    );
+    console.log(
+      `| mcp-fleet servers(first: 100) + environment | ${a.rps.toFixed(0)} | ${a.p50} | ${a.p99} | ${a.serverCpu.toFixed(2)} | ${a.postgresCpu.toFixed(2)} | ${statements} |`,
+    );
     const total = (runs: Measured[]) => runs.reduce((sum, r) => sum + r.rps, 0);
     console.log(`\nthroughput ratio (mcp-fleet / baseline), per round: ${ratios.map((r) => r.toFixed(2)).join(", ")}`);
     console.log(`median ${median(ratios).toFixed(2)}, all rounds together ${(total(apiRuns) / total(baselineRuns)).toFixed(2)} (target >= 0.60)`);

@@ -5,13 +5,16 @@ import { z } from "zod";
 const bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => ["true", "1", "yes"].includes(v));
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const url = (protocols: string[]) =>
-  z.string().refine((v) => {
-    try {
-      return protocols.includes(new URL(v).protocol);
-    } catch {
-      return false;
-    }
-  }, `must be a URL starting with ${protocols.join(" or ")}//`);
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `must be a URL starting with ${protocols.join(" or ")}//`,
+  );
 
 const schema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
@@ -98,7 +101,13 @@ function toConfig(env: z.infer<typeof schema>) {
     introspection: env.INTROSPECTION ?? env.NODE_ENV !== "production",
     /** When set, GET /metrics needs `Authorization: Bearer <it>`. */
     metricsToken: env.METRICS_TOKEN,
-    limits: { maxDepth: env.GRAPHQL_MAX_DEPTH, maxAliases: env.GRAPHQL_MAX_ALIASES, maxTokens: env.GRAPHQL_MAX_TOKENS, maxCost: env.GRAPHQL_MAX_COST, maxBodyBytes: env.MAX_BODY_BYTES },
+    limits: {
+      maxDepth: env.GRAPHQL_MAX_DEPTH,
+      maxAliases: env.GRAPHQL_MAX_ALIASES,
+      maxTokens: env.GRAPHQL_MAX_TOKENS,
+      maxCost: env.GRAPHQL_MAX_COST,
+      maxBodyBytes: env.MAX_BODY_BYTES,
+    },
     /** Mutations that reach droplets, per viewer per minute (0 = unlimited). */
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
@@ -122,7 +131,8 @@ function authConfig(env: z.infer<typeof schema>): AuthConfig {
   if (env.AUTH_DISABLED) return { mode: "disabled" };
   const issuer = env.JWT_ISSUER ?? (env.SUPABASE_URL ? `${env.SUPABASE_URL.replace(/\/$/, "")}/auth/v1` : undefined);
   if (env.SUPABASE_JWT_SECRET) return { mode: "hs256", secret: env.SUPABASE_JWT_SECRET, audience: env.JWT_AUDIENCE, issuer, ephemeral: false };
-  if (env.SUPABASE_URL) return { mode: "jwks", jwksUrl: `${env.SUPABASE_URL.replace(/\/$/, "")}/auth/v1/.well-known/jwks.json`, audience: env.JWT_AUDIENCE, issuer };
+  if (env.SUPABASE_URL)
+    return { mode: "jwks", jwksUrl: `${env.SUPABASE_URL.replace(/\/$/, "")}/auth/v1/.well-known/jwks.json`, audience: env.JWT_AUDIENCE, issuer };
   // Development with no keys: a secret for this process only; main.ts prints tokens signed with it.
   return { mode: "hs256", secret: randomBytes(32).toString("hex"), audience: env.JWT_AUDIENCE, issuer, ephemeral: true };
 }
@@ -140,12 +150,14 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   }
   const e = parsed.data;
   const problems: string[] = [];
-  if (e.SUPABASE_URL && !e.SUPABASE_SERVICE_ROLE_KEY && !e.SUPABASE_ANON_KEY) problems.push("  SUPABASE_URL is set but neither SUPABASE_SERVICE_ROLE_KEY nor SUPABASE_ANON_KEY is");
+  if (e.SUPABASE_URL && !e.SUPABASE_SERVICE_ROLE_KEY && !e.SUPABASE_ANON_KEY)
+    problems.push("  SUPABASE_URL is set but neither SUPABASE_SERVICE_ROLE_KEY nor SUPABASE_ANON_KEY is");
   if (e.NODE_ENV === "production" && e.AUTH_DISABLED) problems.push("  AUTH_DISABLED=true is refused when NODE_ENV=production");
   if (e.NODE_ENV === "production" && !e.AUTH_DISABLED && !e.SUPABASE_JWT_SECRET && !e.SUPABASE_URL) {
     problems.push("  NODE_ENV=production needs SUPABASE_JWT_SECRET (HS256) or SUPABASE_URL (JWKS) to verify access tokens; the API will not start open");
   }
-  if (e.HEARTBEAT_DEGRADED_AFTER_MS >= e.HEARTBEAT_UNHEALTHY_AFTER_MS) problems.push("  HEARTBEAT_DEGRADED_AFTER_MS must be less than HEARTBEAT_UNHEALTHY_AFTER_MS");
+  if (e.HEARTBEAT_DEGRADED_AFTER_MS >= e.HEARTBEAT_UNHEALTHY_AFTER_MS)
+    problems.push("  HEARTBEAT_DEGRADED_AFTER_MS must be less than HEARTBEAT_UNHEALTHY_AFTER_MS");
   if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.join("\n")}`);
   return toConfig(e);
 }

@@ -37,6 +37,9 @@ export function formatDoctor(entries: DoctorEntry[], fix: boolean): string {
     ...e.findings.map((f) => `  - ${f.code}: ${f.message}\n      fix: ${f.remedy}${f.fix ? (e.fixed ? " (applied)" : " (safe: run with --fix)") : ""}`),
   ]);
   const fixable = entries.filter((e) => e.findings.some((f) => f.fix)).length;
-  lines.push("", `${entries.length} server(s) with findings; ${fix ? `${entries.filter((e) => e.fixed).length} fixed` : `${fixable} can be fixed safely with --fix`}.`);
+  lines.push(
+    "",
+    `${entries.length} server(s) with findings; ${fix ? `${entries.filter((e) => e.fixed).length} fixed` : `${fixable} can be fixed safely with --fix`}.`,
+  );
   return lines.join("\n");
 }

@@ -37,10 +37,13 @@ async function serve(config: Config, logger: Logger) {
     (async () => {
       await monitor?.stop();
       await app.close();
-    })().then(() => process.exit(0), (error) => {
-      logger.error({ err: String(error) }, "shutdown failed");
-      process.exit(1);
-    });
+    })().then(
+      () => process.exit(0),
+      (error) => {
+        logger.error({ err: String(error) }, "shutdown failed");
+        process.exit(1);
+      },
+    );
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
@@ -52,7 +55,10 @@ function startMonitor({ config, store, dtma, logger }: Services): Monitor | unde
     logger.warn("the background monitor needs Postgres or the embedded database (it takes an advisory lock)");
     return undefined;
   }
-  const monitor = new Monitor({ store, dtma, dtmaPort: config.dtmaPort, allowPrivateTargets: config.allowPrivateTargets, logger }, { ...config.monitor, logger });
+  const monitor = new Monitor(
+    { store, dtma, dtmaPort: config.dtmaPort, allowPrivateTargets: config.allowPrivateTargets, logger },
+    { ...config.monitor, logger },
+  );
   monitor.start();
   logger.info({ intervalMs: config.monitor.intervalMs }, "background monitor on");
   return monitor;
@@ -61,7 +67,15 @@ function startMonitor({ config, store, dtma, logger }: Services): Monitor | unde
 async function demo(logger: Logger) {
   const { startDemo, DEMO_GUIDE } = await import("./demo/index.ts");
   // A fresh in-memory database and a one-off agent key, whatever the environment says.
-  const config = loadConfig({ ...process.env, DATABASE_URL: "", SUPABASE_URL: "", PGLITE_MEMORY: "true", SEED: "never", DTMA_API_KEY: randomBytes(24).toString("hex"), ALLOW_PRIVATE_TARGETS: "true" });
+  const config = loadConfig({
+    ...process.env,
+    DATABASE_URL: "",
+    SUPABASE_URL: "",
+    PGLITE_MEMORY: "true",
+    SEED: "never",
+    DTMA_API_KEY: randomBytes(24).toString("hex"),
+    ALLOW_PRIVATE_TARGETS: "true",
+  });
   const running = await startDemo(config, logger, 15_000, await announceAuth(config, logger));
   console.log(DEMO_GUIDE(running.app.url));
   const stop = () => void running.close().then(() => process.exit(0));

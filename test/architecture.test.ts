@@ -9,7 +9,9 @@ const SRC = fileURLToPath(new URL("../src/", import.meta.url));
 
 /** Every .ts file under src/, relative to it ("data/store.ts"). */
 function sources(dir = SRC): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith(".ts") ? [relative(SRC, join(dir, e.name))] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith(".ts") ? [relative(SRC, join(dir, e.name))] : [],
+  );
 }
 
 interface Import {
@@ -25,7 +27,12 @@ function importsOf(file: string): Import[] {
   const found: Import[] = [];
   for (const m of text.matchAll(IMPORT)) {
     const spec = m[3] ?? m[4];
-    const target = spec.startsWith(".") ? relative(SRC, resolve(dirname(join(SRC, file)), spec)) : spec.split("/").slice(0, spec.startsWith("@") ? 2 : 1).join("/");
+    const target = spec.startsWith(".")
+      ? relative(SRC, resolve(dirname(join(SRC, file)), spec))
+      : spec
+          .split("/")
+          .slice(0, spec.startsWith("@") ? 2 : 1)
+          .join("/");
     found.push({ target, typeOnly: !!m[2] });
   }
   return found;
@@ -38,7 +45,9 @@ const GRAPHQL = /^(graphql|graphql-yoga|graphql-ws|graphql-jit|graphql-scalars|@
 
 /** The imports of files in `from` that break `rule` (type-only imports count too, unless allowed). */
 function offending(from: string, rule: (i: Import) => boolean, { typesAllowed = false } = {}): string[] {
-  return [...graph].filter(([f]) => layer(f) === from).flatMap(([f, imports]) => imports.filter((i) => !(typesAllowed && i.typeOnly) && rule(i)).map((i) => `${f} -> ${i.target}`));
+  return [...graph]
+    .filter(([f]) => layer(f) === from)
+    .flatMap(([f, imports]) => imports.filter((i) => !(typesAllowed && i.typeOnly) && rule(i)).map((i) => `${f} -> ${i.target}`));
 }
 
 describe("layering", () => {
@@ -52,7 +61,9 @@ describe("layering", () => {
   });
 
   it("live/ knows no GraphQL, no viewer, and nothing of the schema or the transport", () => {
-    expect(offending("live", (i) => GRAPHQL.test(i.target) || i.target === "auth/visibility.ts" || ["schema", "http", "app"].includes(layer(i.target)))).toEqual([]);
+    expect(
+      offending("live", (i) => GRAPHQL.test(i.target) || i.target === "auth/visibility.ts" || ["schema", "http", "app"].includes(layer(i.target))),
+    ).toEqual([]);
   });
 
   it("fleet/ knows no GraphQL, the schema or the transport", () => {

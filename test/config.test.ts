@@ -3,7 +3,12 @@ import { ConfigError, loadConfig } from "../src/config.ts";
 
 describe("loadConfig", () => {
   it("defaults to the embedded database on port 4000", () => {
-    expect(loadConfig({})).toMatchObject({ store: "pglite", port: 4000, pgliteDir: ".data/pglite", thresholds: { degradedAfterMs: 300_000, unhealthyAfterMs: 900_000 } });
+    expect(loadConfig({})).toMatchObject({
+      store: "pglite",
+      port: 4000,
+      pgliteDir: ".data/pglite",
+      thresholds: { degradedAfterMs: 300_000, unhealthyAfterMs: 900_000 },
+    });
   });
   it("uses Postgres when DATABASE_URL is set", () => {
     expect(loadConfig({ DATABASE_URL: "postgres://u@h/db" }).store).toBe("postgres");
@@ -22,14 +27,19 @@ describe("loadConfig", () => {
       expect(error).toBeInstanceOf(ConfigError);
       message = (error as Error).message;
     }
-    expect(message).toContain('PORT');
+    expect(message).toContain("PORT");
     expect(message).toContain('"eighty"');
     expect(message).toContain("DATABASE_URL");
   });
   it("never echoes a secret in its message: keys, or the password in a URL", () => {
     let message = "";
     try {
-      loadConfig({ REDIS_URL: "http://user:hunter2@cache:6379", DATABASE_URL: "mysql://root:swordfish@db/x", SUPABASE_JWT_SECRET: "short-secret", METRICS_TOKEN: "tiny-token" });
+      loadConfig({
+        REDIS_URL: "http://user:hunter2@cache:6379",
+        DATABASE_URL: "mysql://root:swordfish@db/x",
+        SUPABASE_JWT_SECRET: "short-secret",
+        METRICS_TOKEN: "tiny-token",
+      });
     } catch (error) {
       message = (error as Error).message;
     }

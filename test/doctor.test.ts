@@ -9,16 +9,34 @@ import { sqlTargets } from "./helpers/targets.ts";
 
 describe("addressKind", () => {
   it.each([
-    ["203.0.113.7", "PUBLIC"], ["8.8.8.8", "PUBLIC"], ["127.0.0.1", "LOOPBACK"], ["127.9.9.9", "LOOPBACK"], ["::1", "LOOPBACK"],
-    ["10.1.2.3", "PRIVATE"], ["172.20.0.1", "PRIVATE"], ["192.168.1.1", "PRIVATE"], ["fd00::1", "PRIVATE"], ["100.64.0.1", "PRIVATE"],
-    ["169.254.169.254", "LINK_LOCAL"], ["fe80::1", "LINK_LOCAL"], ["224.0.0.1", "MULTICAST"], ["0.0.0.0", "UNSPECIFIED"], ["localhost", "INVALID"],
+    ["203.0.113.7", "PUBLIC"],
+    ["8.8.8.8", "PUBLIC"],
+    ["127.0.0.1", "LOOPBACK"],
+    ["127.9.9.9", "LOOPBACK"],
+    ["::1", "LOOPBACK"],
+    ["10.1.2.3", "PRIVATE"],
+    ["172.20.0.1", "PRIVATE"],
+    ["192.168.1.1", "PRIVATE"],
+    ["fd00::1", "PRIVATE"],
+    ["100.64.0.1", "PRIVATE"],
+    ["169.254.169.254", "LINK_LOCAL"],
+    ["fe80::1", "LINK_LOCAL"],
+    ["224.0.0.1", "MULTICAST"],
+    ["0.0.0.0", "UNSPECIFIED"],
+    ["localhost", "INVALID"],
   ])("classifies %s as %s", (ip, kind) => {
     expect(addressKind(ip)).toBe(kind);
   });
 });
 
 describe("diagnoseEndpoint", () => {
-  const base = { publicIp: "203.0.113.7", transport: "sse", endpointPath: "/mcp", portMapping: { container_port: 8080, host_port: 49152 }, baseConfigOverride: null };
+  const base = {
+    publicIp: "203.0.113.7",
+    transport: "sse",
+    endpointPath: "/mcp",
+    portMapping: { container_port: 8080, host_port: 49152 },
+    baseConfigOverride: null,
+  };
   it("finds nothing wrong with a good instance", () => {
     expect(diagnoseEndpoint(base, 30000)).toEqual([]);
   });
@@ -41,7 +59,10 @@ describe.each(sqlTargets)("doctor on $name", (target) => {
       const local = await insertEnvironment(db, { name: "local", publicIp: "127.0.0.1" });
       await insertServer(db, { env: good, name: "fine", status: "running", portMapping: { container_port: 8080, host_port: 40001 } });
       const bindingsOnly = await insertServer(db, { env: good, name: "bindings-only", status: "running" });
-      await db.query(`UPDATE account_tool_instances SET base_config_override_json = '{"HostConfig":{"PortBindings":{"8080/tcp":[{"HostPort":"40002"}]}}}', mcp_endpoint_path = NULL WHERE id = $1`, [bindingsOnly]);
+      await db.query(
+        `UPDATE account_tool_instances SET base_config_override_json = '{"HostConfig":{"PortBindings":{"8080/tcp":[{"HostPort":"40002"}]}}}', mcp_endpoint_path = NULL WHERE id = $1`,
+        [bindingsOnly],
+      );
       await insertServer(db, { env: local, name: "on-localhost", status: "running", portMapping: { container_port: 8080, host_port: 40003 } });
       const store = new SqlStore(db);
 

@@ -62,7 +62,13 @@ export async function openApp(config: Config, logger: Logger, overrides: AppOver
     connection_test: live?.connectionTests.size ?? 0,
   });
   return {
-    config, logger, store, live, dtma, metrics, rateLimiter,
+    config,
+    logger,
+    store,
+    live,
+    dtma,
+    metrics,
+    rateLimiter,
     verify: createVerifier(config.auth),
     graphiqlHeaders: overrides.graphiqlHeaders,
     async close() {
@@ -79,7 +85,13 @@ async function startLive(store: Store, config: Config, logger: Logger, metrics: 
     ? await openRedisBus({ ...config.redis, logger, onOutcome: (direction, outcome) => metrics.replicaBus.inc({ direction, outcome }) })
     : undefined;
   const live = new LiveFleet({
-    store, feed: store.capabilities.feed, clock: options.clock ?? systemClock, thresholds: config.thresholds, logger, coalesceMs: options.coalesceMs, bus,
+    store,
+    feed: store.capabilities.feed,
+    clock: options.clock ?? systemClock,
+    thresholds: config.thresholds,
+    logger,
+    coalesceMs: options.coalesceMs,
+    bus,
     onLag: (seconds) => metrics.changeFeedLag.observe(seconds),
   });
   await live.start();

@@ -17,7 +17,11 @@ export interface Limiter {
 export class RateLimiter implements Limiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
-  constructor(private readonly perMinute: number, private readonly now: () => number = Date.now, private readonly maxKeys = 10_000) {}
+  constructor(
+    private readonly perMinute: number,
+    private readonly now: () => number = Date.now,
+    private readonly maxKeys = 10_000,
+  ) {}
 
   take(key: string): Verdict {
     if (this.perMinute <= 0) return { ok: true };
@@ -73,7 +77,13 @@ export class RedisRateLimiter implements Limiter {
 
   constructor(private readonly options: RedisLimiterOptions) {
     this.local = new RateLimiter(options.perMinute);
-    const redis = new Redis(options.url, { connectTimeout: options.timeoutMs, commandTimeout: options.timeoutMs, enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: false });
+    const redis = new Redis(options.url, {
+      connectTimeout: options.timeoutMs,
+      commandTimeout: options.timeoutMs,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      lazyConnect: false,
+    });
     redis.defineCommand("takeToken", { numberOfKeys: 1, lua: TAKE_TOKEN });
     this.outage = outageLog(options.logger, {
       lost: "rate limit: Redis is unreachable; each replica limits on its own until it returns",
@@ -112,5 +122,11 @@ export class RedisRateLimiter implements Limiter {
 /** The limiter the config asks for: shared through Redis with REDIS_URL, else in process. */
 export function limiterFor(config: Config, logger: Logger): Limiter {
   if (!config.redis) return new RateLimiter(config.rateLimitPerMinute);
-  return new RedisRateLimiter({ url: config.redis.url, prefix: config.redis.channel, perMinute: config.rateLimitPerMinute, timeoutMs: config.redis.connectTimeoutMs, logger });
+  return new RedisRateLimiter({
+    url: config.redis.url,
+    prefix: config.redis.channel,
+    perMinute: config.rateLimitPerMinute,
+    timeoutMs: config.redis.connectTimeoutMs,
+    logger,
+  });
 }

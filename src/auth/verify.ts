@@ -32,10 +32,20 @@ export function createVerifier(auth: AuthConfig): Verifier {
   if (auth.mode === "disabled") return async () => ({ viewer: OPEN_VIEWER, expiresAt: null });
   const verify =
     auth.mode === "hs256"
-      ? ((key: KeyObject) => (token: string) => jwtVerify(token, key, { algorithms: ["HS256"], audience: auth.audience, issuer: auth.issuer, clockTolerance: 5, requiredClaims: ["exp", "sub"] }))(createSecretKey(Buffer.from(auth.secret)))
-      : ((jwks: ReturnType<typeof createRemoteJWKSet>) => (token: string) => jwtVerify(token, jwks, { algorithms: ["RS256", "ES256", "EdDSA"], audience: auth.audience, issuer: auth.issuer, clockTolerance: 5, requiredClaims: ["exp", "sub"] }))(
-          createRemoteJWKSet(new URL(auth.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 }),
-        );
+      ? (
+          (key: KeyObject) => (token: string) =>
+            jwtVerify(token, key, { algorithms: ["HS256"], audience: auth.audience, issuer: auth.issuer, clockTolerance: 5, requiredClaims: ["exp", "sub"] })
+        )(createSecretKey(Buffer.from(auth.secret)))
+      : (
+          (jwks: ReturnType<typeof createRemoteJWKSet>) => (token: string) =>
+            jwtVerify(token, jwks, {
+              algorithms: ["RS256", "ES256", "EdDSA"],
+              audience: auth.audience,
+              issuer: auth.issuer,
+              clockTolerance: 5,
+              requiredClaims: ["exp", "sub"],
+            })
+        )(createRemoteJWKSet(new URL(auth.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 }));
   const remembered = new Map<string, { authenticated: Authenticated; until: number }>();
   const authenticate = async (token: string): Promise<Authenticated> => {
     let payload: JWTPayload;
@@ -43,13 +53,19 @@ export function createVerifier(auth: AuthConfig): Verifier {
       ({ payload } = await verify(token));
     } catch (error) {
       const code = (error as { code?: string }).code ?? "";
-      const reason = code === "ERR_JWT_EXPIRED" ? "the token has expired" : code === "ERR_JWT_CLAIM_VALIDATION_FAILED" ? `the token's ${(error as { claim?: string }).claim ?? "claims"} claim is not accepted` : "the token is not valid";
+      const reason =
+        code === "ERR_JWT_EXPIRED"
+          ? "the token has expired"
+          : code === "ERR_JWT_CLAIM_VALIDATION_FAILED"
+            ? `the token's ${(error as { claim?: string }).claim ?? "claims"} claim is not accepted`
+            : "the token is not valid";
       throw new AuthError(`Not authenticated: ${reason}`);
     }
     const role = payload.role;
     const expiresAt = new Date((payload.exp as number) * 1000);
     if (role === "service_role") return { viewer: { userId: null, role: "service_role" }, expiresAt };
-    if (role === "authenticated" && typeof payload.sub === "string" && UUID.test(payload.sub)) return { viewer: { userId: payload.sub.toLowerCase(), role: "authenticated" }, expiresAt };
+    if (role === "authenticated" && typeof payload.sub === "string" && UUID.test(payload.sub))
+      return { viewer: { userId: payload.sub.toLowerCase(), role: "authenticated" }, expiresAt };
     throw new AuthError("Not authenticated: anonymous tokens are not accepted; sign in");
   };
   return async (token) => {
@@ -72,8 +88,17 @@ export function bearer(header: string | null | undefined): string | null {
 }
 
 /** A token signed with the HS256 secret: for the development server's printout and for tests. */
-export async function signDevToken(secret: string, claims: { sub: string; role: "authenticated" | "service_role" }, options: { audience: string; issuer?: string; expiresIn?: string } = { audience: "authenticated" }): Promise<string> {
-  let jwt = new SignJWT({ role: claims.role }).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setSubject(claims.sub).setAudience(options.audience).setIssuedAt().setExpirationTime(options.expiresIn ?? "12h");
+export async function signDevToken(
+  secret: string,
+  claims: { sub: string; role: "authenticated" | "service_role" },
+  options: { audience: string; issuer?: string; expiresIn?: string } = { audience: "authenticated" },
+): Promise<string> {
+  let jwt = new SignJWT({ role: claims.role })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(claims.sub)
+    .setAudience(options.audience)
+    .setIssuedAt()
+    .setExpirationTime(options.expiresIn ?? "12h");
   if (options.issuer) jwt = jwt.setIssuer(options.issuer);
   return jwt.sign(new TextEncoder().encode(secret));
 }

@@ -31,7 +31,21 @@ export class DatabaseUnavailableError extends Error {
 }
 
 // Connection-level failures, as opposed to errors in a statement (a constraint, a bad cast).
-const CONNECTION_ERROR_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004"]);
+const CONNECTION_ERROR_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "57P01",
+  "57P02",
+  "57P03",
+  "08000",
+  "08003",
+  "08006",
+  "08001",
+  "08004",
+]);
 function isConnectionError(error: unknown): boolean {
   const e = error as { code?: string; message?: string };
   if (e?.code && CONNECTION_ERROR_CODES.has(e.code)) return true;
@@ -137,7 +151,11 @@ async function pgListen(options: PostgresOptions, channel: string, onNotify: (pa
   let attempt = 0;
   let retry: NodeJS.Timeout | undefined;
   const connect = async (resuming: boolean): Promise<void> => {
-    const c = new pg.Client({ connectionString: options.connectionString, connectionTimeoutMillis: options.connectTimeoutMs, application_name: options.listenerName ?? "mcp-fleet-listener" });
+    const c = new pg.Client({
+      connectionString: options.connectionString,
+      connectionTimeoutMillis: options.connectTimeoutMs,
+      application_name: options.listenerName ?? "mcp-fleet-listener",
+    });
     c.on("notification", (n) => n.channel === channel && n.payload !== undefined && onNotify(n.payload));
     const lost = (reason: string) => {
       if (client !== c || stopped) return;

@@ -44,10 +44,24 @@ export interface EnvironmentRow {
 }
 
 export const SERVER_COLUMNS = [
-  "id", "account_tool_environment_id", "tool_catalog_id", "status_on_toolbox", "instance_name_on_toolbox",
-  "port_mapping_json", "last_heartbeat_from_dtma", "version", "base_config_override_json", "instance_error_message",
-  "mcp_server_type", "mcp_endpoint_path", "mcp_transport_type", "mcp_server_capabilities", "mcp_discovery_metadata",
-  "last_started_at", "created_at", "updated_at",
+  "id",
+  "account_tool_environment_id",
+  "tool_catalog_id",
+  "status_on_toolbox",
+  "instance_name_on_toolbox",
+  "port_mapping_json",
+  "last_heartbeat_from_dtma",
+  "version",
+  "base_config_override_json",
+  "instance_error_message",
+  "mcp_server_type",
+  "mcp_endpoint_path",
+  "mcp_transport_type",
+  "mcp_server_capabilities",
+  "mcp_discovery_metadata",
+  "last_started_at",
+  "created_at",
+  "updated_at",
 ] as const;
 
 export type ServerColumn = (typeof SERVER_COLUMNS)[number];
@@ -60,12 +74,28 @@ function withKeys<C extends string>(all: readonly C[], keys: readonly C[], chose
 }
 
 /** Server columns read whatever else is chosen: the keys, and the list order (cursors). */
-export const serverColumns = (chosen?: readonly ServerColumn[]) => withKeys(SERVER_COLUMNS, ["id", "account_tool_environment_id", "instance_name_on_toolbox"], chosen);
+export const serverColumns = (chosen?: readonly ServerColumn[]) =>
+  withKeys(SERVER_COLUMNS, ["id", "account_tool_environment_id", "instance_name_on_toolbox"], chosen);
 
 export const ENVIRONMENT_COLUMNS = [
-  "id", "user_id", "do_droplet_id", "do_droplet_name", "public_ip_address", "private_ip_address", "status",
-  "region_slug", "size_slug", "image_slug", "last_heartbeat_at", "name", "description", "dtma_last_known_version",
-  "dtma_health_details_json", "provisioning_error_message", "created_at", "updated_at",
+  "id",
+  "user_id",
+  "do_droplet_id",
+  "do_droplet_name",
+  "public_ip_address",
+  "private_ip_address",
+  "status",
+  "region_slug",
+  "size_slug",
+  "image_slug",
+  "last_heartbeat_at",
+  "name",
+  "description",
+  "dtma_last_known_version",
+  "dtma_health_details_json",
+  "provisioning_error_message",
+  "created_at",
+  "updated_at",
 ] as const;
 
 export type EnvironmentColumn = (typeof ENVIRONMENT_COLUMNS)[number];
@@ -169,8 +199,21 @@ export interface ConnectionTestRow {
 }
 
 export const CONNECTION_TEST_COLUMNS = [
-  "id", "account_tool_instance_id", "success", "error_kind", "error_message", "http_status", "latency_ms", "phases", "transport",
-  "endpoint", "protocol_version", "server_info", "capabilities", "tools", "tested_at",
+  "id",
+  "account_tool_instance_id",
+  "success",
+  "error_kind",
+  "error_message",
+  "http_status",
+  "latency_ms",
+  "phases",
+  "transport",
+  "endpoint",
+  "protocol_version",
+  "server_info",
+  "capabilities",
+  "tools",
+  "tested_at",
 ] as const;
 
 export type NewConnectionTest = Omit<ConnectionTestRow, "id" | "testedAt"> & { testedAt: Date };
@@ -198,8 +241,19 @@ export function toConnectionTestRow(r: Raw): ConnectionTestRow {
 /** The columns of a new row, in CONNECTION_TEST_COLUMNS order (without id). */
 export function connectionTestValues(t: NewConnectionTest): Record<string, unknown> {
   return {
-    account_tool_instance_id: t.serverId, success: t.success, error_kind: t.errorKind, error_message: t.error, http_status: t.httpStatus,
-    latency_ms: t.latencyMs, phases: t.phases, transport: t.transport, endpoint: t.endpoint, protocol_version: t.protocolVersion,
-    server_info: t.serverInfo, capabilities: t.capabilities, tools: t.tools, tested_at: t.testedAt.toISOString(),
+    account_tool_instance_id: t.serverId,
+    success: t.success,
+    error_kind: t.errorKind,
+    error_message: t.error,
+    http_status: t.httpStatus,
+    latency_ms: t.latencyMs,
+    phases: t.phases,
+    transport: t.transport,
+    endpoint: t.endpoint,
+    protocol_version: t.protocolVersion,
+    server_info: t.serverInfo,
+    capabilities: t.capabilities,
+    tools: t.tools,
+    tested_at: t.testedAt.toISOString(),
   };
 }

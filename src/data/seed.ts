@@ -15,12 +15,41 @@ interface DemoEnvironment {
 }
 
 const ENVIRONMENTS: DemoEnvironment[] = [
-  { name: "Primary Toolbox", region: "nyc3", status: "active", publicIp: "203.0.113.10", privateIp: "10.10.0.10", heartbeatSecondsAgo: 20,
-    metrics: { cpu_load_percent: 23.5, memory: { total_bytes: 4294967296, active_bytes: 1610612736, free_bytes: 2147483648, used_bytes: 2147483648 }, disk: { mount: "/", total_bytes: 85899345920, used_bytes: 21474836480, free_bytes: 64424509440 } } },
-  { name: "Staging Toolbox", region: "sfo3", status: "active", publicIp: "198.51.100.20", privateIp: "10.20.0.20", heartbeatSecondsAgo: 8 * 60,
-    metrics: { cpu_load_percent: 71.2, memory: { total_bytes: 2147483648, active_bytes: 1717986918, free_bytes: 214748365, used_bytes: 1932735283 }, disk: { mount: "/", total_bytes: 53687091200, used_bytes: 42949672960, free_bytes: 10737418240 } } },
-  { name: "EU Toolbox", region: "ams3", status: "unresponsive", publicIp: "192.0.2.30", privateIp: null, heartbeatSecondsAgo: 40 * 60,
-    metrics: { error: "DTMA did not answer GET /status within 10000 ms" } },
+  {
+    name: "Primary Toolbox",
+    region: "nyc3",
+    status: "active",
+    publicIp: "203.0.113.10",
+    privateIp: "10.10.0.10",
+    heartbeatSecondsAgo: 20,
+    metrics: {
+      cpu_load_percent: 23.5,
+      memory: { total_bytes: 4294967296, active_bytes: 1610612736, free_bytes: 2147483648, used_bytes: 2147483648 },
+      disk: { mount: "/", total_bytes: 85899345920, used_bytes: 21474836480, free_bytes: 64424509440 },
+    },
+  },
+  {
+    name: "Staging Toolbox",
+    region: "sfo3",
+    status: "active",
+    publicIp: "198.51.100.20",
+    privateIp: "10.20.0.20",
+    heartbeatSecondsAgo: 8 * 60,
+    metrics: {
+      cpu_load_percent: 71.2,
+      memory: { total_bytes: 2147483648, active_bytes: 1717986918, free_bytes: 214748365, used_bytes: 1932735283 },
+      disk: { mount: "/", total_bytes: 53687091200, used_bytes: 42949672960, free_bytes: 10737418240 },
+    },
+  },
+  {
+    name: "EU Toolbox",
+    region: "ams3",
+    status: "unresponsive",
+    publicIp: "192.0.2.30",
+    privateIp: null,
+    heartbeatSecondsAgo: 40 * 60,
+    metrics: { error: "DTMA did not answer GET /status within 10000 ms" },
+  },
   { name: "New Toolbox", region: "fra1", status: "provisioning", publicIp: null, privateIp: null, heartbeatSecondsAgo: null, metrics: null },
 ];
 
@@ -52,7 +81,11 @@ const DEMO_DROPLET_IDS = 400_000_000;
  */
 export async function seedDemoFleet(db: Db, { force = false } = {}): Promise<boolean> {
   if (force) {
-    await db.query("DELETE FROM account_tool_environments WHERE user_id = $1 AND do_droplet_id >= $2 AND do_droplet_id < $3", [DEMO_USER_ID, DEMO_DROPLET_IDS, DEMO_DROPLET_IDS + ENVIRONMENTS.length]);
+    await db.query("DELETE FROM account_tool_environments WHERE user_id = $1 AND do_droplet_id >= $2 AND do_droplet_id < $3", [
+      DEMO_USER_ID,
+      DEMO_DROPLET_IDS,
+      DEMO_DROPLET_IDS + ENVIRONMENTS.length,
+    ]);
   } else {
     const [row] = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM account_tool_environments");
     if (row.n > 0) return false;
@@ -65,8 +98,20 @@ export async function seedDemoFleet(db: Db, { force = false } = {}): Promise<boo
        VALUES ($1, $2, $3, $4::inet, $5::inet, $6::account_tool_environment_status_enum, $7, 's-2vcpu-4gb', 'ubuntu-22-04-x64',
          CASE WHEN $8::int IS NULL THEN NULL ELSE now() - make_interval(secs => $8::int) END, $9, $10, md5(random()::text) || md5(random()::text), $11, $12::jsonb)
        RETURNING id`,
-      [DEMO_USER_ID, DEMO_DROPLET_IDS + i, `toolbox-${e.region}-${i + 1}`, e.publicIp, e.privateIp, e.status, e.region, e.heartbeatSecondsAgo,
-        e.name, `Demo droplet in ${e.region}`, e.heartbeatSecondsAgo === null ? null : "1.4.2", e.metrics === null ? null : JSON.stringify(e.metrics)],
+      [
+        DEMO_USER_ID,
+        DEMO_DROPLET_IDS + i,
+        `toolbox-${e.region}-${i + 1}`,
+        e.publicIp,
+        e.privateIp,
+        e.status,
+        e.region,
+        e.heartbeatSecondsAgo,
+        e.name,
+        `Demo droplet in ${e.region}`,
+        e.heartbeatSecondsAgo === null ? null : "1.4.2",
+        e.metrics === null ? null : JSON.stringify(e.metrics),
+      ],
     );
     envIds.push(row.id);
   }
@@ -82,8 +127,18 @@ export async function seedDemoFleet(db: Db, { force = false } = {}): Promise<boo
          mcp_transport_type, mcp_server_capabilities, mcp_discovery_metadata)
        VALUES ($1, $2, $3::account_tool_installation_status_enum, $4, $5::jsonb,
          CASE WHEN $6::int IS NULL THEN NULL ELSE now() - make_interval(secs => $6::int) END, '1.0.0', $7, 'mcp_server', '/mcp', $8, $9::jsonb, $10::jsonb)`,
-      [envIds[s.env], tool.id, s.status, s.name, JSON.stringify({ container_port: 8080, host_port: s.hostPort }), s.heartbeatSecondsAgo, s.error, s.transport,
-        JSON.stringify({ tools: true, resources: i % 2 === 0, prompts: i % 3 === 0 }), JSON.stringify({ source: "demo-seed" })],
+      [
+        envIds[s.env],
+        tool.id,
+        s.status,
+        s.name,
+        JSON.stringify({ container_port: 8080, host_port: s.hostPort }),
+        s.heartbeatSecondsAgo,
+        s.error,
+        s.transport,
+        JSON.stringify({ tools: true, resources: i % 2 === 0, prompts: i % 3 === 0 }),
+        JSON.stringify({ source: "demo-seed" }),
+      ],
     );
   }
   return true;

@@ -1,17 +1,53 @@
 // The store over SQL: the same statements run on real Postgres (pg) and on PGlite.
 import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition, type InstallationStatus } from "../domain/status.ts";
 import type { Db } from "./db.ts";
-import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, environmentColumns, toConnectionTestRow, toEnvironmentRow, serverColumns, toRemovedServer, toServerRow, type ConnectionTestRow, type EnvironmentColumn, type EnvironmentRow, type NewConnectionTest, type ServerColumn, type ServerRow } from "./rows.ts";
-import { inKeyOrder, toPage, type Columns, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type RemovedServer, type ServerFilter, type ServerPage, type Store, type StoreCapabilities } from "./store.ts";
+import {
+  CONNECTION_TEST_COLUMNS,
+  ENVIRONMENT_COLUMNS,
+  SERVER_COLUMNS,
+  connectionTestValues,
+  environmentColumns,
+  toConnectionTestRow,
+  toEnvironmentRow,
+  serverColumns,
+  toRemovedServer,
+  toServerRow,
+  type ConnectionTestRow,
+  type EnvironmentColumn,
+  type EnvironmentRow,
+  type NewConnectionTest,
+  type ServerColumn,
+  type ServerRow,
+} from "./rows.ts";
+import {
+  inKeyOrder,
+  toPage,
+  type Columns,
+  type Cursor,
+  type DtmaReport,
+  type EnvironmentFilter,
+  type NewServer,
+  type Page,
+  type PageArgs,
+  type QueryTime,
+  type RemovedServer,
+  type ServerFilter,
+  type ServerPage,
+  type Store,
+  type StoreCapabilities,
+} from "./store.ts";
 
 // Addresses as plain text ("203.0.113.7", not "203.0.113.7/32"); bigint as text (no precision loss).
 // Server timestamps as epoch milliseconds: a page reads four per row, and a number becomes a Date
 // far more cheaply than a printed timestamp does.
 const SERVER_TIMESTAMPS = new Set(["last_heartbeat_from_dtma", "last_started_at", "created_at", "updated_at"]);
-const serverSelect = (columns: readonly ServerColumn[]) => columns.map((c) => (SERVER_TIMESTAMPS.has(c) ? `floor(date_part('epoch', s.${c}) * 1000) AS ${c}` : `s.${c}`)).join(", ");
+const serverSelect = (columns: readonly ServerColumn[]) =>
+  columns.map((c) => (SERVER_TIMESTAMPS.has(c) ? `floor(date_part('epoch', s.${c}) * 1000) AS ${c}` : `s.${c}`)).join(", ");
 const SERVER_SELECT = serverSelect(SERVER_COLUMNS);
 const environmentSelect = (columns: readonly EnvironmentColumn[]) =>
-  columns.map((c) => (c === "public_ip_address" || c === "private_ip_address" ? `host(e.${c}) AS ${c}` : c === "do_droplet_id" ? `e.${c}::text AS ${c}` : `e.${c}`)).join(", ");
+  columns
+    .map((c) => (c === "public_ip_address" || c === "private_ip_address" ? `host(e.${c}) AS ${c}` : c === "do_droplet_id" ? `e.${c}::text AS ${c}` : `e.${c}`))
+    .join(", ");
 const ENVIRONMENT_SELECT = environmentSelect(ENVIRONMENT_COLUMNS);
 
 class Params {
@@ -68,7 +104,8 @@ function serverWhere(filter: ServerFilter, time: QueryTime, p: Params): string[]
 }
 
 // Upstream's RLS: a server belongs to whoever owns its environment.
-const ownedServer = (owner: string) => `EXISTS (SELECT 1 FROM account_tool_environments o WHERE o.id = s.account_tool_environment_id AND o.user_id = ${owner}::uuid)`;
+const ownedServer = (owner: string) =>
+  `EXISTS (SELECT 1 FROM account_tool_environments o WHERE o.id = s.account_tool_environment_id AND o.user_id = ${owner}::uuid)`;
 
 function environmentWhere(filter: EnvironmentFilter, p: Params): string[] {
   const where = ["true"];
@@ -98,7 +135,13 @@ export class SqlStore implements Store {
     const p = new Params();
     const where = serverWhere(filter, time, p);
     if (page.after) where.push(afterCursor("s.instance_name_on_toolbox", "s.id", page.after, p));
-    return this.serverPage(where, p, page.first, columns?.server && serverSelect(serverColumns(columns.server)), columns?.environment && environmentSelect(environmentColumns(columns.environment)));
+    return this.serverPage(
+      where,
+      p,
+      page.first,
+      columns?.server && serverSelect(serverColumns(columns.server)),
+      columns?.environment && environmentSelect(environmentColumns(columns.environment)),
+    );
   }
 
   async serversChangedSince(since: Date, time: QueryTime, page: PageArgs, ownerId?: string): Promise<ServerPage> {
@@ -196,7 +239,10 @@ export class SqlStore implements Store {
 
   async countEnvironments(filter: EnvironmentFilter) {
     const p = new Params();
-    const [row] = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM account_tool_environments e WHERE ${environmentWhere(filter, p).join(" AND ")}`, p.values);
+    const [row] = await this.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM account_tool_environments e WHERE ${environmentWhere(filter, p).join(" AND ")}`,
+      p.values,
+    );
     return row.n;
   }
 
@@ -211,7 +257,13 @@ export class SqlStore implements Store {
   async insertConnectionTest(test: NewConnectionTest): Promise<ConnectionTestRow> {
     const values = connectionTestValues(test);
     const columns = Object.keys(values);
-    const casts: Record<string, string> = { phases: "::jsonb", server_info: "::jsonb", capabilities: "::text[]", tools: "::text[]", tested_at: "::timestamptz" };
+    const casts: Record<string, string> = {
+      phases: "::jsonb",
+      server_info: "::jsonb",
+      capabilities: "::text[]",
+      tools: "::text[]",
+      tested_at: "::timestamptz",
+    };
     const params = columns.map((c) => (c === "phases" || c === "server_info" ? (values[c] == null ? null : JSON.stringify(values[c])) : values[c]));
     const [row] = await this.db.query(
       `INSERT INTO mcp_connection_tests (${columns.join(", ")}) VALUES (${columns.map((c, i) => `$${i + 1}${casts[c] ?? ""}`).join(", ")})
@@ -255,10 +307,14 @@ export class SqlStore implements Store {
   }
 
   async applyDtmaReport(environmentId: string, report: DtmaReport) {
-    const [row] = await this.db.query<{ n: number }>(
-      "SELECT mcp_fleet_apply_dtma_report($1::uuid, $2::timestamptz, $3, $4::jsonb, $5::jsonb, $6) AS n",
-      [environmentId, report.at.toISOString(), report.version, report.systemMetrics ? JSON.stringify(report.systemMetrics) : null, JSON.stringify(report.instances), report.missingMessage ?? null],
-    );
+    const [row] = await this.db.query<{ n: number }>("SELECT mcp_fleet_apply_dtma_report($1::uuid, $2::timestamptz, $3, $4::jsonb, $5::jsonb, $6) AS n", [
+      environmentId,
+      report.at.toISOString(),
+      report.version,
+      report.systemMetrics ? JSON.stringify(report.systemMetrics) : null,
+      JSON.stringify(report.instances),
+      report.missingMessage ?? null,
+    ]);
     return { instancesUpdated: row.n };
   }
 
@@ -285,7 +341,16 @@ export class SqlStore implements Store {
          port_mapping_json, base_config_override_json, mcp_server_type, mcp_transport_type, mcp_endpoint_path)
        SELECT $1, tool.id, $3::account_tool_installation_status_enum, $4, $5::jsonb, $6::jsonb, 'mcp_server', $7, $8 FROM tool
        RETURNING ${SERVER_SELECT}`,
-      [server.environmentId, server.image, server.status, server.name, JSON.stringify(server.portMapping), JSON.stringify(server.baseConfigOverride), server.transport, server.endpointPath],
+      [
+        server.environmentId,
+        server.image,
+        server.status,
+        server.name,
+        JSON.stringify(server.portMapping),
+        JSON.stringify(server.baseConfigOverride),
+        server.transport,
+        server.endpointPath,
+      ],
     );
     return toServerRow(rows[0]);
   }

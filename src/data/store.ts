@@ -183,7 +183,10 @@ export async function* allPages<R, P extends Page<R>, C>(
  * the store unscoped.
  */
 export class ScopedStore implements Store {
-  constructor(private readonly store: Store, private readonly ownerId: string) {}
+  constructor(
+    private readonly store: Store,
+    private readonly ownerId: string,
+  ) {}
   get kind() {
     return this.store.kind;
   }

@@ -5,8 +5,39 @@ import WebSocket from "ws";
 import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition, type InstallationStatus } from "../domain/status.ts";
 import { FEED_TABLES, type Notice } from "./notices.ts";
 import { DatabaseUnavailableError } from "./db.ts";
-import { CONNECTION_TEST_COLUMNS, ENVIRONMENT_COLUMNS, SERVER_COLUMNS, connectionTestValues, distinctEnvironments, environmentColumns, serverColumns, toConnectionTestRow, toEnvironmentRow, toRemovedServer, toServerRow, type ConnectionTestRow, type EnvironmentRow, type NewConnectionTest } from "./rows.ts";
-import { inKeyOrder, toPage, type Columns, type Cursor, type DtmaReport, type EnvironmentFilter, type NewServer, type Page, type PageArgs, type QueryTime, type RemovedServer, type ServerFilter, type ServerPage, type Store, type StoreCapabilities } from "./store.ts";
+import {
+  CONNECTION_TEST_COLUMNS,
+  ENVIRONMENT_COLUMNS,
+  SERVER_COLUMNS,
+  connectionTestValues,
+  distinctEnvironments,
+  environmentColumns,
+  serverColumns,
+  toConnectionTestRow,
+  toEnvironmentRow,
+  toRemovedServer,
+  toServerRow,
+  type ConnectionTestRow,
+  type EnvironmentRow,
+  type NewConnectionTest,
+} from "./rows.ts";
+import {
+  inKeyOrder,
+  toPage,
+  type Columns,
+  type Cursor,
+  type DtmaReport,
+  type EnvironmentFilter,
+  type NewServer,
+  type Page,
+  type PageArgs,
+  type QueryTime,
+  type RemovedServer,
+  type ServerFilter,
+  type ServerPage,
+  type Store,
+  type StoreCapabilities,
+} from "./store.ts";
 
 /** Per-user stores kept (see asUser); the oldest goes first. */
 const USER_STORES_KEPT = 1000;
@@ -139,7 +170,9 @@ export class SupabaseStore implements Store {
 
   private serverPage(filter: ServerFilter, page: PageArgs, time: QueryTime, changedSince?: Date, columns?: Columns) {
     // The environment is embedded (as upstream's MCP_SERVER_SELECT did): one request per page.
-    const query = this.client.from("account_tool_instances").select(`${serverColumns(columns?.server).join(",")},environment:account_tool_environments!inner(${environmentColumns(columns?.environment).join(",")})`);
+    const query = this.client
+      .from("account_tool_instances")
+      .select(`${serverColumns(columns?.server).join(",")},environment:account_tool_environments!inner(${environmentColumns(columns?.environment).join(",")})`);
     return this.applyServerFilter(query, filter, time, page.after, changedSince)
       .order("instance_name_on_toolbox", { ascending: true, nullsFirst: false })
       .order("id", { ascending: true })
@@ -165,18 +198,27 @@ export class SupabaseStore implements Store {
   }
 
   async serversRemovedSince(since: Date, page: { first: number; after?: RemovedServer["cursor"] }, ownerId?: string): Promise<Page<RemovedServer>> {
-    let query = this.client.from("mcp_fleet_removed_servers").select("id:account_tool_instance_id,environment_id:account_tool_environment_id,user_id,at:removed_at").gt("removed_at", since.toISOString());
+    let query = this.client
+      .from("mcp_fleet_removed_servers")
+      .select("id:account_tool_instance_id,environment_id:account_tool_environment_id,user_id,at:removed_at")
+      .gt("removed_at", since.toISOString());
     if (ownerId) query = query.eq("user_id", ownerId);
-    if (page.after) query = query.or(`removed_at.gt.${quote(page.after.at)},and(removed_at.eq.${quote(page.after.at)},account_tool_instance_id.gt.${page.after.id})`);
+    if (page.after)
+      query = query.or(`removed_at.gt.${quote(page.after.at)},and(removed_at.eq.${quote(page.after.at)},account_tool_instance_id.gt.${page.after.id})`);
     const { data } = await this.run<Array<{ id: string; environment_id: string; user_id: string | null; at: string }>>(
-      query.order("removed_at").order("account_tool_instance_id").limit(page.first + 1),
+      query
+        .order("removed_at")
+        .order("account_tool_instance_id")
+        .limit(page.first + 1),
     );
     return toPage(data.map(toRemovedServer), page.first);
   }
 
   async countServers(filter: ServerFilter, time: QueryTime) {
     // The environment is embedded only to filter on its owner.
-    const query = this.client.from("account_tool_instances").select(filter.ownerId ? "id,environment:account_tool_environments!inner(user_id)" : "id", { count: "exact", head: true });
+    const query = this.client
+      .from("account_tool_instances")
+      .select(filter.ownerId ? "id,environment:account_tool_environments!inner(user_id)" : "id", { count: "exact", head: true });
     const { count } = await this.run(this.applyServerFilter(query, filter, time));
     return count ?? 0;
   }
@@ -245,14 +287,21 @@ export class SupabaseStore implements Store {
   }
 
   async connectionTests(serverId: string, first: number) {
-    const query = this.client.from("mcp_connection_tests").select(CONNECTION_TEST_COLUMNS.join(",")).eq("account_tool_instance_id", serverId)
-      .order("tested_at", { ascending: false }).order("id", { ascending: false }).limit(first);
+    const query = this.client
+      .from("mcp_connection_tests")
+      .select(CONNECTION_TEST_COLUMNS.join(","))
+      .eq("account_tool_instance_id", serverId)
+      .order("tested_at", { ascending: false })
+      .order("id", { ascending: false })
+      .limit(first);
     const { data } = await this.run<Record<string, unknown>[]>(query);
     return data.map(toConnectionTestRow);
   }
 
   async connectionTestsByIds(ids: readonly string[]) {
-    const { data } = await this.run<Record<string, unknown>[]>(this.client.from("mcp_connection_tests").select(CONNECTION_TEST_COLUMNS.join(",")).in("id", ids));
+    const { data } = await this.run<Record<string, unknown>[]>(
+      this.client.from("mcp_connection_tests").select(CONNECTION_TEST_COLUMNS.join(",")).in("id", ids),
+    );
     return inKeyOrder(ids, data.map(toConnectionTestRow));
   }
 
@@ -266,16 +315,27 @@ export class SupabaseStore implements Store {
 
   // The same SQL function the SQL store calls, so the report is applied atomically here too.
   async applyDtmaReport(environmentId: string, report: DtmaReport) {
-    const { data } = await this.run<number>(this.client.rpc("mcp_fleet_apply_dtma_report", {
-      p_environment_id: environmentId, p_at: report.at.toISOString(), p_version: report.version, p_metrics: report.systemMetrics,
-      p_instances: report.instances, p_missing_message: report.missingMessage ?? null,
-    }) as unknown as PostgrestRequest);
+    const { data } = await this.run<number>(
+      this.client.rpc("mcp_fleet_apply_dtma_report", {
+        p_environment_id: environmentId,
+        p_at: report.at.toISOString(),
+        p_version: report.version,
+        p_metrics: report.systemMetrics,
+        p_instances: report.instances,
+        p_missing_message: report.missingMessage ?? null,
+      }) as unknown as PostgrestRequest,
+    );
     return { instancesUpdated: Number(data) };
   }
 
   async markEnvironmentUnresponsive(environmentId: string, error: string) {
-    await this.run(this.client.from("account_tool_environments").update({ status: "unresponsive", dtma_health_details_json: { error } })
-      .eq("id", environmentId).not("status", "in", "(pending_deprovision,deprovisioning,deprovisioned)"));
+    await this.run(
+      this.client
+        .from("account_tool_environments")
+        .update({ status: "unresponsive", dtma_health_details_json: { error } })
+        .eq("id", environmentId)
+        .not("status", "in", "(pending_deprovision,deprovisioning,deprovisioned)"),
+    );
   }
 
   async environmentIdForToken(token: string) {
@@ -285,13 +345,28 @@ export class SupabaseStore implements Store {
 
   // Two requests (catalog entry, then instance): PostgREST has no multi-table insert.
   async createServer(server: NewServer) {
-    const tool = await this.run<Array<{ id: string }>>(this.client.from("tool_catalog")
-      .upsert({ tool_name: server.image, name: server.image, package_identifier: server.image, docker_image_url: server.image }, { onConflict: "tool_name" }).select("id"));
-    const { data } = await this.run<Record<string, unknown>[]>(this.client.from("account_tool_instances").insert({
-      account_tool_environment_id: server.environmentId, tool_catalog_id: tool.data[0].id, status_on_toolbox: server.status, instance_name_on_toolbox: server.name,
-      port_mapping_json: server.portMapping, base_config_override_json: server.baseConfigOverride, mcp_server_type: "mcp_server",
-      mcp_transport_type: server.transport, mcp_endpoint_path: server.endpointPath,
-    }).select(SERVER_COLUMNS.join(",")));
+    const tool = await this.run<Array<{ id: string }>>(
+      this.client
+        .from("tool_catalog")
+        .upsert({ tool_name: server.image, name: server.image, package_identifier: server.image, docker_image_url: server.image }, { onConflict: "tool_name" })
+        .select("id"),
+    );
+    const { data } = await this.run<Record<string, unknown>[]>(
+      this.client
+        .from("account_tool_instances")
+        .insert({
+          account_tool_environment_id: server.environmentId,
+          tool_catalog_id: tool.data[0].id,
+          status_on_toolbox: server.status,
+          instance_name_on_toolbox: server.name,
+          port_mapping_json: server.portMapping,
+          base_config_override_json: server.baseConfigOverride,
+          mcp_server_type: "mcp_server",
+          mcp_transport_type: server.transport,
+          mcp_endpoint_path: server.endpointPath,
+        })
+        .select(SERVER_COLUMNS.join(",")),
+    );
     return toServerRow(data[0]);
   }
 
@@ -326,7 +401,10 @@ export class SupabaseStore implements Store {
     let subscribed = false;
     let lost = false;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new DatabaseUnavailableError(new Error("Supabase Realtime did not confirm the subscription in time"))), this.options.timeoutMs);
+      const timer = setTimeout(
+        () => reject(new DatabaseUnavailableError(new Error("Supabase Realtime did not confirm the subscription in time"))),
+        this.options.timeoutMs,
+      );
       channel.subscribe((status, error) => {
         if (status === "SUBSCRIBED") {
           if (!subscribed) {

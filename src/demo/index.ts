@@ -12,16 +12,16 @@ import type { Logger } from "../log.ts";
 import { freePort } from "./sample-servers.ts";
 import { startServer, type HttpServer } from "../http/server.ts";
 
-
 // Linux routes all of 127.0.0.0/8 to loopback, so each droplet can have its own address on the
 // same DTMA port, like real droplets. Elsewhere only 127.0.0.1 is certain: one droplet.
-const DROPLETS = process.platform === "linux"
-  ? [
-      { name: "Demo Toolbox NYC", region: "nyc3", ip: "127.0.0.2", servers: ["weather", "github-tools", "calendar"] },
-      { name: "Demo Toolbox AMS", region: "ams3", ip: "127.0.0.3", servers: ["search", "notes"] },
-      { name: "Demo Toolbox SFO", region: "sfo3", ip: "127.0.0.4", servers: ["translator"] },
-    ]
-  : [{ name: "Demo Toolbox", region: "nyc3", ip: "127.0.0.1", servers: ["weather", "search", "notes"] }];
+const DROPLETS =
+  process.platform === "linux"
+    ? [
+        { name: "Demo Toolbox NYC", region: "nyc3", ip: "127.0.0.2", servers: ["weather", "github-tools", "calendar"] },
+        { name: "Demo Toolbox AMS", region: "ams3", ip: "127.0.0.3", servers: ["search", "notes"] },
+        { name: "Demo Toolbox SFO", region: "sfo3", ip: "127.0.0.4", servers: ["translator"] },
+      ]
+    : [{ name: "Demo Toolbox", region: "nyc3", ip: "127.0.0.1", servers: ["weather", "search", "notes"] }];
 
 export interface Demo {
   app: HttpServer;
@@ -45,12 +45,28 @@ export async function startDemo(config: Config, logger: Logger, heartbeatMs = 15
          VALUES ($1, $2, 'Simulated by npm run demo', 'awaiting_heartbeat', $3::inet, $4, 's-2vcpu-4gb', $5, $6, $7) RETURNING id`,
         [DEMO_USER_ID, d.name, d.ip, d.region, 500000000 + i, `demo-${d.region}`, token],
       );
-      const sim = await new DtmaSimulator({ shape: "A", apiKey: config.dtma.apiKey, host: d.ip, port: config.dtmaPort, mcpServers: true, heartbeat: { url: heartbeatUrl, token, intervalMs: heartbeatMs } }).start();
+      const sim = await new DtmaSimulator({
+        shape: "A",
+        apiKey: config.dtma.apiKey,
+        host: d.ip,
+        port: config.dtmaPort,
+        mcpServers: true,
+        heartbeat: { url: heartbeatUrl, token, intervalMs: heartbeatMs },
+      }).start();
       simulators.push(sim);
       for (const name of d.servers) {
-        await deployServer({ store, dtma, dtmaPort: config.dtmaPort, allowPrivateTargets: true, logger }, {
-          environmentId: env.id, image: `ghcr.io/example/${name}:latest`, name, env: [], ports: [{ containerPort: 8080, hostPort: await freePort(d.ip) }], transport: "sse", endpointPath: "/mcp",
-        });
+        await deployServer(
+          { store, dtma, dtmaPort: config.dtmaPort, allowPrivateTargets: true, logger },
+          {
+            environmentId: env.id,
+            image: `ghcr.io/example/${name}:latest`,
+            name,
+            env: [],
+            ports: [{ containerPort: 8080, hostPort: await freePort(d.ip) }],
+            transport: "sse",
+            endpointPath: "/mcp",
+          },
+        );
       }
       await sim.sendHeartbeat();
     }

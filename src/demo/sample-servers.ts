@@ -16,8 +16,12 @@ export interface Running {
 /** An MCP server with two tools, a resource and a prompt. */
 export function sampleMcpServer(name = "fleet-sample", version = "1.2.3"): McpServer {
   const server = new McpServer({ name, version });
-  server.registerTool("echo", { description: "Echoes its text", inputSchema: { text: z.string() } }, async ({ text }) => ({ content: [{ type: "text", text }] }));
-  server.registerTool("add", { description: "Adds two numbers", inputSchema: { a: z.number(), b: z.number() } }, async ({ a, b }) => ({ content: [{ type: "text", text: String(a + b) }] }));
+  server.registerTool("echo", { description: "Echoes its text", inputSchema: { text: z.string() } }, async ({ text }) => ({
+    content: [{ type: "text", text }],
+  }));
+  server.registerTool("add", { description: "Adds two numbers", inputSchema: { a: z.number(), b: z.number() } }, async ({ a, b }) => ({
+    content: [{ type: "text", text: String(a + b) }],
+  }));
   server.registerResource("readme", "docs://readme", { description: "About this server" }, async (uri) => ({ contents: [{ uri: uri.href, text: "hello" }] }));
   server.registerPrompt("greet", { description: "A greeting" }, () => ({ messages: [{ role: "user", content: { type: "text", text: "Hello" } }] }));
   return server;

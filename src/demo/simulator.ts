@@ -84,7 +84,16 @@ export class DtmaSimulator {
 
   /** Adds a container as if deployed earlier. */
   async add(c: { name: string; accountToolInstanceId: string; image?: string; state?: Container["state"]; hostPort?: number }): Promise<void> {
-    const container: Container = { id: randomBytes(32).toString("hex"), name: c.name, accountToolInstanceId: c.accountToolInstanceId, image: c.image ?? "ghcr.io/example/mcp:latest", state: c.state ?? "running", created: Math.floor(Date.now() / 1000), hostPort: c.hostPort ?? null, containerPort: 8080 };
+    const container: Container = {
+      id: randomBytes(32).toString("hex"),
+      name: c.name,
+      accountToolInstanceId: c.accountToolInstanceId,
+      image: c.image ?? "ghcr.io/example/mcp:latest",
+      state: c.state ?? "running",
+      created: Math.floor(Date.now() / 1000),
+      hostPort: c.hostPort ?? null,
+      containerPort: 8080,
+    };
     this.containers.set(c.name, container);
     await this.syncMcp(container);
   }
@@ -98,11 +107,13 @@ export class DtmaSimulator {
       body: JSON.stringify({
         dtma_version: this.options.version ?? "1.4.2-sim",
         system_status: systemMetrics(),
-        tool_statuses: [...this.containers.values()].filter((c) => c.accountToolInstanceId).map((c) => ({
-          account_tool_instance_id: c.accountToolInstanceId,
-          instance_name_on_toolbox: c.name,
-          status_on_toolbox: c.state === "running" ? "running" : "stopped",
-        })),
+        tool_statuses: [...this.containers.values()]
+          .filter((c) => c.accountToolInstanceId)
+          .map((c) => ({
+            account_tool_instance_id: c.accountToolInstanceId,
+            instance_name_on_toolbox: c.name,
+            status_on_toolbox: c.state === "running" ? "running" : "stopped",
+          })),
       }),
       signal: AbortSignal.timeout(15_000),
     });
@@ -191,7 +202,7 @@ export class DtmaSimulator {
     const route = routeLabel(method, path);
     const fault = this.faults.get(route) ?? this.faults.get("*");
     if (fault === "hold") {
-      await new Promise<void>((resolve) => this.peakHeld = Math.max(this.peakHeld, this.held.push(resolve)));
+      await new Promise<void>((resolve) => (this.peakHeld = Math.max(this.peakHeld, this.held.push(resolve))));
     } else if (fault !== undefined) return this.fault(fault, res);
     const shape = this.options.shape ?? "A";
 
@@ -204,22 +215,36 @@ export class DtmaSimulator {
 
     if (method === "POST" && path === "/tools") {
       const body = await this.body(req);
-      const image = body?.dockerImageUrl, name = body?.instanceNameOnToolbox, id = body?.accountToolInstanceId;
+      const image = body?.dockerImageUrl,
+        name = body?.instanceNameOnToolbox,
+        id = body?.accountToolInstanceId;
       if (typeof image !== "string" || typeof name !== "string" || typeof id !== "string" || !image || !name || !id) {
         return this.send(res, 400, { success: false, error: "Missing required fields: dockerImageUrl, instanceNameOnToolbox, accountToolInstanceId" });
       }
       if (this.containers.has(name)) return this.send(res, 409, { success: false, error: `Container with name ${name} already exists.` });
-      const bindings = (body?.baseConfigOverrideJson as { HostConfig?: { PortBindings?: Record<string, Array<{ HostPort?: string }>> } } | undefined)?.HostConfig?.PortBindings ?? {};
+      const bindings =
+        (body?.baseConfigOverrideJson as { HostConfig?: { PortBindings?: Record<string, Array<{ HostPort?: string }>> } } | undefined)?.HostConfig
+          ?.PortBindings ?? {};
       const [containerPortKey, list] = Object.entries(bindings)[0] ?? [];
       const hostPort = list?.[0]?.HostPort ? Number(list[0].HostPort) : null;
       if (hostPort !== null && [...this.containers.values()].some((c) => c.hostPort === hostPort)) {
         return this.send(res, 409, { success: false, error: `Port ${hostPort} is already allocated` });
       }
-      const container: Container = { id: randomBytes(32).toString("hex"), name, accountToolInstanceId: id, image, state: "running", created: Math.floor(Date.now() / 1000), hostPort, containerPort: containerPortKey ? parseInt(containerPortKey, 10) : null };
+      const container: Container = {
+        id: randomBytes(32).toString("hex"),
+        name,
+        accountToolInstanceId: id,
+        image,
+        state: "running",
+        created: Math.floor(Date.now() / 1000),
+        hostPort,
+        containerPort: containerPortKey ? parseInt(containerPortKey, 10) : null,
+      };
       this.containers.set(name, container);
       await this.syncMcp(container);
       return this.send(res, 201, {
-        success: true, message: "Tool deployed successfully",
+        success: true,
+        message: "Tool deployed successfully",
         data: { container_id: container.id, instance_name_on_toolbox: name, account_tool_instance_id: id, image, ports: bindings, state: "running" },
       });
     }
@@ -229,7 +254,8 @@ export class DtmaSimulator {
       const name = decodeURIComponent(tool[1]);
       const container = this.containers.get(name);
       // Upstream keys its routes by its in-memory map: after an agent restart, 404 (§2.3, §6.8).
-      if (!container?.accountToolInstanceId) return this.send(res, 404, { success: false, error: `Tool instance ${name} not found or not managed by this DTMA.` });
+      if (!container?.accountToolInstanceId)
+        return this.send(res, 404, { success: false, error: `Tool instance ${name} not found or not managed by this DTMA.` });
       if (method === "DELETE" && !tool[2]) {
         await container.mcp?.close();
         this.containers.delete(name);
@@ -239,7 +265,11 @@ export class DtmaSimulator {
         const already = container.state === "running";
         container.state = "running";
         await this.syncMcp(container);
-        return this.send(res, 200, { success: true, message: already ? `Tool instance ${name} is already running.` : `Tool instance ${name} started successfully.`, data: { state: "running" } });
+        return this.send(res, 200, {
+          success: true,
+          message: already ? `Tool instance ${name} is already running.` : `Tool instance ${name} started successfully.`,
+          data: { state: "running" },
+        });
       }
       if (method === "POST" && tool[2] === "stop") {
         container.state = "exited";
@@ -265,14 +295,28 @@ export class DtmaSimulator {
       return {
         dtma_version: this.options.version ?? "1.4.2-sim",
         system_metrics: systemMetrics(),
-        tool_instances: containers.map((c) => ({ account_tool_instance_id: c.accountToolInstanceId || null, instance_name_on_toolbox: c.name, status: c.state, container_id: c.id })),
+        tool_instances: containers.map((c) => ({
+          account_tool_instance_id: c.accountToolInstanceId || null,
+          instance_name_on_toolbox: c.name,
+          status: c.state,
+          container_id: c.id,
+        })),
       };
     }
     return {
-      status: "healthy", timestamp: new Date().toISOString(), version: this.options.version ?? "1.4.2-sim", service: "DTMA",
+      status: "healthy",
+      timestamp: new Date().toISOString(),
+      version: this.options.version ?? "1.4.2-sim",
+      service: "DTMA",
       environment: { hasAuthToken: true, hasApiKey: this.options.apiKey !== undefined, hasApiBaseUrl: true, port: String(this.port) },
       tool_instances: containers.map((c) => ({
-        id: c.id, names: [`/${c.name}`], image: c.image, image_id: `sha256:${c.id.slice(0, 12)}`, command: "node server.js", created: c.created, state: c.state,
+        id: c.id,
+        names: [`/${c.name}`],
+        image: c.image,
+        image_id: `sha256:${c.id.slice(0, 12)}`,
+        command: "node server.js",
+        created: c.created,
+        state: c.state,
         status: c.state === "running" ? "Up 2 hours" : "Exited (0) 5 minutes ago",
         ports: c.hostPort ? [{ ip: "0.0.0.0", private_port: c.containerPort ?? 8080, public_port: c.hostPort, type: "tcp" }] : [],
       })),

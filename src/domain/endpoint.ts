@@ -18,7 +18,13 @@ export function endpointInput(
   server: { transport: string | null; endpointPath: string | null; portMapping: unknown; baseConfigOverride: unknown },
   environment: { publicIp: string | null } | null,
 ): EndpointInput {
-  return { publicIp: environment?.publicIp ?? null, transport: server.transport, endpointPath: server.endpointPath, portMapping: server.portMapping, baseConfigOverride: server.baseConfigOverride };
+  return {
+    publicIp: environment?.publicIp ?? null,
+    transport: server.transport,
+    endpointPath: server.endpointPath,
+    portMapping: server.portMapping,
+    baseConfigOverride: server.baseConfigOverride,
+  };
 }
 
 export type Endpoint =
@@ -33,7 +39,10 @@ function validPort(value: unknown): number | null {
 }
 
 /** The host port published for the container: port_mapping_json first, then Docker PortBindings. */
-export function publishedHostPort(portMapping: unknown, baseConfigOverride: unknown): { port: number; source: "PORT_MAPPING" | "PORT_BINDINGS"; containerPort?: number | null } | "invalid" | null {
+export function publishedHostPort(
+  portMapping: unknown,
+  baseConfigOverride: unknown,
+): { port: number; source: "PORT_MAPPING" | "PORT_BINDINGS"; containerPort?: number | null } | "invalid" | null {
   if (portMapping != null) {
     const first = Array.isArray(portMapping) ? portMapping[0] : portMapping;
     const raw = (first as Record<string, unknown> | undefined)?.host_port ?? (first as Record<string, unknown> | undefined)?.hostPort;
@@ -57,7 +66,13 @@ export function publishedHostPort(portMapping: unknown, baseConfigOverride: unkn
 
 export function buildEndpoint(input: EndpointInput, dtmaPort: number): Endpoint {
   if (input.transport === "stdio") {
-    return { url: null, port: null, portSource: null, problem: "NOT_NETWORK_REACHABLE", reason: "A stdio MCP server inside a container cannot be reached over the network" };
+    return {
+      url: null,
+      port: null,
+      portSource: null,
+      problem: "NOT_NETWORK_REACHABLE",
+      reason: "A stdio MCP server inside a container cannot be reached over the network",
+    };
   }
   if (!input.publicIp) {
     return { url: null, port: null, portSource: null, problem: "NO_PUBLIC_ADDRESS", reason: "The droplet has no public IP address yet" };
@@ -80,7 +95,13 @@ const LOOPBACK = new BlockList();
 LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
 LOOPBACK.addAddress("::1", "ipv6");
 const PRIVATE = new BlockList();
-for (const [net, bits] of [["10.0.0.0", 8], ["172.16.0.0", 12], ["192.168.0.0", 16], ["100.64.0.0", 10]] as const) PRIVATE.addSubnet(net, bits, "ipv4");
+for (const [net, bits] of [
+  ["10.0.0.0", 8],
+  ["172.16.0.0", 12],
+  ["192.168.0.0", 16],
+  ["100.64.0.0", 10],
+] as const)
+  PRIVATE.addSubnet(net, bits, "ipv4");
 PRIVATE.addSubnet("fc00::", 7, "ipv6");
 const LINK_LOCAL = new BlockList();
 LINK_LOCAL.addSubnet("169.254.0.0", 16, "ipv4");
@@ -107,7 +128,14 @@ export function addressKind(ip: string): AddressKind {
 }
 
 export interface EndpointFinding {
-  code: "NO_PUBLIC_ADDRESS" | "NOT_PUBLIC_ADDRESS" | "NOT_NETWORK_REACHABLE" | "INVALID_PORT_MAPPING" | "NO_HOST_PORT" | "DTMA_PORT_COLLISION" | "NO_ENDPOINT_PATH";
+  code:
+    | "NO_PUBLIC_ADDRESS"
+    | "NOT_PUBLIC_ADDRESS"
+    | "NOT_NETWORK_REACHABLE"
+    | "INVALID_PORT_MAPPING"
+    | "NO_HOST_PORT"
+    | "DTMA_PORT_COLLISION"
+    | "NO_ENDPOINT_PATH";
   message: string;
   /** How to resolve it; `fix` is set when the repair is safe to apply automatically (it loses nothing). */
   remedy: string;
@@ -118,20 +146,45 @@ export interface EndpointFinding {
 export function diagnoseEndpoint(input: EndpointInput, dtmaPort: number): EndpointFinding[] {
   const findings: EndpointFinding[] = [];
   if (input.transport === "stdio") {
-    findings.push({ code: "NOT_NETWORK_REACHABLE", message: "stdio transport: not reachable over the network", remedy: "Redeploy the server with the sse or websocket transport" });
+    findings.push({
+      code: "NOT_NETWORK_REACHABLE",
+      message: "stdio transport: not reachable over the network",
+      remedy: "Redeploy the server with the sse or websocket transport",
+    });
   }
   if (!input.publicIp) {
-    findings.push({ code: "NO_PUBLIC_ADDRESS", message: "The droplet has no public address", remedy: "Wait for provisioning, then refresh the environment from its agent" });
+    findings.push({
+      code: "NO_PUBLIC_ADDRESS",
+      message: "The droplet has no public address",
+      remedy: "Wait for provisioning, then refresh the environment from its agent",
+    });
   } else if (addressKind(input.publicIp) !== "PUBLIC") {
-    findings.push({ code: "NOT_PUBLIC_ADDRESS", message: `The droplet's "public" address ${input.publicIp} is ${addressKind(input.publicIp).toLowerCase().replace("_", "-")}`, remedy: "Store the droplet's real public IP in account_tool_environments.public_ip_address" });
+    findings.push({
+      code: "NOT_PUBLIC_ADDRESS",
+      message: `The droplet's "public" address ${input.publicIp} is ${addressKind(input.publicIp).toLowerCase().replace("_", "-")}`,
+      remedy: "Store the droplet's real public IP in account_tool_environments.public_ip_address",
+    });
   }
   const published = publishedHostPort(input.portMapping, input.baseConfigOverride);
   if (published === "invalid") {
-    findings.push({ code: "INVALID_PORT_MAPPING", message: "port_mapping_json has no valid host port", remedy: "Redeploy the server, or correct port_mapping_json" });
+    findings.push({
+      code: "INVALID_PORT_MAPPING",
+      message: "port_mapping_json has no valid host port",
+      remedy: "Redeploy the server, or correct port_mapping_json",
+    });
   } else if (!published) {
-    findings.push({ code: "NO_HOST_PORT", message: `No published host port: the endpoint falls back to the agent's port ${dtmaPort}, where no MCP server listens`, remedy: "Redeploy the server with a port binding" });
+    findings.push({
+      code: "NO_HOST_PORT",
+      message: `No published host port: the endpoint falls back to the agent's port ${dtmaPort}, where no MCP server listens`,
+      remedy: "Redeploy the server with a port binding",
+    });
   } else {
-    if (published.port === dtmaPort) findings.push({ code: "DTMA_PORT_COLLISION", message: `The host port ${dtmaPort} is the droplet agent's own port`, remedy: "Redeploy the server on another host port" });
+    if (published.port === dtmaPort)
+      findings.push({
+        code: "DTMA_PORT_COLLISION",
+        message: `The host port ${dtmaPort} is the droplet agent's own port`,
+        remedy: "Redeploy the server on another host port",
+      });
     if (published.source === "PORT_BINDINGS") {
       findings.push({
         code: "NO_HOST_PORT",
@@ -142,7 +195,12 @@ export function diagnoseEndpoint(input: EndpointInput, dtmaPort: number): Endpoi
     }
   }
   if (!input.endpointPath?.trim() && input.transport !== "stdio") {
-    findings.push({ code: "NO_ENDPOINT_PATH", message: "mcp_endpoint_path is empty", remedy: "Set it to /mcp, the path this API assumes", fix: { endpointPath: "/mcp" } });
+    findings.push({
+      code: "NO_ENDPOINT_PATH",
+      message: "mcp_endpoint_path is empty",
+      remedy: "Set it to /mcp, the path this API assumes",
+      fix: { endpointPath: "/mcp" },
+    });
   }
   return findings;
 }

@@ -3,19 +3,48 @@
 
 /** account_tool_installation_status_enum, every value, in the upstream order. */
 export const INSTALLATION_STATUSES = [
-  "pending_install", "installing", "active", "error_install", "pending_uninstall", "uninstalling",
-  "uninstalled", "error_uninstall", "pending_config", "stopped", "starting", "stopping",
-  "error_runtime", "disabled",
-  "pending_deploy", "deploying", "running", "error", "pending_delete", "deleting",
+  "pending_install",
+  "installing",
+  "active",
+  "error_install",
+  "pending_uninstall",
+  "uninstalling",
+  "uninstalled",
+  "error_uninstall",
+  "pending_config",
+  "stopped",
+  "starting",
+  "stopping",
+  "error_runtime",
+  "disabled",
+  "pending_deploy",
+  "deploying",
+  "running",
+  "error",
+  "pending_delete",
+  "deleting",
 ] as const;
 export type InstallationStatus = (typeof INSTALLATION_STATUSES)[number];
 
 /** account_tool_environment_status_enum, every value, in the upstream order. */
 export const ENVIRONMENT_STATUSES = [
-  "inactive", "pending_creation", "creating", "active", "error_creation", "pending_deletion",
-  "deleting", "error_deletion", "unresponsive", "scaling",
-  "pending_provision", "provisioning", "error_provisioning", "pending_deprovision",
-  "deprovisioning", "deprovisioned", "error_deprovisioning",
+  "inactive",
+  "pending_creation",
+  "creating",
+  "active",
+  "error_creation",
+  "pending_deletion",
+  "deleting",
+  "error_deletion",
+  "unresponsive",
+  "scaling",
+  "pending_provision",
+  "provisioning",
+  "error_provisioning",
+  "pending_deprovision",
+  "deprovisioning",
+  "deprovisioned",
+  "error_deprovisioning",
   "awaiting_heartbeat",
 ] as const;
 export type EnvironmentStatus = (typeof ENVIRONMENT_STATUSES)[number];
@@ -83,12 +112,7 @@ export function installationStatusesFor(state: ServerState): InstallationStatus[
 }
 
 /** The health of a server. Only a running server's health depends on heartbeat age. */
-export function healthOf(
-  state: ServerState,
-  lastHeartbeat: Date | null,
-  now: Date,
-  thresholds: HeartbeatThresholds = DEFAULT_THRESHOLDS,
-): ServerHealth {
+export function healthOf(state: ServerState, lastHeartbeat: Date | null, now: Date, thresholds: HeartbeatThresholds = DEFAULT_THRESHOLDS): ServerHealth {
   switch (state) {
     case "ERROR":
       return "UNHEALTHY";
@@ -128,10 +152,7 @@ export function healthConditions(health: ServerHealth, now: Date, thresholds: He
     case "DEGRADED":
       return [{ statuses: running, heartbeatAfter: unhealthyAt, heartbeatAtOrBefore: degradedAt }];
     case "UNHEALTHY":
-      return [
-        { statuses: installationStatusesFor("ERROR") },
-        { statuses: running, heartbeatAtOrBefore: unhealthyAt, orHeartbeatNull: true },
-      ];
+      return [{ statuses: installationStatusesFor("ERROR") }, { statuses: running, heartbeatAtOrBefore: unhealthyAt, orHeartbeatNull: true }];
     case "UNKNOWN":
       return [{ statuses: INSTALLATION_STATUSES.filter((s) => !["RUNNING", "ERROR"].includes(STATE_OF[s])) }];
   }

@@ -7,7 +7,11 @@ import { routeLabel } from "../metrics.ts";
 export type DtmaErrorKind = "UNREACHABLE" | "TIMEOUT" | "HTTP" | "PROTOCOL";
 
 export class DtmaError extends Error {
-  constructor(readonly kind: DtmaErrorKind, message: string, readonly status: number | null = null) {
+  constructor(
+    readonly kind: DtmaErrorKind,
+    message: string,
+    readonly status: number | null = null,
+  ) {
     super(message);
     this.name = "DtmaError";
   }
@@ -92,12 +96,26 @@ export class DtmaClient {
       try {
         const result = await this.once(target, method, path, body);
         this.options.onCall?.(routeLabel(method, path), String(result.status), (performance.now() - started) / 1000);
-        this.options.logger.info({ call: "dtma", target: target.host, route: routeLabel(method, path), ms: Math.round(performance.now() - started), outcome: result.status }, "DTMA call");
+        this.options.logger.info(
+          { call: "dtma", target: target.host, route: routeLabel(method, path), ms: Math.round(performance.now() - started), outcome: result.status },
+          "DTMA call",
+        );
         return result;
       } catch (error) {
         last = error as DtmaError;
         this.options.onCall?.(routeLabel(method, path), last.status ? String(last.status) : last.kind, (performance.now() - started) / 1000);
-        this.options.logger.warn({ call: "dtma", target: target.host, route: routeLabel(method, path), ms: Math.round(performance.now() - started), outcome: last.kind, status: last.status, attempt }, "DTMA call failed");
+        this.options.logger.warn(
+          {
+            call: "dtma",
+            target: target.host,
+            route: routeLabel(method, path),
+            ms: Math.round(performance.now() - started),
+            outcome: last.kind,
+            status: last.status,
+            attempt,
+          },
+          "DTMA call failed",
+        );
         // Only transport failures and 5xx are worth another try.
         if (last.kind === "PROTOCOL" || (last.kind === "HTTP" && (last.status ?? 0) < 500)) break;
       }

@@ -62,7 +62,8 @@ export async function handleHeartbeat(req: IncomingMessage, res: ServerResponse,
   const instances: Array<{ id: string; name: string | null; status: InstallationStatus }> = [];
   for (const [i, t] of (parsed.data.tool_statuses ?? []).entries()) {
     const stored = storedStatusFor(t.status_on_toolbox);
-    if (stored === undefined) return reply(res, 400, { error: "Invalid heartbeat", issues: [`tool_statuses.${i}.status_on_toolbox: unknown status "${t.status_on_toolbox}"`] });
+    if (stored === undefined)
+      return reply(res, 400, { error: "Invalid heartbeat", issues: [`tool_statuses.${i}.status_on_toolbox: unknown status "${t.status_on_toolbox}"`] });
     if (stored) instances.push({ id: t.account_tool_instance_id, name: t.instance_name_on_toolbox ?? null, status: stored });
   }
   const { instancesUpdated } = await store.applyDtmaReport(environmentId, {

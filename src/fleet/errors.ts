@@ -3,7 +3,10 @@
 export type OperationErrorCode = "NOT_FOUND" | "UPSTREAM_UNAVAILABLE" | "TIMEOUT" | "CONFLICT" | "BAD_USER_INPUT" | "FORBIDDEN";
 
 export class OperationError extends Error {
-  constructor(readonly code: OperationErrorCode, message: string) {
+  constructor(
+    readonly code: OperationErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = "OperationError";
   }

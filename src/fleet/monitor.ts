@@ -24,7 +24,10 @@ export class Monitor {
   private readonly withLock: NonNullable<StoreCapabilities["withLock"]>;
 
   /** Needs a store with an advisory lock (Postgres, or the embedded database). */
-  constructor(private readonly deps: OperationDeps, private readonly options: { intervalMs: number; concurrency: number; logger: Logger }) {
+  constructor(
+    private readonly deps: OperationDeps,
+    private readonly options: { intervalMs: number; concurrency: number; logger: Logger },
+  ) {
     const { withLock } = deps.store.capabilities;
     if (!withLock) throw new Error("the background monitor needs Postgres or the embedded database (it takes an advisory lock)");
     this.withLock = withLock;

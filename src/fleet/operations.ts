@@ -10,7 +10,6 @@ import { OperationError } from "./errors.ts";
 
 export { OperationError } from "./errors.ts";
 
-
 export interface OperationDeps {
   store: Store;
   dtma: DtmaClient;
@@ -54,7 +53,8 @@ async function load(deps: OperationDeps, serverId: string): Promise<{ server: Se
   if (!server) throw new OperationError("NOT_FOUND", `No MCP server with id ${serverId}`);
   const [env] = await deps.store.environmentsByIds([server.environmentId]);
   if (!env) throw new OperationError("NOT_FOUND", `The environment of server ${serverId} no longer exists`);
-  if (!server.name) throw new OperationError("BAD_USER_INPUT", "The server has no container name (instance_name_on_toolbox), so the droplet agent cannot address it");
+  if (!server.name)
+    throw new OperationError("BAD_USER_INPUT", "The server has no container name (instance_name_on_toolbox), so the droplet agent cannot address it");
   return { server, env };
 }
 
@@ -96,7 +96,13 @@ async function reload(deps: OperationDeps, serverId: string): Promise<ServerRow>
 }
 
 /** pending -> DTMA call -> done | error (with the message), as upstream's manager, with enum values only. */
-async function transition(deps: OperationDeps, serverId: string, during: InstallationStatus, done: InstallationStatus, call: (t: DtmaTarget, name: string) => Promise<unknown>): Promise<ServerRow> {
+async function transition(
+  deps: OperationDeps,
+  serverId: string,
+  during: InstallationStatus,
+  done: InstallationStatus,
+  call: (t: DtmaTarget, name: string) => Promise<unknown>,
+): Promise<ServerRow> {
   const { server, env } = await load(deps, serverId);
   const t = target(env, deps);
   await deps.store.setServerStatus(server.id, during);
@@ -163,10 +169,12 @@ const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/; // Docker's container-name rul
 /** pending_deploy row -> POST /tools -> running (or deploying) | error. */
 export async function deployServer(deps: OperationDeps, input: DeployInput): Promise<ServerRow> {
   if (!NAME.test(input.name)) throw new OperationError("BAD_USER_INPUT", "`name` must be a Docker container name: letters, digits, _ . - (at most 63)");
-  if (!input.image.trim() || input.image.length > 500 || /\s/.test(input.image)) throw new OperationError("BAD_USER_INPUT", "`image` must be a Docker image reference");
+  if (!input.image.trim() || input.image.length > 500 || /\s/.test(input.image))
+    throw new OperationError("BAD_USER_INPUT", "`image` must be a Docker image reference");
   if (input.env.some((e) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(e))) throw new OperationError("BAD_USER_INPUT", "each `env` entry must look like NAME=value");
   for (const p of input.ports) {
-    for (const n of [p.containerPort, p.hostPort]) if (!Number.isInteger(n) || n < 1 || n > 65535) throw new OperationError("BAD_USER_INPUT", "ports must be between 1 and 65535");
+    for (const n of [p.containerPort, p.hostPort])
+      if (!Number.isInteger(n) || n < 1 || n > 65535) throw new OperationError("BAD_USER_INPUT", "ports must be between 1 and 65535");
     if (p.hostPort === deps.dtmaPort) throw new OperationError("BAD_USER_INPUT", `host port ${p.hostPort} is the droplet agent's own port`);
   }
   const [env] = await deps.store.environmentsByIds([input.environmentId]);
@@ -178,8 +186,14 @@ export async function deployServer(deps: OperationDeps, input: DeployInput): Pro
   let server: ServerRow;
   try {
     server = await deps.store.createServer({
-      environmentId: env.id, image: input.image, name: input.name, status: "pending_deploy", portMapping, baseConfigOverride,
-      transport: input.transport, endpointPath: input.endpointPath,
+      environmentId: env.id,
+      image: input.image,
+      name: input.name,
+      status: "pending_deploy",
+      portMapping,
+      baseConfigOverride,
+      transport: input.transport,
+      endpointPath: input.endpointPath,
     });
   } catch (error) {
     if ((error as { code?: string }).code === "23505" || /uq_account_env_tool|duplicate key/.test(String((error as Error).message))) {
@@ -190,7 +204,12 @@ export async function deployServer(deps: OperationDeps, input: DeployInput): Pro
   let deployed: Awaited<ReturnType<DtmaClient["deploy"]>>;
   try {
     await deps.store.setServerStatus(server.id, "deploying");
-    deployed = await deps.dtma.deploy(t, { dockerImageUrl: input.image, instanceNameOnToolbox: input.name, accountToolInstanceId: server.id, baseConfigOverrideJson: baseConfigOverride });
+    deployed = await deps.dtma.deploy(t, {
+      dockerImageUrl: input.image,
+      instanceNameOnToolbox: input.name,
+      accountToolInstanceId: server.id,
+      baseConfigOverrideJson: baseConfigOverride,
+    });
   } catch (error) {
     // The row stays, in `error`, so the user sees what happened and nothing they asked for vanishes.
     await deps.store.setServerStatus(server.id, "error", error instanceof Error ? error.message : String(error));

@@ -27,13 +27,29 @@ export async function testConnection(deps: TestConnectionDeps, serverId: string)
   const endpoint = buildEndpoint(endpointInput(server, environment), deps.dtmaPort);
   const refusal = environment?.publicIp ? outboundRefusal(environment.publicIp, deps.allowPrivateTargets) : null;
   if (refusal) throw new OperationError("FORBIDDEN", refusal);
-  const result = endpoint.url ? await probeMcpServer(endpoint.url, { timeoutMs: deps.probeTimeoutMs }) : failedProbe("NO_ENDPOINT", endpoint.reason ?? "No endpoint can be built");
+  const result = endpoint.url
+    ? await probeMcpServer(endpoint.url, { timeoutMs: deps.probeTimeoutMs })
+    : failedProbe("NO_ENDPOINT", endpoint.reason ?? "No endpoint can be built");
   deps.onProbe?.(result);
-  deps.logger.info({ call: "mcp.probe", server: serverId, target: endpoint.url, ms: result.latencyMs, outcome: result.success ? "ok" : result.errorKind }, "MCP connection test");
+  deps.logger.info(
+    { call: "mcp.probe", server: serverId, target: endpoint.url, ms: result.latencyMs, outcome: result.success ? "ok" : result.errorKind },
+    "MCP connection test",
+  );
   const stored = await deps.store.insertConnectionTest({
-    serverId, success: result.success, errorKind: result.errorKind, error: result.error, httpStatus: result.httpStatus, latencyMs: result.latencyMs,
-    phases: result.phases, transport: result.transport, endpoint: endpoint.url, protocolVersion: result.protocolVersion, serverInfo: result.serverInfo,
-    capabilities: result.capabilities, tools: result.tools, testedAt: result.timestamp,
+    serverId,
+    success: result.success,
+    errorKind: result.errorKind,
+    error: result.error,
+    httpStatus: result.httpStatus,
+    latencyMs: result.latencyMs,
+    phases: result.phases,
+    transport: result.transport,
+    endpoint: endpoint.url,
+    protocolVersion: result.protocolVersion,
+    serverInfo: result.serverInfo,
+    capabilities: result.capabilities,
+    tools: result.tools,
+    testedAt: result.timestamp,
   });
   deps.onStored?.(stored);
   return stored;

@@ -11,7 +11,8 @@ function isGraphQLError(e: unknown): e is GraphQLError {
 
 function causeChain(error: unknown): unknown[] {
   const chain: unknown[] = [];
-  for (let e = error; e && chain.length < 5; e = (e as { originalError?: unknown; cause?: unknown }).originalError ?? (e as { cause?: unknown }).cause) chain.push(e);
+  for (let e = error; e && chain.length < 5; e = (e as { originalError?: unknown; cause?: unknown }).originalError ?? (e as { cause?: unknown }).cause)
+    chain.push(e);
   return chain;
 }
 

@@ -44,7 +44,9 @@ export async function handleRoute(req: IncomingMessage, res: ServerResponse, ser
       return true;
     }
     if (length > config.limits.maxBodyBytes) {
-      json(res, 413, `{"errors":[{"message":"The request body is larger than ${config.limits.maxBodyBytes} bytes","extensions":{"code":"BAD_USER_INPUT"}}]}`, { connection: "close" });
+      json(res, 413, `{"errors":[{"message":"The request body is larger than ${config.limits.maxBodyBytes} bytes","extensions":{"code":"BAD_USER_INPUT"}}]}`, {
+        connection: "close",
+      });
       req.resume();
       return true;
     }

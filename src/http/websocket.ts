@@ -39,7 +39,10 @@ export function attachWebSocket(server: Server, yoga: YogaApp, services: Service
           ctx.extra.viewer = viewer;
           ctx.extra.accessToken = token ?? undefined;
           if (expiresAt) {
-            ctx.extra.expiry = setTimeout(() => ctx.extra.socket.close(4401, "Token expired: reconnect with a fresh token"), Math.max(0, expiresAt.getTime() - Date.now()));
+            ctx.extra.expiry = setTimeout(
+              () => ctx.extra.socket.close(4401, "Token expired: reconnect with a fresh token"),
+              Math.max(0, expiresAt.getTime() - Date.now()),
+            );
             ctx.extra.expiry.unref();
           }
           return true;
@@ -55,9 +58,17 @@ export function attachWebSocket(server: Server, yoga: YogaApp, services: Service
       onClose: (ctx) => clearTimeout(ctx.extra.expiry),
       execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => ReturnType<typeof graphqlExecute> }).execute(args),
       // Subscribers with the same document, variables and viewer share one execution per event.
-      subscribe: (args: ExecutionArgs) => subscribeShared(args, (result) => ({ ...result, errors: result.errors?.map((e) => maskError(e, logger) as GraphQLError) })),
+      subscribe: (args: ExecutionArgs) =>
+        subscribeShared(args, (result) => ({ ...result, errors: result.errors?.map((e) => maskError(e, logger) as GraphQLError) })),
       onSubscribe: async (ctx, _id, params) => {
-        const { schema, execute, contextFactory, parse, validate } = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params, viewer: ctx.extra.viewer, accessToken: ctx.extra.accessToken });
+        const { schema, execute, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params,
+          viewer: ctx.extra.viewer,
+          accessToken: ctx.extra.accessToken,
+        });
         let document: DocumentNode;
         try {
           document = parse(params.query);
@@ -66,7 +77,14 @@ export function attachWebSocket(server: Server, yoga: YogaApp, services: Service
         }
         const errors = validate(schema, document);
         if (errors.length) return errors;
-        return { schema, operationName: params.operationName, document, variableValues: params.variables, contextValue: await contextFactory(), rootValue: { execute } };
+        return {
+          schema,
+          operationName: params.operationName,
+          document,
+          variableValues: params.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute },
+        };
       },
     },
     wss,

@@ -29,7 +29,11 @@ export function createYogaApp(services: Services, options: { prometheus?: boolea
     // per request) would check it again.
     maxRequestBodySize: false,
     graphiql: config.graphiql
-      ? { title: "mcp-fleet", defaultQuery: GRAPHIQL_QUERY, ...(services.graphiqlHeaders ? { headers: JSON.stringify(services.graphiqlHeaders, null, 2), defaultEditorToolsVisibility: "headers" as const } : {}) }
+      ? {
+          title: "mcp-fleet",
+          defaultQuery: GRAPHIQL_QUERY,
+          ...(services.graphiqlHeaders ? { headers: JSON.stringify(services.graphiqlHeaders, null, 2), defaultEditorToolsVisibility: "headers" as const } : {}),
+        }
       : false,
     landingPage: false,
     logging: logger,

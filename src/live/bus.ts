@@ -74,7 +74,13 @@ export async function openRedisBus(options: RedisBusOptions): Promise<ReplicaBus
   // The subscription is queued until Redis answers, however long that takes.
   const subscribed = subscriber.subscribe(channel);
   const timeout = new Promise<"timeout">((resolve) => setTimeout(resolve, options.connectTimeoutMs, "timeout").unref());
-  const started = await Promise.race([subscribed.then(() => "ok" as const, (error: Error) => error), timeout]);
+  const started = await Promise.race([
+    subscribed.then(
+      () => "ok" as const,
+      (error: Error) => error,
+    ),
+    timeout,
+  ]);
   if (started === "ok") logger.info({ channel }, "replica bus: on Redis");
   else onError(started === "timeout" ? new Error(`no answer within ${options.connectTimeoutMs} ms`) : started);
   subscribed.catch(() => undefined);

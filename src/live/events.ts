@@ -38,7 +38,14 @@ export function serverEvent(
   kind: ChangeKind,
   source: EventSource,
   at: Date,
-  change: { serverId: string; server: ServerRow | null; environment: EnvironmentRow | null; scope: ServerEvent["scope"]; previous: ServerStatus | null; current: ServerStatus | null },
+  change: {
+    serverId: string;
+    server: ServerRow | null;
+    environment: EnvironmentRow | null;
+    scope: ServerEvent["scope"];
+    previous: ServerStatus | null;
+    current: ServerStatus | null;
+  },
 ): ServerEvent {
   const { previous, current } = change;
   const statusChanged = !previous || !current || previous.state !== current.state || previous.health !== current.health;

@@ -25,11 +25,9 @@ interface Cached {
   userId: string | null;
 }
 
-
 const LOAD_PAGE = 1000;
 /** Connection test ids remembered, so a result arriving by two paths is published once. */
 const REMEMBERED_TESTS = 10_000;
-
 
 export interface LiveFleetOptions {
   store: Store;
@@ -72,7 +70,11 @@ export class LiveFleet {
 
   async start(): Promise<void> {
     // Listen first, so no change between the initial load and the listener is missed.
-    this.unlisten = await this.options.feed.listen(CHANGE_CHANNEL, (payload) => this.onNotice(payload), () => this.requestResync());
+    this.unlisten = await this.options.feed.listen(
+      CHANGE_CHANNEL,
+      (payload) => this.onNotice(payload),
+      () => this.requestResync(),
+    );
     await this.loadAll("RESYNC", false);
     this.options.bus?.onMessage((message) => this.onBusMessage(message));
     this.healthClock.schedule();
@@ -113,10 +115,12 @@ export class LiveFleet {
     if (this.flushTimer || this.stopped) return;
     this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined;
-      this.flushing = this.flushing.then(() => this.flush()).catch((error) => {
-        this.options.logger.warn({ err: String(error) }, "live: applying changes failed; retrying");
-        this.scheduleFlush(1000);
-      });
+      this.flushing = this.flushing
+        .then(() => this.flush())
+        .catch((error) => {
+          this.options.logger.warn({ err: String(error) }, "live: applying changes failed; retrying");
+          this.scheduleFlush(1000);
+        });
     }, delay);
   }
 
@@ -164,7 +168,7 @@ export class LiveFleet {
     this.publishedTests.add(test.id);
     if (this.publishedTests.size > REMEMBERED_TESTS) this.publishedTests.delete(this.publishedTests.values().next().value as string);
     const server = this.servers.get(test.serverId);
-    this.connectionTests.publish({ test, environment: server ? this.environments.get(server.row.environmentId) ?? null : null });
+    this.connectionTests.publish({ test, environment: server ? (this.environments.get(server.row.environmentId) ?? null) : null });
     return true;
   }
 
@@ -193,10 +197,12 @@ export class LiveFleet {
   }
 
   private requestResync() {
-    this.flushing = this.flushing.then(() => this.loadAll("RESYNC", true)).catch((error) => {
-      this.options.logger.warn({ err: String(error) }, "live: resync failed; retrying");
-      setTimeout(() => this.requestResync(), 1000).unref();
-    });
+    this.flushing = this.flushing
+      .then(() => this.loadAll("RESYNC", true))
+      .catch((error) => {
+        this.options.logger.warn({ err: String(error) }, "live: resync failed; retrying");
+        setTimeout(() => this.requestResync(), 1000).unref();
+      });
   }
 
   /** Reads every server (in pages); with `publish`, emits what differs from the cache. */
@@ -224,8 +230,12 @@ export class LiveFleet {
     const status = serverStatus(row, now, this.options.thresholds);
     const { updatedAt: _ignored, ...visible } = row;
     return {
-      row, status, key: JSON.stringify([visible, env?.publicIp ?? null, env?.name ?? null]), userId: env?.userId ?? null,
-      evaluatedAt: now.getTime(), nextAt: nextHealthChange(status.state, row.lastHeartbeat, now, this.options.thresholds)?.getTime(),
+      row,
+      status,
+      key: JSON.stringify([visible, env?.publicIp ?? null, env?.name ?? null]),
+      userId: env?.userId ?? null,
+      evaluatedAt: now.getTime(),
+      nextAt: nextHealthChange(status.state, row.lastHeartbeat, now, this.options.thresholds)?.getTime(),
     };
   }
 
@@ -249,7 +259,13 @@ export class LiveFleet {
     }
     this.environments.set(id, row);
     if (before && JSON.stringify({ ...before, updatedAt: 0 }) === JSON.stringify({ ...row, updatedAt: 0 })) return;
-    this.environmentEvents.publish({ kind: before ? "UPDATED" : "ADDED", environmentId: id, environment: row, source, at: source === "DATABASE" ? row.updatedAt : at });
+    this.environmentEvents.publish({
+      kind: before ? "UPDATED" : "ADDED",
+      environmentId: id,
+      environment: row,
+      source,
+      at: source === "DATABASE" ? row.updatedAt : at,
+    });
   }
 
   private applyServer(id: string, row: ServerRow | null, source: EventSource, now: Date) {
@@ -257,18 +273,28 @@ export class LiveFleet {
     if (!row) {
       if (!before) return;
       this.forget(id);
-      this.serverEvents.publish(serverEvent("REMOVED", source, now, {
-        serverId: id, server: null, environment: this.environments.get(before.row.environmentId) ?? null,
-        scope: { environmentId: before.row.environmentId, userId: before.userId }, previous: before.status, current: null,
-      }));
+      this.serverEvents.publish(
+        serverEvent("REMOVED", source, now, {
+          serverId: id,
+          server: null,
+          environment: this.environments.get(before.row.environmentId) ?? null,
+          scope: { environmentId: before.row.environmentId, userId: before.userId },
+          previous: before.status,
+          current: null,
+        }),
+      );
       return;
     }
     const after = this.toCached(row, now);
     this.remember(id, after);
     if (source === "DATABASE") this.options.onLag?.(Math.max(0, Date.now() - row.updatedAt.getTime()) / 1000);
     const event = serverEvent(before ? "UPDATED" : "ADDED", source, source === "DATABASE" ? row.updatedAt : now, {
-      serverId: id, server: row, environment: this.environments.get(row.environmentId) ?? null,
-      scope: { environmentId: row.environmentId, userId: after.userId }, previous: before?.status ?? null, current: after.status,
+      serverId: id,
+      server: row,
+      environment: this.environments.get(row.environmentId) ?? null,
+      scope: { environmentId: row.environmentId, userId: after.userId },
+      previous: before?.status ?? null,
+      current: after.status,
     });
     if (before && before.key === after.key && !event.statusChanged) return;
     this.serverEvents.publish(event);
@@ -277,7 +303,8 @@ export class LiveFleet {
   /** A server's health may change now with time alone (the health clock): re-derive it. */
   private onHealthDue(id: string, now: Date) {
     const cached = this.servers.get(id);
-    if (cached && this.applyClockTransition(id, cached, now)) this.options.bus?.publish({ type: "health", serverId: id, version: cached.row.updatedAt.getTime(), at: now.toISOString() });
+    if (cached && this.applyClockTransition(id, cached, now))
+      this.options.bus?.publish({ type: "health", serverId: id, version: cached.row.updatedAt.getTime(), at: now.toISOString() });
   }
 
   /** Re-evaluates a server's status at `at` (and when it next changes); publishes and returns true when it changed. */
@@ -288,10 +315,16 @@ export class LiveFleet {
     const changed = status.health !== cached.status.health || status.state !== cached.status.state;
     this.remember(id, { ...cached, status, evaluatedAt: at.getTime(), nextAt });
     if (!changed) return false;
-    this.serverEvents.publish(serverEvent("UPDATED", "HEALTH_CLOCK", at, {
-      serverId: id, server: cached.row, environment: this.environments.get(cached.row.environmentId) ?? null,
-      scope: { environmentId: cached.row.environmentId, userId: cached.userId }, previous: cached.status, current: status,
-    }));
+    this.serverEvents.publish(
+      serverEvent("UPDATED", "HEALTH_CLOCK", at, {
+        serverId: id,
+        server: cached.row,
+        environment: this.environments.get(cached.row.environmentId) ?? null,
+        scope: { environmentId: cached.row.environmentId, userId: cached.userId },
+        previous: cached.status,
+        current: status,
+      }),
+    );
     return true;
   }
 
@@ -308,16 +341,28 @@ export class LiveFleet {
         const current = serverStatus(row, now, this.options.thresholds);
         const environment = envs.get(row.environmentId) ?? null;
         yield serverEvent("UPDATED", "REPLAY", new Date(Math.max(row.updatedAt.getTime(), now.getTime())), {
-          serverId: row.id, server: row, environment, scope: { environmentId: row.environmentId, userId: environment?.userId ?? null }, previous: null, current,
+          serverId: row.id,
+          server: row,
+          environment,
+          scope: { environmentId: row.environmentId, userId: environment?.userId ?? null },
+          previous: null,
+          current,
         });
       }
     }
-    const removedPages = allPages((after) => this.store.serversRemovedSince(since, { first: LOAD_PAGE, after }), (removed: RemovedServer) => removed.cursor);
+    const removedPages = allPages(
+      (after) => this.store.serversRemovedSince(since, { first: LOAD_PAGE, after }),
+      (removed: RemovedServer) => removed.cursor,
+    );
     for await (const page of removedPages) {
       for (const removed of page.rows) {
         yield serverEvent("REMOVED", "REPLAY", removed.removedAt, {
-          serverId: removed.id, server: null, environment: this.environments.get(removed.environmentId) ?? null,
-          scope: { environmentId: removed.environmentId, userId: removed.userId }, previous: null, current: null,
+          serverId: removed.id,
+          server: null,
+          environment: this.environments.get(removed.environmentId) ?? null,
+          scope: { environmentId: removed.environmentId, userId: removed.userId },
+          previous: null,
+          current: null,
         });
       }
     }

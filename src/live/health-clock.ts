@@ -14,7 +14,10 @@ export class HealthClock {
   private stopped = false;
 
   /** `onDue` runs for each id whose moment has come, with the clock's time. */
-  constructor(private readonly clock: Clock, private readonly onDue: (id: string, now: Date) => void) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly onDue: (id: string, now: Date) => void,
+  ) {}
 
   /** Sets when `id` is next due (ms); undefined: never. Call schedule() after a batch. */
   set(id: string, at: number | undefined): void {

@@ -45,7 +45,11 @@ export interface ProbeOptions {
 }
 
 export class ProbeFailure extends Error {
-  constructor(readonly kind: ProbeErrorKind, message: string, readonly httpStatus: number | null = null) {
+  constructor(
+    readonly kind: ProbeErrorKind,
+    message: string,
+    readonly httpStatus: number | null = null,
+  ) {
     super(message);
   }
 }
@@ -60,7 +64,11 @@ export function classify(error: unknown, deadline: AbortSignal): ProbeFailure {
   for (let e = error as { cause?: unknown } | undefined; e && chain.length < 6; e = e.cause as typeof e) chain.push(e);
   const own = chain.find((e) => e instanceof ProbeFailure);
   if (own) return own;
-  const message = chain.map((e) => e?.message).filter(Boolean).join(": ") || String(error);
+  const message =
+    chain
+      .map((e) => e?.message)
+      .filter(Boolean)
+      .join(": ") || String(error);
   if (deadline.aborted || chain.some((e) => e?.name === "TimeoutError" || e?.code === -32001 || /timed out|timeout/i.test(e?.message ?? ""))) {
     return new ProbeFailure("TIMEOUT", "The server did not answer in time");
   }
@@ -123,8 +131,20 @@ async function healthCheck(url: URL, phases: ProbePhase[], ms: number, deadline:
 /** A result for a probe that could not even start (no endpoint to try). */
 export function failedProbe(kind: ProbeErrorKind, error: string): ProbeResult {
   return {
-    success: false, errorKind: kind, error, httpStatus: null, latencyMs: 0, phases: [], transport: null, protocolVersion: null,
-    serverInfo: null, capabilities: [], tools: [], resourceCount: null, promptCount: null, timestamp: new Date(),
+    success: false,
+    errorKind: kind,
+    error,
+    httpStatus: null,
+    latencyMs: 0,
+    phases: [],
+    transport: null,
+    protocolVersion: null,
+    serverInfo: null,
+    capabilities: [],
+    tools: [],
+    resourceCount: null,
+    promptCount: null,
+    timestamp: new Date(),
   };
 }
 
@@ -134,8 +154,21 @@ export async function probeMcpServer(endpoint: string, options: ProbeOptions): P
   const phases: ProbePhase[] = [];
   const deadline = AbortSignal.timeout(options.timeoutMs);
   const result = (partial: Partial<ProbeResult>): ProbeResult => ({
-    success: false, errorKind: null, error: null, httpStatus: null, phases, transport: null, protocolVersion: null, serverInfo: null,
-    capabilities: [], tools: [], resourceCount: null, promptCount: null, timestamp, ...partial, latencyMs: Math.round(performance.now() - started),
+    success: false,
+    errorKind: null,
+    error: null,
+    httpStatus: null,
+    phases,
+    transport: null,
+    protocolVersion: null,
+    serverInfo: null,
+    capabilities: [],
+    tools: [],
+    resourceCount: null,
+    promptCount: null,
+    timestamp,
+    ...partial,
+    latencyMs: Math.round(performance.now() - started),
   });
   let client: Client | undefined;
   let transport: Transport | undefined;
@@ -148,7 +181,10 @@ export async function probeMcpServer(endpoint: string, options: ProbeOptions): P
     const request = { timeout: options.timeoutMs, signal: deadline };
     const connect = async (kind: ProbeTransport) => {
       client = new Client({ name: options.clientName ?? "mcp-fleet", version: options.clientVersion ?? "0.1.0" });
-      transport = kind === "STREAMABLE_HTTP" ? new StreamableHTTPClientTransport(url, { requestInit, fetch: limitedFetch }) : new SSEClientTransport(url, { requestInit, fetch: limitedFetch });
+      transport =
+        kind === "STREAMABLE_HTTP"
+          ? new StreamableHTTPClientTransport(url, { requestInit, fetch: limitedFetch })
+          : new SSEClientTransport(url, { requestInit, fetch: limitedFetch });
       await client.connect(transport, request);
       return kind;
     };
@@ -164,7 +200,9 @@ export async function probeMcpServer(endpoint: string, options: ProbeOptions): P
     }
     const c = client as unknown as Client;
     const capabilities = c.getServerCapabilities() ?? {};
-    const declared = Object.keys(capabilities).filter((k) => k !== "experimental").concat(Object.keys(capabilities.experimental ?? {}).map((k) => `experimental.${k}`));
+    const declared = Object.keys(capabilities)
+      .filter((k) => k !== "experimental")
+      .concat(Object.keys(capabilities.experimental ?? {}).map((k) => `experimental.${k}`));
     const tools = capabilities.tools ? (await timed(phases, "tools/list", () => c.listTools(undefined, request))).tools.map((t) => t.name) : [];
     const resourceCount = capabilities.resources ? (await timed(phases, "resources/list", () => c.listResources(undefined, request))).resources.length : null;
     const promptCount = capabilities.prompts ? (await timed(phases, "prompts/list", () => c.listPrompts(undefined, request))).prompts.length : null;
@@ -181,7 +219,8 @@ export async function probeMcpServer(endpoint: string, options: ProbeOptions): P
       promptCount,
     });
   } catch (error) {
-    const failure = error instanceof TypeError && /Invalid URL/.test(error.message) ? new ProbeFailure("NO_ENDPOINT", `Not a URL: ${endpoint}`) : classify(error, deadline);
+    const failure =
+      error instanceof TypeError && /Invalid URL/.test(error.message) ? new ProbeFailure("NO_ENDPOINT", `Not a URL: ${endpoint}`) : classify(error, deadline);
     return result({ errorKind: failure.kind, error: failure.message, httpStatus: failure.httpStatus });
   } finally {
     await (client as Client | undefined)?.close().catch(() => undefined);

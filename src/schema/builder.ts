@@ -31,7 +31,11 @@ builder.addScalarType("DateTime", DateTimeResolver, {});
 builder.addScalarType("JSON", JSONResolver, {});
 // Input is validated; output comes from inet columns (valid by construction), so it is not matched
 // against the IPv4 and IPv6 patterns again for every droplet of every page.
-builder.addScalarType("IPAddress", new GraphQLScalarType({ ...IPResolver.toConfig(), name: "IPAddress", description: "An IPv4 or IPv6 address.", serialize: (value) => String(value) }), {});
+builder.addScalarType(
+  "IPAddress",
+  new GraphQLScalarType({ ...IPResolver.toConfig(), name: "IPAddress", description: "An IPv4 or IPv6 address.", serialize: (value) => String(value) }),
+  {},
+);
 builder.addScalarType("UUID", UUIDResolver, {});
 
 builder.globalConnectionField("totalCount", (t) =>

@@ -44,7 +44,9 @@ export function createContext(services: Services, viewer: Viewer = OPEN_VIEWER, 
     async limitDropletCalls() {
       const verdict = await services.rateLimiter.take(viewer.userId ?? viewer.role);
       if (!verdict.ok) {
-        throw new GraphQLError(`Too many operations on droplets; retry in ${verdict.retryAfterSeconds} s`, { extensions: { code: "RATE_LIMITED", retryAfterSeconds: verdict.retryAfterSeconds } });
+        throw new GraphQLError(`Too many operations on droplets; retry in ${verdict.retryAfterSeconds} s`, {
+          extensions: { code: "RATE_LIMITED", retryAfterSeconds: verdict.retryAfterSeconds },
+        });
       }
     },
   };

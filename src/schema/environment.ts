@@ -54,11 +54,21 @@ builder.node(EnvironmentRef, {
     region: t.exposeString("region", reads<EnvironmentColumn>(["region_slug"])),
     size: t.exposeString("size", reads<EnvironmentColumn>(["size_slug"])),
     image: t.exposeString("image", reads<EnvironmentColumn>(["image_slug"])),
-    dropletId: t.string({ ...reads<EnvironmentColumn>(["do_droplet_id"]), nullable: true, description: "The DigitalOcean droplet id.", resolve: (e) => e.doDropletId }),
+    dropletId: t.string({
+      ...reads<EnvironmentColumn>(["do_droplet_id"]),
+      nullable: true,
+      description: "The DigitalOcean droplet id.",
+      resolve: (e) => e.doDropletId,
+    }),
     dropletName: t.exposeString("dropletName", { ...reads<EnvironmentColumn>(["do_droplet_name"]), nullable: true }),
     lastHeartbeatAt: t.expose("lastHeartbeatAt", { ...reads<EnvironmentColumn>(["last_heartbeat_at"]), type: "DateTime", nullable: true }),
     dtmaVersion: t.exposeString("dtmaVersion", { ...reads<EnvironmentColumn>(["dtma_last_known_version"]), nullable: true }),
-    systemMetrics: t.field({ ...reads<EnvironmentColumn>(["dtma_health_details_json"]), type: SystemMetricsRef, nullable: true, resolve: (e) => systemMetrics(e.healthDetails) }),
+    systemMetrics: t.field({
+      ...reads<EnvironmentColumn>(["dtma_health_details_json"]),
+      type: SystemMetricsRef,
+      nullable: true,
+      resolve: (e) => systemMetrics(e.healthDetails),
+    }),
     provisioningError: t.exposeString("provisioningError", { ...reads<EnvironmentColumn>(["provisioning_error_message"]), nullable: true }),
     createdAt: t.expose("createdAt", { ...reads<EnvironmentColumn>(["created_at"]), type: "DateTime" }),
     updatedAt: t.expose("updatedAt", { ...reads<EnvironmentColumn>(["updated_at"]), type: "DateTime" }),
@@ -75,9 +85,7 @@ builder.node(EnvironmentRef, {
           const pages = await ctx.store.listServersByEnvironment(ids, filter, page, ctx.time);
           return ids.map((id) => pages.get(id) as Page<ServerRow>);
         });
-        return toConnection(await loader.load(environment.id), () =>
-          ctx.store.countServers({ ...filter, environmentIds: [environment.id] }, ctx.time),
-        );
+        return toConnection(await loader.load(environment.id), () => ctx.store.countServers({ ...filter, environmentIds: [environment.id] }, ctx.time));
       },
     }),
   }),

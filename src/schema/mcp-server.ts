@@ -41,7 +41,10 @@ function endpointAt(server: ServerRow, environment: EnvironmentRow, ctx: Context
 }
 
 const STATUS = reads<ServerColumn>(["status_on_toolbox", "last_heartbeat_from_dtma", "last_started_at", "instance_error_message"]);
-const ENDPOINT = reads<ServerColumn, EnvironmentColumn>(["mcp_transport_type", "mcp_endpoint_path", "port_mapping_json", "base_config_override_json"], ["public_ip_address"]);
+const ENDPOINT = reads<ServerColumn, EnvironmentColumn>(
+  ["mcp_transport_type", "mcp_endpoint_path", "port_mapping_json", "base_config_override_json"],
+  ["public_ip_address"],
+);
 const NOTHING = reads([]);
 
 const then = <T, R>(value: T | Promise<T>, f: (v: T) => R): R | Promise<R> => (value instanceof Promise ? value.then(f) : f(value));
@@ -50,10 +53,18 @@ export const ServerStatusRef = builder.objectRef<ServerStatus>("MCPServerStatus"
   fields: (t) => ({
     state: t.expose("state", { type: ServerStateEnum }),
     health: t.expose("health", { type: ServerHealthEnum }),
-    uptime: t.int({ nullable: true, description: "Seconds since the server last started; null unless running and the start is known.", resolve: (s) => s.uptimeSeconds }),
+    uptime: t.int({
+      nullable: true,
+      description: "Seconds since the server last started; null unless running and the start is known.",
+      resolve: (s) => s.uptimeSeconds,
+    }),
     lastStarted: t.expose("lastStarted", { type: "DateTime", nullable: true }),
     lastError: t.exposeString("lastError", { nullable: true }),
-    heartbeatAge: t.int({ nullable: true, description: "Seconds since the last heartbeat from the droplet agent; null if it never sent one.", resolve: (s) => s.heartbeatAgeSeconds }),
+    heartbeatAge: t.int({
+      nullable: true,
+      description: "Seconds since the last heartbeat from the droplet agent; null if it never sent one.",
+      resolve: (s) => s.heartbeatAgeSeconds,
+    }),
   }),
 });
 
@@ -63,26 +74,45 @@ builder.node(ServerRef, {
   loadMany: (ids, ctx: Context) => ids.map((id) => ctx.loaders.server.load(id)),
   fields: (t) => ({
     uuid: t.field({ ...NOTHING, type: "UUID", description: "The database id (account_tool_instances.id).", resolve: (s) => s.id }),
-    name: t.string({ ...reads<ServerColumn>(["instance_name_on_toolbox"]), description: "The container name on the droplet (instance_name_on_toolbox), the DTMA's key for it.", resolve: (s) => s.name ?? `MCP Server ${s.id}` }),
+    name: t.string({
+      ...reads<ServerColumn>(["instance_name_on_toolbox"]),
+      description: "The container name on the droplet (instance_name_on_toolbox), the DTMA's key for it.",
+      resolve: (s) => s.name ?? `MCP Server ${s.id}`,
+    }),
     serverType: t.field({ ...reads<ServerColumn>(["mcp_server_type"]), type: ServerTypeEnum, resolve: (s) => s.serverType as "mcp_server" | "standard_tool" }),
     transport: t.field({ ...reads<ServerColumn>(["mcp_transport_type"]), type: TransportEnum, resolve: (s) => (s.transport ?? "http") as "http" }),
-    rawStatus: t.field({ ...reads<ServerColumn>(["status_on_toolbox"]), type: InstallationStatusEnum, description: "status_on_toolbox as stored.", resolve: (s) => s.status as "running" }),
+    rawStatus: t.field({
+      ...reads<ServerColumn>(["status_on_toolbox"]),
+      type: InstallationStatusEnum,
+      description: "status_on_toolbox as stored.",
+      resolve: (s) => s.status as "running",
+    }),
     status: t.field({
       ...STATUS,
       type: ServerStatusRef,
-      resolve: (s, _args, ctx) =>
-        serverStatus(s, ctx.time.now, ctx.time.thresholds),
+      resolve: (s, _args, ctx) => serverStatus(s, ctx.time.now, ctx.time.thresholds),
     }),
     endpoint: t.string({
       ...ENDPOINT,
       nullable: true,
-      description: "The URL MCP clients connect to, from the droplet's public address and the published host port. Null when it cannot be built: see endpointProblem.",
+      description:
+        "The URL MCP clients connect to, from the droplet's public address and the published host port. Null when it cannot be built: see endpointProblem.",
       resolve: (s, _args, ctx) => then(endpointOf(s, ctx), (e) => e.url),
     }),
-    endpointProblem: t.field({ ...ENDPOINT, type: EndpointProblemEnum, nullable: true, resolve: (s, _args, ctx) => then(endpointOf(s, ctx), (e) => e.problem) }),
+    endpointProblem: t.field({
+      ...ENDPOINT,
+      type: EndpointProblemEnum,
+      nullable: true,
+      resolve: (s, _args, ctx) => then(endpointOf(s, ctx), (e) => e.problem),
+    }),
     endpointProblemReason: t.string({ ...ENDPOINT, nullable: true, resolve: (s, _args, ctx) => then(endpointOf(s, ctx), (e) => e.reason) }),
     endpointPath: t.exposeString("endpointPath", { ...reads<ServerColumn>(["mcp_endpoint_path"]), nullable: true }),
-    capabilities: t.expose("capabilities", { ...reads<ServerColumn>(["mcp_server_capabilities"]), type: "JSON", nullable: true, description: "mcp_server_capabilities as stored." }),
+    capabilities: t.expose("capabilities", {
+      ...reads<ServerColumn>(["mcp_server_capabilities"]),
+      type: "JSON",
+      nullable: true,
+      description: "mcp_server_capabilities as stored.",
+    }),
     discoveryMetadata: t.expose("discoveryMetadata", { ...reads<ServerColumn>(["mcp_discovery_metadata"]), type: "JSON", nullable: true }),
     portMapping: t.expose("portMapping", { ...reads<ServerColumn>(["port_mapping_json"]), type: "JSON", nullable: true }),
     version: t.exposeString("version", { ...reads<ServerColumn>(["version"]), nullable: true }),
@@ -90,7 +120,13 @@ builder.node(ServerRef, {
     createdAt: t.expose("createdAt", { ...reads<ServerColumn>(["created_at"]), type: "DateTime" }),
     updatedAt: t.expose("updatedAt", { ...reads<ServerColumn>(["updated_at"]), type: "DateTime" }),
     environment: t.field({ ...NOTHING, type: EnvironmentRef, resolve: (s, _args, ctx) => environmentOf(s, ctx) }),
-    lastConnectionTest: t.field({ ...NOTHING, type: ConnectionTestRef, nullable: true, description: "The newest connection test; null if never tested.", resolve: (s, _args, ctx) => ctx.loaders.lastConnectionTest.load(s.id) }),
+    lastConnectionTest: t.field({
+      ...NOTHING,
+      type: ConnectionTestRef,
+      nullable: true,
+      description: "The newest connection test; null if never tested.",
+      resolve: (s, _args, ctx) => ctx.loaders.lastConnectionTest.load(s.id),
+    }),
     connectionTests: t.field({
       ...NOTHING,
       type: [ConnectionTestRef],
@@ -119,11 +155,13 @@ builder.queryFields((t) => ({
       const server = columnsFor<ServerColumn>(serverType, fields);
       // Environments are read in part only with servers read in part: such servers are reachable
       // through this page alone, so nothing else can reach their partial environments.
-      const environment = server && columnsFor<EnvironmentColumn>(
-        info.schema.getType("Environment") as GraphQLObjectType,
-        fields.has("environment") ? selectedFields(info, ["edges", "node", "environment"]) : [],
-        columnsFor<EnvironmentColumn>(serverType, fields, [], "environment"),
-      );
+      const environment =
+        server &&
+        columnsFor<EnvironmentColumn>(
+          info.schema.getType("Environment") as GraphQLObjectType,
+          fields.has("environment") ? selectedFields(info, ["edges", "node", "environment"]) : [],
+          columnsFor<EnvironmentColumn>(serverType, fields, [], "environment"),
+        );
       const result = await ctx.store.listServers(filter, page, ctx.time, { server, environment });
       // Prime the loaders: the page brought its environments, and later lookups cost nothing.
       // Rows read with some columns only stay out of the loaders (a later lookup needs all).

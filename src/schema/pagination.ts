@@ -12,7 +12,8 @@ interface ConnectionArgs {
 
 /** Validates Relay arguments. Lists page forward only, in a stable (name, id) order. */
 export function toPageArgs(args: ConnectionArgs, config: Config): PageArgs {
-  if (args.last != null || args.before != null) throw badInput("Only forward pagination is supported: use `first` and `after`", args.last != null ? "last" : "before");
+  if (args.last != null || args.before != null)
+    throw badInput("Only forward pagination is supported: use `first` and `after`", args.last != null ? "last" : "before");
   const first = args.first ?? config.defaultPageSize;
   if (!Number.isInteger(first) || first < 0) throw badInput("`first` must be a non-negative integer", "first");
   if (first > config.maxPageSize) throw badInput(`\`first\` may be at most ${config.maxPageSize} (got ${first}); page with \`after\``, "first");

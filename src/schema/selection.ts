@@ -46,7 +46,10 @@ export function declaredReads(type: GraphQLObjectType): Map<string, Reads> {
   let byField = declared.get(type);
   if (!byField) {
     // The id comes from the key, which is always read.
-    byField = new Map([["__typename", NOTHING], ["id", NOTHING]]);
+    byField = new Map([
+      ["__typename", NOTHING],
+      ["id", NOTHING],
+    ]);
     for (const field of Object.values(type.getFields())) {
       const r = field.extensions?.reads as Reads | undefined;
       if (r) byField.set(field.name, r);
@@ -61,7 +64,12 @@ export function declaredReads(type: GraphQLObjectType): Map<string, Reads> {
  * (read every column) if a selected field declares nothing. With `of: "environment"`, what they
  * read of their droplet instead.
  */
-export function columnsFor<C extends string>(type: GraphQLObjectType, fields: Iterable<string>, extra: readonly C[] = [], of: keyof Reads = "own"): C[] | undefined {
+export function columnsFor<C extends string>(
+  type: GraphQLObjectType,
+  fields: Iterable<string>,
+  extra: readonly C[] = [],
+  of: keyof Reads = "own",
+): C[] | undefined {
   const byField = declaredReads(type);
   const columns = new Set<C>(extra);
   for (const field of fields) {

@@ -91,7 +91,10 @@ function withReplay(ctx: Context, accept: (e: ServerEvent) => boolean, since: Da
   const live = liveOf(ctx);
   if (since && since.getTime() > Date.now() + 60_000) throw badInput("`since` is in the future", "since");
   if (since && since.getTime() < Date.now() - REMOVED_SERVERS_KEPT_MS) {
-    throw badInput(`\`since\` is older than the ${REPLAY_DAYS}-day replay window (deletions before it are forgotten): read the list again and subscribe without \`since\``, "since");
+    throw badInput(
+      `\`since\` is older than the ${REPLAY_DAYS}-day replay window (deletions before it are forgotten): read the list again and subscribe without \`since\``,
+      "since",
+    );
   }
   const events = live.serverEvents.subscribe(accept);
   // Without a replay, the hub's iterator is the subscription: one async layer less per event.
@@ -103,7 +106,11 @@ function withReplay(ctx: Context, accept: (e: ServerEvent) => boolean, since: Da
  * pending next(), which for a quiet subscription never settles, so closing it would leave its hub
  * subscriber behind. Here return() ends the live subscription at once.
  */
-function replayThen(replay: AsyncIterable<ServerEvent>, accept: (e: ServerEvent) => boolean, events: AsyncIterableIterator<ServerEvent>): AsyncIterableIterator<ServerEvent> {
+function replayThen(
+  replay: AsyncIterable<ServerEvent>,
+  accept: (e: ServerEvent) => boolean,
+  events: AsyncIterableIterator<ServerEvent>,
+): AsyncIterableIterator<ServerEvent> {
   const replayed = replay[Symbol.asyncIterator]();
   let replaying = true;
   const iterator: AsyncIterableIterator<ServerEvent> = {
@@ -172,7 +179,9 @@ builder.subscriptionType({
       args: { id: t.arg.id() },
       subscribe: (_root, args, ctx) => {
         const id = args.id ? parseId(String(args.id), "Environment") : undefined;
-        return liveOf(ctx).environmentEvents.subscribe((e) => (!id || e.environmentId === id) && canSeeEnvironment(ctx.viewer, e.environment ?? { userId: "" }));
+        return liveOf(ctx).environmentEvents.subscribe(
+          (e) => (!id || e.environmentId === id) && canSeeEnvironment(ctx.viewer, e.environment ?? { userId: "" }),
+        );
       },
       resolve: (e) => e,
     }),

@@ -32,8 +32,20 @@ describe.each(sqlTargets)("testServerConnection on $name", (target) => {
     await migrate(db);
     const env = await insertEnvironment(db, { name: "loopback-droplet", publicIp: "127.0.0.1" });
     const noIp = await insertEnvironment(db, { name: "unprovisioned", publicIp: null });
-    ids.ok = await insertServer(db, { env, name: "weather", status: "running", heartbeatSecondsAgo: 1, portMapping: { container_port: 8080, host_port: mcp.port } });
-    ids.hangs = await insertServer(db, { env, name: "hangs", status: "running", heartbeatSecondsAgo: 1, portMapping: { container_port: 8080, host_port: hanging.port } });
+    ids.ok = await insertServer(db, {
+      env,
+      name: "weather",
+      status: "running",
+      heartbeatSecondsAgo: 1,
+      portMapping: { container_port: 8080, host_port: mcp.port },
+    });
+    ids.hangs = await insertServer(db, {
+      env,
+      name: "hangs",
+      status: "running",
+      heartbeatSecondsAgo: 1,
+      portMapping: { container_port: 8080, host_port: hanging.port },
+    });
     ids.noIp = await insertServer(db, { env: noIp, name: "nowhere", status: "pending_deploy" });
     server = await startTestServer(new SqlStore(db), { live: { coalesceMs: 5 }, env: { MCP_PROBE_TIMEOUT_MS: "800" } });
   });
@@ -53,14 +65,21 @@ describe.each(sqlTargets)("testServerConnection on $name", (target) => {
     expect(body.errors).toBeUndefined();
     const result = body.data.testServerConnection;
     expect(result).toMatchObject({
-      success: true, error: null, errorKind: null, transport: "STREAMABLE_HTTP", endpoint: `http://127.0.0.1:${mcp.port}/mcp`,
-      tools: ["echo", "add"], serverInfo: { name: "weather", version: "1.2.3" },
+      success: true,
+      error: null,
+      errorKind: null,
+      transport: "STREAMABLE_HTTP",
+      endpoint: `http://127.0.0.1:${mcp.port}/mcp`,
+      tools: ["echo", "add"],
+      serverInfo: { name: "weather", version: "1.2.3" },
     });
     expect(result.capabilities).toEqual(expect.arrayContaining(["prompts", "resources", "tools"]));
     expect(result.phases.map((p: any) => p.name)).toEqual(["health", "initialize", "tools/list", "resources/list", "prompts/list", "ping"]);
     expect(await sub.next()).toEqual({ connectionTested: { success: true, tools: ["echo", "add"] } });
 
-    const history = await server.gql(`query($id: ID!) { server(id: $id) { lastConnectionTest { success timestamp } connectionTests(first: 5) { success } } }`, { id: ids.ok });
+    const history = await server.gql(`query($id: ID!) { server(id: $id) { lastConnectionTest { success timestamp } connectionTests(first: 5) { success } } }`, {
+      id: ids.ok,
+    });
     expect(history.body.data.server.lastConnectionTest).toEqual({ success: true, timestamp: result.timestamp });
     expect(history.body.data.server.connectionTests).toHaveLength(1);
     await sub.close();
@@ -76,7 +95,12 @@ describe.each(sqlTargets)("testServerConnection on $name", (target) => {
 
   it("reports NO_ENDPOINT for a server on a droplet with no address, and keeps the history newest first", async () => {
     const { body } = await server.gql(TEST, { id: ids.noIp });
-    expect(body.data.testServerConnection).toMatchObject({ success: false, errorKind: "NO_ENDPOINT", endpoint: null, error: "The droplet has no public IP address yet" });
+    expect(body.data.testServerConnection).toMatchObject({
+      success: false,
+      errorKind: "NO_ENDPOINT",
+      endpoint: null,
+      error: "The droplet has no public IP address yet",
+    });
     await server.gql(TEST, { id: ids.noIp });
     const list = await server.gql(`query($id: ID!) { server(id: $id) { connectionTests(first: 1) { errorKind } } }`, { id: ids.noIp });
     expect(list.body.data.server.connectionTests).toEqual([{ errorKind: "NO_ENDPOINT" }]);

@@ -25,13 +25,26 @@ describe("masking of unexpected errors", () => {
   beforeAll(async () => {
     const db = await pgliteDb(undefined);
     await migrate(db);
-    const logger = pino({ level: "info" }, new Writable({ write(chunk, _e, done) { lines.push(JSON.parse(String(chunk))); done(); } }));
+    const logger = pino(
+      { level: "info" },
+      new Writable({
+        write(chunk, _e, done) {
+          lines.push(JSON.parse(String(chunk)));
+          done();
+        },
+      }),
+    );
     server = await startTestServer(new FailingStore(db), { logger });
   });
   afterAll(async () => server?.close());
 
   const expectMasked = (errors: Array<{ message: string; extensions?: Record<string, unknown> }> | undefined, raw: string) => {
-    expect(errors).toEqual([expect.objectContaining({ message: "Unexpected error", extensions: { code: "INTERNAL_SERVER_ERROR", errorId: expect.stringMatching(/^[0-9a-f-]{36}$/) } })]);
+    expect(errors).toEqual([
+      expect.objectContaining({
+        message: "Unexpected error",
+        extensions: { code: "INTERNAL_SERVER_ERROR", errorId: expect.stringMatching(/^[0-9a-f-]{36}$/) },
+      }),
+    ]);
     expect(raw).not.toContain("boom");
     expect(raw).not.toContain("hunter2");
     expect(raw).not.toMatch(/stack|at .*\.ts/);
@@ -42,7 +55,11 @@ describe("masking of unexpected errors", () => {
   };
 
   it("over HTTP, answers 200 with the masked error and keeps serving", async () => {
-    const res = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ servers { totalCount } }" }) });
+    const res = await fetch(server.url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ servers { totalCount } }" }),
+    });
     expect(res.status).toBe(200);
     const raw = await res.text();
     expectMasked(JSON.parse(raw).errors, raw);

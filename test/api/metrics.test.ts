@@ -24,7 +24,10 @@ describe("/metrics", () => {
     await migrate(db);
     ids.env = await insertEnvironment(db, { name: "m", publicIp: "127.0.0.1" });
     ids.server = await insertServer(db, { env: ids.env, name: "s", status: "running", heartbeatSecondsAgo: 1, portMapping: { host_port: sim.port } });
-    server = await startTestServer(new SqlStore(db), { live: { coalesceMs: 5 }, env: { DTMA_PORT: String(sim.port), DTMA_API_KEY: KEY, MCP_PROBE_TIMEOUT_MS: "1000" } });
+    server = await startTestServer(new SqlStore(db), {
+      live: { coalesceMs: 5 },
+      env: { DTMA_PORT: String(sim.port), DTMA_API_KEY: KEY, MCP_PROBE_TIMEOUT_MS: "1000" },
+    });
   });
   afterAll(async () => {
     await server?.close();
@@ -54,7 +57,9 @@ describe("/metrics", () => {
   });
 
   it("labels GraphQL metrics by operation, not by URL, and error paths without list indexes", async () => {
-    const get = await fetch(`${server.url}?query=${encodeURIComponent("query ByGet { servers(first: 1) { edges { node { name } } } }")}`, { headers: { accept: "application/json" } });
+    const get = await fetch(`${server.url}?query=${encodeURIComponent("query ByGet { servers(first: 1) { edges { node { name } } } }")}`, {
+      headers: { accept: "application/json" },
+    });
     expect(get.status).toBe(200);
     await server.gql(`query Broken { servers(first: 1) { edges { node { name } } } a: server(id: "nope") { name } }`);
     // An error inside a list: its path has the item's index (servers.edges.0.node...), the label none.
@@ -65,7 +70,9 @@ describe("/metrics", () => {
     expect(text).toMatch(/graphql_yoga_http_duration_count\{operationName="ByGet",operationType="query",method="GET",statusCode="200"\} 1/);
     expect(text).not.toMatch(/graphql_yoga_http_duration[^\n]*url=/);
     expect(text).toMatch(/graphql_envelop_error_result\{operationName="Broken",operationType="query",phase="execute",path="a"\} 1/);
-    expect(text).toMatch(/graphql_envelop_error_result\{operationName="InList",operationType="query",phase="execute",path="servers.edges.node.connectionTests"\} 1/);
+    expect(text).toMatch(
+      /graphql_envelop_error_result\{operationName="InList",operationType="query",phase="execute",path="servers.edges.node.connectionTests"\} 1/,
+    );
     expect(text).not.toMatch(/path="[^"]*\.0\./);
   });
 });

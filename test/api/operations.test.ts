@@ -84,7 +84,9 @@ describe.each(sqlTargets)("fleet operations on $name", (target) => {
 
   it("stops, starts and restarts through the agent, and subscribers see each state in order", async () => {
     const client = wsClient(server.url);
-    const sub = subscribeWs(client, `subscription($ids: [ID!]) { serverStatusChanged(filter: { serverIds: $ids }) { previous { state } current { state } } }`, { ids: [ids.weather] });
+    const sub = subscribeWs(client, `subscription($ids: [ID!]) { serverStatusChanged(filter: { serverIds: $ids }) { previous { state } current { state } } }`, {
+      ids: [ids.weather],
+    });
     await until(() => server.live!.serverEvents.size === 1, "the subscription");
     /** The states a subscriber saw until `target`, each event continuing from the one before. */
     const statesUntil = async (from: string, target: string) => {
@@ -101,11 +103,21 @@ describe.each(sqlTargets)("fleet operations on $name", (target) => {
     expect(stopped.body.data.stopServer).toEqual({ rawStatus: "stopped", status: { state: "STOPPED" } });
     expect(sim.containers.get("weather")!.state).toBe("exited");
     // Changes closer together than the feed's coalescing window arrive as one event.
-    expect([["RUNNING", "STOPPING", "STOPPED"], ["RUNNING", "STOPPED"]]).toContainEqual(await statesUntil("RUNNING", "STOPPED"));
+    expect([
+      ["RUNNING", "STOPPING", "STOPPED"],
+      ["RUNNING", "STOPPED"],
+    ]).toContainEqual(await statesUntil("RUNNING", "STOPPED"));
 
-    expect((await server.gql(`mutation($id: ID!) { startServer(id: $id) { rawStatus } }`, { id: ids.weather })).body.data.startServer.rawStatus).toBe("running");
-    expect([["STOPPED", "STARTING", "RUNNING"], ["STOPPED", "RUNNING"]]).toContainEqual(await statesUntil("STOPPED", "RUNNING"));
-    expect((await server.gql(`mutation($id: ID!) { restartServer(id: $id) { rawStatus } }`, { id: ids.weather })).body.data.restartServer.rawStatus).toBe("running");
+    expect((await server.gql(`mutation($id: ID!) { startServer(id: $id) { rawStatus } }`, { id: ids.weather })).body.data.startServer.rawStatus).toBe(
+      "running",
+    );
+    expect([
+      ["STOPPED", "STARTING", "RUNNING"],
+      ["STOPPED", "RUNNING"],
+    ]).toContainEqual(await statesUntil("STOPPED", "RUNNING"));
+    expect((await server.gql(`mutation($id: ID!) { restartServer(id: $id) { rawStatus } }`, { id: ids.weather })).body.data.restartServer.rawStatus).toBe(
+      "running",
+    );
     expect(sim.requests.slice(-2).map((r) => `${r.method} ${r.path}`)).toEqual(["POST /tools/weather/stop", "POST /tools/weather/start"]); // shape A has no restart route
     await sub.close();
     await client.dispose();
@@ -116,7 +128,10 @@ describe.each(sqlTargets)("fleet operations on $name", (target) => {
     let statements = 0;
     const off = db.onStatement((text) => /mcp_fleet_apply_dtma_report/.test(text) && statements++);
     const before = sim.requests.filter((r) => r.path === "/status").length;
-    const { body } = await server.gql(`mutation($id: ID!) { refreshEnvironmentStatus(id: $id) { status dtmaVersion lastHeartbeatAt systemMetrics { cpuLoadPercent } } }`, { id: envId });
+    const { body } = await server.gql(
+      `mutation($id: ID!) { refreshEnvironmentStatus(id: $id) { status dtmaVersion lastHeartbeatAt systemMetrics { cpuLoadPercent } } }`,
+      { id: envId },
+    );
     off();
     expect(body.errors).toBeUndefined();
     expect(body.data.refreshEnvironmentStatus).toMatchObject({ status: "active", dtmaVersion: "1.4.2-sim" });
@@ -145,13 +160,17 @@ describe.each(sqlTargets)("fleet operations on $name", (target) => {
     const env = await server.gql(`query($id: ID!) { environment(id: $id) { status systemMetrics { error } } }`, { id: envId });
     expect(env.body.data.environment).toEqual({ status: "unresponsive", systemMetrics: { error: expect.stringContaining("did not answer") } });
     sim.faults.clear();
-    expect((await server.gql(`mutation($id: ID!) { refreshEnvironmentStatus(id: $id) { status } }`, { id: envId })).body.data.refreshEnvironmentStatus.status).toBe("active");
+    expect(
+      (await server.gql(`mutation($id: ID!) { refreshEnvironmentStatus(id: $id) { status } }`, { id: envId })).body.data.refreshEnvironmentStatus.status,
+    ).toBe("active");
   });
 
   it("maps a hostile agent answer (redirect, garbage) to UPSTREAM_UNAVAILABLE and keeps serving", async () => {
     for (const fault of ["redirect", "garbage"] as const) {
       sim.faults.set("GET /status", fault);
-      expect(codes((await server.gql(`mutation($id: ID!) { refreshEnvironmentStatus(id: $id) { status } }`, { id: envId })).body)).toEqual(["UPSTREAM_UNAVAILABLE"]);
+      expect(codes((await server.gql(`mutation($id: ID!) { refreshEnvironmentStatus(id: $id) { status } }`, { id: envId })).body)).toEqual([
+        "UPSTREAM_UNAVAILABLE",
+      ]);
     }
     sim.faults.clear();
     expect((await server.gql(`{ servers(first: 1) { totalCount } }`)).body.data.servers.totalCount).toBeGreaterThan(0);
@@ -167,18 +186,32 @@ describe.each(sqlTargets)("fleet operations on $name", (target) => {
 
   describe("heartbeat ingestion", () => {
     const post = (body: unknown, token = TOKEN) =>
-      fetch(server.url.replace("/graphql", "/dtma/heartbeat"), { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: typeof body === "string" ? body : JSON.stringify(body) });
+      fetch(server.url.replace("/graphql", "/dtma/heartbeat"), {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+        body: typeof body === "string" ? body : JSON.stringify(body),
+      });
 
     it("updates the droplet and its servers from an upstream heartbeat, answering 204", async () => {
-      const res = await post({ dtma_version: "2.0.0", system_status: { cpu_load_percent: 12 }, tool_statuses: [{ account_tool_instance_id: ids.weather, status_on_toolbox: "exited", runtime_details: { x: 1 } }] });
+      const res = await post({
+        dtma_version: "2.0.0",
+        system_status: { cpu_load_percent: 12 },
+        tool_statuses: [{ account_tool_instance_id: ids.weather, status_on_toolbox: "exited", runtime_details: { x: 1 } }],
+      });
       expect(res.status).toBe(204);
-      const s = await server.gql(`query($id: ID!) { server(id: $id) { rawStatus lastHeartbeat environment { dtmaVersion systemMetrics { cpuLoadPercent } lastHeartbeatAt } } }`, { id: ids.weather });
+      const s = await server.gql(
+        `query($id: ID!) { server(id: $id) { rawStatus lastHeartbeat environment { dtmaVersion systemMetrics { cpuLoadPercent } lastHeartbeatAt } } }`,
+        { id: ids.weather },
+      );
       expect(s.body.data.server).toMatchObject({ rawStatus: "stopped", environment: { dtmaVersion: "2.0.0", systemMetrics: { cpuLoadPercent: 12 } } });
       expect(s.body.data.server.lastHeartbeat).toBeTruthy();
     });
 
     it("accepts the simulator's own heartbeats", async () => {
-      const beating = new DtmaSimulator({ apiKey: KEY, heartbeat: { url: server.url.replace("/graphql", "/dtma/heartbeat"), token: TOKEN, intervalMs: 60_000 } });
+      const beating = new DtmaSimulator({
+        apiKey: KEY,
+        heartbeat: { url: server.url.replace("/graphql", "/dtma/heartbeat"), token: TOKEN, intervalMs: 60_000 },
+      });
       await beating.add({ name: "weather", accountToolInstanceId: ids.weather, state: "running" });
       expect(await beating.sendHeartbeat()).toBe(204);
       expect((await server.gql(`query($id: ID!) { server(id: $id) { rawStatus } }`, { id: ids.weather })).body.data.server.rawStatus).toBe("running");
@@ -207,7 +240,12 @@ describe.each(sqlTargets)("fleet operations on $name", (target) => {
       return { id: body.data.deployServer.uuid as string, name };
     };
     const row = async (id: string) =>
-      (await db.query<{ status_on_toolbox: string; instance_error_message: string | null }>("SELECT status_on_toolbox, instance_error_message FROM account_tool_instances WHERE id = $1", [id]))[0];
+      (
+        await db.query<{ status_on_toolbox: string; instance_error_message: string | null }>(
+          "SELECT status_on_toolbox, instance_error_message FROM account_tool_instances WHERE id = $1",
+          [id],
+        )
+      )[0];
     const remove = (id: string) => server.gql(`mutation($id: ID!) { deleteServer(id: $id) { deletedServerId } }`, { id });
 
     it.each([

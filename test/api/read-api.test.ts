@@ -10,7 +10,6 @@ import { sqlTargets } from "../helpers/targets.ts";
 import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
 import { selectAll } from "../helpers/selection.ts";
 
-
 const SERVER_FIELDS = `id uuid name rawStatus serverType transport endpoint endpointProblem endpointProblemReason
   status { state health uptime lastStarted lastError heartbeatAge } capabilities discoveryMetadata lastHeartbeat createdAt updatedAt
   environment { id uuid name status publicIP privateIP region size image lastHeartbeatAt dtmaVersion systemMetrics { cpuLoadPercent memory { usedPercent } } }`;
@@ -25,9 +24,20 @@ describe.each(sqlTargets)("read API on $name", (target) => {
   beforeAll(async () => {
     ({ db, close } = await target.open());
     await migrate(db);
-    ids.env = await insertEnvironment(db, { name: "edge", publicIp: "203.0.113.9", privateIp: "10.1.2.3", metrics: { cpu_load_percent: 40, memory: { total_bytes: 100, used_bytes: 25 } } });
+    ids.env = await insertEnvironment(db, {
+      name: "edge",
+      publicIp: "203.0.113.9",
+      privateIp: "10.1.2.3",
+      metrics: { cpu_load_percent: 40, memory: { total_bytes: 100, used_bytes: 25 } },
+    });
     ids.noIp = await insertEnvironment(db, { name: "fresh", status: "provisioning", publicIp: null });
-    ids.running = await insertServer(db, { env: ids.env, name: "alpha", status: "running", heartbeatSecondsAgo: 30, portMapping: { container_port: 8080, host_port: 49152 } });
+    ids.running = await insertServer(db, {
+      env: ids.env,
+      name: "alpha",
+      status: "running",
+      heartbeatSecondsAgo: 30,
+      portMapping: { container_port: 8080, host_port: 49152 },
+    });
     ids.pending = await insertServer(db, { env: ids.noIp, name: "beta", status: "pending_deploy" });
     ids.errored = await insertServer(db, { env: ids.env, name: "gamma", status: "error", error: "image pull failed" });
     await generateFleet(db, { environments: 40, serversPerEnvironment: 5 });
@@ -46,7 +56,9 @@ describe.each(sqlTargets)("read API on $name", (target) => {
   }
 
   it("serves 100 servers with their environments in 1 SQL statement", async () => {
-    const { result, count } = await counted(() => server.gql(`{ servers(first: 100) { edges { cursor node { ${SERVER_FIELDS} } } pageInfo { hasNextPage endCursor } } }`));
+    const { result, count } = await counted(() =>
+      server.gql(`{ servers(first: 100) { edges { cursor node { ${SERVER_FIELDS} } } pageInfo { hasNextPage endCursor } } }`),
+    );
     expect(result.body.errors).toBeUndefined();
     expect(result.body.data.servers.edges).toHaveLength(100);
     expect(new Set(result.body.data.servers.edges.map((e: any) => e.node.environment.uuid)).size).toBeGreaterThan(15);
@@ -60,7 +72,11 @@ describe.each(sqlTargets)("read API on $name", (target) => {
   });
 
   it("nests servers under environments in 2 statements", async () => {
-    const { result, count } = await counted(() => server.gql(`{ environments(first: 50) { edges { node { name servers(first: 3) { edges { node { name environment { name } } } pageInfo { hasNextPage } } } } } }`));
+    const { result, count } = await counted(() =>
+      server.gql(
+        `{ environments(first: 50) { edges { node { name servers(first: 3) { edges { node { name environment { name } } } pageInfo { hasNextPage } } } } } }`,
+      ),
+    );
     expect(result.body.errors).toBeUndefined();
     const envs = result.body.data.environments.edges.map((e: any) => e.node);
     expect(envs).toHaveLength(42);
@@ -74,18 +90,37 @@ describe.each(sqlTargets)("read API on $name", (target) => {
     const { body } = await server.gql(`query($id: ID!) { server(id: $id) { ${SERVER_FIELDS} } }`, { id: ids.running });
     const s = body.data.server;
     expect(s).toMatchObject({
-      uuid: ids.running, name: "alpha", rawStatus: "running", serverType: "MCP_SERVER", transport: "SSE",
-      endpoint: "http://203.0.113.9:49152/mcp", endpointProblem: null,
+      uuid: ids.running,
+      name: "alpha",
+      rawStatus: "running",
+      serverType: "MCP_SERVER",
+      transport: "SSE",
+      endpoint: "http://203.0.113.9:49152/mcp",
+      endpointProblem: null,
       status: { state: "RUNNING", health: "HEALTHY", lastError: null },
-      environment: { uuid: ids.env, name: "edge", status: "active", publicIP: "203.0.113.9", privateIP: "10.1.2.3", systemMetrics: { cpuLoadPercent: 40, memory: { usedPercent: 25 } } },
+      environment: {
+        uuid: ids.env,
+        name: "edge",
+        status: "active",
+        publicIP: "203.0.113.9",
+        privateIP: "10.1.2.3",
+        systemMetrics: { cpuLoadPercent: 40, memory: { usedPercent: 25 } },
+      },
     });
     expect(s.status.heartbeatAge).toBeGreaterThanOrEqual(30);
     expect(s.status.uptime).toBeGreaterThanOrEqual(0);
   });
 
   it("explains a missing endpoint when the droplet has no address", async () => {
-    const { body } = await server.gql(`query($id: ID!) { server(id: $id) { endpoint endpointProblem endpointProblemReason status { state health } } }`, { id: ids.pending });
-    expect(body.data.server).toEqual({ endpoint: null, endpointProblem: "NO_PUBLIC_ADDRESS", endpointProblemReason: "The droplet has no public IP address yet", status: { state: "STARTING", health: "UNKNOWN" } });
+    const { body } = await server.gql(`query($id: ID!) { server(id: $id) { endpoint endpointProblem endpointProblemReason status { state health } } }`, {
+      id: ids.pending,
+    });
+    expect(body.data.server).toEqual({
+      endpoint: null,
+      endpointProblem: "NO_PUBLIC_ADDRESS",
+      endpointProblemReason: "The droplet has no public IP address yet",
+      status: { state: "STARTING", health: "UNKNOWN" },
+    });
   });
 
   it("reports an errored server unhealthy with its stored error", async () => {
@@ -100,17 +135,25 @@ describe.each(sqlTargets)("read API on $name", (target) => {
   });
 
   it("reads only the columns the selection needs, through fragments, and answers the same", async () => {
-    const narrow = await counted(() => server.gql(`{ servers(first: 100) { edges { node { ...N } } } } fragment N on MCPServer { name ... on MCPServer { status { state } } }`));
+    const narrow = await counted(() =>
+      server.gql(`{ servers(first: 100) { edges { node { ...N } } } } fragment N on MCPServer { name ... on MCPServer { status { state } } }`),
+    );
     expect(narrow.count).toBe(1);
     const select = statements.at(-1)!.slice(0, statements.at(-1)!.indexOf(" FROM "));
     expect(select).toContain("instance_error_message"); // status reads it
-    for (const unread of ["mcp_server_capabilities", "mcp_discovery_metadata", "tool_catalog_id", "base_config_override_json"]) expect(select).not.toContain(unread);
+    for (const unread of ["mcp_server_capabilities", "mcp_discovery_metadata", "tool_catalog_id", "base_config_override_json"])
+      expect(select).not.toContain(unread);
     const full = await server.gql(`{ servers(first: 100) { edges { node { name status { state } capabilities } } } }`);
-    expect(narrow.result.body.data.servers.edges).toEqual(full.body.data.servers.edges.map((e: any) => ({ node: { name: e.node.name, status: e.node.status } })));
+    expect(narrow.result.body.data.servers.edges).toEqual(
+      full.body.data.servers.edges.map((e: any) => ({ node: { name: e.node.name, status: e.node.status } })),
+    );
   });
 
   it("answers a full server after a page that read some columns, in the same request", async () => {
-    const { body } = await server.gql(`query($id: ID!) { servers(first: 100) { edges { node { name } } } server(id: $id) { name rawStatus capabilities createdAt endpoint } }`, { id: ids.running });
+    const { body } = await server.gql(
+      `query($id: ID!) { servers(first: 100) { edges { node { name } } } server(id: $id) { name rawStatus capabilities createdAt endpoint } }`,
+      { id: ids.running },
+    );
     expect(body.errors).toBeUndefined();
     expect(body.data.server).toMatchObject({ name: "alpha", rawStatus: "running", createdAt: expect.any(String) });
   });
@@ -121,10 +164,14 @@ describe.each(sqlTargets)("read API on $name", (target) => {
     const select = statements.at(-1)!;
     expect(select).toContain("public_ip_address");
     for (const unread of ["dtma_health_details_json", "provisioning_error_message", "image_slug", "last_heartbeat_at"]) expect(select).not.toContain(unread);
-    const full = await server.gql(`{ servers(first: 100) { edges { node { name endpoint capabilities environment { name publicIP systemMetrics { cpuLoadPercent } } } } } }`);
+    const full = await server.gql(
+      `{ servers(first: 100) { edges { node { name endpoint capabilities environment { name publicIP systemMetrics { cpuLoadPercent } } } } } }`,
+    );
     expect(full.body.errors).toBeUndefined();
     expect(narrow.result.body.data.servers.edges).toEqual(
-      full.body.data.servers.edges.map((e: any) => ({ node: { name: e.node.name, endpoint: e.node.endpoint, environment: { name: e.node.environment.name, publicIP: e.node.environment.publicIP } } })),
+      full.body.data.servers.edges.map((e: any) => ({
+        node: { name: e.node.name, endpoint: e.node.endpoint, environment: { name: e.node.environment.name, publicIP: e.node.environment.publicIP } },
+      })),
     );
     const withMetrics = await counted(() => server.gql(`{ servers(first: 100) { edges { node { name environment { systemMetrics { cpuLoadPercent } } } } } }`));
     expect(statements.at(-1)).toContain("dtma_health_details_json");
@@ -132,7 +179,10 @@ describe.each(sqlTargets)("read API on $name", (target) => {
   });
 
   it("answers a whole environment after a page that read some of its columns, in the same request", async () => {
-    const { body } = await server.gql(`query($id: ID!) { servers(first: 100) { edges { node { name environment { name } } } } environment(id: $id) { name region systemMetrics { cpuLoadPercent } } server(id: "${ids.running}") { environment { systemMetrics { cpuLoadPercent } } } }`, { id: ids.env });
+    const { body } = await server.gql(
+      `query($id: ID!) { servers(first: 100) { edges { node { name environment { name } } } } environment(id: $id) { name region systemMetrics { cpuLoadPercent } } server(id: "${ids.running}") { environment { systemMetrics { cpuLoadPercent } } } }`,
+      { id: ids.env },
+    );
     expect(body.errors).toBeUndefined();
     expect(body.data.environment).toEqual({ name: "edge", region: expect.any(String), systemMetrics: { cpuLoadPercent: 40 } });
     expect(body.data.server.environment.systemMetrics).toEqual({ cpuLoadPercent: 40 });
@@ -148,7 +198,10 @@ describe.each(sqlTargets)("read API on $name", (target) => {
 
   it("finds a server by its global id, by its UUID and through node(id)", async () => {
     const globalId = encodeGlobalID("MCPServer", ids.running);
-    const { body } = await server.gql(`query($g: ID!, $u: ID!) { a: server(id: $g) { name } b: server(id: $u) { id } node(id: $g) { ... on MCPServer { name } } }`, { g: globalId, u: ids.running });
+    const { body } = await server.gql(
+      `query($g: ID!, $u: ID!) { a: server(id: $g) { name } b: server(id: $u) { id } node(id: $g) { ... on MCPServer { name } } }`,
+      { g: globalId, u: ids.running },
+    );
     expect(body.data).toEqual({ a: { name: "alpha" }, b: { id: globalId }, node: { name: "alpha" } });
   });
 
@@ -162,7 +215,9 @@ describe.each(sqlTargets)("read API on $name", (target) => {
   });
 
   it("returns null for an unknown id", async () => {
-    const { body } = await server.gql(`{ server(id: "00000000-0000-4000-8000-00000000abcd") { name } environment(id: "00000000-0000-4000-8000-00000000abcd") { name } }`);
+    const { body } = await server.gql(
+      `{ server(id: "00000000-0000-4000-8000-00000000abcd") { name } environment(id: "00000000-0000-4000-8000-00000000abcd") { name } }`,
+    );
     expect(body).toEqual({ data: { server: null, environment: null } });
   });
 

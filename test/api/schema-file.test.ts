@@ -15,7 +15,16 @@ describe("schema/schema.graphql", () => {
 
   it("keeps every upstream enum value", () => {
     const schema = printedSchema();
-    for (const value of ["pending_install", "error_uninstall", "pending_config", "error_runtime", "pending_delete", "awaiting_heartbeat", "error_deprovisioning", "scaling"]) {
+    for (const value of [
+      "pending_install",
+      "error_uninstall",
+      "pending_config",
+      "error_runtime",
+      "pending_delete",
+      "awaiting_heartbeat",
+      "error_deprovisioning",
+      "scaling",
+    ]) {
       expect(schema).toContain(`  ${value}\n`);
     }
   });

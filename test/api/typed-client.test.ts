@@ -35,7 +35,8 @@ describe("typed operations through urql", () => {
     expect(names).toHaveLength(22);
     expect(new Set(names).size).toBe(22);
 
-    const first = (await client.query(FleetServersDocument, { first: 1, filter: { states: ["RUNNING"], healths: ["HEALTHY"] } }).toPromise()).data!.servers.edges[0].node;
+    const first = (await client.query(FleetServersDocument, { first: 1, filter: { states: ["RUNNING"], healths: ["HEALTHY"] } }).toPromise()).data!.servers
+      .edges[0].node;
     const detail = await client.query(ServerDetailDocument, { id: first.id }).toPromise();
     // Typed fields: state is the ServerState union, endpoint a nullable string.
     const state: "RUNNING" | "STOPPED" | "STARTING" | "STOPPING" | "ERROR" | "UNKNOWN" = detail.data!.server!.status.state;

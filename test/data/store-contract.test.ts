@@ -72,7 +72,13 @@ describe.each(targets)("store contract on $name", (target) => {
     opened = await target.open();
     store = opened.store;
     const f = opened.fixture;
-    ids.envA = await f.environment({ name: "alpha", publicIp: "203.0.113.1", privateIp: "10.0.0.1", dropletId: "9007199254740993", metrics: { cpu_load_percent: 5 } });
+    ids.envA = await f.environment({
+      name: "alpha",
+      publicIp: "203.0.113.1",
+      privateIp: "10.0.0.1",
+      dropletId: "9007199254740993",
+      metrics: { cpu_load_percent: 5 },
+    });
     ids.envB = await f.environment({ name: "beta", status: "unresponsive", publicIp: null });
     ids.envEmpty = await f.environment({ name: null, status: "provisioning" });
     ids.healthy = await f.server({ env: ids.envA, name: "healthy", status: "running", heartbeatSecondsAgo: 10 });
@@ -123,7 +129,13 @@ describe.each(targets)("store contract on $name", (target) => {
   });
 
   it("filters by state through every status that means it", async () => {
-    expect(names((await store.listServers({ states: ["RUNNING"] }, { first: 50 }, time())).rows)).toEqual(["degraded", "healthy", "never", "plain-tool", "stale"]);
+    expect(names((await store.listServers({ states: ["RUNNING"] }, { first: 50 }, time())).rows)).toEqual([
+      "degraded",
+      "healthy",
+      "never",
+      "plain-tool",
+      "stale",
+    ]);
     expect(names((await store.listServers({ states: ["ERROR", "STARTING"] }, { first: 50 }, time())).rows)).toEqual(["broken", null]);
   });
 
@@ -163,7 +175,15 @@ describe.each(targets)("store contract on $name", (target) => {
 
   it("reads every server column with the right types", async () => {
     const [row] = await store.serversByIds([ids.broken]);
-    expect(row).toMatchObject({ id: ids.broken, environmentId: ids.envB, status: "error_runtime", errorMessage: "exit 1", serverType: "mcp_server", transport: "sse", endpointPath: "/mcp" });
+    expect(row).toMatchObject({
+      id: ids.broken,
+      environmentId: ids.envB,
+      status: "error_runtime",
+      errorMessage: "exit 1",
+      serverType: "mcp_server",
+      transport: "sse",
+      endpointPath: "/mcp",
+    });
     expect(row!.createdAt).toBeInstanceOf(Date);
     expect(row!.lastHeartbeat).toBeNull();
   });
@@ -178,7 +198,14 @@ describe.each(targets)("store contract on $name", (target) => {
 
   it("reads environments with addresses as plain text and never the bearer token", async () => {
     const [env] = await store.environmentsByIds([ids.envA]);
-    expect(env).toMatchObject({ name: "alpha", publicIp: "203.0.113.1", privateIp: "10.0.0.1", doDropletId: "9007199254740993", status: "active", healthDetails: { cpu_load_percent: 5 } });
+    expect(env).toMatchObject({
+      name: "alpha",
+      publicIp: "203.0.113.1",
+      privateIp: "10.0.0.1",
+      doDropletId: "9007199254740993",
+      status: "active",
+      healthDetails: { cpu_load_percent: 5 },
+    });
     expect(JSON.stringify(env)).not.toContain("secret-token");
   });
 
@@ -188,7 +215,10 @@ describe.each(targets)("store contract on $name", (target) => {
     const page = await store.listEnvironments({}, { first: 1, after: { name: "alpha", id: ids.envA } });
     expect(page.rows.map((e) => e.name)).toEqual(["beta"]);
     expect(page.hasNextPage).toBe(true);
-    expect((await store.listEnvironments({ statuses: ["unresponsive", "provisioning"] }, { first: 10 })).rows.map((e) => e.id)).toEqual([ids.envB, ids.envEmpty]);
+    expect((await store.listEnvironments({ statuses: ["unresponsive", "provisioning"] }, { first: 10 })).rows.map((e) => e.id)).toEqual([
+      ids.envB,
+      ids.envEmpty,
+    ]);
     expect(await store.countEnvironments({ search: "ALP" })).toBe(1);
   });
 });
@@ -250,7 +280,12 @@ describe.each(targets.filter((t) => t.name !== "Supabase"))("SQL store on $name"
 
   it("keeps the upstream constraints: one instance per catalog tool per environment", async () => {
     const [row] = await opened.db!.query<{ tool_catalog_id: string }>("SELECT tool_catalog_id FROM account_tool_instances WHERE id = $1", [ids.healthy]);
-    await expect(opened.db!.query("INSERT INTO account_tool_instances (account_tool_environment_id, tool_catalog_id, mcp_server_type, mcp_transport_type) VALUES ($1, $2, 'mcp_server', 'sse')", [ids.envA, row.tool_catalog_id])).rejects.toThrow(/uq_account_env_tool/);
+    await expect(
+      opened.db!.query(
+        "INSERT INTO account_tool_instances (account_tool_environment_id, tool_catalog_id, mcp_server_type, mcp_transport_type) VALUES ($1, $2, 'mcp_server', 'sse')",
+        [ids.envA, row.tool_catalog_id],
+      ),
+    ).rejects.toThrow(/uq_account_env_tool/);
   });
 
   it("keeps the upstream CHECKs: an MCP server needs a transport, and 'http' is not one", async () => {
@@ -259,7 +294,9 @@ describe.each(targets.filter((t) => t.name !== "Supabase"))("SQL store on $name"
   });
 
   it("refuses status values outside the upstream enum", async () => {
-    await expect(opened.db!.query("UPDATE account_tool_instances SET status_on_toolbox = 'starting_on_toolbox' WHERE id = $1", [ids.healthy])).rejects.toThrow(/invalid input value for enum/);
+    await expect(opened.db!.query("UPDATE account_tool_instances SET status_on_toolbox = 'starting_on_toolbox' WHERE id = $1", [ids.healthy])).rejects.toThrow(
+      /invalid input value for enum/,
+    );
   });
 
   it("remembers deleted MCP servers for replay: one by one and a whole droplet's, with the owner, paged without repeats", async () => {
@@ -295,7 +332,10 @@ describe.each(targets.filter((t) => t.name !== "Supabase"))("SQL store on $name"
 
   it("reads timestamps to the millisecond as the database holds them (microseconds truncated), in pages and by id", async () => {
     const db = opened.db!;
-    await db.query("UPDATE account_tool_instances SET last_heartbeat_from_dtma = '2026-11-25 08:00:00.123987+00', last_started_at = '1969-07-20 20:17:40.5009+00' WHERE id = $1", [ids.healthy]);
+    await db.query(
+      "UPDATE account_tool_instances SET last_heartbeat_from_dtma = '2026-11-25 08:00:00.123987+00', last_started_at = '1969-07-20 20:17:40.5009+00' WHERE id = $1",
+      [ids.healthy],
+    );
     const expected = { lastHeartbeat: new Date("2026-11-25T08:00:00.123Z"), lastStartedAt: new Date("1969-07-20T20:17:40.500Z") };
     const [byId] = await store.serversByIds([ids.healthy]);
     const inPage = (await store.listServers({ ids: [ids.healthy] }, { first: 1 }, time())).rows[0];

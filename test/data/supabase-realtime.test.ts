@@ -16,9 +16,47 @@ import { until } from "../helpers/wait.ts";
 const ENV = "0f7d8a5e-2f0b-4b7e-9b1a-3c4d5e6f7a8b";
 const SERVER = "5b0e6c1e-8f5a-4c59-9a43-0d0c2f5e8a11";
 const now = () => new Date().toISOString();
-const envRow = { id: ENV, user_id: "11111111-1111-4111-8111-111111111111", do_droplet_id: 1, do_droplet_name: "d", public_ip_address: "203.0.113.10", private_ip_address: null, status: "active", region_slug: "nyc3", size_slug: "s", image_slug: "u", last_heartbeat_at: now(), name: "Primary", description: null, dtma_last_known_version: "1", dtma_health_details_json: null, provisioning_error_message: null, created_at: now(), updated_at: now() };
+const envRow = {
+  id: ENV,
+  user_id: "11111111-1111-4111-8111-111111111111",
+  do_droplet_id: 1,
+  do_droplet_name: "d",
+  public_ip_address: "203.0.113.10",
+  private_ip_address: null,
+  status: "active",
+  region_slug: "nyc3",
+  size_slug: "s",
+  image_slug: "u",
+  last_heartbeat_at: now(),
+  name: "Primary",
+  description: null,
+  dtma_last_known_version: "1",
+  dtma_health_details_json: null,
+  provisioning_error_message: null,
+  created_at: now(),
+  updated_at: now(),
+};
 let status = "running";
-const serverRow = () => ({ id: SERVER, account_tool_environment_id: ENV, tool_catalog_id: "00000000-0000-0000-0000-000000000001", status_on_toolbox: status, instance_name_on_toolbox: "weather", port_mapping_json: null, last_heartbeat_from_dtma: now(), version: "1", base_config_override_json: null, instance_error_message: null, mcp_server_type: "mcp_server", mcp_endpoint_path: "/mcp", mcp_transport_type: "sse", mcp_server_capabilities: null, mcp_discovery_metadata: null, last_started_at: now(), created_at: now(), updated_at: now() });
+const serverRow = () => ({
+  id: SERVER,
+  account_tool_environment_id: ENV,
+  tool_catalog_id: "00000000-0000-0000-0000-000000000001",
+  status_on_toolbox: status,
+  instance_name_on_toolbox: "weather",
+  port_mapping_json: null,
+  last_heartbeat_from_dtma: now(),
+  version: "1",
+  base_config_override_json: null,
+  instance_error_message: null,
+  mcp_server_type: "mcp_server",
+  mcp_endpoint_path: "/mcp",
+  mcp_transport_type: "sse",
+  mcp_server_capabilities: null,
+  mcp_discovery_metadata: null,
+  last_started_at: now(),
+  created_at: now(),
+  updated_at: now(),
+});
 
 describe("Supabase Realtime change feed", () => {
   let http: Server;
@@ -86,14 +124,43 @@ describe("Supabase Realtime change feed", () => {
   it("turns a postgres_changes UPDATE into a reload and a published status change", async () => {
     const events: ServerEvent[] = [];
     const it = live!.serverEvents.subscribe(() => true);
-    const reading = (async () => { for await (const e of it) { events.push(e); break; } })();
+    const reading = (async () => {
+      for await (const e of it) {
+        events.push(e);
+        break;
+      }
+    })();
     status = "error";
-    socket!.send(JSON.stringify([null, null, joinTopic, "postgres_changes", {
-      ids: [100],
-      data: { schema: "public", table: "account_tool_instances", commit_timestamp: now(), type: "UPDATE", columns: [{ name: "id", type: "uuid" }], record: serverRow(), old_record: { id: SERVER }, errors: null },
-    }]));
+    socket!.send(
+      JSON.stringify([
+        null,
+        null,
+        joinTopic,
+        "postgres_changes",
+        {
+          ids: [100],
+          data: {
+            schema: "public",
+            table: "account_tool_instances",
+            commit_timestamp: now(),
+            type: "UPDATE",
+            columns: [{ name: "id", type: "uuid" }],
+            record: serverRow(),
+            old_record: { id: SERVER },
+            errors: null,
+          },
+        },
+      ]),
+    );
     await Promise.race([reading, new Promise((_, reject) => setTimeout(() => reject(new Error("no event")), 3000))]);
-    expect(events[0]).toMatchObject({ kind: "UPDATED", serverId: SERVER, statusChanged: true, previous: { state: "RUNNING" }, current: { state: "ERROR" }, source: "DATABASE" });
+    expect(events[0]).toMatchObject({
+      kind: "UPDATED",
+      serverId: SERVER,
+      statusChanged: true,
+      previous: { state: "RUNNING" },
+      current: { state: "ERROR" },
+      source: "DATABASE",
+    });
   });
 
   it("closes the Realtime socket when it stops, so nothing is left running", async () => {

@@ -62,7 +62,10 @@ describePostgres("row level security on a Supabase-shaped database", () => {
     await db.exec(`GRANT USAGE ON SCHEMA public, auth TO ${role};
       GRANT SELECT, INSERT, DELETE ON ALL TABLES IN SCHEMA public TO ${role};
       GRANT EXECUTE ON FUNCTION auth.uid() TO ${role};`);
-    for (const [who, user] of [["alice", ALICE], ["bob", BOB]] as const) {
+    for (const [who, user] of [
+      ["alice", ALICE],
+      ["bob", BOB],
+    ] as const) {
       const env = await insertEnvironment(db, { name: `${who}-droplet` });
       await db.query("UPDATE account_tool_environments SET user_id = $1 WHERE id = $2", [user, env]);
       ids[who] = await insertServer(db, { env, name: `${who}-server`, status: "running" });
@@ -81,13 +84,17 @@ describePostgres("row level security on a Supabase-shaped database", () => {
     const tests = await asUser<{ id: string }>(ALICE, "SELECT account_tool_instance_id AS id FROM mcp_connection_tests");
     expect(tests.map((t) => t.id)).toEqual([ids.alice]);
     expect(await asUser(ALICE, "SELECT * FROM mcp_fleet_removed_servers")).toEqual([]);
-    expect((await asUser<{ id: string }>(BOB, "SELECT account_tool_instance_id AS id FROM mcp_fleet_removed_servers")).map((r) => r.id)).toEqual([ids.bobDoomed]);
+    expect((await asUser<{ id: string }>(BOB, "SELECT account_tool_instance_id AS id FROM mcp_fleet_removed_servers")).map((r) => r.id)).toEqual([
+      ids.bobDoomed,
+    ]);
     expect(await asUser(ALICE, "SELECT * FROM mcp_fleet_migrations")).toEqual([]);
   });
 
   it("lets a user record a connection test for their own server only", async () => {
     await asUser(ALICE, "INSERT INTO mcp_connection_tests (account_tool_instance_id, success, latency_ms) VALUES ($1, false, 7)", [ids.alice]);
-    await expect(asUser(ALICE, "INSERT INTO mcp_connection_tests (account_tool_instance_id, success, latency_ms) VALUES ($1, false, 7)", [ids.bob])).rejects.toThrow(/row-level security/);
+    await expect(
+      asUser(ALICE, "INSERT INTO mcp_connection_tests (account_tool_instance_id, success, latency_ms) VALUES ($1, false, 7)", [ids.bob]),
+    ).rejects.toThrow(/row-level security/);
   });
 
   it("still records a deletion made by the user (the log's triggers run as their definer)", async () => {

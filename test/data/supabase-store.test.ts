@@ -27,10 +27,24 @@ const SERVER_ROW = {
   updated_at: "2025-06-20T10:15:30.123456+00:00",
 };
 const ENV_ROW = {
-  id: "0f7d8a5e-2f0b-4b7e-9b1a-3c4d5e6f7a8b", user_id: "11111111-1111-4111-8111-111111111111", do_droplet_id: 501234567, do_droplet_name: "toolbox-1",
-  public_ip_address: "203.0.113.10", private_ip_address: "10.0.0.5/32", status: "active", region_slug: "nyc3", size_slug: "s-1vcpu-1gb", image_slug: "ubuntu-22-04-x64",
-  last_heartbeat_at: "2025-06-20T10:15:30+00:00", name: "Primary", description: null, dtma_last_known_version: "1.4.2",
-  dtma_health_details_json: { cpu_load_percent: 3 }, provisioning_error_message: null, created_at: "2025-06-01T00:00:00+00:00", updated_at: "2025-06-20T10:15:30+00:00",
+  id: "0f7d8a5e-2f0b-4b7e-9b1a-3c4d5e6f7a8b",
+  user_id: "11111111-1111-4111-8111-111111111111",
+  do_droplet_id: 501234567,
+  do_droplet_name: "toolbox-1",
+  public_ip_address: "203.0.113.10",
+  private_ip_address: "10.0.0.5/32",
+  status: "active",
+  region_slug: "nyc3",
+  size_slug: "s-1vcpu-1gb",
+  image_slug: "ubuntu-22-04-x64",
+  last_heartbeat_at: "2025-06-20T10:15:30+00:00",
+  name: "Primary",
+  description: null,
+  dtma_last_known_version: "1.4.2",
+  dtma_health_details_json: { cpu_load_percent: 3 },
+  provisioning_error_message: null,
+  created_at: "2025-06-01T00:00:00+00:00",
+  updated_at: "2025-06-20T10:15:30+00:00",
 };
 
 // A page row as PostgREST embeds the environment (select=...,environment:account_tool_environments!inner(...)).
@@ -49,7 +63,12 @@ describe("SupabaseStore requests", () => {
     expect(req.headers.apikey).toBe("service-role-key");
     expect(req.headers.authorization).toBe("Bearer service-role-key");
     expect(req.params).toEqual([
-      ["select", expect.stringMatching(/^id,account_tool_environment_id,.*,last_started_at,created_at,updated_at,environment:account_tool_environments!inner\(id,user_id,.*,updated_at\)$/)],
+      [
+        "select",
+        expect.stringMatching(
+          /^id,account_tool_environment_id,.*,last_started_at,created_at,updated_at,environment:account_tool_environments!inner\(id,user_id,.*,updated_at\)$/,
+        ),
+      ],
       ["mcp_server_type", "not.is.null"],
       ["account_tool_environment_id", `in.(${ENV_ROW.id})`],
       ["mcp_server_type", "in.(mcp_server)"],
@@ -104,18 +123,33 @@ describe("SupabaseStore removed servers (replay)", () => {
       { id: "6c1f7d2f-9a6b-4d6a-8b54-1e1d3a6f9b22", environment_id: ENV_ROW.id, user_id: ENV_ROW.user_id, at: "2026-11-25T11:59:00.123456+00:00" },
     ];
     const { store, requests } = capture(() => json(rows));
-    const page = await store.serversRemovedSince(new Date("2026-11-25T11:00:00Z"), { first: 1, after: { at: "2026-11-25T11:30:00.000001+00:00", id: SERVER_ROW.id } }, ENV_ROW.user_id);
+    const page = await store.serversRemovedSince(
+      new Date("2026-11-25T11:00:00Z"),
+      { first: 1, after: { at: "2026-11-25T11:30:00.000001+00:00", id: SERVER_ROW.id } },
+      ENV_ROW.user_id,
+    );
     expect(requests[0].path).toBe("/rest/v1/mcp_fleet_removed_servers");
     expect(requests[0].params).toEqual([
       ["select", "id:account_tool_instance_id,environment_id:account_tool_environment_id,user_id,at:removed_at"],
       ["removed_at", "gt.2026-11-25T11:00:00.000Z"],
       ["user_id", `eq.${ENV_ROW.user_id}`],
-      ["or", `(removed_at.gt."2026-11-25T11:30:00.000001+00:00",and(removed_at.eq."2026-11-25T11:30:00.000001+00:00",account_tool_instance_id.gt.${SERVER_ROW.id}))`],
+      [
+        "or",
+        `(removed_at.gt."2026-11-25T11:30:00.000001+00:00",and(removed_at.eq."2026-11-25T11:30:00.000001+00:00",account_tool_instance_id.gt.${SERVER_ROW.id}))`,
+      ],
       ["order", "removed_at.asc,account_tool_instance_id.asc"],
       ["limit", "2"],
     ]);
     expect(page.hasNextPage).toBe(true);
-    expect(page.rows).toEqual([{ id: SERVER_ROW.id, environmentId: ENV_ROW.id, userId: ENV_ROW.user_id, removedAt: new Date("2026-11-25T11:59:00.123Z"), cursor: { at: rows[0].at, id: SERVER_ROW.id } }]);
+    expect(page.rows).toEqual([
+      {
+        id: SERVER_ROW.id,
+        environmentId: ENV_ROW.id,
+        userId: ENV_ROW.user_id,
+        removedAt: new Date("2026-11-25T11:59:00.123Z"),
+        cursor: { at: rows[0].at, id: SERVER_ROW.id },
+      },
+    ]);
   });
 });
 
@@ -163,7 +197,14 @@ describe("SupabaseStore parsing", () => {
     const [row] = page.rows;
     expect(page.environments).toHaveLength(1);
     expect(page.environments[0]).toMatchObject({ id: ENV_ROW.id, publicIp: "203.0.113.10", privateIp: "10.0.0.5" });
-    expect(row).toMatchObject({ id: SERVER_ROW.id, name: "weather", status: "running", transport: "sse", portMapping: { container_port: 8080, host_port: 49152 }, capabilities: { tools: true } });
+    expect(row).toMatchObject({
+      id: SERVER_ROW.id,
+      name: "weather",
+      status: "running",
+      transport: "sse",
+      portMapping: { container_port: 8080, host_port: 49152 },
+      capabilities: { tools: true },
+    });
     expect(row.lastHeartbeat!.toISOString()).toBe("2025-06-20T10:15:30.123Z");
     expect(row.lastStartedAt!.toISOString()).toBe("2025-06-20T09:00:00.000Z");
   });
@@ -171,7 +212,13 @@ describe("SupabaseStore parsing", () => {
   it("parses environments: addresses without masks, bigint ids as text", async () => {
     const { store } = capture(() => json([ENV_ROW]));
     const [env] = await store.environmentsByIds([ENV_ROW.id]);
-    expect(env).toMatchObject({ publicIp: "203.0.113.10", privateIp: "10.0.0.5", doDropletId: "501234567", dtmaVersion: "1.4.2", healthDetails: { cpu_load_percent: 3 } });
+    expect(env).toMatchObject({
+      publicIp: "203.0.113.10",
+      privateIp: "10.0.0.5",
+      doDropletId: "501234567",
+      dtmaVersion: "1.4.2",
+      healthDetails: { cpu_load_percent: 3 },
+    });
     expect(env!.lastHeartbeatAt!.toISOString()).toBe("2025-06-20T10:15:30.000Z");
   });
 
@@ -191,7 +238,9 @@ describe("SupabaseStore failures", () => {
   });
 
   it("turns a network failure into DatabaseUnavailableError", async () => {
-    const { store } = capture(() => { throw new TypeError("fetch failed"); });
+    const { store } = capture(() => {
+      throw new TypeError("fetch failed");
+    });
     await expect(store.ping()).rejects.toBeInstanceOf(DatabaseUnavailableError);
   });
 

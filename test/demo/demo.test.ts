@@ -11,10 +11,24 @@ describe("npm run demo", () => {
   let demo: Demo;
   let token: string;
   const gql = async (query: string) =>
-    (await (await fetch(demo.app.url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify({ query }) })).json()) as any;
+    (await (
+      await fetch(demo.app.url, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+        body: JSON.stringify({ query }),
+      })
+    ).json()) as any;
 
   beforeAll(async () => {
-    const config = loadConfig({ PORT: "0", PGLITE_MEMORY: "true", SEED: "never", DTMA_API_KEY: "demo-test-key", ALLOW_PRIVATE_TARGETS: "true", DTMA_PORT: String(await freePort()), LOG_LEVEL: "silent" });
+    const config = loadConfig({
+      PORT: "0",
+      PGLITE_MEMORY: "true",
+      SEED: "never",
+      DTMA_API_KEY: "demo-test-key",
+      ALLOW_PRIVATE_TARGETS: "true",
+      DTMA_PORT: String(await freePort()),
+      LOG_LEVEL: "silent",
+    });
     // As `npm run demo` runs: development auth with this process's own secret, as the demo user.
     if (config.auth.mode !== "hs256") throw new Error("expected development auth");
     token = await signDevToken(config.auth.secret, { sub: DEMO_USER_ID, role: "authenticated" }, { audience: config.auth.audience });

@@ -5,7 +5,10 @@ const base = { publicIp: "203.0.113.7", transport: "sse", endpointPath: "/mcp", 
 
 describe("buildEndpoint", () => {
   it("uses the droplet's public address and the published host port", () => {
-    expect(buildEndpoint({ ...base, portMapping: { container_port: 8080, host_port: 49152 } }, 30000)).toMatchObject({ url: "http://203.0.113.7:49152/mcp", portSource: "PORT_MAPPING" });
+    expect(buildEndpoint({ ...base, portMapping: { container_port: 8080, host_port: 49152 } }, 30000)).toMatchObject({
+      url: "http://203.0.113.7:49152/mcp",
+      portSource: "PORT_MAPPING",
+    });
   });
   it("reads the host port from Docker PortBindings when there is no port mapping", () => {
     const override = { HostConfig: { PortBindings: { "8080/tcp": [{ HostPort: "49200" }] } } };

@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
 import {
-  DOCKER_STATES, INSTALLATION_STATUSES, SERVER_HEALTHS, healthConditions, healthOf, installationStatusesFor, serverStatus, stateOf,
-  type HealthCondition, type ServerHealth,
+  DOCKER_STATES,
+  INSTALLATION_STATUSES,
+  SERVER_HEALTHS,
+  healthConditions,
+  healthOf,
+  installationStatusesFor,
+  serverStatus,
+  stateOf,
+  type HealthCondition,
+  type ServerHealth,
 } from "../../src/domain/status.ts";
 
 const NOW = new Date("2026-11-25T12:00:00Z");
@@ -10,11 +18,26 @@ const MIN = 60_000;
 
 describe("stateOf", () => {
   const expected: Record<string, string> = {
-    pending_install: "STARTING", installing: "STARTING", active: "RUNNING", error_install: "ERROR",
-    pending_uninstall: "STOPPING", uninstalling: "STOPPING", uninstalled: "STOPPED", error_uninstall: "ERROR",
-    pending_config: "STOPPED", stopped: "STOPPED", starting: "STARTING", stopping: "STOPPING", error_runtime: "ERROR",
-    disabled: "STOPPED", pending_deploy: "STARTING", deploying: "STARTING", running: "RUNNING", error: "ERROR",
-    pending_delete: "STOPPING", deleting: "STOPPING",
+    pending_install: "STARTING",
+    installing: "STARTING",
+    active: "RUNNING",
+    error_install: "ERROR",
+    pending_uninstall: "STOPPING",
+    uninstalling: "STOPPING",
+    uninstalled: "STOPPED",
+    error_uninstall: "ERROR",
+    pending_config: "STOPPED",
+    stopped: "STOPPED",
+    starting: "STARTING",
+    stopping: "STOPPING",
+    error_runtime: "ERROR",
+    disabled: "STOPPED",
+    pending_deploy: "STARTING",
+    deploying: "STARTING",
+    running: "RUNNING",
+    error: "ERROR",
+    pending_delete: "STOPPING",
+    deleting: "STOPPING",
   };
   it.each(INSTALLATION_STATUSES.map((s) => [s, expected[s]]))("maps installation status %s to %s", (status, state) => {
     expect(stateOf(status)).toBe(state);
@@ -26,8 +49,15 @@ describe("stateOf", () => {
   });
 
   const docker: Record<string, string> = {
-    created: "STOPPED", running: "RUNNING", paused: "STOPPED", restarting: "STARTING", removing: "STOPPING",
-    exited: "STOPPED", dead: "ERROR", not_found: "ERROR", error_inspecting: "UNKNOWN",
+    created: "STOPPED",
+    running: "RUNNING",
+    paused: "STOPPED",
+    restarting: "STARTING",
+    removing: "STOPPING",
+    exited: "STOPPED",
+    dead: "ERROR",
+    not_found: "ERROR",
+    error_inspecting: "UNKNOWN",
   };
   it.each(DOCKER_STATES.map((s) => [s, docker[s]]))("maps Docker state %s to %s", (status, state) => {
     expect(stateOf(status)).toBe(state);
@@ -114,6 +144,10 @@ describe("serverStatus", () => {
     expect(s.heartbeatAgeSeconds).toBeNull();
   });
   it("carries the stored error message as lastError", () => {
-    expect(serverStatus({ status: "error", lastHeartbeat: null, lastStartedAt: null, errorMessage: "boom" }, NOW)).toMatchObject({ state: "ERROR", health: "UNHEALTHY", lastError: "boom" });
+    expect(serverStatus({ status: "error", lastHeartbeat: null, lastStartedAt: null, errorMessage: "boom" }, NOW)).toMatchObject({
+      state: "ERROR",
+      health: "UNHEALTHY",
+      lastError: "boom",
+    });
   });
 });

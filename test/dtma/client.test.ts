@@ -10,7 +10,12 @@ const ID = "5b0e6c1e-8f5a-4c59-9a43-0d0c2f5e8a11";
 
 function capturingLogger() {
   const lines: string[] = [];
-  const stream = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
   return { logger: pino({ level: "info" }, stream), lines };
 }
 
@@ -35,7 +40,12 @@ describe("DtmaClient against the simulator", () => {
   it("deploys, reads status in both shapes, stops, starts and deletes", async () => {
     for (const sim of [a, b]) {
       const c = client(KEY);
-      const deployed = await c.deploy(target(sim), { dockerImageUrl: "ghcr.io/x/y:1", instanceNameOnToolbox: "weather", accountToolInstanceId: ID, baseConfigOverrideJson: { HostConfig: { PortBindings: { "8080/tcp": [{ HostPort: "49152" }] } } } });
+      const deployed = await c.deploy(target(sim), {
+        dockerImageUrl: "ghcr.io/x/y:1",
+        instanceNameOnToolbox: "weather",
+        accountToolInstanceId: ID,
+        baseConfigOverrideJson: { HostConfig: { PortBindings: { "8080/tcp": [{ HostPort: "49152" }] } } },
+      });
       expect(deployed.state).toBe("running");
       expect(deployed.containerId).toMatch(/^[0-9a-f]{64}$/);
       let status = await c.status(target(sim));
@@ -63,11 +73,21 @@ describe("DtmaClient against the simulator", () => {
   });
 
   it("maps the contract's refusals to typed errors", async () => {
-    await expect(client(undefined).deploy(target(a), { dockerImageUrl: "i", instanceNameOnToolbox: "n", accountToolInstanceId: ID })).rejects.toMatchObject({ kind: "HTTP", status: 401 });
+    await expect(client(undefined).deploy(target(a), { dockerImageUrl: "i", instanceNameOnToolbox: "n", accountToolInstanceId: ID })).rejects.toMatchObject({
+      kind: "HTTP",
+      status: 401,
+    });
     await expect(client("wrong").start(target(a), "n")).rejects.toMatchObject({ kind: "HTTP", status: 403 });
-    await expect(client(KEY).start(target(a), "missing")).rejects.toMatchObject({ kind: "HTTP", status: 404, message: expect.stringContaining("not managed by this DTMA") });
+    await expect(client(KEY).start(target(a), "missing")).rejects.toMatchObject({
+      kind: "HTTP",
+      status: 404,
+      message: expect.stringContaining("not managed by this DTMA"),
+    });
     await client(KEY).deploy(target(a), { dockerImageUrl: "i", instanceNameOnToolbox: "dup", accountToolInstanceId: ID });
-    await expect(client(KEY).deploy(target(a), { dockerImageUrl: "i", instanceNameOnToolbox: "dup", accountToolInstanceId: ID })).rejects.toMatchObject({ kind: "HTTP", status: 409 });
+    await expect(client(KEY).deploy(target(a), { dockerImageUrl: "i", instanceNameOnToolbox: "dup", accountToolInstanceId: ID })).rejects.toMatchObject({
+      kind: "HTTP",
+      status: 409,
+    });
     await client(KEY).remove(target(a), "dup");
   });
 
@@ -127,7 +147,10 @@ describe("parseStatus", () => {
     expect(() => parseStatus("OK")).toThrow(DtmaError);
   });
   it("reads the DTMA's own states from shape A", () => {
-    expect(parseStatus({ tool_instances: [{ instance_name_on_toolbox: "n", status: "not_found" }] }).instances[0]).toMatchObject({ name: "n", state: "not_found" });
+    expect(parseStatus({ tool_instances: [{ instance_name_on_toolbox: "n", status: "not_found" }] }).instances[0]).toMatchObject({
+      name: "n",
+      state: "not_found",
+    });
   });
 });
 
@@ -137,7 +160,11 @@ describe("parseStatus on the contract's samples", () => {
   it("reads shape (A), agentopia dtma: our ids, names and Docker states", () => {
     const sample = {
       dtma_version: "0.3.1",
-      system_metrics: { cpu_load_percent: 12.5, memory: { total_bytes: 2048, active_bytes: 512, free_bytes: 1024, used_bytes: 1024 }, disk: { mount: "/", total_bytes: 100, used_bytes: 40, free_bytes: 60 } },
+      system_metrics: {
+        cpu_load_percent: 12.5,
+        memory: { total_bytes: 2048, active_bytes: 512, free_bytes: 1024, used_bytes: 1024 },
+        disk: { mount: "/", total_bytes: 100, used_bytes: 40, free_bytes: 60 },
+      },
       tool_instances: [
         { account_tool_instance_id: "5b0e6c1e-8f5a-4c59-9a43-0d0c2f5e8a11", instance_name_on_toolbox: "weather", status: "running", container_id: "c0ffee" },
         { account_tool_instance_id: "6c1f7d2f-9a6b-4d6a-8b54-1e1d3a6f9b22", instance_name_on_toolbox: "search", status: "exited", container_id: "beef" },
@@ -158,16 +185,51 @@ describe("parseStatus on the contract's samples", () => {
 
   it("reads shape (B), dtma-agent@HEAD: Docker objects with no ids, the state in `state` and 'Up 2 hours' in `status`", () => {
     const sample = {
-      status: "healthy", timestamp: "2025-06-20T10:15:30.000Z", version: "1.0.0", service: "DTMA",
+      status: "healthy",
+      timestamp: "2025-06-20T10:15:30.000Z",
+      version: "1.0.0",
+      service: "DTMA",
       environment: { hasAuthToken: true, hasApiKey: true, hasApiBaseUrl: true, port: "30000" },
       tool_instances: [
-        { id: "a1b2c3", names: ["/weather"], image: "ghcr.io/example/weather:1", image_id: "sha256:abc", command: "node server.js", created: 1750400000, state: "running", status: "Up 2 hours",
-          ports: [{ ip: "0.0.0.0", private_port: 8080, public_port: 49152, type: "tcp" }] },
-        { id: "d4e5f6", names: ["/search"], image: "ghcr.io/example/search:2", image_id: "sha256:def", command: "python -m server", created: 1750300000, state: "exited", status: "Exited (137) 5 minutes ago", ports: [] },
-        { id: "0a0b0c", names: ["/dtma"], image: "ghcr.io/agentopia/dtma:latest", image_id: "sha256:012", command: "node dist/index.js", created: 1750000000, state: "running", status: "Up 3 days",
-          ports: [{ ip: "0.0.0.0", private_port: 30000, public_port: 30000, type: "tcp" }] },
+        {
+          id: "a1b2c3",
+          names: ["/weather"],
+          image: "ghcr.io/example/weather:1",
+          image_id: "sha256:abc",
+          command: "node server.js",
+          created: 1750400000,
+          state: "running",
+          status: "Up 2 hours",
+          ports: [{ ip: "0.0.0.0", private_port: 8080, public_port: 49152, type: "tcp" }],
+        },
+        {
+          id: "d4e5f6",
+          names: ["/search"],
+          image: "ghcr.io/example/search:2",
+          image_id: "sha256:def",
+          command: "python -m server",
+          created: 1750300000,
+          state: "exited",
+          status: "Exited (137) 5 minutes ago",
+          ports: [],
+        },
+        {
+          id: "0a0b0c",
+          names: ["/dtma"],
+          image: "ghcr.io/agentopia/dtma:latest",
+          image_id: "sha256:012",
+          command: "node dist/index.js",
+          created: 1750000000,
+          state: "running",
+          status: "Up 3 days",
+          ports: [{ ip: "0.0.0.0", private_port: 30000, public_port: 30000, type: "tcp" }],
+        },
       ],
-      system_metrics: { cpu_load_percent: 3, memory: { total_bytes: 4096, active_bytes: 1024, free_bytes: 2048, used_bytes: 2048 }, disk: { mount: "/", total_bytes: 80, used_bytes: 20, free_bytes: 60 } },
+      system_metrics: {
+        cpu_load_percent: 3,
+        memory: { total_bytes: 4096, active_bytes: 1024, free_bytes: 2048, used_bytes: 2048 },
+        disk: { mount: "/", total_bytes: 80, used_bytes: 20, free_bytes: 60 },
+      },
     };
     const parsed = parseStatus(sample);
     expect(parsed.version).toBe("1.0.0");

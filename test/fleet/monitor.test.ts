@@ -44,12 +44,18 @@ describe.each(sqlTargets)("monitor on $name", (target) => {
     const round = await monitorOn(db, sim).runOnce();
     expect(round).toEqual({ ran: true, refreshed: 5, failed: 0 });
     expect(sim.requests.length - before).toBe(5);
-    const rows = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM account_tool_environments WHERE status = 'active' AND dtma_last_known_version = '1.4.2-sim'");
+    const rows = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM account_tool_environments WHERE status = 'active' AND dtma_last_known_version = '1.4.2-sim'",
+    );
     expect(rows[0].n).toBe(5);
   });
 
-  const statuses = async () => (await db.query<{ status: string; error: string | null }>(
-    "SELECT status, dtma_health_details_json->>'error' AS error FROM account_tool_environments WHERE name LIKE 'd_' ORDER BY name")).map((r) => [r.status, r.error]);
+  const statuses = async () =>
+    (
+      await db.query<{ status: string; error: string | null }>(
+        "SELECT status, dtma_health_details_json->>'error' AS error FROM account_tool_environments WHERE name LIKE 'd_' ORDER BY name",
+      )
+    ).map((r) => [r.status, r.error]);
 
   it("counts droplets it could not refresh, marks them unresponsive with the reason, and revives them when their agents answer", async () => {
     sim.faults.set("*", 503);
@@ -61,7 +67,10 @@ describe.each(sqlTargets)("monitor on $name", (target) => {
     expect(await statuses()).toEqual(Array(5).fill(["active", null]));
   });
 
-  it.each([["an answer that is not a status", "garbage"], ["an agent that does not answer in time", "hang"]] as const)("marks a droplet unresponsive on %s", async (_what, fault) => {
+  it.each([
+    ["an answer that is not a status", "garbage"],
+    ["an agent that does not answer in time", "hang"],
+  ] as const)("marks a droplet unresponsive on %s", async (_what, fault) => {
     sim.faults.set("GET /status", fault);
     const round = await monitorOn(db, sim, 5).runOnce();
     sim.faults.clear();
@@ -75,7 +84,9 @@ describe.each(sqlTargets)("monitor on $name", (target) => {
     sim.peakHeld = 0;
     const before = sim.requests.length;
     let done = false;
-    const round = monitorOn(db, sim, 2).runOnce().finally(() => (done = true));
+    const round = monitorOn(db, sim, 2)
+      .runOnce()
+      .finally(() => (done = true));
     // Each request is answered only once released, so the held count is exact.
     while (!done) {
       await until(() => sim.heldCount > 0 || done, "a request to the agents");

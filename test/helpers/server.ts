@@ -9,7 +9,10 @@ import { openApp, type LiveOptions } from "../../src/app/index.ts";
 export interface TestServer {
   app: HttpServer;
   url: string;
-  gql<T = any>(query: string, variables?: Record<string, unknown>): Promise<{ status: number; body: { data?: T; errors?: Array<{ message: string; extensions?: Record<string, unknown>; path?: unknown[] }> } }>;
+  gql<T = any>(
+    query: string,
+    variables?: Record<string, unknown>,
+  ): Promise<{ status: number; body: { data?: T; errors?: Array<{ message: string; extensions?: Record<string, unknown>; path?: unknown[] }> } }>;
   close(): Promise<void>;
 }
 

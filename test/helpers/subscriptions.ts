@@ -39,11 +39,14 @@ export function wsClient(httpUrl: string, connectionParams?: Record<string, unkn
 
 export function subscribeWs<T = any>(client: Client, query: string, variables?: Record<string, unknown>): Subscription<T> {
   const queue = new Queue<{ data?: T; errors?: unknown }>();
-  const dispose = client.subscribe<T>({ query, variables }, {
-    next: (v) => queue.push(v as { data?: T }),
-    error: (e) => queue.push({ errors: e }),
-    complete: () => undefined,
-  });
+  const dispose = client.subscribe<T>(
+    { query, variables },
+    {
+      next: (v) => queue.push(v as { data?: T }),
+      error: (e) => queue.push({ errors: e }),
+      complete: () => undefined,
+    },
+  );
   return {
     async next(timeoutMs = 5000) {
       const v = await queue.next(timeoutMs, "subscription event");
@@ -81,7 +84,11 @@ export function subscribeSse<T = any>(httpUrl: string, query: string, variables?
       while ((end = buffer.indexOf("\n\n")) >= 0) {
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
-        const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
+        const data = block
+          .split("\n")
+          .filter((l) => l.startsWith("data:"))
+          .map((l) => l.slice(5).trim())
+          .join("\n");
         if (data) queue.push(JSON.parse(data).data as T);
       }
     }

@@ -22,4 +22,5 @@ export function capture(respond: (req: Captured) => Response | Promise<Response>
   return { store, requests };
 }
 
-export const json = (body: unknown, headers: Record<string, string> = {}) => new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json", ...headers } });
+export const json = (body: unknown, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json", ...headers } });

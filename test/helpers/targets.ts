@@ -17,12 +17,14 @@ export const sqlTargets: SqlTarget[] = [
     },
   },
   ...(postgresUp
-    ? [{
-        name: "Postgres" as const,
-        async open() {
-          const t = await freshPostgres();
-          return { db: t.db, close: () => t.drop() };
+    ? [
+        {
+          name: "Postgres" as const,
+          async open() {
+            const t = await freshPostgres();
+            return { db: t.db, close: () => t.drop() };
+          },
         },
-      }]
+      ]
     : []),
 ];

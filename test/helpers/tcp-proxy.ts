@@ -38,5 +38,12 @@ export async function tcpProxy(targetHost: string, targetPort: number): Promise<
     for (const s of sockets) s.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
-  return { get port() { return port; }, cut, restore: listen, close: () => cut().catch(() => undefined) };
+  return {
+    get port() {
+      return port;
+    },
+    cut,
+    restore: listen,
+    close: () => cut().catch(() => undefined),
+  };
 }

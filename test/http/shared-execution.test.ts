@@ -23,7 +23,12 @@ function fixture() {
         },
       },
       viewer: { type: GraphQLString, resolve: (_t, _a, ctx) => ctx.viewer.userId },
-      boom: { type: GraphQLString, resolve: () => { throw new Error("secret detail"); } },
+      boom: {
+        type: GraphQLString,
+        resolve: () => {
+          throw new Error("secret detail");
+        },
+      },
     },
   });
   const schema = new GraphQLSchema({
@@ -44,10 +49,13 @@ function fixture() {
     }),
   });
   const masked: string[] = [];
-  const mask = (result: ExecutionResult) => ({ ...result, errors: result.errors?.map((e) => {
+  const mask = (result: ExecutionResult) => ({
+    ...result,
+    errors: result.errors?.map((e) => {
       masked.push(e.message);
       return new GraphQLError("Unexpected error");
-    }) });
+    }),
+  });
   // As yoga's parser cache does: one document per text.
   const documents = new Map<string, DocumentNode>();
   const documentOf = (query: string) => documents.get(query) ?? documents.set(query, parse(query)).get(query)!;

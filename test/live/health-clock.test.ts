@@ -22,7 +22,11 @@ describe("HealthClock", () => {
     expect(due).toEqual([["a", 100]]);
     expect(clock.pending).toBe(1);
     clock.advance(1000);
-    expect(due).toEqual([["a", 100], ["b", 200], ["c", 300]]);
+    expect(due).toEqual([
+      ["a", 100],
+      ["b", 200],
+      ["c", 300],
+    ]);
     expect(clock.pending).toBe(0);
   });
 

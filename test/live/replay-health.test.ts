@@ -21,14 +21,23 @@ describe.each(sqlTargets)("replay of heartbeat crossings on $name", (target) => 
     await migrate(db);
     const env = await insertEnvironment(db, { name: "e", publicIp: "203.0.113.5" });
     // Degraded after 60 s, unhealthy after 600 s; the client left 90 s ago.
-    for (const [name, heartbeatSecondsAgo] of [["crossed-degraded", 120], ["crossed-unhealthy", 640], ["still-healthy", 10], ["degraded-before", 400], ["sentinel", 1]] as const) {
+    for (const [name, heartbeatSecondsAgo] of [
+      ["crossed-degraded", 120],
+      ["crossed-unhealthy", 640],
+      ["still-healthy", 10],
+      ["degraded-before", 400],
+      ["sentinel", 1],
+    ] as const) {
       await insertServer(db, { env, name, status: "running", heartbeatSecondsAgo });
     }
     // Every row was last written long before the client left: only time can have changed them.
     await db.query("SET session_replication_role = replica");
     await db.query("UPDATE account_tool_instances SET updated_at = now() - interval '1 hour'");
     await db.query("SET session_replication_role = DEFAULT");
-    server = await startTestServer(new SqlStore(db), { live: { coalesceMs: 5 }, env: { HEARTBEAT_DEGRADED_AFTER_MS: "60000", HEARTBEAT_UNHEALTHY_AFTER_MS: "600000" } });
+    server = await startTestServer(new SqlStore(db), {
+      live: { coalesceMs: 5 },
+      env: { HEARTBEAT_DEGRADED_AFTER_MS: "60000", HEARTBEAT_UNHEALTHY_AFTER_MS: "600000" },
+    });
   });
   afterAll(async () => {
     await server?.close();
@@ -52,7 +61,10 @@ describe.each(sqlTargets)("replay of heartbeat crossings on $name", (target) => 
         await db.query("UPDATE account_tool_instances SET status_on_toolbox = 'stopped' WHERE instance_name_on_toolbox = 'sentinel'");
       }
     }
-    expect(events.sort()).toEqual([["crossed-degraded", "DEGRADED", "REPLAY"], ["crossed-unhealthy", "UNHEALTHY", "REPLAY"]]);
+    expect(events.sort()).toEqual([
+      ["crossed-degraded", "DEGRADED", "REPLAY"],
+      ["crossed-unhealthy", "UNHEALTHY", "REPLAY"],
+    ]);
     await client.dispose();
   });
 });

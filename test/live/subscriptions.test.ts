@@ -25,7 +25,6 @@ async function subscribed(live: LiveFleet, n: number, hub: "serverEvents" | "env
   expect(live[hub].size).toBeGreaterThanOrEqual(n);
 }
 
-
 describe.each(sqlTargets)("subscriptions on $name", (target) => {
   let db: Db;
   let close: () => Promise<void>;
@@ -66,7 +65,12 @@ describe.each(sqlTargets)("subscriptions on $name", (target) => {
     await subscribed(live, before + 1);
     await db.query("UPDATE account_tool_instances SET status_on_toolbox = 'error', instance_error_message = 'oom' WHERE id = $1", [ids.a]);
     const event = (await sub.next()).serverStatusChanged;
-    expect(event).toMatchObject({ server: { name: "a", rawStatus: "error" }, previous: { state: "RUNNING", health: "HEALTHY" }, current: { state: "ERROR", health: "UNHEALTHY" }, source: "DATABASE" });
+    expect(event).toMatchObject({
+      server: { name: "a", rawStatus: "error" },
+      previous: { state: "RUNNING", health: "HEALTHY" },
+      current: { state: "ERROR", health: "UNHEALTHY" },
+      source: "DATABASE",
+    });
     await db.query("UPDATE account_tool_instances SET status_on_toolbox = 'running', last_heartbeat_from_dtma = now() WHERE id = $1", [ids.a]);
     expect((await sub.next()).serverStatusChanged.current).toEqual({ state: "RUNNING", health: "HEALTHY" });
     await client.dispose();
@@ -80,7 +84,13 @@ describe.each(sqlTargets)("subscriptions on $name", (target) => {
     await db.query("UPDATE account_tool_instances SET config_values = '{\"x\":1}' WHERE id = $1", [ids.b]);
     expect(await sub.quiet(300)).toBe(true);
     const added = await insertServer(db, { env: ids.env, name: "c", status: "deploying" });
-    expect((await sub.next()).serverChanged).toMatchObject({ kind: "ADDED", serverId: added, server: { name: "c", environment: { name: "live-env" } }, status: { state: "STARTING" }, source: "DATABASE" });
+    expect((await sub.next()).serverChanged).toMatchObject({
+      kind: "ADDED",
+      serverId: added,
+      server: { name: "c", environment: { name: "live-env" } },
+      status: { state: "STARTING" },
+      source: "DATABASE",
+    });
     await db.query("UPDATE account_tool_instances SET version = '2.0.0' WHERE id = $1", [added]);
     expect((await sub.next()).serverChanged).toMatchObject({ kind: "UPDATED", serverId: added });
     await db.query("DELETE FROM account_tool_instances WHERE id = $1", [added]);
@@ -100,14 +110,18 @@ describe.each(sqlTargets)("subscriptions on $name", (target) => {
     off();
     expect(got).toEqual(["a", "b"]);
     expect(statements).toBe(1);
-    await db.query("UPDATE account_tool_instances SET status_on_toolbox = 'running', last_heartbeat_from_dtma = now() WHERE id = ANY($1::uuid[])", [[ids.a, ids.b]]);
+    await db.query("UPDATE account_tool_instances SET status_on_toolbox = 'running', last_heartbeat_from_dtma = now() WHERE id = ANY($1::uuid[])", [
+      [ids.a, ids.b],
+    ]);
     await live.settled();
     await client.dispose();
   });
 
   it("delivers over SSE", async () => {
     const before = live.environmentEvents.size;
-    const sub = track(subscribeSse(server.url, `subscription($id: ID) { environmentChanged(id: $id) { kind environment { name publicIP } source } }`, { id: ids.env }));
+    const sub = track(
+      subscribeSse(server.url, `subscription($id: ID) { environmentChanged(id: $id) { kind environment { name publicIP } source } }`, { id: ids.env }),
+    );
     await subscribed(live, before + 1, "environmentEvents");
     await db.query("UPDATE account_tool_environments SET name = 'renamed', public_ip_address = '203.0.113.51' WHERE id = $1", [ids.env]);
     expect((await sub.next()).environmentChanged).toEqual({ kind: "UPDATED", environment: { name: "renamed", publicIP: "203.0.113.51" }, source: "DATABASE" });
@@ -142,9 +156,14 @@ describe.each(sqlTargets)("subscriptions on $name", (target) => {
     before = live.serverEvents.size;
     const resumed = track(subscribeWs(again, SERVER_CHANGED, { filter: { environmentIds: [ids.env] }, since: cursor }));
     const replayed = [(await resumed.next()).serverChanged, (await resumed.next()).serverChanged];
-    expect(replayed.map((e) => [e.server.name, e.server.rawStatus, e.source]).sort()).toEqual([["a", "stopping", "REPLAY"], ["b", "error", "REPLAY"]]);
+    expect(replayed.map((e) => [e.server.name, e.server.rawStatus, e.source]).sort()).toEqual([
+      ["a", "stopping", "REPLAY"],
+      ["b", "error", "REPLAY"],
+    ]);
     await subscribed(live, before + 1);
-    await db.query("UPDATE account_tool_instances SET status_on_toolbox = 'running', last_heartbeat_from_dtma = now() WHERE id = ANY($1::uuid[])", [[ids.a, ids.b]]);
+    await db.query("UPDATE account_tool_instances SET status_on_toolbox = 'running', last_heartbeat_from_dtma = now() WHERE id = ANY($1::uuid[])", [
+      [ids.a, ids.b],
+    ]);
     const liveEvents = [(await resumed.next()).serverChanged, (await resumed.next()).serverChanged];
     expect(liveEvents.every((e) => e.source === "DATABASE" && e.server.rawStatus === "running")).toBe(true);
     await again.dispose();
@@ -165,7 +184,10 @@ describe.each(sqlTargets)("subscriptions on $name", (target) => {
     const client = wsClient(server.url);
     const resumed = track(subscribeWs(client, SERVER_CHANGED, { filter: { serverIds: [inDoomed, loose, ids.a] }, since: cursor.toISOString() }));
     const replayed = [(await resumed.next()).serverChanged, (await resumed.next()).serverChanged];
-    expect(replayed.map((e) => [e.serverId, e.kind, e.server, e.source])).toEqual([[loose, "REMOVED", null, "REPLAY"], [inDoomed, "REMOVED", null, "REPLAY"]]);
+    expect(replayed.map((e) => [e.serverId, e.kind, e.server, e.source])).toEqual([
+      [loose, "REMOVED", null, "REPLAY"],
+      [inDoomed, "REMOVED", null, "REPLAY"],
+    ]);
     expect(await resumed.quiet(200)).toBe(true);
     await client.dispose();
   });
@@ -184,7 +206,12 @@ describe.each(sqlTargets)("subscriptions on $name", (target) => {
       body: JSON.stringify({ query: SERVER_CHANGED, variables: { since: new Date(Date.now() - 8 * 86_400_000).toISOString() } }),
     });
     const text = await res.text();
-    const data = JSON.parse(text.split("\n").find((line) => line.startsWith("data:"))!.slice(5));
+    const data = JSON.parse(
+      text
+        .split("\n")
+        .find((line) => line.startsWith("data:"))!
+        .slice(5),
+    );
     expect(data.errors.map((e: { extensions: { code: string } }) => e.extensions.code)).toEqual(["BAD_USER_INPUT"]);
     expect(data.errors[0].message).toMatch(/replay window/);
   });
@@ -228,9 +255,17 @@ describe("health clock", () => {
     clock.advance(5 * 60_000 - 1000);
     expect(await sub.quiet(100)).toBe(true);
     clock.advance(2000);
-    expect((await sub.next()).serverStatusChanged).toMatchObject({ previous: { health: "HEALTHY" }, current: { state: "RUNNING", health: "DEGRADED" }, source: "HEALTH_CLOCK" });
+    expect((await sub.next()).serverStatusChanged).toMatchObject({
+      previous: { health: "HEALTHY" },
+      current: { state: "RUNNING", health: "DEGRADED" },
+      source: "HEALTH_CLOCK",
+    });
     clock.advance(10 * 60_000);
-    expect((await sub.next()).serverStatusChanged).toMatchObject({ previous: { health: "DEGRADED" }, current: { health: "UNHEALTHY" }, source: "HEALTH_CLOCK" });
+    expect((await sub.next()).serverStatusChanged).toMatchObject({
+      previous: { health: "DEGRADED" },
+      current: { health: "UNHEALTHY" },
+      source: "HEALTH_CLOCK",
+    });
     expect(clock.pending).toBe(0);
     await sub.close();
     await client.dispose();
@@ -283,7 +318,13 @@ describePostgres("change feed on Postgres", () => {
     ids.s = await insertServer(pgTest.db, { env: ids.env, name: "s", status: "running", heartbeatSecondsAgo: 1 });
     const { postgresDb } = await import("../../src/data/db.ts");
     // A second replica: its own pool and its own listener on the same database.
-    const otherDb = postgresDb({ connectionString: pgTest.url, maxConnections: 2, connectTimeoutMs: 3000, statementTimeoutMs: 5000, listenerName: `other-${pgTest.schema}` });
+    const otherDb = postgresDb({
+      connectionString: pgTest.url,
+      maxConnections: 2,
+      connectTimeoutMs: 3000,
+      statementTimeoutMs: 5000,
+      listenerName: `other-${pgTest.schema}`,
+    });
     one = await startTestServer(new SqlStore(pgTest.db), { live: { coalesceMs: 5 } });
     two = await startTestServer(new SqlStore(otherDb), { live: { coalesceMs: 5 } });
   });
@@ -314,7 +355,13 @@ describePostgres("change feed on Postgres", () => {
     const viaProxy = new URL(pgTest.url);
     viaProxy.port = String(proxy.port);
     const { postgresDb } = await import("../../src/data/db.ts");
-    const proxiedDb = postgresDb({ connectionString: viaProxy.toString(), maxConnections: 2, connectTimeoutMs: 1000, statementTimeoutMs: 5000, listenerName: `proxied-${pgTest.schema}` });
+    const proxiedDb = postgresDb({
+      connectionString: viaProxy.toString(),
+      maxConnections: 2,
+      connectTimeoutMs: 1000,
+      statementTimeoutMs: 5000,
+      listenerName: `proxied-${pgTest.schema}`,
+    });
     const three = await startTestServer(new SqlStore(proxiedDb), { live: { coalesceMs: 5 } });
     const client = wsClient(three.url);
     try {

@@ -27,12 +27,24 @@ describe("probeMcpServer", () => {
   it("completes a Streamable HTTP handshake and reports what the server declares", async () => {
     const r = await probeMcpServer(streamable.url, { timeoutMs: 5000 });
     expect(r).toMatchObject({
-      success: true, errorKind: null, transport: "STREAMABLE_HTTP", serverInfo: { name: "weather", version: "1.2.3" },
-      tools: ["echo", "add"], resourceCount: 1, promptCount: 1,
+      success: true,
+      errorKind: null,
+      transport: "STREAMABLE_HTTP",
+      serverInfo: { name: "weather", version: "1.2.3" },
+      tools: ["echo", "add"],
+      resourceCount: 1,
+      promptCount: 1,
     });
     expect(r.capabilities).toEqual(expect.arrayContaining(["tools", "resources", "prompts"]));
     expect(r.protocolVersion).toMatch(/^\d{4}-\d{2}-\d{2}$/);
-    expect(r.phases.map((p) => [p.name, p.ok])).toEqual([["health", true], ["initialize", true], ["tools/list", true], ["resources/list", true], ["prompts/list", true], ["ping", true]]);
+    expect(r.phases.map((p) => [p.name, p.ok])).toEqual([
+      ["health", true],
+      ["initialize", true],
+      ["tools/list", true],
+      ["resources/list", true],
+      ["prompts/list", true],
+      ["ping", true],
+    ]);
     expect(r.latencyMs).toBeGreaterThanOrEqual(0);
   });
 
@@ -54,7 +66,10 @@ describe("probeMcpServer", () => {
     expect(r).toMatchObject({ success: false, errorKind: "PROTOCOL", httpStatus: null });
     expect(r.error).toMatch(/^Not a working MCP server: .*content type/i);
     // Both transports were tried and both said why they failed.
-    expect(r.phases.filter((p) => p.name === "initialize").map((p) => [p.ok, p.detail])).toEqual([[false, expect.stringMatching(/text\/html/)], [false, expect.stringMatching(/text\/event-stream/)]]);
+    expect(r.phases.filter((p) => p.name === "initialize").map((p) => [p.ok, p.detail])).toEqual([
+      [false, expect.stringMatching(/text\/html/)],
+      [false, expect.stringMatching(/text\/event-stream/)],
+    ]);
   });
 
   it("reports the HTTP status of a failing server", async () => {
@@ -73,7 +88,15 @@ describe("probeMcpServer", () => {
       const http = createServer(handler);
       await new Promise<void>((r) => http.listen(0, "127.0.0.1", () => r()));
       const port = (http.address() as AddressInfo).port;
-      const running = { url: `http://127.0.0.1:${port}/mcp`, port, close: () => new Promise<void>((r) => { http.closeAllConnections(); http.close(() => r()); }) };
+      const running = {
+        url: `http://127.0.0.1:${port}/mcp`,
+        port,
+        close: () =>
+          new Promise<void>((r) => {
+            http.closeAllConnections();
+            http.close(() => r());
+          }),
+      };
       hostile.push(running);
       return running;
     };
@@ -94,7 +117,9 @@ describe("probeMcpServer", () => {
         if (req.url === "/health") return void res.writeHead(404).end();
         res.writeHead(200, { "content-type": "application/json" });
         const chunk = Buffer.alloc(64 * 1024, 32);
-        const pump = () => { while (res.write(chunk)); };
+        const pump = () => {
+          while (res.write(chunk));
+        };
         res.on("drain", pump);
         pump();
       });

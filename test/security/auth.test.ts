@@ -15,7 +15,12 @@ import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
 const SECRET = "test-secret-0123456789abcdef0123456789abcdef";
 const ISSUER = "https://project.supabase.co/auth/v1";
 const sign = (claims: Record<string, unknown>, opts: { secret?: string; aud?: string; iss?: string; exp?: string | number } = {}) => {
-  const jwt = new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuedAt().setAudience(opts.aud ?? "authenticated").setIssuer(opts.iss ?? ISSUER).setExpirationTime(opts.exp ?? "1h");
+  const jwt = new SignJWT(claims)
+    .setProtectedHeader({ alg: "HS256" })
+    .setIssuedAt()
+    .setAudience(opts.aud ?? "authenticated")
+    .setIssuer(opts.iss ?? ISSUER)
+    .setExpirationTime(opts.exp ?? "1h");
   return jwt.sign(new TextEncoder().encode(opts.secret ?? SECRET));
 };
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
@@ -29,13 +34,20 @@ describe("authentication", () => {
     await migrate(db);
     const env = await insertEnvironment(db, { name: "mine", publicIp: "203.0.113.1" });
     await insertServer(db, { env, name: "s", status: "running" });
-    server = await startTestServer(new SqlStore(db), { live: { coalesceMs: 5 }, env: { AUTH_DISABLED: "false", SUPABASE_JWT_SECRET: SECRET, JWT_ISSUER: ISSUER } });
+    server = await startTestServer(new SqlStore(db), {
+      live: { coalesceMs: 5 },
+      env: { AUTH_DISABLED: "false", SUPABASE_JWT_SECRET: SECRET, JWT_ISSUER: ISSUER },
+    });
     good = await sign({ sub: USER_A, role: "authenticated" });
   });
   afterAll(async () => server?.close());
 
   const post = async (token?: string) => {
-    const res = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json", ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify({ query: "{ servers(first: 5) { totalCount } }" }) });
+    const res = await fetch(server.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify({ query: "{ servers(first: 5) { totalCount } }" }),
+    });
     return { status: res.status, body: (await res.json()) as { data?: any; errors?: Array<{ message: string; extensions?: Record<string, unknown> }> } };
   };
 
@@ -56,12 +68,21 @@ describe("authentication", () => {
     ["signed with another secret", async () => sign({ sub: USER_A, role: "authenticated" }, { secret: "x".repeat(40) }), /not valid/],
     ["for another audience", async () => sign({ sub: USER_A, role: "authenticated" }, { aud: "other" }), /aud/],
     ["from another issuer", async () => sign({ sub: USER_A, role: "authenticated" }, { iss: "https://evil.example/auth/v1" }), /iss/],
-    ["with alg none", async () => `${b64({ alg: "none", typ: "JWT" })}.${b64({ sub: USER_A, role: "service_role", aud: "authenticated", iss: ISSUER, exp: Math.floor(Date.now() / 1000) + 3600 })}.`, /not valid/],
-    ["with a forged HS256 signature over service_role", async () => {
-      const head = b64({ alg: "HS256", typ: "JWT" });
-      const body = b64({ sub: USER_A, role: "service_role", aud: "authenticated", iss: ISSUER, exp: Math.floor(Date.now() / 1000) + 3600 });
-      return `${head}.${body}.${createHmac("sha256", "guess").update(`${head}.${body}`).digest("base64url")}`;
-    }, /not valid/],
+    [
+      "with alg none",
+      async () =>
+        `${b64({ alg: "none", typ: "JWT" })}.${b64({ sub: USER_A, role: "service_role", aud: "authenticated", iss: ISSUER, exp: Math.floor(Date.now() / 1000) + 3600 })}.`,
+      /not valid/,
+    ],
+    [
+      "with a forged HS256 signature over service_role",
+      async () => {
+        const head = b64({ alg: "HS256", typ: "JWT" });
+        const body = b64({ sub: USER_A, role: "service_role", aud: "authenticated", iss: ISSUER, exp: Math.floor(Date.now() / 1000) + 3600 });
+        return `${head}.${body}.${createHmac("sha256", "guess").update(`${head}.${body}`).digest("base64url")}`;
+      },
+      /not valid/,
+    ],
     ["malformed", async () => "not.a.jwt", /not valid/],
     ["anonymous (anon role)", async () => sign({ sub: USER_A, role: "anon" }), /anonymous/],
   ])("refuses a token %s", async (_what, make, message) => {
@@ -71,13 +92,23 @@ describe("authentication", () => {
   });
 
   it("authenticates SSE subscriptions from the request headers", async () => {
-    const refused = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json", accept: "text/event-stream" }, body: JSON.stringify({ query: "subscription { serverChanged { kind } }" }) });
+    const refused = await fetch(server.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify({ query: "subscription { serverChanged { kind } }" }),
+    });
     expect(await refused.text()).toContain("UNAUTHENTICATED");
   });
 
   it("refuses a WebSocket without a valid token, saying why", async () => {
     const closed = await new Promise<{ code: number; reason: string }>((resolve) => {
-      const client = createClient({ url: server.url.replace("http", "ws"), webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: "Bearer nope" }, on: { closed: (e: any) => resolve({ code: e.code, reason: e.reason }) } });
+      const client = createClient({
+        url: server.url.replace("http", "ws"),
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        connectionParams: { authorization: "Bearer nope" },
+        on: { closed: (e: any) => resolve({ code: e.code, reason: e.reason }) },
+      });
       client.subscribe({ query: "subscription { serverChanged { kind } }" }, { next: () => undefined, error: () => undefined, complete: () => undefined });
     });
     expect(closed.code).toBe(4401);
@@ -88,7 +119,13 @@ describe("authentication", () => {
     const short = await sign({ sub: USER_A, role: "authenticated" }, { exp: Math.floor(Date.now() / 1000) + 2 });
     const started = Date.now();
     const closed = await new Promise<{ code: number; reason: string }>((resolve) => {
-      const client = createClient({ url: server.url.replace("http", "ws"), webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${short}` }, on: { closed: (e: any) => resolve({ code: e.code, reason: e.reason }) } });
+      const client = createClient({
+        url: server.url.replace("http", "ws"),
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        connectionParams: { authorization: `Bearer ${short}` },
+        on: { closed: (e: any) => resolve({ code: e.code, reason: e.reason }) },
+      });
       client.subscribe({ query: "subscription { serverChanged { kind } }" }, { next: () => undefined, error: () => undefined, complete: () => undefined });
     });
     expect(closed).toEqual({ code: 4401, reason: "Token expired: reconnect with a fresh token" });
@@ -104,7 +141,12 @@ describe("auth configuration", () => {
     expect(() => loadConfig({ NODE_ENV: "production", AUTH_DISABLED: "true", SUPABASE_JWT_SECRET: SECRET })).toThrow(ConfigError);
   });
   it("uses the project's JWKS and issuer when SUPABASE_URL is set", () => {
-    expect(loadConfig({ SUPABASE_URL: "https://p.supabase.co", SUPABASE_ANON_KEY: "k" }).auth).toEqual({ mode: "jwks", jwksUrl: "https://p.supabase.co/auth/v1/.well-known/jwks.json", audience: "authenticated", issuer: "https://p.supabase.co/auth/v1" });
+    expect(loadConfig({ SUPABASE_URL: "https://p.supabase.co", SUPABASE_ANON_KEY: "k" }).auth).toEqual({
+      mode: "jwks",
+      jwksUrl: "https://p.supabase.co/auth/v1/.well-known/jwks.json",
+      audience: "authenticated",
+      issuer: "https://p.supabase.co/auth/v1",
+    });
   });
   it("signs its own tokens in development when no key is set", async () => {
     const auth = loadConfig({}).auth;
@@ -144,7 +186,9 @@ describe("production mode", () => {
   beforeAll(async () => {
     const db = await pgliteDb(undefined);
     await migrate(db);
-    server = await startTestServer(new SqlStore(db), { env: { NODE_ENV: "production", AUTH_DISABLED: "false", SUPABASE_JWT_SECRET: SECRET, JWT_ISSUER: ISSUER } });
+    server = await startTestServer(new SqlStore(db), {
+      env: { NODE_ENV: "production", AUTH_DISABLED: "false", SUPABASE_JWT_SECRET: SECRET, JWT_ISSUER: ISSUER },
+    });
     token = await sign({ sub: USER_A, role: "authenticated" });
   });
   afterAll(async () => server?.close());
@@ -156,7 +200,13 @@ describe("production mode", () => {
 
   it("refuses introspection and suggests no field names, even to a signed-in user", async () => {
     const ask = async (query: string) =>
-      (await (await fetch(server.url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify({ query }) })).json()) as { data?: any; errors?: Array<{ message: string }> };
+      (await (
+        await fetch(server.url, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+          body: JSON.stringify({ query }),
+        })
+      ).json()) as { data?: any; errors?: Array<{ message: string }> };
     const schema = await ask("{ __schema { types { name } } }");
     expect(schema.data).toBeUndefined();
     expect(schema.errors?.[0].message).toMatch(/introspection/i);

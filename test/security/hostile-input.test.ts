@@ -21,7 +21,10 @@ describe("hostile input", () => {
     await migrate(db);
     envId = await insertEnvironment(db, { name: "e", publicIp: "127.0.0.1" });
     await insertServer(db, { env: envId, name: "s", status: "running" });
-    server = await startTestServer(new SqlStore(db), { live: {}, env: { INTROSPECTION: "false", RATE_LIMIT_PER_MINUTE: "3", DTMA_PORT: String(sim.port), DTMA_API_KEY: "k" } });
+    server = await startTestServer(new SqlStore(db), {
+      live: {},
+      env: { INTROSPECTION: "false", RATE_LIMIT_PER_MINUTE: "3", DTMA_PORT: String(sim.port), DTMA_API_KEY: "k" },
+    });
   });
   afterAll(async () => {
     await server?.close();
@@ -40,11 +43,31 @@ describe("hostile input", () => {
   const deep = `{ servers { edges { node { environment { servers { edges { node { environment { servers { edges { node { environment { name } } } } } } } } } } } } }`;
   it.each([
     ["deep nesting", deep, "BAD_USER_INPUT", /depth/i],
-    ["1,000 aliases (the token limit stops it first)", `{ ${Array.from({ length: 1000 }, (_, i) => `a${i}: servers(first: 1) { totalCount }`).join(" ")} }`, "GRAPHQL_PARSE_FAILED", /token limit/i],
-    ["more aliases than allowed, even in a short document", `{ ${Array.from({ length: 20 }, (_, i) => `a${i}: servers(first: 1) { totalCount }`).join(" ")} }`, "BAD_USER_INPUT", /alias/i],
+    [
+      "1,000 aliases (the token limit stops it first)",
+      `{ ${Array.from({ length: 1000 }, (_, i) => `a${i}: servers(first: 1) { totalCount }`).join(" ")} }`,
+      "GRAPHQL_PARSE_FAILED",
+      /token limit/i,
+    ],
+    [
+      "more aliases than allowed, even in a short document",
+      `{ ${Array.from({ length: 20 }, (_, i) => `a${i}: servers(first: 1) { totalCount }`).join(" ")} }`,
+      "BAD_USER_INPUT",
+      /alias/i,
+    ],
     ["a document with too many tokens", `{ servers(first: 1) { ${"totalCount ".repeat(4000)} } }`, "GRAPHQL_PARSE_FAILED", /token limit/i],
-    ["a document whose cost is above the limit (within depth, aliases and tokens)", `{ environments(first: 100) { edges { node { ${selectAll("Environment", 4)} } } } }`, "BAD_USER_INPUT", /cost limit of 50000/i],
-    ["more than 20 directives", `{ servers(first: 1) { ${Array.from({ length: 21 }, () => "totalCount @include(if: true)").join(" ")} } }`, "BAD_USER_INPUT", /directive/i],
+    [
+      "a document whose cost is above the limit (within depth, aliases and tokens)",
+      `{ environments(first: 100) { edges { node { ${selectAll("Environment", 4)} } } } }`,
+      "BAD_USER_INPUT",
+      /cost limit of 50000/i,
+    ],
+    [
+      "more than 20 directives",
+      `{ servers(first: 1) { ${Array.from({ length: 21 }, () => "totalCount @include(if: true)").join(" ")} } }`,
+      "BAD_USER_INPUT",
+      /directive/i,
+    ],
   ])("refuses %s", async (_what, query, code, message) => {
     const { body } = await server.gql(query);
     expect(body.data).toBeUndefined();
@@ -82,10 +105,19 @@ describe("hostile input", () => {
   it("refuses a body without a length with 411", async () => {
     const url = new URL(server.url);
     const status = await new Promise<number>((resolve, reject) => {
-      const req = httpRequest({ host: url.hostname, port: url.port, path: "/graphql", method: "POST", headers: { "content-type": "application/json", "transfer-encoding": "chunked" } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = httpRequest(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: "/graphql",
+          method: "POST",
+          headers: { "content-type": "application/json", "transfer-encoding": "chunked" },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on("error", reject);
       req.end(JSON.stringify({ query: "{ servers { totalCount } }" }));
     });

@@ -27,7 +27,13 @@ describe("JWKS verification", () => {
     await new Promise<void>((r) => http.listen(0, "127.0.0.1", () => r()));
     url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
     sign = (claims, key = privateKey) =>
-      new SignJWT(claims).setProtectedHeader({ alg: "RS256", kid: "k1" }).setIssuer(`${url}/auth/v1`).setAudience("authenticated").setIssuedAt().setExpirationTime("1h").sign(key);
+      new SignJWT(claims)
+        .setProtectedHeader({ alg: "RS256", kid: "k1" })
+        .setIssuer(`${url}/auth/v1`)
+        .setAudience("authenticated")
+        .setIssuedAt()
+        .setExpirationTime("1h")
+        .sign(key);
   });
   afterAll(() => new Promise<void>((r) => http.close(() => r())));
 
@@ -43,14 +49,24 @@ describe("JWKS verification", () => {
   it("refuses a token signed by another key, and an HS256 token in JWKS mode", async () => {
     const verify = createVerifier(loadConfig({ SUPABASE_URL: url, SUPABASE_ANON_KEY: "anon" }).auth);
     await expect(verify(await sign({ sub: "cccccccc-cccc-4ccc-8ccc-cccccccccccc", role: "authenticated" }, foreign))).rejects.toThrow(/not valid/);
-    const hs = await new SignJWT({ sub: "cccccccc-cccc-4ccc-8ccc-cccccccccccc", role: "service_role" }).setProtectedHeader({ alg: "HS256" }).setIssuer(`${url}/auth/v1`).setAudience("authenticated").setExpirationTime("1h").sign(new TextEncoder().encode("x".repeat(32)));
+    const hs = await new SignJWT({ sub: "cccccccc-cccc-4ccc-8ccc-cccccccccccc", role: "service_role" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setIssuer(`${url}/auth/v1`)
+      .setAudience("authenticated")
+      .setExpirationTime("1h")
+      .sign(new TextEncoder().encode("x".repeat(32)));
     await expect(verify(hs)).rejects.toThrow(/not valid/);
   });
 
   it("refuses a token that is not valid yet (nbf)", async () => {
     const verify = createVerifier(loadConfig({ SUPABASE_URL: url, SUPABASE_ANON_KEY: "anon" }).auth);
-    const token = await new SignJWT({ sub: "cccccccc-cccc-4ccc-8ccc-cccccccccccc", role: "authenticated" }).setProtectedHeader({ alg: "RS256", kid: "k1" })
-      .setIssuer(`${url}/auth/v1`).setAudience("authenticated").setNotBefore("10m").setExpirationTime("1h").sign(projectKey);
+    const token = await new SignJWT({ sub: "cccccccc-cccc-4ccc-8ccc-cccccccccccc", role: "authenticated" })
+      .setProtectedHeader({ alg: "RS256", kid: "k1" })
+      .setIssuer(`${url}/auth/v1`)
+      .setAudience("authenticated")
+      .setNotBefore("10m")
+      .setExpirationTime("1h")
+      .sign(projectKey);
     await expect(verify(token)).rejects.toThrow(/nbf/);
   });
 });

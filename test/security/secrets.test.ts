@@ -22,14 +22,25 @@ describe("secrets", () => {
   const responses: string[] = [];
 
   beforeAll(async () => {
-    const logger = pino({ level: "trace" }, new Writable({ write(chunk, _e, done) { lines.push(String(chunk)); done(); } }));
+    const logger = pino(
+      { level: "trace" },
+      new Writable({
+        write(chunk, _e, done) {
+          lines.push(String(chunk));
+          done();
+        },
+      }),
+    );
     sim = await new DtmaSimulator({ apiKey: DTMA_KEY }).start();
     const db = await pgliteDb(undefined);
     await migrate(db);
     const env = await insertEnvironment(db, { name: "e", publicIp: "127.0.0.1" });
     await db.query("UPDATE account_tool_environments SET dtma_bearer_token = $1 WHERE id = $2", [BEARER, env]);
     const s = await insertServer(db, { env, name: "s", status: "running" });
-    server = await startTestServer(new SqlStore(db), { logger, env: { AUTH_DISABLED: "false", SUPABASE_JWT_SECRET: JWT_SECRET, DTMA_API_KEY: DTMA_KEY, DTMA_PORT: String(sim.port), LOG_LEVEL: "trace" } });
+    server = await startTestServer(new SqlStore(db), {
+      logger,
+      env: { AUTH_DISABLED: "false", SUPABASE_JWT_SECRET: JWT_SECRET, DTMA_API_KEY: DTMA_KEY, DTMA_PORT: String(sim.port), LOG_LEVEL: "trace" },
+    });
     token = await signDevToken(JWT_SECRET, { sub: "00000000-0000-4000-8000-00000000ffff", role: "service_role" });
     const call = async (body: unknown, auth = `Bearer ${token}`) => {
       const res = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json", authorization: auth }, body: JSON.stringify(body) });
@@ -42,7 +53,11 @@ describe("secrets", () => {
     sim.faults.clear();
     await call({ query: `{ servers { totalCount } }` }, "Bearer not-a-token");
     await call({ query: `{ nope }` });
-    const hb = await fetch(server.url.replace("/graphql", "/dtma/heartbeat"), { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${BEARER}` }, body: JSON.stringify({ tool_statuses: [{ account_tool_instance_id: s, status_on_toolbox: "bogus" }] }) });
+    const hb = await fetch(server.url.replace("/graphql", "/dtma/heartbeat"), {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${BEARER}` },
+      body: JSON.stringify({ tool_statuses: [{ account_tool_instance_id: s, status_on_toolbox: "bogus" }] }),
+    });
     responses.push(await hb.text());
   });
   afterAll(async () => {
@@ -54,7 +69,11 @@ describe("secrets", () => {
     expect(lines.join("")).toContain('"call":"dtma"');
   });
 
-  it.each([["the DTMA backend key", DTMA_KEY], ["the JWT secret", JWT_SECRET], ["a droplet's bearer token", BEARER]])("never puts %s in a response or a log line", (_what, secret) => {
+  it.each([
+    ["the DTMA backend key", DTMA_KEY],
+    ["the JWT secret", JWT_SECRET],
+    ["a droplet's bearer token", BEARER],
+  ])("never puts %s in a response or a log line", (_what, secret) => {
     expect(responses.join("\n")).not.toContain(secret);
     expect(lines.join("")).not.toContain(secret);
   });

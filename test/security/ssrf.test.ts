@@ -21,7 +21,12 @@ describe("outbound safety", () => {
     mcp = await startStreamableServer();
     const db = await pgliteDb(undefined);
     await migrate(db);
-    for (const [name, ip] of [["loopback", "127.0.0.1"], ["metadata", "169.254.169.254"], ["private", "10.0.0.5"], ["multicast", "224.0.0.1"]] as const) {
+    for (const [name, ip] of [
+      ["loopback", "127.0.0.1"],
+      ["metadata", "169.254.169.254"],
+      ["private", "10.0.0.5"],
+      ["multicast", "224.0.0.1"],
+    ] as const) {
       const env = await insertEnvironment(db, { name, publicIp: ip });
       const s = await insertServer(db, { env, name: `${name}-server`, status: "running", portMapping: { container_port: 8080, host_port: mcp.port } });
       ids[name] = { env, server: s };

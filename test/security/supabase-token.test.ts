@@ -26,7 +26,8 @@ describe("Supabase store through the API", () => {
   it.each(["alice", "bob"])("sends %s's requests with that viewer's own token and the project key", async (who) => {
     requests.length = 0;
     const res = await fetch(server.url, {
-      method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${tokens[who]}` },
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${tokens[who]}` },
       body: JSON.stringify({ query: "{ servers(first: 5) { totalCount edges { node { name } } } environments(first: 5) { totalCount } }" }),
     });
     expect(await res.json()).toEqual({ data: { servers: { totalCount: 0, edges: [] }, environments: { totalCount: 0 } } });

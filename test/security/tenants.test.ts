@@ -30,14 +30,21 @@ describe.each(sqlTargets)("tenant isolation on $name", (target) => {
   const ids: Record<string, string> = {};
 
   const as = async (who: string, query: string, variables?: Record<string, unknown>) => {
-    const res = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${tokens[who]}` }, body: JSON.stringify({ query, variables }) });
+    const res = await fetch(server.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${tokens[who]}` },
+      body: JSON.stringify({ query, variables }),
+    });
     return (await res.json()) as { data?: any; errors?: Array<{ message: string; extensions?: { code?: string } }> };
   };
 
   beforeAll(async () => {
     ({ db, close } = await target.open());
     await migrate(db);
-    for (const [who, user] of [["alice", ALICE], ["bob", BOB]] as const) {
+    for (const [who, user] of [
+      ["alice", ALICE],
+      ["bob", BOB],
+    ] as const) {
       const env = await insertEnvironment(db, { name: `${who}-droplet`, publicIp: "203.0.113.1" });
       await db.query("UPDATE account_tool_environments SET user_id = $1 WHERE id = $2", [user, env]);
       ids[`${who}Env`] = env;
@@ -46,7 +53,10 @@ describe.each(sqlTargets)("tenant isolation on $name", (target) => {
     tokens.alice = await signDevToken(SECRET, { sub: ALICE, role: "authenticated" });
     tokens.bob = await signDevToken(SECRET, { sub: BOB, role: "authenticated" });
     tokens.service = await signDevToken(SECRET, { sub: "00000000-0000-4000-8000-00000000ffff", role: "service_role" });
-    server = await startTestServer(new SqlStore(db), { live: { coalesceMs: 5 }, env: { AUTH_DISABLED: "false", SUPABASE_JWT_SECRET: SECRET, DTMA_API_KEY: "k" } });
+    server = await startTestServer(new SqlStore(db), {
+      live: { coalesceMs: 5 },
+      env: { AUTH_DISABLED: "false", SUPABASE_JWT_SECRET: SECRET, DTMA_API_KEY: "k" },
+    });
   });
   afterAll(async () => {
     await server?.close();
@@ -66,7 +76,11 @@ describe.each(sqlTargets)("tenant isolation on $name", (target) => {
 
   it("returns null for another tenant's server and environment, by UUID, global id or node(id)", async () => {
     const g = encodeGlobalID("MCPServer", ids.bob0);
-    const r = await as("alice", `query($u: ID!, $g: ID!, $e: ID!) { a: server(id: $u) { name } b: server(id: $g) { name } n: node(id: $g) { id } e: environment(id: $e) { name } }`, { u: ids.bob0, g, e: ids.bobEnv });
+    const r = await as(
+      "alice",
+      `query($u: ID!, $g: ID!, $e: ID!) { a: server(id: $u) { name } b: server(id: $g) { name } n: node(id: $g) { id } e: environment(id: $e) { name } }`,
+      { u: ids.bob0, g, e: ids.bobEnv },
+    );
     expect(r).toEqual({ data: { a: null, b: null, n: null, e: null } });
   });
 
@@ -74,7 +88,9 @@ describe.each(sqlTargets)("tenant isolation on $name", (target) => {
     const byEnv = await as("alice", `query($e: ID!) { servers(filter: { environmentIds: [$e] }) { totalCount edges { node { name } } } }`, { e: ids.bobEnv });
     expect(byEnv.data.servers).toEqual({ totalCount: 0, edges: [] });
     const bobPage = await as("bob", `{ servers(first: 1) { pageInfo { endCursor } } }`);
-    const after = await as("alice", `query($c: String) { servers(first: 10, after: $c) { edges { node { name } } } }`, { c: bobPage.data.servers.pageInfo.endCursor });
+    const after = await as("alice", `query($c: String) { servers(first: 10, after: $c) { edges { node { name } } } }`, {
+      c: bobPage.data.servers.pageInfo.endCursor,
+    });
     expect(after.data.servers.edges.every((e: any) => e.node.name.startsWith("alice-"))).toBe(true);
   });
 
@@ -82,11 +98,20 @@ describe.each(sqlTargets)("tenant isolation on $name", (target) => {
     const before = await db.query("SELECT id, status_on_toolbox FROM account_tool_instances ORDER BY id");
     for (const m of ["startServer", "stopServer", "restartServer", "refreshServerStatus", "testServerConnection"]) {
       const r = await as("alice", `mutation($id: ID!) { ${m}(id: $id) { __typename } }`, { id: ids.bob1 });
-      expect(r.errors?.map((e) => e.extensions?.code), m).toEqual(["NOT_FOUND"]);
+      expect(
+        r.errors?.map((e) => e.extensions?.code),
+        m,
+      ).toEqual(["NOT_FOUND"]);
     }
-    expect((await as("alice", `mutation($id: ID!) { deleteServer(id: $id) { deletedServerId } }`, { id: ids.bob1 })).errors![0].extensions!.code).toBe("NOT_FOUND");
-    expect((await as("alice", `mutation($id: ID!) { refreshEnvironmentStatus(id: $id) { status } }`, { id: ids.bobEnv })).errors![0].extensions!.code).toBe("NOT_FOUND");
-    const deploy = await as("alice", `mutation($e: ID!) { deployServer(input: { environmentId: $e, image: "img:1", name: "intruder" }) { id } }`, { e: ids.bobEnv });
+    expect((await as("alice", `mutation($id: ID!) { deleteServer(id: $id) { deletedServerId } }`, { id: ids.bob1 })).errors![0].extensions!.code).toBe(
+      "NOT_FOUND",
+    );
+    expect((await as("alice", `mutation($id: ID!) { refreshEnvironmentStatus(id: $id) { status } }`, { id: ids.bobEnv })).errors![0].extensions!.code).toBe(
+      "NOT_FOUND",
+    );
+    const deploy = await as("alice", `mutation($e: ID!) { deployServer(input: { environmentId: $e, image: "img:1", name: "intruder" }) { id } }`, {
+      e: ids.bobEnv,
+    });
     expect(deploy.errors![0].extensions!.code).toBe("NOT_FOUND");
     expect(await db.query("SELECT id, status_on_toolbox FROM account_tool_instances ORDER BY id")).toEqual(before);
   });
@@ -95,18 +120,44 @@ describe.each(sqlTargets)("tenant isolation on $name", (target) => {
   // before was delivered. Events on a socket arrive in publication order, so a leak shows before
   // the event each viewer waits for: alice's first event would be bob's, bob's second alice's.
   const testRow = (server: string) =>
-    db.query("INSERT INTO mcp_connection_tests (account_tool_instance_id, success, latency_ms, server_info) VALUES ($1, true, 5, $2::jsonb)", [server, JSON.stringify({ name: server === ids.alice0 ? "alice" : "bob" })]);
+    db.query("INSERT INTO mcp_connection_tests (account_tool_instance_id, success, latency_ms, server_info) VALUES ($1, true, 5, $2::jsonb)", [
+      server,
+      JSON.stringify({ name: server === ids.alice0 ? "alice" : "bob" }),
+    ]);
   it.each([
-    { name: "serverChanged", hub: "serverEvents", query: "subscription { serverChanged { server { name } } }", pick: (d: any) => d.serverChanged.server.name,
-      change: (who: string, n: number) => db.query("UPDATE account_tool_instances SET version = $1 WHERE id = $2", [`v${n}`, ids[`${who}2`]]), expected: { alice: ["alice-2"], bob: ["bob-2", "bob-2"] } },
-    { name: "environmentChanged", hub: "environmentEvents", query: "subscription { environmentChanged { environment { name } } }", pick: (d: any) => d.environmentChanged.environment.name,
-      change: (who: string, n: number) => db.query("UPDATE account_tool_environments SET description = $1 WHERE id = $2", [`d${n}`, ids[`${who}Env`]]), expected: { alice: ["alice-droplet"], bob: ["bob-droplet", "bob-droplet"] } },
-    { name: "connectionTested", hub: "connectionTests", query: "subscription { connectionTested { serverInfo { name } } }", pick: (d: any) => d.connectionTested.serverInfo.name,
-      change: (who: string) => testRow(ids[`${who}0`]), expected: { alice: ["alice"], bob: ["bob", "bob"] } },
+    {
+      name: "serverChanged",
+      hub: "serverEvents",
+      query: "subscription { serverChanged { server { name } } }",
+      pick: (d: any) => d.serverChanged.server.name,
+      change: (who: string, n: number) => db.query("UPDATE account_tool_instances SET version = $1 WHERE id = $2", [`v${n}`, ids[`${who}2`]]),
+      expected: { alice: ["alice-2"], bob: ["bob-2", "bob-2"] },
+    },
+    {
+      name: "environmentChanged",
+      hub: "environmentEvents",
+      query: "subscription { environmentChanged { environment { name } } }",
+      pick: (d: any) => d.environmentChanged.environment.name,
+      change: (who: string, n: number) => db.query("UPDATE account_tool_environments SET description = $1 WHERE id = $2", [`d${n}`, ids[`${who}Env`]]),
+      expected: { alice: ["alice-droplet"], bob: ["bob-droplet", "bob-droplet"] },
+    },
+    {
+      name: "connectionTested",
+      hub: "connectionTests",
+      query: "subscription { connectionTested { serverInfo { name } } }",
+      pick: (d: any) => d.connectionTested.serverInfo.name,
+      change: (who: string) => testRow(ids[`${who}0`]),
+      expected: { alice: ["alice"], bob: ["bob", "bob"] },
+    },
   ] as const)("delivers $name events only to the tenant that owns the row", async ({ hub, query, pick, change, expected }) => {
     const events: Record<string, string[]> = { alice: [], bob: [] };
     const clients = (["alice", "bob"] as const).map((who) => {
-      const client = createClient({ url: server.url.replace("http", "ws"), webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${tokens[who]}` } });
+      const client = createClient({
+        url: server.url.replace("http", "ws"),
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        connectionParams: { authorization: `Bearer ${tokens[who]}` },
+      });
       client.subscribe({ query }, { next: (v) => events[who].push(pick(v.data)), error: () => undefined, complete: () => undefined });
       return client;
     });
@@ -129,10 +180,20 @@ describe.each(sqlTargets)("tenant isolation on $name", (target) => {
     const query = `subscription($since: DateTime) { serverChanged(since: $since) { kind serverId } }`;
     const watch = (who: string, variables: Record<string, unknown> = {}) => {
       const seen: string[] = [];
-      const client = createClient({ url: server.url.replace("http", "ws"), webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${tokens[who]}` } });
-      client.subscribe<{ serverChanged: { kind: string; serverId: string } }>({ query, variables }, {
-        next: (v) => seen.push(`${v.data!.serverChanged.kind} ${v.data!.serverChanged.serverId}`), error: () => undefined, complete: () => undefined,
+      const client = createClient({
+        url: server.url.replace("http", "ws"),
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        connectionParams: { authorization: `Bearer ${tokens[who]}` },
       });
+      client.subscribe<{ serverChanged: { kind: string; serverId: string } }>(
+        { query, variables },
+        {
+          next: (v) => seen.push(`${v.data!.serverChanged.kind} ${v.data!.serverChanged.serverId}`),
+          error: () => undefined,
+          complete: () => undefined,
+        },
+      );
       return { seen, client };
     };
     const live = [watch("alice"), watch("bob")];

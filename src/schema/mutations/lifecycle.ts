@@ -12,7 +12,6 @@ async function deps(ctx: Context): Promise<ops.OperationDeps> {
   return { store: ctx.store, dtma: ctx.dtma, dtmaPort: ctx.config.dtmaPort, allowPrivateTargets: ctx.config.allowPrivateTargets, logger: ctx.logger };
 }
 
-
 const TransportInput = builder.enumType("DeployTransport", {
   description: "Transports the upstream CHECK allows for MCP servers.",
   values: { SSE: { value: "sse" }, WEBSOCKET: { value: "websocket" }, STDIO: { value: "stdio" } } as const,
@@ -49,7 +48,8 @@ builder.mutationFields((t) => {
   return {
     refreshEnvironmentStatus: t.field({
       type: EnvironmentRef,
-      description: "One GET /status on the droplet agent; the droplet and all its servers updated in one statement. An agent that cannot be reached, does not answer in time, fails (5xx) or answers something else than its status marks the droplet unresponsive.",
+      description:
+        "One GET /status on the droplet agent; the droplet and all its servers updated in one statement. An agent that cannot be reached, does not answer in time, fails (5xx) or answers something else than its status marks the droplet unresponsive.",
       args: { id: t.arg.id({ required: true }) },
       resolve: (_root, args, ctx) => runOperation(async () => ops.refreshEnvironment(await deps(ctx), parseId(String(args.id), "Environment"))),
     }),

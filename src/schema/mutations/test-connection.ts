@@ -8,17 +8,25 @@ import { runOperation } from "./run.ts";
 builder.mutationField("testServerConnection", (t) =>
   t.field({
     type: ConnectionTestRef,
-    description: "Connects to the server with the MCP SDK (Streamable HTTP, then SSE), lists what it declares and pings it. The result is stored and published to connectionTested subscribers.",
+    description:
+      "Connects to the server with the MCP SDK (Streamable HTTP, then SSE), lists what it declares and pings it. The result is stored and published to connectionTested subscribers.",
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
       const id = parseId(String(args.id), "MCPServer");
       await ctx.limitDropletCalls();
       return runOperation(() =>
-        testConnection({
-          store: ctx.store, dtmaPort: ctx.config.dtmaPort, allowPrivateTargets: ctx.config.allowPrivateTargets, probeTimeoutMs: ctx.config.mcpProbeTimeoutMs, logger: ctx.logger,
-          onProbe: (result) => ctx.metrics.mcpProbe.observe({ outcome: result.success ? "ok" : (result.errorKind ?? "error") }, result.latencyMs / 1000),
-          onStored: (test) => ctx.live?.announceConnectionTest(test),
-        }, id),
+        testConnection(
+          {
+            store: ctx.store,
+            dtmaPort: ctx.config.dtmaPort,
+            allowPrivateTargets: ctx.config.allowPrivateTargets,
+            probeTimeoutMs: ctx.config.mcpProbeTimeoutMs,
+            logger: ctx.logger,
+            onProbe: (result) => ctx.metrics.mcpProbe.observe({ outcome: result.success ? "ok" : (result.errorKind ?? "error") }, result.latencyMs / 1000),
+            onStored: (test) => ctx.live?.announceConnectionTest(test),
+          },
+          id,
+        ),
       );
     },
   }),
