@@ -44,6 +44,7 @@ const schema = z.object({
   GRAPHQL_MAX_ALIASES: int(1, 1000).default(15),
   GRAPHQL_MAX_TOKENS: int(100, 100_000).default(3000),
   GRAPHQL_MAX_COST: int(100, 10_000_000).default(50_000),
+  MAX_SUBSCRIPTIONS_PER_SOCKET: int(1, 100_000).default(100),
   MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(256 * 1024),
   RATE_LIMIT_PER_MINUTE: int(0, 100_000).default(60),
   SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(10_000),
@@ -106,6 +107,7 @@ function toConfig(env: z.infer<typeof schema>) {
       maxAliases: env.GRAPHQL_MAX_ALIASES,
       maxTokens: env.GRAPHQL_MAX_TOKENS,
       maxCost: env.GRAPHQL_MAX_COST,
+      maxSubscriptionsPerSocket: env.MAX_SUBSCRIPTIONS_PER_SOCKET,
       maxBodyBytes: env.MAX_BODY_BYTES,
     },
     /** Mutations that reach droplets, per viewer per minute (0 = unlimited). */

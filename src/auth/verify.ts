@@ -8,6 +8,13 @@ import { OPEN_VIEWER, type Viewer } from "./visibility.ts";
 
 export class AuthError extends Error {
   readonly code = "UNAUTHENTICATED";
+  /** The token was valid but has expired: a fresh one will do. */
+  constructor(
+    message: string,
+    readonly expired = false,
+  ) {
+    super(message);
+  }
 }
 
 export interface Authenticated {
@@ -59,7 +66,7 @@ export function createVerifier(auth: AuthConfig): Verifier {
           : code === "ERR_JWT_CLAIM_VALIDATION_FAILED"
             ? `the token's ${(error as { claim?: string }).claim ?? "claims"} claim is not accepted`
             : "the token is not valid";
-      throw new AuthError(`Not authenticated: ${reason}`);
+      throw new AuthError(`Not authenticated: ${reason}`, code === "ERR_JWT_EXPIRED");
     }
     const role = payload.role;
     const expiresAt = new Date((payload.exp as number) * 1000);

@@ -2,6 +2,7 @@
 import { randomUUID } from "node:crypto";
 import { GraphQLError } from "graphql";
 import { DatabaseUnavailableError } from "../data/db.ts";
+import { SubscriberTooSlowError } from "../live/hub.ts";
 import type { Logger } from "../log.ts";
 
 // By name, not instanceof: a bundler or test runner may load two copies of `graphql`.
@@ -29,6 +30,9 @@ export function maskError(error: unknown, logger: Logger): Error {
   // value) carry no code and wrap no program error: the client can fix them.
   if (isGraphQLError(error) && chain.every(isGraphQLError)) {
     return new GraphQLError(error.message, { nodes: error.nodes, path: error.path, extensions: { ...error.extensions, code: "BAD_USER_INPUT" } });
+  }
+  if (chain.some((e) => e instanceof SubscriberTooSlowError)) {
+    return new GraphQLError((chain.find((e) => e instanceof SubscriberTooSlowError) as Error).message, { extensions: { code: "SUBSCRIBER_TOO_SLOW" } });
   }
   if (chain.some((e) => e instanceof DatabaseUnavailableError)) {
     return new GraphQLError("The database is unavailable; try again shortly", { extensions: { code: "UPSTREAM_UNAVAILABLE" } });

@@ -2,9 +2,10 @@
 // the same result: the same document, operation, variables and viewer. A dashboard watched by many
 // people, or many tabs, then costs one GraphQL execution per change instead of one per subscriber.
 import type { Plugin } from "graphql-yoga";
-import { createSourceEventStream, type DocumentNode, type ExecutionArgs, type ExecutionResult } from "graphql";
+import { createSourceEventStream, GraphQLError, type DocumentNode, type ExecutionArgs, type ExecutionResult } from "graphql";
 import { compileQuery, isCompiledQuery, type CompiledQuery } from "graphql-jit";
 import type { Viewer } from "../auth/visibility.ts";
+import { atExpiry } from "./expiry.ts";
 
 // Per event (the object every subscriber's source yields, shared by the hub), the results by key.
 // Events are dropped once delivered, and their results with them.
@@ -64,17 +65,49 @@ export async function subscribeShared(
     if (!result) results.set(key, (result = execute(event)));
     return result;
   };
+  // The subscription ends when the viewer's token expires, with an error saying so: SSE has no
+  // socket to close (over WebSocket the socket expires instead, and the context carries none).
+  const expiresAt = (args.contextValue as { expiresAt?: Date | null } | undefined)?.expiresAt;
+  let cancelExpiry: (() => void) | undefined;
+  const expired = expiresAt
+    ? new Promise<"expired">((resolve) => {
+        cancelExpiry = atExpiry(expiresAt, () => resolve("expired"));
+      })
+    : undefined;
+  let finished = false;
+  /** The last result of a subscription that ends with an error: masked, then done. */
+  const finish = async (error: unknown): Promise<IteratorResult<ExecutionResult>> => {
+    finished = true;
+    cancelExpiry?.();
+    await events.return?.();
+    const graphqlError =
+      error instanceof GraphQLError ? error : new GraphQLError(error instanceof Error ? error.message : String(error), { originalError: error as Error });
+    return { done: false, value: maskErrors({ errors: [graphqlError] }) };
+  };
   // Not an async generator: return() must end the source at once, not after a pending next().
   const iterator: AsyncIterableIterator<ExecutionResult> = {
     async next() {
-      const step = await events.next();
-      return step.done ? { done: true, value: undefined } : { done: false, value: await resultOf(step.value) };
+      if (finished) return { done: true, value: undefined };
+      try {
+        const step = await (expired ? Promise.race([events.next(), expired]) : events.next());
+        if (step === "expired")
+          return finish(new GraphQLError("Token expired: subscribe again with a fresh token", { extensions: { code: "UNAUTHENTICATED" } }));
+        if (step.done) cancelExpiry?.();
+        return step.done ? { done: true, value: undefined } : { done: false, value: await resultOf(step.value) };
+      } catch (error) {
+        // A failure while streaming (the database during a replay, a subscriber left too far
+        // behind) ends this subscription with a coded error, never the connection.
+        return finish(error);
+      }
     },
     async return() {
+      finished = true;
+      cancelExpiry?.();
       await events.return?.();
       return { done: true, value: undefined };
     },
     async throw(error?: unknown) {
+      cancelExpiry?.();
       await events.return?.();
       throw error;
     },

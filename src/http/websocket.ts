@@ -1,13 +1,14 @@
 // graphql-ws on the HTTP server's port and path, executed through yoga's envelope (same schema,
 // context, plugins and error masking as HTTP), with the token given in connectionParams.
 import type { IncomingMessage, Server } from "node:http";
-import type { DocumentNode, ExecutionArgs, GraphQLError, execute as graphqlExecute } from "graphql";
+import { type DocumentNode, type ExecutionArgs, GraphQLError, type execute as graphqlExecute } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Services } from "../app/index.ts";
 import { AuthError, bearer } from "../auth/verify.ts";
 import type { Viewer } from "../auth/visibility.ts";
 import { maskError } from "./errors.ts";
+import { atExpiry } from "./expiry.ts";
 import { subscribeShared } from "./shared-execution.ts";
 import type { YogaApp } from "./yoga.ts";
 
@@ -19,17 +20,27 @@ type Extra = {
   socket: WebSocket;
   viewer?: Viewer;
   accessToken?: string;
-  expiry?: NodeJS.Timeout;
+  cancelExpiry?: () => void;
 };
 
-/** Serves graphql-ws on `server` at yoga's path; dispose() closes every socket. */
+/** An error for one operation, with its code; the socket and its other operations go on. */
+const coded = (error: GraphQLError, code: string) => new GraphQLError(error.message, { nodes: error.nodes, extensions: { ...error.extensions, code } });
+
+/**
+ * Serves graphql-ws on `server` at yoga's path; dispose() closes every socket (1001, Going away).
+ *
+ * Close codes, chosen for what graphql-ws clients (and Apollo's and urql's links on it) do next:
+ * 4403 when the token has expired, at connect or later: the clients retry, calling a
+ * connectionParams function again for a fresh token; 4401 for a missing or invalid token, which
+ * they do not retry. Everything about one operation (parse, validation, limits, a failure while it
+ * streams, too many subscriptions) is an error message for that operation, never a close.
+ */
 export function attachWebSocket(server: Server, yoga: YogaApp, services: Services) {
-  const { logger } = services;
+  const { logger, config } = services;
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: MAX_MESSAGE_BYTES });
   return useServer<Record<string, unknown> | undefined, Extra>(
     {
-      // The token comes in connectionParams (authorization: "Bearer …", or token). A connection
-      // whose token expires is closed with 4401 and the reason, so the client re-authenticates.
+      // The token comes in connectionParams (authorization: "Bearer …", or token).
       onConnect: async (ctx) => {
         const params = ctx.connectionParams ?? {};
         const raw = params.authorization ?? params.Authorization ?? params.token;
@@ -38,29 +49,35 @@ export function attachWebSocket(server: Server, yoga: YogaApp, services: Service
           const { viewer, expiresAt } = await services.verify(token);
           ctx.extra.viewer = viewer;
           ctx.extra.accessToken = token ?? undefined;
-          if (expiresAt) {
-            ctx.extra.expiry = setTimeout(
-              () => ctx.extra.socket.close(4401, "Token expired: reconnect with a fresh token"),
-              Math.max(0, expiresAt.getTime() - Date.now()),
-            );
-            ctx.extra.expiry.unref();
-          }
+          if (expiresAt) ctx.extra.cancelExpiry = atExpiry(expiresAt, () => ctx.extra.socket.close(4403, "Token expired: reconnect with a fresh token"));
           return true;
         } catch (error) {
           if (error instanceof AuthError) {
-            ctx.extra.socket.close(4401, error.message.slice(0, 120));
+            ctx.extra.socket.close(error.expired ? 4403 : 4401, error.message.slice(0, 120));
             return false;
           }
           throw error;
         }
       },
-      onDisconnect: (ctx) => clearTimeout(ctx.extra.expiry),
-      onClose: (ctx) => clearTimeout(ctx.extra.expiry),
+      onDisconnect: (ctx) => ctx.extra.cancelExpiry?.(),
+      onClose: (ctx) => ctx.extra.cancelExpiry?.(),
       execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => ReturnType<typeof graphqlExecute> }).execute(args),
       // Subscribers with the same document, variables and viewer share one execution per event.
       subscribe: (args: ExecutionArgs) =>
         subscribeShared(args, (result) => ({ ...result, errors: result.errors?.map((e) => maskError(e, logger) as GraphQLError) })),
       onSubscribe: async (ctx, _id, params) => {
+        // graphql-ws has already counted this one.
+        const open = Object.keys(ctx.subscriptions).length;
+        if (open > config.limits.maxSubscriptionsPerSocket) {
+          return [
+            new GraphQLError(
+              `Too many operations on this connection (at most ${config.limits.maxSubscriptionsPerSocket}); close some or open another connection`,
+              {
+                extensions: { code: "BAD_USER_INPUT", limit: "subscriptionsPerSocket" },
+              },
+            ),
+          ];
+        }
         const { schema, execute, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
@@ -68,15 +85,24 @@ export function attachWebSocket(server: Server, yoga: YogaApp, services: Service
           params,
           viewer: ctx.extra.viewer,
           accessToken: ctx.extra.accessToken,
+          // No expiry in the operation's context: here the socket expires (4403, which clients
+          // retry, resubscribing); an operation that ended itself would not be resubscribed.
+          expiresAt: null,
         });
         let document: DocumentNode;
         try {
           document = parse(params.query);
         } catch (error) {
-          return [error as GraphQLError];
+          return [coded(error as GraphQLError, "GRAPHQL_PARSE_FAILED")];
         }
-        const errors = validate(schema, document);
-        if (errors.length) return errors;
+        let errors: readonly GraphQLError[];
+        try {
+          errors = validate(schema, document);
+        } catch (error) {
+          // The operation limits (depth, aliases, cost, directives) throw from validation.
+          return [maskError(error, logger) as GraphQLError];
+        }
+        if (errors.length) return errors.map((e) => coded(e, "GRAPHQL_VALIDATION_FAILED"));
         return {
           schema,
           operationName: params.operationName,

@@ -58,14 +58,16 @@ export function createYogaApp(services: Services, options: { prometheus?: boolea
     ],
     // HTTP and SSE authenticate from the Authorization header; WebSocket connections arrive with
     // the viewer established once, in onConnect.
-    context: async (initial: { request: Request; viewer?: Viewer; accessToken?: string }) => {
-      if (initial.viewer) return createContext(services, initial.viewer, initial.accessToken);
+    context: async (initial: { request: Request; viewer?: Viewer; accessToken?: string; expiresAt?: Date | null }) => {
+      if (initial.viewer) return createContext(services, initial.viewer, initial.accessToken, initial.expiresAt ?? null);
       try {
         const token = bearer(initial.request.headers.get("authorization"));
-        const { viewer } = await services.verify(token);
-        return createContext(services, viewer, token ?? undefined);
+        const { viewer, expiresAt } = await services.verify(token);
+        return createContext(services, viewer, token ?? undefined, expiresAt);
       } catch (error) {
-        if (error instanceof AuthError) throw new GraphQLError(error.message, { extensions: { code: "UNAUTHENTICATED", http: { status: 401 } } });
+        if (error instanceof AuthError) {
+          throw new GraphQLError(error.message, { extensions: { code: "UNAUTHENTICATED", http: { status: 401, headers: { "WWW-Authenticate": "Bearer" } } } });
+        }
         throw error;
       }
     },

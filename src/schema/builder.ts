@@ -1,6 +1,7 @@
 import SchemaBuilder from "@pothos/core";
 import { GraphQLScalarType } from "graphql";
-import RelayPlugin from "@pothos/plugin-relay";
+import RelayPlugin, { decodeGlobalID } from "@pothos/plugin-relay";
+import { badInput } from "./errors.ts";
 import { DateTimeResolver, IPResolver, JSONResolver, UUIDResolver } from "graphql-scalars";
 import type { Context } from "./context.ts";
 
@@ -24,6 +25,16 @@ export const builder = new SchemaBuilder<{
     cursorType: "String",
     edgesFieldOptions: { nullable: false },
     nodeFieldOptions: { nullable: false },
+    // node(id)/nodes(ids): a malformed id is the client's mistake (BAD_USER_INPUT), not ours.
+    decodeGlobalID: (globalID) => {
+      try {
+        const decoded = decodeGlobalID(globalID);
+        if (decoded.typename && decoded.id) return decoded;
+      } catch {
+        // reported below
+      }
+      throw badInput(`"${globalID}" is not a valid id`, "id");
+    },
   },
 });
 

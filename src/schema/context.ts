@@ -16,6 +16,8 @@ export interface Context {
   /** The request's clock: every time-based rule in one response agrees. Events set their own. */
   time: QueryTime;
   viewer: Viewer;
+  /** When the viewer's access token expires (null when it does not): a subscription ends then. */
+  expiresAt: Date | null;
   /** The live fleet, when the store has a change feed. */
   live: LiveFleet | undefined;
   logger: Logger;
@@ -25,7 +27,13 @@ export interface Context {
   limitDropletCalls(): Promise<void>;
 }
 
-export function createContext(services: Services, viewer: Viewer = OPEN_VIEWER, accessToken?: string, now = new Date()): Context {
+export function createContext(
+  services: Services,
+  viewer: Viewer = OPEN_VIEWER,
+  accessToken?: string,
+  expiresAt: Date | null = null,
+  now = new Date(),
+): Context {
   // Everything a request reads goes through the viewer's scope. With Supabase, requests also carry
   // the user's own token, so the upstream row-level security policies apply as well.
   const { asUser } = services.store.capabilities;
@@ -37,6 +45,7 @@ export function createContext(services: Services, viewer: Viewer = OPEN_VIEWER, 
     config: services.config,
     time: { now, thresholds: services.config.thresholds },
     viewer,
+    expiresAt,
     live: services.live,
     logger: services.logger,
     dtma: services.dtma,

@@ -3,7 +3,7 @@
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pgliteDb } from "../../src/data/db.ts";
+import { DatabaseUnavailableError, pgliteDb } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
@@ -77,5 +77,68 @@ describe("masking of unexpected errors", () => {
     expectMasked(failed.errors, JSON.stringify(failed));
     expect(await run("{ environments { totalCount } }")).toEqual({ data: { environments: { totalCount: 0 } } });
     await client.dispose();
+  });
+});
+
+/** A store whose replay fails: as a bug would (a plain Error), or as a lost database would. */
+class FailingReplayStore extends SqlStore {
+  failure: Error = new Error(SECRET_DETAIL);
+  override async serversChangedSince(): Promise<never> {
+    throw this.failure;
+  }
+}
+
+describe("errors while a subscription streams, over WebSocket", () => {
+  let server: TestServer;
+  let store: FailingReplayStore;
+  const lines: Array<Record<string, unknown>> = [];
+
+  beforeAll(async () => {
+    const db = await pgliteDb(undefined);
+    await migrate(db);
+    const logger = pino(
+      { level: "info" },
+      new Writable({
+        write(chunk, _e, done) {
+          lines.push(JSON.parse(String(chunk)));
+          done();
+        },
+      }),
+    );
+    store = new FailingReplayStore(db);
+    server = await startTestServer(store, { logger, live: { coalesceMs: 5 } });
+  });
+  afterAll(async () => server?.close());
+
+  const resume = (client: ReturnType<typeof wsClient>) =>
+    new Promise<Array<{ message: string; extensions?: Record<string, unknown> }>>((resolve, reject) => {
+      client.subscribe(
+        {
+          query: "subscription($since: DateTime) { serverChanged(since: $since) { kind } }",
+          variables: { since: new Date(Date.now() - 60_000).toISOString() },
+        },
+        { next: (v) => v.errors && resolve(v.errors as never), error: reject, complete: () => undefined },
+      );
+    });
+
+  it("ends the subscription with a masked, coded error, and the socket keeps serving", async () => {
+    const client = wsClient(server.url);
+    try {
+      store.failure = new Error(SECRET_DETAIL);
+      const errors = await resume(client);
+      expect(errors).toEqual([
+        expect.objectContaining({ message: "Unexpected error", extensions: { code: "INTERNAL_SERVER_ERROR", errorId: expect.any(String) } }),
+      ]);
+      expect(JSON.stringify(errors)).not.toContain("boom");
+      expect(lines.some((l) => l.errorId === errors[0].extensions!.errorId && l.err === SECRET_DETAIL)).toBe(true);
+      store.failure = new DatabaseUnavailableError(new Error("connection terminated"));
+      expect(await resume(client)).toEqual([expect.objectContaining({ extensions: { code: "UPSTREAM_UNAVAILABLE" } })]);
+      const query = await new Promise<unknown>((resolve, reject) => {
+        client.subscribe({ query: "{ servers { totalCount } }" }, { next: resolve, error: reject, complete: () => undefined });
+      });
+      expect(query).toEqual({ data: { servers: { totalCount: 0 } } });
+    } finally {
+      await client.dispose();
+    }
   });
 });

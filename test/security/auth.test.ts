@@ -57,10 +57,28 @@ describe("authentication", () => {
     expect(r.body.data.servers.totalCount).toBe(1);
   });
 
-  it("refuses a request without a token with UNAUTHENTICATED", async () => {
+  it("refuses a request without a token with UNAUTHENTICATED, 401 and WWW-Authenticate: Bearer", async () => {
     const r = await post();
     expect(codes(r.body)).toEqual(["UNAUTHENTICATED"]);
     expect(r.body.data).toBeUndefined();
+    const res = await fetch(server.url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ servers { totalCount } }" }),
+    });
+    expect(res.status).toBe(401);
+    expect(res.headers.get("www-authenticate")).toBe("Bearer");
+  });
+
+  it("answers a malformed id in node(id) with BAD_USER_INPUT", async () => {
+    const res = await fetch(server.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${good}` },
+      body: JSON.stringify({ query: '{ node(id: "garbage") { id } }' }),
+    });
+    const body = await res.json();
+    expect(codes(body)).toEqual(["BAD_USER_INPUT"]);
+    expect(body.errors[0].message).toMatch(/"garbage" is not a valid id/);
   });
 
   it.each([
@@ -115,7 +133,7 @@ describe("authentication", () => {
     expect(closed.reason).toMatch(/not valid/);
   });
 
-  it("closes a WebSocket when its token expires, with a clear reason", async () => {
+  it("closes a WebSocket when its token expires with 4403 (which clients retry with a fresh token), with a clear reason", async () => {
     const short = await sign({ sub: USER_A, role: "authenticated" }, { exp: Math.floor(Date.now() / 1000) + 2 });
     const started = Date.now();
     const closed = await new Promise<{ code: number; reason: string }>((resolve) => {
@@ -128,7 +146,7 @@ describe("authentication", () => {
       });
       client.subscribe({ query: "subscription { serverChanged { kind } }" }, { next: () => undefined, error: () => undefined, complete: () => undefined });
     });
-    expect(closed).toEqual({ code: 4401, reason: "Token expired: reconnect with a fresh token" });
+    expect(closed).toEqual({ code: 4403, reason: "Token expired: reconnect with a fresh token" });
     expect(Date.now() - started).toBeLessThan(6000);
   });
 });

@@ -1,0 +1,213 @@
+// The live path as front ends use it, with graphql-ws's own client and a raw SSE stream: token
+// refresh without losing a change, tokens of any lifetime, SSE ending at the token's expiry, and one
+// operation's problem never closing the socket its neighbours share.
+import { createClient, type Client } from "graphql-ws";
+import { SignJWT } from "jose";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { pgliteDb, type Db } from "../../src/data/db.ts";
+import { migrate } from "../../src/data/migrate.ts";
+import { SqlStore } from "../../src/data/sql-store.ts";
+import type { LiveFleet } from "../../src/live/fleet.ts";
+import { insertEnvironment, insertServer, USER_A } from "../../fixtures/fleet.ts";
+import { selectAll } from "../helpers/selection.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { subscribeWs } from "../helpers/subscriptions.ts";
+import { until } from "../helpers/wait.ts";
+
+const SECRET = "clients-secret-0123456789abcdef0123456789";
+const ISSUER = "https://project.supabase.co/auth/v1";
+const token = (lifetimeSeconds: number) =>
+  new SignJWT({ sub: USER_A, role: "authenticated" })
+    .setProtectedHeader({ alg: "HS256" })
+    .setIssuedAt()
+    .setAudience("authenticated")
+    .setIssuer(ISSUER)
+    .setExpirationTime(Math.floor(Date.now() / 1000) + lifetimeSeconds)
+    .sign(new TextEncoder().encode(SECRET));
+
+describe("live clients", () => {
+  let db: Db;
+  let server: TestServer & { live?: LiveFleet };
+  let env: string;
+  const servers: string[] = [];
+
+  beforeAll(async () => {
+    db = await pgliteDb(undefined);
+    await migrate(db);
+    env = await insertEnvironment(db, { name: "live", publicIp: "203.0.113.44" });
+    for (let i = 0; i < 40; i++)
+      servers.push(await insertServer(db, { env, name: `s-${String(i).padStart(2, "0")}`, status: "running", heartbeatSecondsAgo: 1 }));
+    server = await startTestServer(new SqlStore(db), {
+      live: { coalesceMs: 5 },
+      env: { AUTH_DISABLED: "false", SUPABASE_JWT_SECRET: SECRET, JWT_ISSUER: ISSUER, MAX_SUBSCRIPTIONS_PER_SOCKET: "5" },
+    });
+  });
+  afterAll(async () => server?.close());
+  // Each test starts with no subscription left open by the one before.
+  afterEach(async () => until(() => server.live!.serverEvents.size === 0, "the previous test's subscriptions to close"));
+
+  const wsUrl = () => server.url.replace("http", "ws");
+
+  it("holds a subscription across three expiries of 2-second tokens with graphql-ws's client, receiving every change once", async () => {
+    let connections = 0;
+    // What an app does: connectionParams is a function returning its current token, and the last
+    // event's cursor is kept in the subscription's variables (the client sends them again on reconnect).
+    const client = createClient({
+      url: wsUrl(),
+      webSocketImpl: WebSocket,
+      connectionParams: async () => ({ authorization: `Bearer ${await token(2)}` }),
+      retryAttempts: Number.POSITIVE_INFINITY,
+      retryWait: () => new Promise((r) => setTimeout(r, 50)),
+      on: { connected: () => connections++ },
+    });
+    const payload = {
+      query: "subscription($since: DateTime) { serverChanged(since: $since) { server { name version } at } }",
+      variables: { since: null as string | null },
+    };
+    const seen: string[] = [];
+    const dispose = client.subscribe<{ serverChanged: { server: { name: string; version: string | null }; at: string } }>(payload, {
+      next: ({ data }) => {
+        const e = data!.serverChanged;
+        if (e.server.version) seen.push(`${e.server.name}=${e.server.version}`);
+        payload.variables.since = e.at;
+      },
+      error: (e) => seen.push(`error ${JSON.stringify(e)}`),
+      complete: () => undefined,
+    });
+    try {
+      await until(() => server.live!.serverEvents.size === 1, "the subscription");
+      const written: string[] = [];
+      // One change every 175 ms for 7 s: some land while the client reconnects.
+      for (const [i, id] of servers.entries()) {
+        await db.query("UPDATE account_tool_instances SET version = $1 WHERE id = $2", [`v${i}`, id]);
+        written.push(`s-${String(i).padStart(2, "0")}=v${i}`);
+        await new Promise((r) => setTimeout(r, 175));
+      }
+      await until(() => seen.length >= written.length, "every change", 10_000).catch((error) => {
+        throw new Error(`${error.message}; missing: ${written.filter((w) => !seen.includes(w)).join(", ")}; seen: ${seen.join(", ")}`);
+      });
+      expect(connections).toBeGreaterThanOrEqual(4);
+      expect([...seen].sort()).toEqual([...written].sort());
+    } finally {
+      dispose();
+      await client.dispose();
+    }
+  });
+
+  it.each([
+    ["30 days", 30 * 86_400],
+    ["10 years", 10 * 365 * 86_400],
+  ])("keeps a WebSocket whose token lives %s open, and serves it", async (_what, lifetime) => {
+    const client = createClient({
+      url: wsUrl(),
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      connectionParams: { authorization: `Bearer ${await token(lifetime)}` },
+    });
+    let closed: number | undefined;
+    client.on("closed", (e) => (closed = (e as { code: number }).code));
+    try {
+      const sub = subscribeWs(client, `subscription($id: [ID!]) { serverChanged(filter: { serverIds: $id }) { server { version } } }`, { id: [servers[0]] });
+      await until(() => server.live!.serverEvents.size === 1, "the subscription");
+      await db.query("UPDATE account_tool_instances SET version = $1 WHERE id = $2", [`lives ${lifetime}`, servers[0]]);
+      expect((await sub.next()).serverChanged.server.version).toBe(`lives ${lifetime}`);
+      expect(closed).toBeUndefined();
+      await sub.close();
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it("ends an SSE subscription when its token expires, with a coded UNAUTHENTICATED error", async () => {
+    const started = Date.now();
+    const res = await fetch(server.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream", authorization: `Bearer ${await token(2)}` },
+      body: JSON.stringify({ query: "subscription { serverChanged { server { name } } }" }),
+    });
+    expect(res.status).toBe(200);
+    const text = await res.text(); // the stream ends by itself
+    const messages = text
+      .split("\n\n")
+      .map((block) => block.split("\n").find((l) => l.startsWith("data:")))
+      .filter((l): l is string => !!l && l.length > 6)
+      .map((l) => JSON.parse(l.slice(5)));
+    expect(messages.at(-1)).toMatchObject({ errors: [{ message: expect.stringMatching(/expired/i), extensions: { code: "UNAUTHENTICATED" } }] });
+    expect(Date.now() - started).toBeGreaterThan(1000);
+    expect(Date.now() - started).toBeLessThan(6000);
+  });
+
+  it("answers each over-limit or malformed operation with its own coded error while the socket's other subscription keeps receiving", async () => {
+    const client = createClient({
+      url: wsUrl(),
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      connectionParams: { authorization: `Bearer ${await token(600)}` },
+    });
+    let closed: number | undefined;
+    client.on("closed", (e) => (closed = (e as { code: number }).code));
+    try {
+      const watching = subscribeWs(client, `subscription($id: [ID!]) { serverChanged(filter: { serverIds: $id }) { server { version } } }`, {
+        id: [servers[1]],
+      });
+      await until(() => server.live!.serverEvents.size === 1, "the watching subscription");
+      const deep = `{ servers { edges { node { environment { servers { edges { node { environment { servers { edges { node { environment { name } } } } } } } } } } } } }`;
+      const cases: Array<[string, string, string, RegExp]> = [
+        ["depth", deep, "BAD_USER_INPUT", /depth/i],
+        ["aliases", `{ ${Array.from({ length: 20 }, (_, i) => `a${i}: servers(first: 1) { totalCount }`).join(" ")} }`, "BAD_USER_INPUT", /alias/i],
+        ["cost", `{ environments(first: 100) { edges { node { ${selectAll("Environment", 4)} } } } }`, "BAD_USER_INPUT", /cost/i],
+        [
+          "directives",
+          `{ servers(first: 1) { ${Array.from({ length: 21 }, () => "totalCount @include(if: true)").join(" ")} } }`,
+          "BAD_USER_INPUT",
+          /directive/i,
+        ],
+        ["tokens", `{ servers(first: 1) { ${"totalCount ".repeat(4000)} } }`, "GRAPHQL_PARSE_FAILED", /token/i],
+        ["syntax", "subscription { serverChanged {", "GRAPHQL_PARSE_FAILED", /Syntax Error/],
+        ["unknown field", "subscription { serverChanged { nope } }", "GRAPHQL_VALIDATION_FAILED", /nope/],
+      ];
+      for (const [what, query, code, message] of cases) {
+        const errors = await new Promise<Array<{ message: string; extensions?: { code?: string } }>>((resolve) => {
+          client.subscribe({ query }, { next: () => undefined, error: (e) => resolve(e as never), complete: () => resolve([]) });
+        });
+        expect(errors, what).toEqual([expect.objectContaining({ message: expect.stringMatching(message), extensions: expect.objectContaining({ code }) })]);
+      }
+      await db.query("UPDATE account_tool_instances SET version = 'still-here' WHERE id = $1", [servers[1]]);
+      expect((await watching.next()).serverChanged.server.version).toBe("still-here");
+      expect(closed).toBeUndefined();
+      await watching.close();
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it("refuses subscriptions past the per-socket cap with a coded error, and serves the others", async () => {
+    const client: Client = createClient({
+      url: wsUrl(),
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      connectionParams: { authorization: `Bearer ${await token(600)}` },
+    });
+    try {
+      const subs = Array.from({ length: 5 }, () =>
+        subscribeWs(client, `subscription($id: [ID!]) { serverChanged(filter: { serverIds: $id }) { server { version } } }`, { id: [servers[2]] }),
+      );
+      await until(() => server.live!.serverEvents.size === 5, "five subscriptions");
+      const refused = await new Promise<Array<{ message: string; extensions?: { code?: string } }>>((resolve) => {
+        client.subscribe(
+          { query: "subscription { serverChanged { server { name } } }" },
+          { next: () => undefined, error: (e) => resolve(e as never), complete: () => resolve([]) },
+        );
+      });
+      expect(refused).toEqual([
+        expect.objectContaining({ message: expect.stringMatching(/at most 5/), extensions: expect.objectContaining({ code: "BAD_USER_INPUT" }) }),
+      ]);
+      await db.query("UPDATE account_tool_instances SET version = 'capped' WHERE id = $1", [servers[2]]);
+      for (const sub of subs) expect((await sub.next()).serverChanged.server.version).toBe("capped");
+      await Promise.all(subs.map((s) => s.close()));
+    } finally {
+      await client.dispose();
+    }
+  });
+});
