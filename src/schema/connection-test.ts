@@ -2,6 +2,9 @@
 import type { ConnectionTestRow } from "../data/rows.ts";
 import type { PROBE_ERROR_KINDS } from "../mcp/probe.ts";
 import { builder } from "./builder.ts";
+import { nodeIdEncoder } from "./ids.ts";
+
+const encodeTestId = nodeIdEncoder("ConnectionTest");
 
 const ServerInfoRef = builder.objectRef<{ name: string; version: string }>("MCPServerInfo").implement({
   fields: (t) => ({ name: t.exposeString("name"), version: t.exposeString("version") }),
@@ -33,6 +36,7 @@ const TransportUsedEnum = builder.enumType("ConnectionTransport", { values: ["ST
 export const ConnectionTestRef = builder.objectRef<ConnectionTestRow>("ConnectionTest").implement({
   description: "The outcome of an MCP handshake with a server.",
   fields: (t) => ({
+    id: t.id({ description: "Stable and unique: a client cache can normalise a test by it.", resolve: (c) => encodeTestId(c.id) }),
     success: t.exposeBoolean("success"),
     error: t.exposeString("error", { nullable: true }),
     errorKind: t.field({ type: ConnectionErrorKindEnum, nullable: true, resolve: (c) => c.errorKind as "TIMEOUT" | null }),

@@ -6,7 +6,11 @@ import type { EnvironmentEvent, ServerEvent } from "../live/events.ts";
 import { builder } from "./builder.ts";
 import type { Context } from "./context.ts";
 import { badInput, userError } from "./errors.ts";
-import { parseId } from "./ids.ts";
+import { nodeIdEncoder, parseId } from "./ids.ts";
+import { createLoaders } from "../data/loaders.ts";
+
+const encodeServerId = nodeIdEncoder("MCPServer");
+const encodeEnvironmentId = nodeIdEncoder("Environment");
 import { ConnectionTestRef } from "./connection-test.ts";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
 import { ServerHealthEnum, ServerStateEnum } from "./enums.ts";
@@ -35,7 +39,10 @@ export const ServerStatusChangeRef = builder.objectRef<ServerEvent>("ServerStatu
 const ServerChangeRef = builder.objectRef<ServerEvent>("ServerChange").implement({
   fields: (t) => ({
     kind: t.field({ type: KindEnum, resolve: (e) => e.kind }),
-    serverId: t.id({ resolve: (e) => e.serverId }),
+    serverId: t.id({
+      description: "The server's global id (its `id`), also when it was removed: a client cache can evict it.",
+      resolve: (e) => encodeServerId(e.serverId),
+    }),
     server: t.field({ type: ServerRef, nullable: true, description: "Null when removed.", resolve: (e) => e.server }),
     status: t.field({ type: ServerStatusRef, nullable: true, resolve: (e) => e.current }),
     source: t.field({ type: SourceEnum, resolve: (e) => e.source }),
@@ -46,7 +53,7 @@ const ServerChangeRef = builder.objectRef<ServerEvent>("ServerChange").implement
 const EnvironmentChangeRef = builder.objectRef<EnvironmentEvent>("EnvironmentChange").implement({
   fields: (t) => ({
     kind: t.field({ type: KindEnum, resolve: (e) => e.kind }),
-    environmentId: t.id({ resolve: (e) => e.environmentId }),
+    environmentId: t.id({ description: "The droplet's global id (its `id`), also when it was removed.", resolve: (e) => encodeEnvironmentId(e.environmentId) }),
     environment: t.field({ type: EnvironmentRef, nullable: true, description: "Null when removed.", resolve: (e) => e.environment }),
     source: t.field({ type: SourceEnum, resolve: (e) => e.source }),
     at: t.field({ type: "DateTime", resolve: (e) => e.at }),
@@ -137,9 +144,11 @@ function replayThen(
   return iterator;
 }
 
-// A subscription's context lives as long as it does: each event brings its own time and rows.
+// A subscription's context lives as long as it does: each event brings its own time, rows and
+// loaders (the subscription's first loaders would serve every later event what they read first).
 function forEvent(ctx: Context, e: ServerEvent): ServerEvent {
   ctx.time = { now: e.at, thresholds: ctx.time.thresholds };
+  ctx.loaders = createLoaders(ctx.store);
   if (e.environment) ctx.loaders.environment.prime(e.environment.id, e.environment);
   return e;
 }
@@ -183,7 +192,11 @@ builder.subscriptionType({
           (e) => (!id || e.environmentId === id) && canSeeEnvironment(ctx.viewer, e.environment ?? { userId: "" }),
         );
       },
-      resolve: (e) => e,
+      resolve: (e, _args, ctx) => {
+        ctx.time = { now: e.at, thresholds: ctx.time.thresholds };
+        ctx.loaders = createLoaders(ctx.store);
+        return e;
+      },
     }),
   }),
 });

@@ -45,7 +45,7 @@ describe("live clients", () => {
   });
   afterAll(async () => server?.close());
   // Each test starts with no subscription left open by the one before.
-  afterEach(async () => until(() => server.live!.serverEvents.size === 0, "the previous test's subscriptions to close"));
+  afterEach(async () => until(() => server.live!.serverEvents.size + server.live!.environmentEvents.size === 0, "the previous test's subscriptions to close"));
 
   const wsUrl = () => server.url.replace("http", "ws");
 
@@ -66,7 +66,7 @@ describe("live clients", () => {
       variables: { since: null as string | null },
     };
     const seen: string[] = [];
-    const dispose = client.subscribe<{ serverChanged: { server: { name: string; version: string | null }; at: string } }>(payload, {
+    client.subscribe<{ serverChanged: { server: { name: string; version: string | null }; at: string } }>(payload, {
       next: ({ data }) => {
         const e = data!.serverChanged;
         if (e.server.version) seen.push(`${e.server.name}=${e.server.version}`);
@@ -90,7 +90,6 @@ describe("live clients", () => {
       expect(connections).toBeGreaterThanOrEqual(4);
       expect([...seen].sort()).toEqual([...written].sort());
     } finally {
-      dispose();
       await client.dispose();
     }
   });
@@ -177,6 +176,60 @@ describe("live clients", () => {
       expect((await watching.next()).serverChanged.server.version).toBe("still-here");
       expect(closed).toBeUndefined();
       await watching.close();
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it("gives events the ids a client caches by, and embedded objects as they are now", async () => {
+    const client = createClient({
+      url: wsUrl(),
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      connectionParams: { authorization: `Bearer ${await token(600)}` },
+    });
+    const gql = async (query: string, variables?: Record<string, unknown>) =>
+      (await (
+        await fetch(server.url, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${await token(600)}` },
+          body: JSON.stringify({ query, variables }),
+        })
+      ).json()) as { data: any };
+    try {
+      const id = servers[3];
+      const { data } = await gql(`query($id: ID!) { server(id: $id) { id environment { id } } }`, { id });
+      const changes = subscribeWs(
+        client,
+        `subscription($id: [ID!]) { serverChanged(filter: { serverIds: $id }) { serverId server { id lastConnectionTest { id success } } } }`,
+        { id: [id] },
+      );
+      const droplets = subscribeWs(client, "subscription { environmentChanged { environmentId environment { id } } }");
+      await until(() => server.live!.serverEvents.size === 1 && server.live!.environmentEvents.size === 1, "the subscriptions");
+      const test = (success: boolean) =>
+        db.query<{ id: string }>("INSERT INTO mcp_connection_tests (account_tool_instance_id, success, latency_ms) VALUES ($1, $2, 5) RETURNING id", [
+          id,
+          success,
+        ]);
+      await test(false);
+      await db.query("UPDATE account_tool_instances SET version = 'first' WHERE id = $1", [id]);
+      const first = (await changes.next()).serverChanged;
+      expect(first).toMatchObject({ serverId: data.server.id, server: { id: data.server.id, lastConnectionTest: { success: false } } });
+      await test(true);
+      await db.query("UPDATE account_tool_instances SET version = 'second' WHERE id = $1", [id]);
+      const second = (await changes.next()).serverChanged;
+      // The newest test, not the one the subscription's first event read.
+      expect(second.server.lastConnectionTest.success).toBe(true);
+      expect(second.server.lastConnectionTest.id).not.toBe(first.server.lastConnectionTest.id);
+      const { data: again } = await gql(`query($id: ID!) { server(id: $id) { lastConnectionTest { id } } }`, { id });
+      expect(again.server.lastConnectionTest.id).toBe(second.server.lastConnectionTest.id);
+      await db.query("UPDATE account_tool_environments SET description = 'cached' WHERE id = $1", [env]);
+      expect((await droplets.next()).environmentChanged).toEqual({
+        environmentId: data.server.environment.id,
+        environment: { id: data.server.environment.id },
+      });
+      await changes.close();
+      await droplets.close();
     } finally {
       await client.dispose();
     }

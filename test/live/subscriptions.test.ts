@@ -1,5 +1,6 @@
 // Live status through real clients: graphql-ws and SSE against a started server, rows changed
 // with SQL on PGlite and real Postgres.
+import { encodeGlobalID } from "@pothos/plugin-relay";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { pgliteDb, type Db } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
@@ -13,6 +14,9 @@ import { sqlTargets } from "../helpers/targets.ts";
 import { tcpProxy } from "../helpers/tcp-proxy.ts";
 import { subscribeSse, subscribeWs, wsClient, type Subscription } from "../helpers/subscriptions.ts";
 import { until } from "../helpers/wait.ts";
+
+/** What a client caches a server by: its global id. */
+const serverGid = (id: string) => encodeGlobalID("MCPServer", id);
 
 const STATUS_CHANGED = `subscription($filter: ServerEventFilter, $since: DateTime) {
   serverStatusChanged(filter: $filter, since: $since) { server { name rawStatus } previous { state health } current { state health } source at } }`;
@@ -86,15 +90,15 @@ describe.each(sqlTargets)("subscriptions on $name", (target) => {
     const added = await insertServer(db, { env: ids.env, name: "c", status: "deploying" });
     expect((await sub.next()).serverChanged).toMatchObject({
       kind: "ADDED",
-      serverId: added,
+      serverId: serverGid(added),
       server: { name: "c", environment: { name: "live-env" } },
       status: { state: "STARTING" },
       source: "DATABASE",
     });
     await db.query("UPDATE account_tool_instances SET version = '2.0.0' WHERE id = $1", [added]);
-    expect((await sub.next()).serverChanged).toMatchObject({ kind: "UPDATED", serverId: added });
+    expect((await sub.next()).serverChanged).toMatchObject({ kind: "UPDATED", serverId: serverGid(added) });
     await db.query("DELETE FROM account_tool_instances WHERE id = $1", [added]);
-    expect((await sub.next()).serverChanged).toMatchObject({ kind: "REMOVED", serverId: added, server: null, status: null });
+    expect((await sub.next()).serverChanged).toMatchObject({ kind: "REMOVED", serverId: serverGid(added), server: null, status: null });
     await client.dispose();
   });
 
@@ -185,8 +189,8 @@ describe.each(sqlTargets)("subscriptions on $name", (target) => {
     const resumed = track(subscribeWs(client, SERVER_CHANGED, { filter: { serverIds: [inDoomed, loose, ids.a] }, since: cursor.toISOString() }));
     const replayed = [(await resumed.next()).serverChanged, (await resumed.next()).serverChanged];
     expect(replayed.map((e) => [e.serverId, e.kind, e.server, e.source])).toEqual([
-      [loose, "REMOVED", null, "REPLAY"],
-      [inDoomed, "REMOVED", null, "REPLAY"],
+      [serverGid(loose), "REMOVED", null, "REPLAY"],
+      [serverGid(inDoomed), "REMOVED", null, "REPLAY"],
     ]);
     expect(await resumed.quiet(200)).toBe(true);
     await client.dispose();

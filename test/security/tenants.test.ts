@@ -199,7 +199,7 @@ describe.each(sqlTargets)("tenant isolation on $name", (target) => {
     const live = [watch("alice"), watch("bob")];
     await subscribers(2);
     // The server is created while alice watches, so the live fleet knows it before it is deleted.
-    const spare = await insertServer(db, { env: spareEnv, name: "alice-spare-0", status: "running", heartbeatSecondsAgo: 1 });
+    const spare = encodeGlobalID("MCPServer", await insertServer(db, { env: spareEnv, name: "alice-spare-0", status: "running", heartbeatSecondsAgo: 1 }));
     await until(() => live[0].seen.includes(`ADDED ${spare}`));
     await db.query("DELETE FROM account_tool_environments WHERE id = $1", [spareEnv]);
     await until(() => live[0].seen.includes(`REMOVED ${spare}`));
