@@ -45,6 +45,7 @@ const schema = z.object({
   GRAPHQL_MAX_TOKENS: int(100, 100_000).default(3000),
   GRAPHQL_MAX_COST: int(100, 10_000_000).default(50_000),
   MAX_SUBSCRIPTIONS_PER_SOCKET: int(1, 100_000).default(100),
+  CHANGE_FEED_CHECK_MS: int(100, 600_000).default(10_000),
   MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(256 * 1024),
   RATE_LIMIT_PER_MINUTE: int(0, 100_000).default(60),
   SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(10_000),
@@ -89,6 +90,8 @@ function toConfig(env: z.infer<typeof schema>) {
     databaseConnectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
     databaseStatementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
     databasePreparedStatements: env.DATABASE_PREPARED_STATEMENTS,
+    /** The change feed's LISTEN connection answers a round trip this often, within as long. */
+    changeFeedCheckMs: env.CHANGE_FEED_CHECK_MS,
     supabase: env.SUPABASE_URL
       ? { url: env.SUPABASE_URL, key: (env.SUPABASE_SERVICE_ROLE_KEY ?? env.SUPABASE_ANON_KEY) as string, timeoutMs: env.SUPABASE_TIMEOUT_MS }
       : undefined,

@@ -12,7 +12,7 @@ export interface Db {
    * Listens on a notification channel until the returned function is called. `onResumed` runs
    * after the listener reconnected: notifications sent while it was away are lost, so resync.
    */
-  listen(channel: string, onNotify: (payload: string) => void, onResumed: () => void): Promise<() => Promise<void>>;
+  listen(channel: string, onNotify: (payload: string) => void, onResumed: () => void, onLost?: (reason: string) => void): Promise<() => Promise<void>>;
   /**
    * Runs `fn` only if this process takes the session advisory lock `key` (no other replica holds
    * it); returns whether it ran. The lock is held on one connection for the whole run.
@@ -49,7 +49,9 @@ const CONNECTION_ERROR_CODES = new Set([
 function isConnectionError(error: unknown): boolean {
   const e = error as { code?: string; message?: string };
   if (e?.code && CONNECTION_ERROR_CODES.has(e.code)) return true;
-  return /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Client has encountered a connection error/i.test(e?.message ?? "");
+  return /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Client has encountered a connection error|Query read timeout/i.test(
+    e?.message ?? "",
+  );
 }
 
 class Listeners {
@@ -68,6 +70,8 @@ export interface PostgresOptions {
   onListenerEvent?: (event: "lost" | "resumed", detail?: string) => void;
   /** application_name of the LISTEN connection, to find it in pg_stat_activity. */
   listenerName?: string;
+  /** How often the LISTEN connection must answer a round trip (and within how long); default 10 s. */
+  listenerCheckMs?: number;
   maxConnections: number;
   connectTimeoutMs: number;
   statementTimeoutMs: number;
@@ -88,7 +92,9 @@ export function postgresDb(options: PostgresOptions): Db & { pool: pg.Pool } {
     max: options.maxConnections,
     connectionTimeoutMillis: options.connectTimeoutMs,
     statement_timeout: options.statementTimeoutMs,
+    // A connection that stops answering (frozen, not closed) fails the query here, as unavailable.
     query_timeout: options.statementTimeoutMs + 1000,
+    keepAlive: true,
   });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on("error", (error) => options.onPoolError?.(error));
@@ -118,7 +124,7 @@ export function postgresDb(options: PostgresOptions): Db & { pool: pg.Pool } {
       await run(script);
     },
     onStatement: (l) => listeners.add(l),
-    listen: (channel, onNotify, onResumed) => pgListen(options, channel, onNotify, onResumed),
+    listen: (channel, onNotify, onResumed, onLost) => pgListen(options, channel, onNotify, onResumed, onLost),
     async withAdvisoryLock(key, fn) {
       let client: pg.PoolClient;
       try {
@@ -144,35 +150,49 @@ export function postgresDb(options: PostgresOptions): Db & { pool: pg.Pool } {
 }
 
 // A dedicated connection for LISTEN (a pooled one would be handed to other queries), reconnected
-// with capped exponential backoff whenever it drops.
-async function pgListen(options: PostgresOptions, channel: string, onNotify: (payload: string) => void, onResumed: () => void) {
+// with capped exponential backoff whenever it drops. A connection can also stop forwarding without
+// any error (a NAT or load balancer dropping its state, a failed-over host): TCP keepalive and a
+// round trip every `listenerCheckMs` that must answer within as long find it, and it is replaced.
+async function pgListen(
+  options: PostgresOptions,
+  channel: string,
+  onNotify: (payload: string) => void,
+  onResumed: () => void,
+  onLost?: (reason: string) => void,
+) {
   let client: pg.Client | undefined;
   let stopped = false;
   let attempt = 0;
   let retry: NodeJS.Timeout | undefined;
+  const checkMs = options.listenerCheckMs ?? 10_000;
+  const lose = (c: pg.Client, reason: string) => {
+    if (client !== c || stopped) return;
+    client = undefined;
+    options.onListenerEvent?.("lost", reason);
+    onLost?.(reason);
+    // A frozen socket would wait forever for a clean end: drop it.
+    (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    c.end().catch(() => undefined);
+    schedule();
+  };
   const connect = async (resuming: boolean): Promise<void> => {
     const c = new pg.Client({
       connectionString: options.connectionString,
       connectionTimeoutMillis: options.connectTimeoutMs,
       application_name: options.listenerName ?? "mcp-fleet-listener",
+      keepAlive: true,
+      keepAliveInitialDelayMillis: checkMs,
     });
     c.on("notification", (n) => n.channel === channel && n.payload !== undefined && onNotify(n.payload));
-    const lost = (reason: string) => {
-      if (client !== c || stopped) return;
-      client = undefined;
-      options.onListenerEvent?.("lost", reason);
-      c.end().catch(() => undefined);
-      schedule();
-    };
-    c.on("error", (e) => lost(e.message));
-    c.on("end", () => lost("connection ended"));
+    c.on("error", (e) => lose(c, e.message));
+    c.on("end", () => lose(c, "connection ended"));
     client = c;
     try {
       await c.connect();
       await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
     } catch (error) {
       if (!resuming) throw error;
-      lost((error as Error).message);
+      lose(c, (error as Error).message);
       return;
     }
     attempt = 0;
@@ -185,9 +205,34 @@ async function pgListen(options: PostgresOptions, channel: string, onNotify: (pa
     const delay = Math.min(100 * 2 ** attempt++, 5_000);
     retry = setTimeout(() => void connect(true), delay);
   };
-  await connect(false);
+  let checking = false;
+  const check = setInterval(async () => {
+    const c = client;
+    if (!c || checking || stopped) return;
+    checking = true;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        c.query("SELECT 1"),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${checkMs} ms`)), checkMs))),
+      ]);
+    } catch (error) {
+      lose(c, `the change feed's connection stopped answering: ${(error as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+      checking = false;
+    }
+  }, checkMs);
+  check.unref();
+  try {
+    await connect(false);
+  } catch (error) {
+    clearInterval(check);
+    throw error;
+  }
   return async () => {
     stopped = true;
+    clearInterval(check);
     clearTimeout(retry);
     await client?.end().catch(() => undefined);
   };

@@ -17,6 +17,7 @@ export async function openDb(config: Config, logger: Logger): Promise<Db> {
       connectTimeoutMs: config.databaseConnectTimeoutMs,
       statementTimeoutMs: config.databaseStatementTimeoutMs,
       preparedStatements: config.databasePreparedStatements,
+      listenerCheckMs: config.changeFeedCheckMs,
       onPoolError: (error) => logger.warn({ err: error.message }, "idle database connection lost"),
       onListenerEvent: (event, detail) => logger.warn({ event, detail }, "change feed listener"),
     });

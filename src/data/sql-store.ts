@@ -148,14 +148,16 @@ export class SqlStore implements Store {
     const p = new Params();
     const where = serverWhere({ ownerId }, time, p);
     const crossings = healthCrossings(since, time.now, time.thresholds).map((c) => healthSql(c, p));
-    where.push(`(s.updated_at > ${p.add(since.toISOString())}::timestamptz OR ${crossings.join(" OR ")})`);
+    // The cursor is an event's `at`, given to clients in milliseconds: compare at that precision,
+    // or the event it came from (updated_at in microseconds) would be sent again.
+    where.push(`(date_trunc('milliseconds', s.updated_at) > ${p.add(since.toISOString())}::timestamptz OR ${crossings.join(" OR ")})`);
     if (page.after) where.push(afterCursor("s.instance_name_on_toolbox", "s.id", page.after, p));
     return this.serverPage(where, p, page.first);
   }
 
   async serversRemovedSince(since: Date, page: { first: number; after?: RemovedServer["cursor"] }, ownerId?: string): Promise<Page<RemovedServer>> {
     const p = new Params();
-    const where = [`removed_at > ${p.add(since.toISOString())}::timestamptz`];
+    const where = [`date_trunc('milliseconds', removed_at) > ${p.add(since.toISOString())}::timestamptz`];
     if (ownerId) where.push(`user_id = ${p.add(ownerId)}::uuid`);
     if (page.after) where.push(`(removed_at, account_tool_instance_id) > (${p.add(page.after.at)}::timestamptz, ${p.add(page.after.id)}::uuid)`);
     const rows = await this.db.query<{ id: string; environment_id: string; user_id: string | null; at: string }>(

@@ -387,7 +387,7 @@ export class SupabaseStore implements Store {
    * triggers send, so the live fleet works the same on every store. `onResumed` runs when the
    * channel is subscribed again after an error (changes in between are re-read by a resync).
    */
-  async listen(_channel: string, onNotify: (payload: string) => void, onResumed: () => void): Promise<() => Promise<void>> {
+  async listen(_channel: string, onNotify: (payload: string) => void, onResumed: () => void, onLost?: (reason: string) => void): Promise<() => Promise<void>> {
     const channel = this.client.channel("mcp-fleet-changes");
     for (const table of Object.values(FEED_TABLES)) {
       channel.on("postgres_changes", { event: "*", schema: "public", table }, (change) => {
@@ -418,8 +418,10 @@ export class SupabaseStore implements Store {
           return;
         }
         // CHANNEL_ERROR, TIMED_OUT, CLOSED: supabase-js rejoins by itself; remember to resync.
-        if (subscribed) lost = true;
-        else {
+        if (subscribed) {
+          if (!lost) onLost?.(`Supabase Realtime: ${status}`);
+          lost = true;
+        } else {
           clearTimeout(timer);
           reject(new DatabaseUnavailableError(error ?? new Error(`Supabase Realtime: ${status}`)));
         }

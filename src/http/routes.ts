@@ -24,11 +24,13 @@ export async function handleRoute(req: IncomingMessage, res: ServerResponse, ser
     return true;
   }
   if (req.url === "/ready") {
+    // Ready means reads answer and, when subscriptions are served, the change feed is connected.
+    const feed = services.live ? (services.live.feedUp ? "up" : "down") : "off";
     try {
       await store.ping();
-      json(res, 200, `{"status":"ready","store":"${store.kind}"}`);
+      json(res, feed === "down" ? 503 : 200, `{"status":"${feed === "down" ? "unavailable" : "ready"}","store":"${store.kind}","changeFeed":"${feed}"}`);
     } catch {
-      json(res, 503, `{"status":"unavailable","store":"${store.kind}"}`);
+      json(res, 503, `{"status":"unavailable","store":"${store.kind}","changeFeed":"${feed}"}`);
     }
     return true;
   }

@@ -59,6 +59,8 @@ export class LiveFleet {
   private flushing: Promise<void> = Promise.resolve();
   private unlisten: (() => Promise<void>) | undefined;
   private stopped = false;
+  /** False while the change feed's connection is lost (changes then arrive by resync when it is back). */
+  feedUp = true;
 
   constructor(private readonly options: LiveFleetOptions) {
     this.healthClock = new HealthClock(options.clock, (id, now) => this.onHealthDue(id, now));
@@ -73,7 +75,11 @@ export class LiveFleet {
     this.unlisten = await this.options.feed.listen(
       CHANGE_CHANNEL,
       (payload) => this.onNotice(payload),
-      () => this.requestResync(),
+      () => {
+        this.feedUp = true;
+        this.requestResync();
+      },
+      () => (this.feedUp = false),
     );
     await this.loadAll("RESYNC", false);
     this.options.bus?.onMessage((message) => this.onBusMessage(message));

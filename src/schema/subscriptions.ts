@@ -71,6 +71,8 @@ const ServerEventFilterInput = builder.inputType("ServerEventFilter", {
 });
 
 const REPLAY_DAYS = REMOVED_SERVERS_KEPT_MS / 86_400_000;
+/** Allowance for the database's clock against ours when telling live rows from replayed ones. */
+const REPLAY_OVERLAP_MS = 5_000;
 const SINCE = `Resume from the \`at\` of the last event received: servers changed or deleted after it are sent first (source REPLAY). At most ${REPLAY_DAYS} days back.`;
 
 function liveOf(ctx: Context) {
@@ -120,19 +122,43 @@ function replayThen(
 ): AsyncIterableIterator<ServerEvent> {
   const replayed = replay[Symbol.asyncIterator]();
   let replaying = true;
+  // What the replay sent, by server: the row version (ms), or REMOVED. A change committed while
+  // the replay ran is in both the replay and the live queue; the live copy is then skipped.
+  const sent = new Map<string, number | "REMOVED">();
+  let replayEndedAt = 0;
+  const alreadySent = (e: ServerEvent) => {
+    const version = sent.get(e.serverId);
+    if (version === undefined || e.source === "HEALTH_CLOCK") return false;
+    if (e.kind === "REMOVED") return version === "REMOVED";
+    return version !== "REMOVED" && !!e.server && e.server.updatedAt.getTime() <= version;
+  };
   const iterator: AsyncIterableIterator<ServerEvent> = {
     async next() {
       try {
         while (replaying) {
           const step = await replayed.next();
-          if (step.done) replaying = false;
-          else if (accept(step.value)) return step;
+          if (step.done) {
+            replaying = false;
+            replayEndedAt = Date.now();
+          } else if (accept(step.value)) {
+            const e = step.value;
+            sent.set(e.serverId, e.kind === "REMOVED" ? "REMOVED" : (e.server?.updatedAt.getTime() ?? 0));
+            return step;
+          }
         }
       } catch (error) {
         await events.return?.();
         throw error;
       }
-      return events.next();
+      for (;;) {
+        const step = await events.next();
+        if (step.done || !sent.size) return step;
+        const e = step.value;
+        // Rows written well after the replay ended cannot have been in it: forget what it sent.
+        if (e.server && e.server.updatedAt.getTime() > replayEndedAt + REPLAY_OVERLAP_MS) sent.clear();
+        if (!alreadySent(e)) return step;
+        sent.delete(e.serverId);
+      }
     },
     async return() {
       replaying = false;
