@@ -49,6 +49,17 @@ export const ENVIRONMENT_STATUSES = [
 ] as const;
 export type EnvironmentStatus = (typeof ENVIRONMENT_STATUSES)[number];
 
+/**
+ * Droplet states in which its agent should be answering, and so may be sent the fleet-wide agent
+ * key. Any other droplet may have no agent yet, or its released address may belong to someone else
+ * now (cloud providers recycle them): it is never contacted.
+ */
+const AGENT_EXPECTED: ReadonlySet<string> = new Set<EnvironmentStatus>(["active", "awaiting_heartbeat", "unresponsive", "scaling"]);
+
+export function agentExpected(status: string): boolean {
+  return AGENT_EXPECTED.has(status);
+}
+
 /** Docker container states the DTMA reports (`State.Status`), plus the DTMA's own two. */
 export const DOCKER_STATES = ["created", "running", "paused", "restarting", "removing", "exited", "dead", "not_found", "error_inspecting"] as const;
 export type DockerState = (typeof DOCKER_STATES)[number];

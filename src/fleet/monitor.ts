@@ -2,14 +2,13 @@
 // an interval, a few at a time, on one replica at a time (a Postgres advisory lock).
 import type { EnvironmentRow } from "../data/rows.ts";
 import { allPages, type StoreCapabilities } from "../data/store.ts";
+import { agentExpected } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
 import { refreshEnvironment, type OperationDeps } from "./operations.ts";
 
 /** Arbitrary but fixed: the advisory lock every replica's monitor competes for. */
 export const MONITOR_LOCK_KEY = 0x6d6366; // "mcf"
 
-// Droplets that are gone or going have no agent to ask.
-const SKIP = new Set(["pending_deprovision", "deprovisioning", "deprovisioned", "error_deprovisioning", "pending_deletion", "deleting", "inactive"]);
 
 export interface MonitorRound {
   ran: boolean;
@@ -72,7 +71,8 @@ export class Monitor {
   private async environments(): Promise<EnvironmentRow[]> {
     const all: EnvironmentRow[] = [];
     for await (const page of allPages((after) => this.deps.store.listEnvironments({}, { first: 500, after }))) {
-      all.push(...page.rows.filter((e) => e.publicIp && !SKIP.has(e.status)));
+      // Only droplets whose agent should answer (domain/status.ts agentExpected).
+      all.push(...page.rows.filter((e) => e.publicIp && agentExpected(e.status)));
     }
     return all;
   }

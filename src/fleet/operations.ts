@@ -3,7 +3,7 @@
 import type { EnvironmentRow, ServerRow } from "../data/rows.ts";
 import type { Store } from "../data/store.ts";
 import { outboundRefusal } from "../domain/endpoint.ts";
-import { storedStatusFor, type InstallationStatus } from "../domain/status.ts";
+import { agentExpected, storedStatusFor, type InstallationStatus } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
 import { DtmaError, type DtmaClient, type DtmaStatus, type DtmaTarget } from "../dtma/client.ts";
 import { OperationError } from "./errors.ts";
@@ -20,7 +20,10 @@ export interface OperationDeps {
   now?: () => Date;
 }
 
-function target(env: EnvironmentRow, deps: OperationDeps): DtmaTarget {
+export function target(env: EnvironmentRow, deps: Pick<OperationDeps, "dtmaPort" | "allowPrivateTargets">): DtmaTarget {
+  if (!agentExpected(env.status)) {
+    throw new OperationError("FORBIDDEN", `The droplet "${env.name ?? env.id}" is ${env.status}: no agent is expected to answer there, so it is not contacted`);
+  }
   if (!env.publicIp) throw new OperationError("UPSTREAM_UNAVAILABLE", `The droplet "${env.name ?? env.id}" has no public address yet`);
   const refusal = outboundRefusal(env.publicIp, deps.allowPrivateTargets);
   if (refusal) throw new OperationError("FORBIDDEN", refusal);
