@@ -16,14 +16,26 @@ function bearerMatches(header: string | undefined, token: string): boolean {
 const json = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}) =>
   void res.writeHead(status, { "content-type": "application/json", ...headers }).end(body);
 
+function pathOf(url: string | undefined): string {
+  try {
+    // Built as yoga's server adapter builds its request URL (host + raw path), so both agree.
+    return new URL(`http://localhost${url ?? "/"}`).pathname;
+  } catch {
+    return "";
+  }
+}
+
 /** Answers the request if it is one of these routes or fails a check; false lets GraphQL have it. */
 export async function handleRoute(req: IncomingMessage, res: ServerResponse, services: Services): Promise<boolean> {
   const { store, config, metrics, logger } = services;
-  if (req.url === "/health") {
+  // One parse for every route: the path as the URL standard normalises it (dot segments, %2e), the
+  // same path yoga routes by, so a guard cannot be walked around with /./metrics.
+  const path = pathOf(req.url);
+  if (path === "/health") {
     json(res, 200, '{"status":"ok"}');
     return true;
   }
-  if (req.url === "/ready") {
+  if (path === "/ready") {
     // Ready means reads answer and, when subscriptions are served, the change feed is connected.
     const feed = services.live ? (services.live.feedUp ? "up" : "down") : "off";
     try {
@@ -34,7 +46,7 @@ export async function handleRoute(req: IncomingMessage, res: ServerResponse, ser
     }
     return true;
   }
-  if (config.metricsToken && req.url?.split("?")[0] === "/metrics" && !bearerMatches(req.headers.authorization, config.metricsToken)) {
+  if (config.metricsToken && path === "/metrics" && !bearerMatches(req.headers.authorization, config.metricsToken)) {
     json(res, 401, '{"error":"Send the metrics token as Authorization: Bearer <token>"}', { "www-authenticate": "Bearer" });
     return true;
   }
@@ -53,7 +65,7 @@ export async function handleRoute(req: IncomingMessage, res: ServerResponse, ser
       return true;
     }
   }
-  if (req.url === "/dtma/heartbeat") {
+  if (path === "/dtma/heartbeat") {
     try {
       await handleHeartbeat(req, res, store, logger);
       metrics.heartbeats.inc({ outcome: String(res.statusCode) });

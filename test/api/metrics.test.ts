@@ -1,4 +1,5 @@
 // /metrics after real traffic: GraphQL timings, DTMA and MCP calls, subscribers, change-feed lag.
+import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pgliteDb } from "../../src/data/db.ts";
 import { boundedLabel } from "../../src/metrics.ts";
@@ -88,6 +89,25 @@ describe("/metrics with METRICS_TOKEN", () => {
   afterAll(async () => {
     await server?.close();
   });
+
+  it.each(["/./metrics", "/graphql/../metrics", "/%2e/metrics", "/%2E/metrics", "/metrics/", "/metrics?x=1", "//metrics", "/graphql/%2e%2e/metrics"])(
+    "refuses %s without the token, as the path the metrics plugin answers",
+    async (path) => {
+      const { port } = new URL(server.url);
+      // Sent as written: fetch would normalise the path first.
+      const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest({ host: "127.0.0.1", port: Number(port), path, method: "GET" }, (r) => {
+          let body = "";
+          r.on("data", (c) => (body += c));
+          r.on("end", () => resolve({ status: r.statusCode ?? 0, body }));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+      expect(res.body).not.toContain("mcp_fleet_subscribers");
+      expect(res.body).not.toContain("# HELP");
+    },
+  );
 
   it("answers only with the token, and GraphQL is unaffected", async () => {
     const url = server.url.replace("/graphql", "/metrics");
