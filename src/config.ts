@@ -56,6 +56,7 @@ const schema = z.object({
   JWT_AUDIENCE: z.string().min(1).default("authenticated"),
   JWT_ISSUER: z.string().min(1).optional(),
   AUTH_DISABLED: bool.default(false),
+  DEV_AUTH: bool.default(false),
   MONITOR_INTERVAL_MS: int(0, 86_400_000).default(0),
   MONITOR_CONCURRENCY: int(1, 100).default(5),
   DTMA_TIMEOUT_MS: int(100, 120_000).default(10_000),
@@ -129,6 +130,8 @@ function toConfig(env: z.infer<typeof schema>) {
 
 export type AuthConfig =
   | { mode: "disabled" }
+  /** No way to verify tokens, and self-signed development tokens are not allowed here: `serve` refuses to start. */
+  | { mode: "unconfigured"; reason: string }
   | { mode: "hs256"; secret: string; audience: string; issuer: string | undefined; ephemeral: boolean }
   | { mode: "jwks"; jwksUrl: string; audience: string; issuer: string | undefined };
 
@@ -138,7 +141,17 @@ function authConfig(env: z.infer<typeof schema>): AuthConfig {
   if (env.SUPABASE_JWT_SECRET) return { mode: "hs256", secret: env.SUPABASE_JWT_SECRET, audience: env.JWT_AUDIENCE, issuer, ephemeral: false };
   if (env.SUPABASE_URL)
     return { mode: "jwks", jwksUrl: `${env.SUPABASE_URL.replace(/\/$/, "")}/auth/v1/.well-known/jwks.json`, audience: env.JWT_AUDIENCE, issuer };
-  // Development with no keys: a secret for this process only; main.ts prints tokens signed with it.
+  // Development with no keys: a secret for this process only, whose tokens main.ts prints. Only
+  // for the embedded database on loopback, or when asked for (DEV_AUTH=true): never the fallback
+  // of a process pointed at a real database or reachable from other hosts (an empty NODE_ENV in a
+  // container must not turn a production API into one that hands out service-role tokens).
+  const loopback = ["127.0.0.1", "localhost", "::1"].includes(env.HOST);
+  if (!env.DEV_AUTH && (env.DATABASE_URL || !loopback)) {
+    return {
+      mode: "unconfigured",
+      reason: `no way to verify access tokens: set SUPABASE_JWT_SECRET (HS256) or SUPABASE_URL (JWKS). Self-signed development tokens are only for the embedded database on loopback, or with DEV_AUTH=true (this process ${env.DATABASE_URL ? "uses DATABASE_URL" : `listens on ${env.HOST}`})`,
+    };
+  }
   return { mode: "hs256", secret: randomBytes(32).toString("hex"), audience: env.JWT_AUDIENCE, issuer, ephemeral: true };
 }
 
@@ -158,6 +171,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if (e.SUPABASE_URL && !e.SUPABASE_SERVICE_ROLE_KEY && !e.SUPABASE_ANON_KEY)
     problems.push("  SUPABASE_URL is set but neither SUPABASE_SERVICE_ROLE_KEY nor SUPABASE_ANON_KEY is");
   if (e.NODE_ENV === "production" && e.AUTH_DISABLED) problems.push("  AUTH_DISABLED=true is refused when NODE_ENV=production");
+  if (e.NODE_ENV === "production" && e.DEV_AUTH) problems.push("  DEV_AUTH=true is refused when NODE_ENV=production");
   if (e.NODE_ENV === "production" && !e.AUTH_DISABLED && !e.SUPABASE_JWT_SECRET && !e.SUPABASE_URL) {
     problems.push("  NODE_ENV=production needs SUPABASE_JWT_SECRET (HS256) or SUPABASE_URL (JWKS) to verify access tokens; the API will not start open");
   }

@@ -23,7 +23,11 @@ const USAGE = `Usage: mcp-fleet <command>
   doctor [--fix] list servers whose endpoint cannot be built, with the fix; --fix applies the safe ones
   print-schema   write schema/schema.graphql from the code`;
 
-async function serve(config: Config, logger: Logger) {
+async function serve(config: Config, logger: Logger): Promise<number> {
+  if (config.auth.mode === "unconfigured") {
+    console.error(`Refusing to serve: ${config.auth.reason}`);
+    return 2;
+  }
   const services = await openApp(config, logger, { graphiqlHeaders: await announceAuth(config, logger) });
   const app = await startServer(services);
   const monitor = startMonitor(services);
@@ -47,6 +51,7 @@ async function serve(config: Config, logger: Logger) {
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+  return -1; // keep running
 }
 
 function startMonitor({ config, store, dtma, logger }: Services): Monitor | undefined {
@@ -103,8 +108,7 @@ export async function main(argv: string[]): Promise<number> {
   const logger = createLogger(config.logLevel);
   switch (command) {
     case "serve":
-      await serve(config, logger);
-      return -1; // keep running
+      return serve(config, logger);
     case "demo":
       await demo(logger);
       return -1;

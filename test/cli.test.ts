@@ -38,6 +38,16 @@ describe("mcp-fleet CLI", () => {
     expect(unknown.out).toMatch(/Usage: mcp-fleet/);
   });
 
+  it.each([
+    ["a real database and an empty NODE_ENV (docker run -e NODE_ENV=)", { DATABASE_URL: "postgres://u:pw@127.0.0.1:1/db", NODE_ENV: "" }],
+    ["the embedded database listening beyond loopback", { HOST: "0.0.0.0", PGLITE_MEMORY: "true" }],
+  ])("refuses to serve with self-signed development tokens on %s, printing no token", async (_what, env) => {
+    const { code, out } = await cli(["serve"], { ...env, SUPABASE_JWT_SECRET: "", SUPABASE_URL: "", AUTH_DISABLED: "" });
+    expect(code).toBe(2);
+    expect(out).toMatch(/Refusing to serve: no way to verify access tokens: set SUPABASE_JWT_SECRET/);
+    expect(out).not.toMatch(/Bearer ey/);
+  });
+
   it("refuses bad configuration with exit code 2, naming the variable", async () => {
     const { code, out } = await cli(["migrate"], { PORT: "not-a-port" });
     expect(code).toBe(2);

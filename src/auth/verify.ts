@@ -37,6 +37,12 @@ const REMEMBERED_TOKENS = 10_000;
 
 export function createVerifier(auth: AuthConfig): Verifier {
   if (auth.mode === "disabled") return async () => ({ viewer: OPEN_VIEWER, expiresAt: null });
+  // `serve` refuses to start this way; anything else built on it accepts no token at all.
+  if (auth.mode === "unconfigured") {
+    return async () => {
+      throw new AuthError(`Not authenticated: ${auth.reason}`);
+    };
+  }
   const verify =
     auth.mode === "hs256"
       ? (

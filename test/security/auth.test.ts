@@ -166,6 +166,23 @@ describe("auth configuration", () => {
       issuer: "https://p.supabase.co/auth/v1",
     });
   });
+  it.each([
+    ["the embedded database on loopback", {}, "hs256"],
+    ["the embedded database on ::1", { HOST: "::1" }, "hs256"],
+    ["DATABASE_URL", { DATABASE_URL: "postgres://127.0.0.1/x" }, "unconfigured"],
+    ["DATABASE_URL with an empty NODE_ENV", { DATABASE_URL: "postgres://127.0.0.1/x", NODE_ENV: "" }, "unconfigured"],
+    ["HOST=0.0.0.0", { HOST: "0.0.0.0" }, "unconfigured"],
+    ["DATABASE_URL with DEV_AUTH=true", { DATABASE_URL: "postgres://127.0.0.1/x", DEV_AUTH: "true" }, "hs256"],
+  ])("self-signs development tokens only where allowed: %s", async (_what, env, mode) => {
+    const { auth } = loadConfig(env);
+    expect(auth.mode).toBe(mode);
+    if (auth.mode === "unconfigured") await expect(createVerifier(auth)("anything")).rejects.toThrow(/no way to verify/);
+  });
+
+  it("refuses DEV_AUTH in production", () => {
+    expect(() => loadConfig({ NODE_ENV: "production", DEV_AUTH: "true", SUPABASE_JWT_SECRET: SECRET })).toThrow(/DEV_AUTH=true is refused/);
+  });
+
   it("signs its own tokens in development when no key is set", async () => {
     const auth = loadConfig({}).auth;
     expect(auth).toMatchObject({ mode: "hs256", ephemeral: true });
