@@ -9,7 +9,10 @@ import { sqlTargets } from "./helpers/targets.ts";
 
 describe("addressKind", () => {
   it.each([
-    ["203.0.113.7", "PUBLIC"],
+    ["45.55.1.7", "PUBLIC"],
+    ["2606:4700::1111", "PUBLIC"],
+    ["203.0.113.7", "RESERVED"],
+    ["::a9fe:a9fe", "LINK_LOCAL"],
     ["8.8.8.8", "PUBLIC"],
     ["127.0.0.1", "LOOPBACK"],
     ["127.9.9.9", "LOOPBACK"],
@@ -31,7 +34,7 @@ describe("addressKind", () => {
 
 describe("diagnoseEndpoint", () => {
   const base = {
-    publicIp: "203.0.113.7",
+    publicIp: "45.55.1.7",
     transport: "sse",
     endpointPath: "/mcp",
     portMapping: { container_port: 8080, host_port: 49152 },
@@ -55,7 +58,7 @@ describe.each(sqlTargets)("doctor on $name", (target) => {
     const { db, close } = await target.open();
     try {
       await migrate(db);
-      const good = await insertEnvironment(db, { name: "good", publicIp: "203.0.113.9" });
+      const good = await insertEnvironment(db, { name: "good", publicIp: "45.55.1.9" });
       const local = await insertEnvironment(db, { name: "local", publicIp: "127.0.0.1" });
       await insertServer(db, { env: good, name: "fine", status: "running", portMapping: { container_port: 8080, host_port: 40001 } });
       const bindingsOnly = await insertServer(db, { env: good, name: "bindings-only", status: "running" });

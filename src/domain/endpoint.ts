@@ -1,6 +1,7 @@
 // Builds the URL a client uses to reach an MCP server: the droplet's public address, the
 // instance's published host port, and its MCP path. Never localhost.
-import { BlockList, isIP } from "node:net";
+import { isIP } from "node:net";
+import ipaddr from "ipaddr.js";
 
 export const ENDPOINT_PROBLEMS = ["NO_PUBLIC_ADDRESS", "NOT_NETWORK_REACHABLE", "INVALID_PORT_MAPPING"] as const;
 export type EndpointProblem = (typeof ENDPOINT_PROBLEMS)[number];
@@ -89,42 +90,38 @@ export function buildEndpoint(input: EndpointInput, dtmaPort: number): Endpoint 
   return { url: `${scheme}://${host}:${port}${path}`, port, portSource: published?.source ?? "DTMA_DEFAULT", problem: null, reason: null };
 }
 
-// Address classes, for the doctor (and outbound safety): what a droplet's "public" address really is.
+// Address classes, for the doctor (and outbound safety): what a droplet's "public" address really
+// is. The special-purpose ranges come from ipaddr.js (IANA's registries), not from patterns of ours;
+// an IPv4 address inside IPv6 (mapped, or the deprecated compatible form) is judged as that IPv4.
 
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
-LOOPBACK.addAddress("::1", "ipv6");
-const PRIVATE = new BlockList();
-for (const [net, bits] of [
-  ["10.0.0.0", 8],
-  ["172.16.0.0", 12],
-  ["192.168.0.0", 16],
-  ["100.64.0.0", 10],
-] as const)
-  PRIVATE.addSubnet(net, bits, "ipv4");
-PRIVATE.addSubnet("fc00::", 7, "ipv6");
-const LINK_LOCAL = new BlockList();
-LINK_LOCAL.addSubnet("169.254.0.0", 16, "ipv4");
-LINK_LOCAL.addSubnet("fe80::", 10, "ipv6");
-const MULTICAST = new BlockList();
-MULTICAST.addSubnet("224.0.0.0", 4, "ipv4");
-MULTICAST.addSubnet("ff00::", 8, "ipv6");
-const UNSPECIFIED = new BlockList();
-UNSPECIFIED.addAddress("0.0.0.0", "ipv4");
-UNSPECIFIED.addAddress("::", "ipv6");
+export type AddressKind = "PUBLIC" | "LOOPBACK" | "PRIVATE" | "LINK_LOCAL" | "MULTICAST" | "UNSPECIFIED" | "RESERVED" | "INVALID";
 
-export type AddressKind = "PUBLIC" | "LOOPBACK" | "PRIVATE" | "LINK_LOCAL" | "MULTICAST" | "UNSPECIFIED" | "INVALID";
+const KIND_OF_RANGE: Record<string, AddressKind> = {
+  unicast: "PUBLIC",
+  loopback: "LOOPBACK",
+  private: "PRIVATE",
+  uniqueLocal: "PRIVATE",
+  carrierGradeNat: "PRIVATE",
+  linkLocal: "LINK_LOCAL",
+  multicast: "MULTICAST",
+  unspecified: "UNSPECIFIED",
+};
 
 export function addressKind(ip: string): AddressKind {
-  const family = isIP(ip);
-  if (!family) return "INVALID";
-  const type = family === 6 ? "ipv6" : "ipv4";
-  if (LOOPBACK.check(ip, type)) return "LOOPBACK";
-  if (LINK_LOCAL.check(ip, type)) return "LINK_LOCAL";
-  if (PRIVATE.check(ip, type)) return "PRIVATE";
-  if (MULTICAST.check(ip, type)) return "MULTICAST";
-  if (UNSPECIFIED.check(ip, type)) return "UNSPECIFIED";
-  return "PUBLIC";
+  // node:net decides what is an address (ipaddr.js also takes "1" or "0x7f.1" as IPv4).
+  if (!isIP(ip)) return "INVALID";
+  let address = ipaddr.process(ip);
+  if (address.kind() === "ipv6") {
+    const v6 = address as ipaddr.IPv6;
+    const range = v6.range();
+    // ::a.b.c.d (IPv4-compatible, deprecated): the IPv4 address it carries decides.
+    if (range === "unicast" && v6.parts.slice(0, 6).every((p) => p === 0)) {
+      address = ipaddr.fromByteArray(v6.toByteArray().slice(12));
+    }
+  }
+  // Everything else special (NAT64, 6to4, Teredo, documentation, benchmarking, broadcast, ...) is
+  // reserved: not a droplet's public address.
+  return KIND_OF_RANGE[address.range()] ?? "RESERVED";
 }
 
 export interface EndpointFinding {

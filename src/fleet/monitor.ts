@@ -9,7 +9,6 @@ import { refreshEnvironment, type OperationDeps } from "./operations.ts";
 /** Arbitrary but fixed: the advisory lock every replica's monitor competes for. */
 export const MONITOR_LOCK_KEY = 0x6d6366; // "mcf"
 
-
 export interface MonitorRound {
   ran: boolean;
   refreshed: number;

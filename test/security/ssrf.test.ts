@@ -57,6 +57,29 @@ describe("outbound safety", () => {
     expect(outboundRefusal("10.0.0.5", true)).toBeNull();
     expect(outboundRefusal("127.0.0.1", true)).toBeNull();
     expect(outboundRefusal("224.0.0.1", true)).toMatch(/multicast/);
-    expect(outboundRefusal("203.0.113.9", false)).toBeNull();
+    expect(outboundRefusal("45.55.1.9", false)).toBeNull();
+  });
+
+  // Ranges a hand-written pattern list missed: each reaches something that is not a droplet.
+  it.each([
+    ["NAT64 (64:ff9b::/96) to the metadata address", "64:ff9b::a9fe:a9fe", /reserved/],
+    ["6to4 (2002::/16) around the metadata address", "2002:a9fe:a9fe::1", /reserved/],
+    ["Teredo (2001::/32)", "2001::1", /reserved/],
+    ["IPv4-compatible IPv6 of the metadata address", "::a9fe:a9fe", /link-local/],
+    ["IPv4-compatible IPv6 of loopback", "::7f00:1", /loopback/],
+    ["IPv4-mapped IPv6 of loopback", "::ffff:127.0.0.1", /loopback/],
+    ["0.0.0.0/8 (this network)", "0.1.2.3", /unspecified/],
+    ["192.0.0.0/24 (IETF protocol assignments)", "192.0.0.8", /reserved/],
+    ["documentation (TEST-NET-3)", "203.0.113.9", /reserved/],
+    ["benchmarking (198.18.0.0/15)", "198.18.0.2", /reserved/],
+    ["limited broadcast", "255.255.255.255", /reserved/],
+    ["IPv6 documentation (2001:db8::/32)", "2001:db8::1", /reserved/],
+    ["IPv6 discard-only (100::/64)", "100::1", /reserved/],
+  ])("refuses %s", (_what, ip, reason) => {
+    expect(outboundRefusal(ip, false)).toMatch(reason);
+  });
+
+  it("never allows the reserved ranges, not even where private targets are allowed (tests, demo)", () => {
+    for (const ip of ["64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1", "192.0.0.8", "203.0.113.9"]) expect(outboundRefusal(ip, true), ip).toMatch(/reserved/);
   });
 });
