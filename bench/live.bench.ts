@@ -15,7 +15,12 @@ const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 5000);
 const UPDATES = Number(process.env.BENCH_UPDATES ?? 100);
 
 const SECRET = randomBytes(32).toString("hex");
-const TOKEN = await signDevToken(SECRET, { sub: "00000000-0000-4000-8000-00000000ffff", role: "service_role" }, { audience: "authenticated", expiresIn: "1h" });
+const ISSUER = "mcp-fleet-bench";
+const TOKEN = await signDevToken(
+  SECRET,
+  { sub: "00000000-0000-4000-8000-00000000ffff", role: "service_role" },
+  { audience: "authenticated", issuer: ISSUER, expiresIn: "1h" },
+);
 interface Result {
   p50: number;
   p99: number;
@@ -27,7 +32,7 @@ interface Result {
 
 /** Starts `script` on the database, subscribes SUBSCRIBERS clients to `id`, writes UPDATES updates. */
 async function measure(script: string, databaseUrl: string, db: Db, id: string): Promise<Result> {
-  const { child, port } = await startServerProcess(script, { DATABASE_URL: databaseUrl, SUPABASE_JWT_SECRET: SECRET }, ["--expose-gc"]);
+  const { child, port } = await startServerProcess(script, { DATABASE_URL: databaseUrl, SUPABASE_JWT_SECRET: SECRET, JWT_ISSUER: ISSUER }, ["--expose-gc"]);
   const ask = () =>
     new Promise<ServerStats>((resolve) => {
       child.once("message", resolve as never);

@@ -9,6 +9,7 @@ import { answerStats } from "./processes.ts";
 const config = loadConfig({
   DATABASE_URL: process.env.DATABASE_URL,
   SUPABASE_JWT_SECRET: process.env.SUPABASE_JWT_SECRET,
+  JWT_ISSUER: process.env.JWT_ISSUER,
   PORT: "0",
   LOG_LEVEL: "silent",
   NODE_ENV: "production",

@@ -24,7 +24,8 @@ const QUERY = `{ servers(first: 100) { edges { node { id name rawStatus status {
 
 // The API verifies a token on every request, as in production; the baseline has no auth to do.
 const SECRET = randomBytes(32).toString("hex");
-const TOKEN = await signDevToken(SECRET, { sub: "00000000-0000-4000-8000-00000000ffff", role: "service_role" });
+const ISSUER = "mcp-fleet-bench";
+const TOKEN = await signDevToken(SECRET, { sub: "00000000-0000-4000-8000-00000000ffff", role: "service_role" }, { audience: "authenticated", issuer: ISSUER });
 
 // CPU time (user + system, ms) of a process, and of every Postgres process, from /proc.
 function cpuMs(pid: number): number {
@@ -99,7 +100,7 @@ try {
   const [{ n }] = await pgTest.db.query<{ n: number }>("SELECT count(*)::int AS n FROM account_tool_instances");
 
   // Statements per request, counted on the API's own store.
-  const config = loadConfig({ DATABASE_URL: pgTest.url, LOG_LEVEL: "silent", SUPABASE_JWT_SECRET: SECRET });
+  const config = loadConfig({ DATABASE_URL: pgTest.url, LOG_LEVEL: "silent", SUPABASE_JWT_SECRET: SECRET, JWT_ISSUER: ISSUER });
   const store = new SqlStore(pgTest.db);
   let statements = 0;
   pgTest.db.onStatement(() => statements++);
@@ -112,7 +113,7 @@ try {
   const checked = (await check.json()) as { data: { servers: { edges: unknown[] } } };
   if (checked.data.servers.edges.length !== 100) throw new Error("the API did not return 100 servers");
 
-  const serverEnv = { DATABASE_URL: pgTest.url, SUPABASE_JWT_SECRET: SECRET };
+  const serverEnv = { DATABASE_URL: pgTest.url, SUPABASE_JWT_SECRET: SECRET, JWT_ISSUER: ISSUER };
   const baseline = await startServerProcess("./serve-baseline.ts", serverEnv);
   const api = await startServerProcess("./serve-api.ts", serverEnv);
   try {

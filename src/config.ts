@@ -75,7 +75,8 @@ const SECRET_VARIABLES = new Set(["SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_ANON_KE
 function shown(name: string, value: string | undefined): string {
   if (value == null) return "null";
   if (SECRET_VARIABLES.has(name)) return `${value.length} characters, not shown`;
-  return JSON.stringify(value.replace(/\/\/[^/@\s]*@/, "//***@"));
+  // Credentials in a URL: user:password@ and password= (or sslpassword=, passwd=) parameters.
+  return JSON.stringify(value.replace(/\/\/[^/@\s]*@/, "//***@").replace(/([?&][a-z_]*pass(?:word|wd)?=)[^&\s]*/gi, "$1***"));
 }
 
 function toConfig(env: z.infer<typeof schema>) {
@@ -152,7 +153,7 @@ function authConfig(env: z.infer<typeof schema>): AuthConfig {
       reason: `no way to verify access tokens: set SUPABASE_JWT_SECRET (HS256) or SUPABASE_URL (JWKS). Self-signed development tokens are only for the embedded database on loopback, or with DEV_AUTH=true (this process ${env.DATABASE_URL ? "uses DATABASE_URL" : `listens on ${env.HOST}`})`,
     };
   }
-  return { mode: "hs256", secret: randomBytes(32).toString("hex"), audience: env.JWT_AUDIENCE, issuer, ephemeral: true };
+  return { mode: "hs256", secret: randomBytes(32).toString("hex"), audience: env.JWT_AUDIENCE, issuer: issuer ?? "mcp-fleet-development", ephemeral: true };
 }
 
 export class ConfigError extends Error {}
@@ -172,6 +173,16 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     problems.push("  SUPABASE_URL is set but neither SUPABASE_SERVICE_ROLE_KEY nor SUPABASE_ANON_KEY is");
   if (e.NODE_ENV === "production" && e.AUTH_DISABLED) problems.push("  AUTH_DISABLED=true is refused when NODE_ENV=production");
   if (e.NODE_ENV === "production" && e.DEV_AUTH) problems.push("  DEV_AUTH=true is refused when NODE_ENV=production");
+  if (e.NODE_ENV === "production" && e.SUPABASE_URL && !e.SUPABASE_URL.startsWith("https://")) {
+    problems.push(
+      `  SUPABASE_URL must be https:// in production: keys and tokens would cross the network in clear (got ${shown("SUPABASE_URL", e.SUPABASE_URL)})`,
+    );
+  }
+  if (e.NODE_ENV === "production" && e.SUPABASE_JWT_SECRET && !e.SUPABASE_URL && !e.JWT_ISSUER) {
+    problems.push(
+      "  NODE_ENV=production with SUPABASE_JWT_SECRET needs SUPABASE_URL or JWT_ISSUER, so that tokens from another issuer sharing the secret are refused",
+    );
+  }
   if (e.NODE_ENV === "production" && !e.AUTH_DISABLED && !e.SUPABASE_JWT_SECRET && !e.SUPABASE_URL) {
     problems.push("  NODE_ENV=production needs SUPABASE_JWT_SECRET (HS256) or SUPABASE_URL (JWKS) to verify access tokens; the API will not start open");
   }

@@ -31,6 +31,24 @@ describe("loadConfig", () => {
     expect(message).toContain('"eighty"');
     expect(message).toContain("DATABASE_URL");
   });
+  it("hides a password given as a DATABASE_URL parameter in its messages", () => {
+    try {
+      loadConfig({ DATABASE_URL: "mysql://db.example/fleet?password=hunter2&sslpassword=s3cret" });
+    } catch (error) {
+      expect(String(error)).toMatch(/DATABASE_URL.*password=\*\*\*/);
+      expect(String(error)).not.toMatch(/hunter2|s3cret/);
+      return;
+    }
+    throw new Error("expected a ConfigError");
+  });
+
+  it.each([
+    ["an http:// SUPABASE_URL", { SUPABASE_URL: "http://project.supabase.co", SUPABASE_SERVICE_ROLE_KEY: "k" }, /SUPABASE_URL must be https/],
+    ["SUPABASE_JWT_SECRET without an issuer", { SUPABASE_JWT_SECRET: "x".repeat(32) }, /needs SUPABASE_URL or JWT_ISSUER/],
+  ])("refuses %s in production", (_what, env, message) => {
+    expect(() => loadConfig({ NODE_ENV: "production", ...env })).toThrow(message);
+  });
+
   it("never echoes a secret in its message: keys, or the password in a URL", () => {
     let message = "";
     try {

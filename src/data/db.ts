@@ -30,6 +30,25 @@ export class DatabaseUnavailableError extends Error {
   }
 }
 
+/** The database refused a value a client sent (a NUL character, JSON nested too deep): their mistake. */
+export class InvalidInputError extends Error {
+  constructor(cause: unknown) {
+    super(`The database cannot store this value: ${(cause as Error)?.message ?? cause}`, { cause });
+    this.name = "InvalidInputError";
+  }
+}
+
+// Values Postgres refuses however they are sent: NUL in text or JSON (22P05, 22021), and input too
+// deeply nested for its parser (54001).
+const INVALID_INPUT_CODES = new Set(["22P05", "22021", "54001"]);
+
+/** A database error as what it means: unavailable, the client's bad value, or as it is. */
+function classified(error: unknown): unknown {
+  if (isConnectionError(error)) return new DatabaseUnavailableError(error);
+  if (INVALID_INPUT_CODES.has((error as { code?: string })?.code ?? "")) return new InvalidInputError(error);
+  return error;
+}
+
 // Connection-level failures, as opposed to errors in a statement (a constraint, a bad cast).
 const CONNECTION_ERROR_CODES = new Set([
   "ECONNREFUSED",
@@ -112,8 +131,7 @@ export function postgresDb(options: PostgresOptions): Db & { pool: pg.Pool } {
       const result = await pool.query({ text, values: params as unknown[], name });
       return result.rows as T[];
     } catch (error) {
-      if (isConnectionError(error)) throw new DatabaseUnavailableError(error);
-      throw error;
+      throw classified(error);
     }
   };
   return {
@@ -247,8 +265,11 @@ export async function pgliteDb(dataDir: string | undefined): Promise<Db & { pgli
     pglite,
     async query<T>(text: string, params?: unknown[]) {
       listeners.emit(text);
-      const result = await pglite.query<T>(text, params);
-      return result.rows;
+      try {
+        return (await pglite.query<T>(text, params)).rows;
+      } catch (error) {
+        throw classified(error);
+      }
     },
     async exec(script) {
       listeners.emit(script);

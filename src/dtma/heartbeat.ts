@@ -2,6 +2,7 @@
 // droplet's dtma_bearer_token; the droplet and all reported instances are updated in one statement.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
+import { InvalidInputError } from "../data/db.ts";
 import type { Store } from "../data/store.ts";
 import { storedStatusFor, type InstallationStatus } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
@@ -27,6 +28,16 @@ const Payload = z.object({
 function reply(res: ServerResponse, status: number, body?: object) {
   if (!body) return void res.writeHead(status).end();
   res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+}
+
+/** How deep the agent's system report may nest (its real shape is three levels). */
+const MAX_JSON_DEPTH = 16;
+
+function depth(value: unknown, level = 0): number {
+  if (level > MAX_JSON_DEPTH || value === null || typeof value !== "object") return level;
+  let deepest = level + 1;
+  for (const v of Object.values(value)) deepest = Math.max(deepest, depth(v, level + 1));
+  return deepest;
 }
 
 async function readBody(req: IncomingMessage): Promise<string | null> {
@@ -66,12 +77,20 @@ export async function handleHeartbeat(req: IncomingMessage, res: ServerResponse,
       return reply(res, 400, { error: "Invalid heartbeat", issues: [`tool_statuses.${i}.status_on_toolbox: unknown status "${t.status_on_toolbox}"`] });
     if (stored) instances.push({ id: t.account_tool_instance_id, name: t.instance_name_on_toolbox ?? null, status: stored });
   }
-  const { instancesUpdated } = await store.applyDtmaReport(environmentId, {
-    at: now(),
-    version: parsed.data.dtma_version ?? null,
-    systemMetrics: parsed.data.system_status ?? null,
-    instances,
-  });
+  if (depth(parsed.data.system_status) > MAX_JSON_DEPTH) return reply(res, 400, { error: `system_status is nested deeper than ${MAX_JSON_DEPTH} levels` });
+  let instancesUpdated: number;
+  try {
+    ({ instancesUpdated } = await store.applyDtmaReport(environmentId, {
+      at: now(),
+      version: parsed.data.dtma_version ?? null,
+      systemMetrics: parsed.data.system_status ?? null,
+      instances,
+    }));
+  } catch (error) {
+    // A value the database cannot store (a NUL character) is the agent's mistake: retrying will not help.
+    if (error instanceof InvalidInputError) return reply(res, 400, { error: error.message });
+    throw error;
+  }
   logger.debug({ call: "dtma.heartbeat", environment: environmentId, instances: instancesUpdated }, "heartbeat");
   reply(res, 204);
 }

@@ -1,7 +1,7 @@
 // One masking rule for every transport (HTTP, SSE, WebSocket): what a client sees of an error.
 import { randomUUID } from "node:crypto";
 import { GraphQLError } from "graphql";
-import { DatabaseUnavailableError } from "../data/db.ts";
+import { DatabaseUnavailableError, InvalidInputError } from "../data/db.ts";
 import { SubscriberTooSlowError } from "../live/hub.ts";
 import type { Logger } from "../log.ts";
 
@@ -34,6 +34,8 @@ export function maskError(error: unknown, logger: Logger): Error {
   if (chain.some((e) => e instanceof SubscriberTooSlowError)) {
     return new GraphQLError((chain.find((e) => e instanceof SubscriberTooSlowError) as Error).message, { extensions: { code: "SUBSCRIBER_TOO_SLOW" } });
   }
+  const invalid = chain.find((e) => e instanceof InvalidInputError) as Error | undefined;
+  if (invalid) return new GraphQLError(invalid.message, { extensions: { code: "BAD_USER_INPUT" } });
   if (chain.some((e) => e instanceof DatabaseUnavailableError)) {
     return new GraphQLError("The database is unavailable; try again shortly", { extensions: { code: "UPSTREAM_UNAVAILABLE" } });
   }

@@ -124,6 +124,11 @@ describe("hostile input", () => {
     expect(status).toBe(411);
   });
 
+  it("answers a NUL character in input with BAD_USER_INPUT", async () => {
+    const { body } = await server.gql(`query($s: String) { servers(filter: { search: $s }) { totalCount } }`, { s: "a\u0000b" });
+    expect(codes(body)).toEqual(["BAD_USER_INPUT"]);
+  });
+
   it("refuses malformed JSON", async () => {
     const res = await raw("{not json");
     expect(res.status).toBe(400);
