@@ -338,10 +338,10 @@ export class LiveFleet {
    * Servers changed after `since`, as events, to replay before live events on a resumed
    * subscription: those written or aged since then, then those deleted since then.
    */
-  async *replay(since: Date): AsyncGenerator<ServerEvent> {
+  async *replay(since: Date, ownerId?: string): AsyncGenerator<ServerEvent> {
     const now = this.options.clock.now();
     const time = { now, thresholds: this.options.thresholds };
-    for await (const page of allPages((after) => this.store.serversChangedSince(since, time, { first: LOAD_PAGE, after }))) {
+    for await (const page of allPages((after) => this.store.serversChangedSince(since, time, { first: LOAD_PAGE, after }, ownerId))) {
       const envs = new Map(page.environments.map((e) => [e.id, e]));
       for (const row of page.rows) {
         const current = serverStatus(row, now, this.options.thresholds);
@@ -357,7 +357,7 @@ export class LiveFleet {
       }
     }
     const removedPages = allPages(
-      (after) => this.store.serversRemovedSince(since, { first: LOAD_PAGE, after }),
+      (after) => this.store.serversRemovedSince(since, { first: LOAD_PAGE, after }, ownerId),
       (removed: RemovedServer) => removed.cursor,
     );
     for await (const page of removedPages) {

@@ -1,4 +1,4 @@
-import { OPEN_VIEWER, type Viewer } from "../auth/visibility.ts";
+import { OPEN_VIEWER, ownerScope, type Viewer } from "../auth/visibility.ts";
 import { GraphQLError } from "graphql";
 import { createLoaders, type Loaders } from "../data/loaders.ts";
 import { ScopedStore, type QueryTime, type Store } from "../data/store.ts";
@@ -38,7 +38,8 @@ export function createContext(
   // the user's own token, so the upstream row-level security policies apply as well.
   const { asUser } = services.store.capabilities;
   const base = accessToken && asUser ? asUser(accessToken) : services.store;
-  const store = viewer.role === "service_role" ? base : new ScopedStore(base, viewer.userId ?? "00000000-0000-0000-0000-000000000000");
+  const owner = ownerScope(viewer);
+  const store = owner === undefined ? base : new ScopedStore(base, owner);
   return {
     store,
     loaders: createLoaders(store),

@@ -1,6 +1,6 @@
 // Live subscriptions (graphql-ws over WebSocket, and SSE): status changes, server changes,
 // environment changes; optionally resumed from a cursor (`since`).
-import { canSeeEnvironment } from "../auth/visibility.ts";
+import { canSeeEnvironment, ownerScope } from "../auth/visibility.ts";
 import { REMOVED_SERVERS_KEPT_MS } from "../data/store.ts";
 import type { EnvironmentEvent, ServerEvent } from "../live/events.ts";
 import { builder } from "./builder.ts";
@@ -107,7 +107,8 @@ function withReplay(ctx: Context, accept: (e: ServerEvent) => boolean, since: Da
   }
   const events = live.serverEvents.subscribe(accept);
   // Without a replay, the hub's iterator is the subscription: one async layer less per event.
-  return since ? replayThen(live.replay(since), accept, events) : events;
+  // Read only the viewer's own servers: the query is scoped, not its results filtered.
+  return since ? replayThen(live.replay(since, ownerScope(ctx.viewer)), accept, events) : events;
 }
 
 /**

@@ -17,10 +17,22 @@ const SECRET = "tenant-secret-0123456789abcdef0123456789";
 const ALICE = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
 const BOB = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
 
+/** The store, recording whose rows each replay read (a replay must read only the viewer's own). */
+class RecordingStore extends SqlStore {
+  readonly replayedOwners: Array<string | null> = [];
+  override async serversChangedSince(...args: Parameters<SqlStore["serversChangedSince"]>) {
+    const page = await super.serversChangedSince(...args);
+    const owners = new Map(page.environments.map((e) => [e.id, e.userId]));
+    for (const row of page.rows) this.replayedOwners.push(owners.get(row.environmentId) ?? null);
+    return page;
+  }
+}
+
 describe.each(sqlTargets)("tenant isolation on $name", (target) => {
   let db: Db;
   let close: () => Promise<void>;
   let server: TestServer & { live?: LiveFleet };
+  let store: RecordingStore;
   const tokens: Record<string, string> = {};
   // Waits for exactly `n` live server subscriptions: a count of "at least n" could be met by a
   // previous test's subscriptions that the server has not finished closing.
@@ -53,7 +65,7 @@ describe.each(sqlTargets)("tenant isolation on $name", (target) => {
     tokens.alice = await signDevToken(SECRET, { sub: ALICE, role: "authenticated" });
     tokens.bob = await signDevToken(SECRET, { sub: BOB, role: "authenticated" });
     tokens.service = await signDevToken(SECRET, { sub: "00000000-0000-4000-8000-00000000ffff", role: "service_role" });
-    server = await startTestServer(new SqlStore(db), {
+    server = await startTestServer((store = new RecordingStore(db)), {
       live: { coalesceMs: 5 },
       env: { AUTH_DISABLED: "false", SUPABASE_JWT_SECRET: SECRET, DTMA_API_KEY: "k" },
     });
@@ -171,6 +183,28 @@ describe.each(sqlTargets)("tenant isolation on $name", (target) => {
     expect(events).toEqual(expected);
     await Promise.all(clients.map((c) => c.dispose()));
     await until(() => server.live![hub].size === 0, "the subscriptions to close");
+  });
+
+  it("reads only the viewer's own rows when replaying (the query is scoped, not its results filtered)", async () => {
+    const [{ since }] = await db.query<{ since: Date }>("SELECT now() - interval '1 minute' AS since");
+    await db.query("UPDATE account_tool_instances SET version = 'replayed' WHERE id = ANY($1::uuid[])", [[ids.alice1, ids.bob1]]);
+    store.replayedOwners.length = 0;
+    const seen: string[] = [];
+    const client = createClient({
+      url: server.url.replace("http", "ws"),
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      connectionParams: { authorization: `Bearer ${tokens.alice}` },
+    });
+    client.subscribe<{ serverChanged: { server: { name: string } } }>(
+      { query: "subscription($since: DateTime) { serverChanged(since: $since) { server { name } } }", variables: { since: since.toISOString() } },
+      { next: (v) => seen.push(v.data!.serverChanged.server.name), error: () => undefined, complete: () => undefined },
+    );
+    await until(() => seen.includes("alice-1"), "alice's replay");
+    expect(store.replayedOwners.length).toBeGreaterThan(0);
+    expect(new Set(store.replayedOwners)).toEqual(new Set([ALICE]));
+    await client.dispose();
+    await subscribers(0);
   });
 
   it("tells only the owner when a droplet is deleted with its servers, live and on replay", async () => {
