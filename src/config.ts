@@ -46,6 +46,16 @@ const schema = z.object({
   GRAPHQL_MAX_COST: int(100, 10_000_000).default(50_000),
   MAX_SUBSCRIPTIONS_PER_SOCKET: int(1, 100_000).default(100),
   CHANGE_FEED_CHECK_MS: int(100, 600_000).default(10_000),
+  CORS_ORIGINS: z
+    .string()
+    .transform((v) =>
+      v
+        .split(",")
+        .map((o) => o.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, "each origin is scheme://host[:port], comma-separated")))
+    .default([]),
   MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(256 * 1024),
   RATE_LIMIT_PER_MINUTE: int(0, 100_000).default(60),
   SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(10_000),
@@ -105,6 +115,8 @@ function toConfig(env: z.infer<typeof schema>) {
     defaultPageSize: Math.min(env.DEFAULT_PAGE_SIZE, env.MAX_PAGE_SIZE),
     graphiql: env.GRAPHIQL ?? env.NODE_ENV !== "production",
     introspection: env.INTROSPECTION ?? env.NODE_ENV !== "production",
+    /** Browser origins other than the API's own that may call it (CORS) and open WebSockets to it. */
+    corsOrigins: env.CORS_ORIGINS,
     /** When set, GET /metrics needs `Authorization: Bearer <it>`. */
     metricsToken: env.METRICS_TOKEN,
     limits: {

@@ -23,6 +23,14 @@ type Extra = {
   cancelExpiry?: () => void;
 };
 
+function sameOrigin(origin: string, host: string | undefined): boolean {
+  try {
+    return new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
 /** An error for one operation, with its code; the socket and its other operations go on. */
 const coded = (error: GraphQLError, code: string) => new GraphQLError(error.message, { nodes: error.nodes, extensions: { ...error.extensions, code } });
 
@@ -37,7 +45,15 @@ const coded = (error: GraphQLError, code: string) => new GraphQLError(error.mess
  */
 export function attachWebSocket(server: Server, yoga: YogaApp, services: Services) {
   const { logger, config } = services;
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: MAX_MESSAGE_BYTES });
+  const wss = new WebSocketServer({
+    server,
+    path: yoga.graphqlEndpoint,
+    maxPayload: MAX_MESSAGE_BYTES,
+    // A browser page on another site may not open a socket here (cross-site WebSocket hijacking);
+    // clients that are not browsers send no Origin.
+    verifyClient: ({ origin, req }: { origin?: string; req: IncomingMessage }) =>
+      !origin || sameOrigin(origin, req.headers.host) || config.corsOrigins.includes(origin),
+  });
   return useServer<Record<string, unknown> | undefined, Extra>(
     {
       // The token comes in connectionParams (authorization: "Bearer …", or token).

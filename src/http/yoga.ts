@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { useGraphQlJit } from "@envelop/graphql-jit";
 import { EnvelopArmor } from "@escape.tech/graphql-armor";
 import { useDisableIntrospection } from "@graphql-yoga/plugin-disable-introspection";
+import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { usePrometheus } from "@graphql-yoga/plugin-prometheus";
 import { GraphQLError } from "graphql";
 import { createYoga } from "graphql-yoga";
@@ -15,6 +16,9 @@ import { createContext } from "../schema/context.ts";
 import { buildSchema } from "../schema/index.ts";
 import { maskError } from "./errors.ts";
 import { useSharedSubscriptions } from "./shared-execution.ts";
+
+/** Headers that mark a request as a script's (any one will do): yoga's, Apollo's and the GraphQL-over-HTTP draft's. */
+const CSRF_HEADERS = ["x-graphql-yoga-csrf", "apollo-require-preflight", "x-apollo-operation-name", "graphql-preflight"];
 
 /** GraphiQL's first query: a typed document, so codegen checks it against the schema. */
 const GRAPHIQL_QUERY = readFileSync(new URL("../../schema/operations/graphiql.graphql", import.meta.url), "utf8");
@@ -36,8 +40,18 @@ export function createYogaApp(services: Services, options: { prometheus?: boolea
         }
       : false,
     landingPage: false,
+    // Same origin by default: no CORS headers at all unless the request's origin is listed.
+    cors: (request) => {
+      const origin = request.headers.get("origin");
+      return origin && config.corsOrigins.includes(origin)
+        ? { origin, credentials: true, allowedHeaders: ["content-type", "authorization", ...CSRF_HEADERS] }
+        : false;
+    },
     logging: logger,
     plugins: [
+      // A request a browser sends cross-site without a preflight (a form post, a plain GET) must
+      // carry a header only scripts can set: with AUTH_DISABLED, any page could drive the API.
+      useCSRFPrevention({ requestHeaders: CSRF_HEADERS }),
       // Depth, aliases, tokens, cost and directives are bounded before execution.
       ...new EnvelopArmor({
         maxDepth: { n: config.limits.maxDepth, ignoreIntrospection: true },

@@ -59,7 +59,7 @@ describe("/metrics", () => {
 
   it("labels GraphQL metrics by operation, not by URL, and error paths without list indexes", async () => {
     const get = await fetch(`${server.url}?query=${encodeURIComponent("query ByGet { servers(first: 1) { edges { node { name } } } }")}`, {
-      headers: { accept: "application/json" },
+      headers: { accept: "application/json", "x-graphql-yoga-csrf": "1" },
     });
     expect(get.status).toBe(200);
     await server.gql(`query Broken { servers(first: 1) { edges { node { name } } } a: server(id: "nope") { name } }`);
