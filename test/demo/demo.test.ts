@@ -31,7 +31,11 @@ describe("npm run demo", () => {
     });
     // As `npm run demo` runs: development auth with this process's own secret, as the demo user.
     if (config.auth.mode !== "hs256") throw new Error("expected development auth");
-    token = await signDevToken(config.auth.secret, { sub: DEMO_USER_ID, role: "authenticated" }, { audience: config.auth.audience, issuer: config.auth.issuer });
+    token = await signDevToken(
+      config.auth.secret,
+      { sub: DEMO_USER_ID, role: "authenticated" },
+      { audience: config.auth.audience, issuer: config.auth.issuer },
+    );
     demo = await startDemo(config, createLogger("silent"), 60_000);
   });
   afterAll(async () => demo?.close());
