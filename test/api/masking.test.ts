@@ -1,13 +1,12 @@
 // Unexpected errors, through the started server: a client sees an opaque INTERNAL_SERVER_ERROR with
 // an id, never the message or a stack; the log has both, under the same id. Over HTTP and WebSocket.
-import { Writable } from "node:stream";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DatabaseUnavailableError, pgliteDb } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { wsClient } from "../helpers/subscriptions.ts";
+import { capturingLogger } from "../helpers/logs.ts";
 
 const SECRET_DETAIL = "boom in /srv/internal/path with password=hunter2";
 
@@ -20,20 +19,14 @@ class FailingStore extends SqlStore {
 
 describe("masking of unexpected errors", () => {
   let server: TestServer;
-  const lines: Array<Record<string, unknown>> = [];
+  let records: () => Array<Record<string, unknown>>;
 
   beforeAll(async () => {
     const db = await pgliteDb(undefined);
     await migrate(db);
-    const logger = pino(
-      { level: "info" },
-      new Writable({
-        write(chunk, _e, done) {
-          lines.push(JSON.parse(String(chunk)));
-          done();
-        },
-      }),
-    );
+    const captured = capturingLogger();
+    const logger = captured.logger;
+    records = captured.records;
     server = await startTestServer(new FailingStore(db), { logger });
   });
   afterAll(async () => server?.close());
@@ -49,7 +42,7 @@ describe("masking of unexpected errors", () => {
     expect(raw).not.toContain("hunter2");
     expect(raw).not.toMatch(/stack|at .*\.ts/);
     const errorId = errors![0].extensions!.errorId;
-    const logged = lines.filter((l) => l.errorId === errorId);
+    const logged = records().filter((l) => l.errorId === errorId);
     expect(logged).toHaveLength(1);
     expect(logged[0]).toMatchObject({ level: 50, err: SECRET_DETAIL, stack: expect.stringContaining("listServers") });
   };
@@ -91,20 +84,14 @@ class FailingReplayStore extends SqlStore {
 describe("errors while a subscription streams, over WebSocket", () => {
   let server: TestServer;
   let store: FailingReplayStore;
-  const lines: Array<Record<string, unknown>> = [];
+  let records: () => Array<Record<string, unknown>>;
 
   beforeAll(async () => {
     const db = await pgliteDb(undefined);
     await migrate(db);
-    const logger = pino(
-      { level: "info" },
-      new Writable({
-        write(chunk, _e, done) {
-          lines.push(JSON.parse(String(chunk)));
-          done();
-        },
-      }),
-    );
+    const captured = capturingLogger();
+    const logger = captured.logger;
+    records = captured.records;
     store = new FailingReplayStore(db);
     server = await startTestServer(store, { logger, live: { coalesceMs: 5 } });
   });
@@ -130,7 +117,7 @@ describe("errors while a subscription streams, over WebSocket", () => {
         expect.objectContaining({ message: "Unexpected error", extensions: { code: "INTERNAL_SERVER_ERROR", errorId: expect.any(String) } }),
       ]);
       expect(JSON.stringify(errors)).not.toContain("boom");
-      expect(lines.some((l) => l.errorId === errors[0].extensions!.errorId && l.err === SECRET_DETAIL)).toBe(true);
+      expect(records().some((l) => l.errorId === errors[0].extensions!.errorId && l.err === SECRET_DETAIL)).toBe(true);
       store.failure = new DatabaseUnavailableError(new Error("connection terminated"));
       expect(await resume(client)).toEqual([expect.objectContaining({ extensions: { code: "UPSTREAM_UNAVAILABLE" } })]);
       const query = await new Promise<unknown>((resolve, reject) => {

@@ -1,23 +1,12 @@
 // The DTMA client against the DTMA simulator on loopback.
-import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { capturingLogger } from "../helpers/logs.ts";
 import { DtmaClient, DtmaError, parseStatus } from "../../src/dtma/client.ts";
 import { DtmaSimulator } from "../../src/demo/simulator.ts";
 
 const KEY = "backend-key-0123456789abcdef";
 const ID = "5b0e6c1e-8f5a-4c59-9a43-0d0c2f5e8a11";
-
-function capturingLogger() {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(String(chunk));
-      done();
-    },
-  });
-  return { logger: pino({ level: "info" }, stream), lines };
-}
 
 function client(apiKey: string | undefined, logger = pino({ level: "silent" }), timeoutMs = 1000) {
   return new DtmaClient({ apiKey, timeoutMs, retries: 2, maxBodyBytes: 256 * 1024, logger });

@@ -1,11 +1,9 @@
 // Two replicas on one Postgres with REDIS_URL: events made in one process (health-clock
 // transitions, connection test results) reach the other's subscribers through real Redis, once.
 import net from "node:net";
-import { Writable } from "node:stream";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeGlobalID } from "@pothos/plugin-relay";
-import { pino } from "pino";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
 import type { LiveFleet } from "../../src/live/fleet.ts";
@@ -19,6 +17,7 @@ import { REDIS_URL, describeRedis } from "../helpers/redis.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { subscribeWs, wsClient } from "../helpers/subscriptions.ts";
 import { until } from "../helpers/wait.ts";
+import { capturingLogger } from "../helpers/logs.ts";
 
 const STATUS_CHANGED = `subscription($filter: ServerEventFilter) {
   serverStatusChanged(filter: $filter) { server { name } current { state health } source at } }`;
@@ -121,16 +120,7 @@ describe("replica bus without Redis", () => {
     const port = (dropper.address() as net.AddressInfo).port;
     const db = await pgliteDb(undefined);
     await migrate(db);
-    const lines: string[] = [];
-    const logger = pino(
-      { level: "info" },
-      new Writable({
-        write(chunk, _e, done) {
-          lines.push(String(chunk));
-          done();
-        },
-      }),
-    );
+    const { logger, lines } = capturingLogger();
     const clock = new ManualClock();
     const env = await insertEnvironment(db, { name: "lonely", publicIp: "203.0.113.90" });
     const id = await insertServer(db, { env, name: "alone", status: "running", heartbeatSecondsAgo: 0 });

@@ -1,6 +1,4 @@
 // Secrets never reach a response, an error or a log line.
-import { Writable } from "node:stream";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signDevToken } from "../../src/auth/verify.ts";
 import { pgliteDb } from "../../src/data/db.ts";
@@ -9,28 +7,23 @@ import { SqlStore } from "../../src/data/sql-store.ts";
 import { DtmaSimulator } from "../../src/demo/simulator.ts";
 import { insertEnvironment, insertServer } from "../../fixtures/fleet.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { capturingLogger } from "../helpers/logs.ts";
 
 const DTMA_KEY = "backend-key-SECRET-7f3a9c";
 const JWT_SECRET = "jwt-secret-SECRET-0123456789abcdef0123";
 const BEARER = `${"f".repeat(40)}SECRET${"e".repeat(18)}`;
 
 describe("secrets", () => {
-  const lines: string[] = [];
+  let lines: string[] = [];
   let server: TestServer;
   let sim: DtmaSimulator;
   let token: string;
   const responses: string[] = [];
 
   beforeAll(async () => {
-    const logger = pino(
-      { level: "trace" },
-      new Writable({
-        write(chunk, _e, done) {
-          lines.push(String(chunk));
-          done();
-        },
-      }),
-    );
+    const captured = capturingLogger("trace");
+    const logger = captured.logger;
+    lines = captured.lines;
     sim = await new DtmaSimulator({ apiKey: DTMA_KEY }).start();
     const db = await pgliteDb(undefined);
     await migrate(db);
