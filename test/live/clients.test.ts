@@ -94,6 +94,62 @@ describe("live clients", () => {
     }
   });
 
+  it("holds a subscription across three expiries of 2-second tokens with urql's subscriptionExchange, receiving every change once", async () => {
+    const { Client, fetchExchange, subscriptionExchange } = await import("@urql/core");
+    let connections = 0;
+    const wsClient = createClient({
+      url: wsUrl(),
+      webSocketImpl: WebSocket,
+      connectionParams: async () => ({ authorization: `Bearer ${await token(2)}` }),
+      retryAttempts: Number.POSITIVE_INFINITY,
+      retryWait: () => new Promise((r) => setTimeout(r, 50)),
+      on: { connected: () => connections++ },
+    });
+    // The variables the app keeps current: graphql-ws sends this object again on reconnect.
+    const variables = { since: null as string | null };
+    const urql = new Client({
+      url: server.url,
+      exchanges: [
+        fetchExchange,
+        subscriptionExchange({
+          forwardSubscription: (request) => {
+            const payload = { ...request, query: request.query ?? "", variables };
+            return { subscribe: (sink) => ({ unsubscribe: wsClient.subscribe(payload, sink) }) };
+          },
+        }),
+      ],
+    });
+    const seen: string[] = [];
+    const { unsubscribe } = urql
+      .subscription<{ serverChanged: { server: { name: string; version: string | null }; at: string } }>(
+        "subscription ($since: DateTime) { serverChanged(since: $since) { server { name version } at } }",
+        variables,
+      )
+      .subscribe((result) => {
+        if (result.error) return void seen.push(`error ${result.error.message}`);
+        const e = result.data!.serverChanged;
+        if (e.server.version?.startsWith("urql-")) seen.push(`${e.server.name}=${e.server.version}`);
+        variables.since = e.at;
+      });
+    try {
+      await until(() => server.live!.serverEvents.size === 1, "the subscription");
+      const written: string[] = [];
+      for (const [i, id] of servers.slice(0, 30).entries()) {
+        await db.query("UPDATE account_tool_instances SET version = $1 WHERE id = $2", [`urql-${i}`, id]);
+        written.push(`s-${String(i).padStart(2, "0")}=urql-${i}`);
+        await new Promise((r) => setTimeout(r, 230));
+      }
+      await until(() => seen.length >= written.length, "every change", 10_000).catch((error) => {
+        throw new Error(`${error.message}; missing: ${written.filter((w) => !seen.includes(w)).join(", ")}; seen: ${seen.join(", ")}`);
+      });
+      expect(connections).toBeGreaterThanOrEqual(4);
+      expect([...seen].sort()).toEqual([...written].sort());
+    } finally {
+      unsubscribe();
+      await wsClient.dispose();
+    }
+  });
+
   it.each([
     ["30 days", 30 * 86_400],
     ["10 years", 10 * 365 * 86_400],
