@@ -2,7 +2,12 @@
 // NODE_ENV=production and BENCH_NODE_FLAGS), each reporting its port, and for bench:live its
 // subscriber count and heap, over IPC.
 import { fork, type ChildProcess } from "node:child_process";
+import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
+import { openApp, type Services } from "../src/app/index.ts";
+import { loadConfig } from "../src/config.ts";
+import { startServer } from "../src/http/server.ts";
+import { createLogger } from "../src/log.ts";
 
 /** Forks `script` (a path relative to bench/) and resolves once it has sent its port. */
 export function startServerProcess(script: string, env: Record<string, string>, nodeFlags: string[] = []): Promise<{ child: ChildProcess; port: number }> {
@@ -38,4 +43,23 @@ export function answerStats(subscribers: () => number): void {
     const { heapUsed, rss } = process.memoryUsage();
     process.send?.({ subscribers: subscribers(), heapUsed, rss } satisfies ServerStats);
   });
+}
+
+/**
+ * In a server process: mcp-fleet as shipped (production, authentication on), on the database and
+ * with the token secret and issuer its parent gave it; resolves its services and reports its port.
+ */
+export async function serveMcpFleet(): Promise<Services> {
+  const config = loadConfig({
+    DATABASE_URL: process.env.DATABASE_URL,
+    SUPABASE_JWT_SECRET: process.env.SUPABASE_JWT_SECRET,
+    JWT_ISSUER: process.env.JWT_ISSUER,
+    PORT: "0",
+    LOG_LEVEL: "silent",
+    NODE_ENV: "production",
+  });
+  const services = await openApp(config, createLogger("silent"));
+  const app = await startServer(services);
+  process.send?.({ port: (app.server.address() as AddressInfo).port });
+  return services;
 }
