@@ -20,10 +20,18 @@ export interface OperationDeps {
   now?: () => Date;
 }
 
-export function target(env: EnvironmentRow, deps: Pick<OperationDeps, "dtmaPort" | "allowPrivateTargets">): DtmaTarget {
+/**
+ * Refuses a droplet in a state where no agent should answer: it may have no agent yet, or its
+ * released address may belong to someone else now. Every outbound call to a droplet checks this.
+ */
+export function refuseUnlessContactable(env: EnvironmentRow): void {
   if (!agentExpected(env.status)) {
     throw new OperationError("FORBIDDEN", `The droplet "${env.name ?? env.id}" is ${env.status}: no agent is expected to answer there, so it is not contacted`);
   }
+}
+
+function target(env: EnvironmentRow, deps: OperationDeps): DtmaTarget {
+  refuseUnlessContactable(env);
   if (!env.publicIp) throw new OperationError("UPSTREAM_UNAVAILABLE", `The droplet "${env.name ?? env.id}" has no public address yet`);
   const refusal = outboundRefusal(env.publicIp, deps.allowPrivateTargets);
   if (refusal) throw new OperationError("FORBIDDEN", refusal);

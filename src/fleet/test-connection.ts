@@ -3,10 +3,10 @@
 import type { ConnectionTestRow } from "../data/rows.ts";
 import type { Store } from "../data/store.ts";
 import { buildEndpoint, endpointInput, outboundRefusal } from "../domain/endpoint.ts";
-import { agentExpected } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
 import { failedProbe, probeMcpServer, type ProbeResult } from "../mcp/probe.ts";
 import { OperationError } from "./errors.ts";
+import { refuseUnlessContactable } from "./operations.ts";
 
 export interface TestConnectionDeps {
   /** The viewer's store: a server they cannot see is NOT_FOUND. */
@@ -25,10 +25,7 @@ export async function testConnection(deps: TestConnectionDeps, serverId: string)
   const [server] = await deps.store.serversByIds([serverId]);
   if (!server) throw new OperationError("NOT_FOUND", `No MCP server with id ${serverId}`);
   const [environment] = await deps.store.environmentsByIds([server.environmentId]);
-  // A droplet that is gone or not yet there may have handed its address to someone else.
-  if (environment && !agentExpected(environment.status)) {
-    throw new OperationError("FORBIDDEN", `The droplet "${environment.name ?? environment.id}" is ${environment.status}: its servers are not contacted`);
-  }
+  if (environment) refuseUnlessContactable(environment);
   const endpoint = buildEndpoint(endpointInput(server, environment), deps.dtmaPort);
   const refusal = environment?.publicIp ? outboundRefusal(environment.publicIp, deps.allowPrivateTargets) : null;
   if (refusal) throw new OperationError("FORBIDDEN", refusal);

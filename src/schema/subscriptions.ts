@@ -173,9 +173,13 @@ function replayThen(
 
 // A subscription's context lives as long as it does: each event brings its own time, rows and
 // loaders (the subscription's first loaders would serve every later event what they read first).
-function forEvent(ctx: Context, e: ServerEvent): ServerEvent {
-  ctx.time = { now: e.at, thresholds: ctx.time.thresholds };
+function freshFor(ctx: Context, at: Date): void {
+  ctx.time = { now: at, thresholds: ctx.time.thresholds };
   ctx.loaders = createLoaders(ctx.store);
+}
+
+function forEvent(ctx: Context, e: ServerEvent): ServerEvent {
+  freshFor(ctx, e.at);
   if (e.environment) ctx.loaders.environment.prime(e.environment.id, e.environment);
   return e;
 }
@@ -220,8 +224,7 @@ builder.subscriptionType({
         );
       },
       resolve: (e, _args, ctx) => {
-        ctx.time = { now: e.at, thresholds: ctx.time.thresholds };
-        ctx.loaders = createLoaders(ctx.store);
+        freshFor(ctx, e.at);
         return e;
       },
     }),
