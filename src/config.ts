@@ -45,6 +45,9 @@ const schema = z.object({
   GRAPHQL_MAX_TOKENS: int(100, 100_000).default(3000),
   GRAPHQL_MAX_COST: int(100, 10_000_000).default(50_000),
   MAX_SUBSCRIPTIONS_PER_SOCKET: int(1, 100_000).default(100),
+  MAX_SUBSCRIPTIONS_PER_VIEWER: int(1, 1_000_000).default(500),
+  CONNECTION_TEST_HISTORY: int(1, 10_000).default(100),
+  MAX_RESPONSE_BYTES: int(100_000, 1_000_000_000).default(16 * 1024 * 1024),
   CHANGE_FEED_CHECK_MS: int(100, 600_000).default(10_000),
   CORS_ORIGINS: z
     .string()
@@ -125,12 +128,18 @@ function toConfig(env: z.infer<typeof schema>) {
       maxTokens: env.GRAPHQL_MAX_TOKENS,
       maxCost: env.GRAPHQL_MAX_COST,
       maxSubscriptionsPerSocket: env.MAX_SUBSCRIPTIONS_PER_SOCKET,
+      /** Open subscriptions of one viewer in one process, over every socket and SSE stream. */
+      maxSubscriptionsPerViewer: env.MAX_SUBSCRIPTIONS_PER_VIEWER,
+      /** What the stored data of one response may add up to (connection tests are what can grow). */
+      maxResponseBytes: env.MAX_RESPONSE_BYTES,
       maxBodyBytes: env.MAX_BODY_BYTES,
     },
     /** Mutations that reach droplets, per viewer per minute (0 = unlimited). */
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     mcpProbeTimeoutMs: env.MCP_PROBE_TIMEOUT_MS,
+    /** Connection tests kept per server, newest first; older ones are deleted as new ones arrive. */
+    connectionTestHistory: env.CONNECTION_TEST_HISTORY,
     auth: authConfig(env),
     /** Let connection tests and DTMA calls reach loopback, private and link-local addresses (demo, tests). */
     allowPrivateTargets: env.ALLOW_PRIVATE_TARGETS,

@@ -3,6 +3,7 @@
 import type { Config } from "../config.ts";
 import { createVerifier, type Verifier } from "../auth/verify.ts";
 import { limiterFor, type Limiter } from "../auth/rate-limit.ts";
+import { SubscriptionQuota } from "../live/quota.ts";
 import { openStore } from "../data/index.ts";
 import type { Store } from "../data/store.ts";
 import { DtmaClient } from "../dtma/client.ts";
@@ -23,6 +24,8 @@ export interface Services {
   verify: Verifier;
   /** A bucket per viewer for mutations that reach droplets: in Redis with REDIS_URL, else in process. */
   rateLimiter: Limiter;
+  /** Open subscriptions per viewer in this process. */
+  subscriptionQuota: SubscriptionQuota;
   /** Headers GraphiQL starts with (the development token). */
   graphiqlHeaders?: Record<string, string>;
   /** Stops the live fleet and the rate limiter, then closes the store. */
@@ -69,6 +72,7 @@ export async function openApp(config: Config, logger: Logger, overrides: AppOver
     dtma,
     metrics,
     rateLimiter,
+    subscriptionQuota: new SubscriptionQuota(config.limits.maxSubscriptionsPerViewer),
     verify: createVerifier(config.auth),
     graphiqlHeaders: overrides.graphiqlHeaders,
     async close() {

@@ -1,5 +1,6 @@
 // The store's view of a row, whichever engine it came from. Column names map to camelCase here
 // and nowhere else. dtma_bearer_token is never selected, so it cannot leak.
+import { clip } from "../domain/text.ts";
 
 export interface ServerRow {
   id: string;
@@ -238,22 +239,34 @@ export function toConnectionTestRow(r: Raw): ConnectionTestRow {
   };
 }
 
-/** The columns of a new row, in CONNECTION_TEST_COLUMNS order (without id). */
+/**
+ * What one stored connection test may hold. The MCP server behind a test runs a tenant's image, so
+ * it decides what it answers: without these bounds one test of a hostile server stored megabytes,
+ * and reading its history took the API's memory from 230 MB to 1 GB. A row stays under ~20 KB.
+ */
+export const CONNECTION_TEST_BOUNDS = { tools: 100, toolName: 128, capabilities: 32, capability: 100, error: 2000, phases: 10, detail: 500, info: 200 };
+
+function clipOrNull(text: string | null, max: number): string | null {
+  return text == null ? null : clip(text, max);
+}
+
+/** The columns of a new row, in CONNECTION_TEST_COLUMNS order (without id), within CONNECTION_TEST_BOUNDS. */
 export function connectionTestValues(t: NewConnectionTest): Record<string, unknown> {
+  const b = CONNECTION_TEST_BOUNDS;
   return {
     account_tool_instance_id: t.serverId,
     success: t.success,
     error_kind: t.errorKind,
-    error_message: t.error,
+    error_message: clipOrNull(t.error, b.error),
     http_status: t.httpStatus,
     latency_ms: t.latencyMs,
-    phases: t.phases,
+    phases: t.phases.slice(0, b.phases).map((p) => (p.detail ? { ...p, detail: clip(p.detail, b.detail) } : p)),
     transport: t.transport,
     endpoint: t.endpoint,
-    protocol_version: t.protocolVersion,
-    server_info: t.serverInfo,
-    capabilities: t.capabilities,
-    tools: t.tools,
+    protocol_version: clipOrNull(t.protocolVersion, b.info),
+    server_info: t.serverInfo && { name: clip(String(t.serverInfo.name), b.info), version: clip(String(t.serverInfo.version), b.info) },
+    capabilities: t.capabilities.slice(0, b.capabilities).map((c) => clip(c, b.capability)),
+    tools: t.tools.slice(0, b.tools).map((name) => clip(name, b.toolName)),
     tested_at: t.testedAt.toISOString(),
   };
 }

@@ -256,7 +256,7 @@ export class SqlStore implements Store {
     return inKeyOrder(ids, rows.map(toEnvironmentRow));
   }
 
-  async insertConnectionTest(test: NewConnectionTest): Promise<ConnectionTestRow> {
+  async insertConnectionTest(test: NewConnectionTest, keep: number): Promise<ConnectionTestRow> {
     const values = connectionTestValues(test);
     const columns = Object.keys(values);
     const casts: Record<string, string> = {
@@ -267,10 +267,20 @@ export class SqlStore implements Store {
       tested_at: "::timestamptz",
     };
     const params = columns.map((c) => (c === "phases" || c === "server_info" ? (values[c] == null ? null : JSON.stringify(values[c])) : values[c]));
+    // One statement: the new row in, and the server's oldest beyond `keep` out (the DELETE's
+    // snapshot does not see the new row, hence keep - 1 of the older ones stay).
+    const serverParam = columns.indexOf("account_tool_instance_id") + 1;
     const [row] = await this.db.query(
-      `INSERT INTO mcp_connection_tests (${columns.join(", ")}) VALUES (${columns.map((c, i) => `$${i + 1}${casts[c] ?? ""}`).join(", ")})
-       RETURNING ${CONNECTION_TEST_COLUMNS.join(", ")}`,
-      params,
+      `WITH inserted AS (
+         INSERT INTO mcp_connection_tests (${columns.join(", ")}) VALUES (${columns.map((c, i) => `$${i + 1}${casts[c] ?? ""}`).join(", ")})
+         RETURNING ${CONNECTION_TEST_COLUMNS.join(", ")}
+       ), pruned AS (
+         DELETE FROM mcp_connection_tests WHERE id IN (
+           SELECT id FROM mcp_connection_tests WHERE account_tool_instance_id = $${serverParam}::uuid
+           ORDER BY tested_at DESC, id DESC OFFSET $${columns.length + 1}::int)
+       )
+       SELECT * FROM inserted`,
+      [...params, Math.max(0, keep - 1)],
     );
     return toConnectionTestRow(row);
   }

@@ -122,7 +122,8 @@ export interface Store {
   listEnvironments(filter: EnvironmentFilter, page: PageArgs): Promise<Page<EnvironmentRow>>;
   countEnvironments(filter: EnvironmentFilter): Promise<number>;
   environmentsByIds(ids: readonly string[], ownerId?: string): Promise<(EnvironmentRow | null)[]>;
-  insertConnectionTest(test: NewConnectionTest): Promise<ConnectionTestRow>;
+  /** Stores a test and keeps only the server's newest `keep` (history retention). */
+  insertConnectionTest(test: NewConnectionTest, keep: number): Promise<ConnectionTestRow>;
   /** The newest test of each server, in key order (null when never tested). */
   lastConnectionTests(serverIds: readonly string[]): Promise<(ConnectionTestRow | null)[]>;
   /** A server's tests, newest first. */
@@ -230,8 +231,8 @@ export class ScopedStore implements Store {
   connectionTestsByIds(ids: readonly string[]) {
     return this.store.connectionTestsByIds(ids);
   }
-  insertConnectionTest(test: Parameters<Store["insertConnectionTest"]>[0]) {
-    return this.store.insertConnectionTest(test);
+  insertConnectionTest(test: NewConnectionTest, keep: number) {
+    return this.store.insertConnectionTest(test, keep);
   }
   setServerStatus(id: string, status: InstallationStatus, errorMessage?: string | null) {
     return this.store.setServerStatus(id, status, errorMessage);

@@ -275,9 +275,29 @@ export class SupabaseStore implements Store {
     return inKeyOrder(ids, data.map(toEnvironmentRow));
   }
 
-  async insertConnectionTest(test: NewConnectionTest): Promise<ConnectionTestRow> {
+  async insertConnectionTest(test: NewConnectionTest, keep: number): Promise<ConnectionTestRow> {
     const query = this.client.from("mcp_connection_tests").insert(connectionTestValues(test)).select(CONNECTION_TEST_COLUMNS.join(","));
     const { data } = await this.run<Record<string, unknown>[]>(query);
+    // PostgREST has no DELETE ... OFFSET: find the ids beyond `keep`, then delete them.
+    const older = await this.run<Array<{ id: string }>>(
+      this.client
+        .from("mcp_connection_tests")
+        .select("id")
+        .eq("account_tool_instance_id", test.serverId)
+        .order("tested_at", { ascending: false })
+        .order("id", { ascending: false })
+        .range(keep, keep + 999),
+    );
+    if (older.data.length)
+      await this.run(
+        this.client
+          .from("mcp_connection_tests")
+          .delete()
+          .in(
+            "id",
+            older.data.map((r) => r.id),
+          ),
+      );
     return toConnectionTestRow(data[0]);
   }
 

@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import { startStreamableServer, type Running } from "./sample-servers.ts";
 import { routeLabel } from "../metrics.ts";
 
-export type Fault = "hang" | "hold" | "garbage" | "huge" | "redirect" | "slow-drip" | 500 | 503;
+export type Fault = "hang" | "hold" | "garbage" | "huge" | "verbose-error" | "redirect" | "slow-drip" | 500 | 503;
 
 export interface SimulatorOptions {
   /** (A) agentopia dtma: /status needs the key, has account_tool_instance_id. (B) dtma-agent: open /status, Docker objects. */
@@ -172,6 +172,9 @@ export class DtmaSimulator {
         res.write('{"tool_instances":[');
         for (let i = 0; i < 64; i++) res.write(`"${"x".repeat(64 * 1024)}",`);
         return void res.end('""]}');
+      case "verbose-error":
+        // A refusal carrying a long message (agents pass Docker's errors on): 100,000 characters.
+        return this.send(res, 500, { success: false, error: `docker: ${"e".repeat(100_000)}` });
       case "redirect":
         return void res.writeHead(302, { location: "http://169.254.169.254/latest/meta-data/" }).end();
       case "slow-drip": {

@@ -1,10 +1,14 @@
 // The DTMA HTTP client: typed requests and responses for the routes of
 // shared/reference/dtma-contract.md §2. Every call has a deadline; only the idempotent
 // GET /status is retried; redirects are never followed; bodies are size-capped.
+import { clip } from "../domain/text.ts";
 import type { Logger } from "../log.ts";
 import { routeLabel } from "../metrics.ts";
 
 export type DtmaErrorKind = "UNREACHABLE" | "TIMEOUT" | "HTTP" | "PROTOCOL";
+
+/** The longest error message of the agent's that is kept. */
+const MAX_AGENT_MESSAGE = 1000;
 
 export class DtmaError extends Error {
   constructor(
@@ -162,7 +166,8 @@ export class DtmaClient {
       }
     }
     if (!res.ok) {
-      const message = str(obj(json)?.error) ?? str(obj(json)?.message) ?? `HTTP ${res.status}`;
+      // The agent's words end up in the server's stored error message: bounded, like everything it sends.
+      const message = clip(str(obj(json)?.error) ?? str(obj(json)?.message) ?? `HTTP ${res.status}`, MAX_AGENT_MESSAGE);
       throw new DtmaError("HTTP", `The droplet agent refused: ${message}`, res.status);
     }
     return { status: res.status, json };

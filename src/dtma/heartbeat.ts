@@ -8,6 +8,8 @@ import { storedStatusFor, type InstallationStatus } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
 
 const MAX_BODY = 256 * 1024;
+/** The system report is stored on the droplet's row and returned with it: its real size is ~1 KB. */
+const MAX_SYSTEM_STATUS_BYTES = 16 * 1024;
 
 const Payload = z.object({
   dtma_version: z.string().max(200).optional(),
@@ -78,6 +80,9 @@ export async function handleHeartbeat(req: IncomingMessage, res: ServerResponse,
     if (stored) instances.push({ id: t.account_tool_instance_id, name: t.instance_name_on_toolbox ?? null, status: stored });
   }
   if (depth(parsed.data.system_status) > MAX_JSON_DEPTH) return reply(res, 400, { error: `system_status is nested deeper than ${MAX_JSON_DEPTH} levels` });
+  if (parsed.data.system_status && JSON.stringify(parsed.data.system_status).length > MAX_SYSTEM_STATUS_BYTES) {
+    return reply(res, 400, { error: `system_status is larger than ${MAX_SYSTEM_STATUS_BYTES} bytes` });
+  }
   let instancesUpdated: number;
   try {
     ({ instancesUpdated } = await store.applyDtmaReport(environmentId, {

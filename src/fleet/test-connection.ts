@@ -14,6 +14,8 @@ export interface TestConnectionDeps {
   dtmaPort: number;
   allowPrivateTargets: boolean;
   probeTimeoutMs: number;
+  /** Tests kept per server (older ones are deleted). */
+  historyLimit: number;
   logger: Logger;
   /** Told of every probe (metrics). */
   onProbe?: (result: ProbeResult) => void;
@@ -37,22 +39,25 @@ export async function testConnection(deps: TestConnectionDeps, serverId: string)
     { call: "mcp.probe", server: serverId, target: endpoint.url, ms: result.latencyMs, outcome: result.success ? "ok" : result.errorKind },
     "MCP connection test",
   );
-  const stored = await deps.store.insertConnectionTest({
-    serverId,
-    success: result.success,
-    errorKind: result.errorKind,
-    error: result.error,
-    httpStatus: result.httpStatus,
-    latencyMs: result.latencyMs,
-    phases: result.phases,
-    transport: result.transport,
-    endpoint: endpoint.url,
-    protocolVersion: result.protocolVersion,
-    serverInfo: result.serverInfo,
-    capabilities: result.capabilities,
-    tools: result.tools,
-    testedAt: result.timestamp,
-  });
+  const stored = await deps.store.insertConnectionTest(
+    {
+      serverId,
+      success: result.success,
+      errorKind: result.errorKind,
+      error: result.error,
+      httpStatus: result.httpStatus,
+      latencyMs: result.latencyMs,
+      phases: result.phases,
+      transport: result.transport,
+      endpoint: endpoint.url,
+      protocolVersion: result.protocolVersion,
+      serverInfo: result.serverInfo,
+      capabilities: result.capabilities,
+      tools: result.tools,
+      testedAt: result.timestamp,
+    },
+    deps.historyLimit,
+  );
   deps.onStored?.(stored);
   return stored;
 }

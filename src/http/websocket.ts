@@ -32,7 +32,7 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
 }
 
 /** An error for one operation, with its code; the socket and its other operations go on. */
-const coded = (error: GraphQLError, code: string) => new GraphQLError(error.message, { nodes: error.nodes, extensions: { ...error.extensions, code } });
+const coded = (error: GraphQLError, code: string) => new GraphQLError(error.message, { nodes: error.nodes, extensions: { code, ...error.extensions } });
 
 /**
  * Serves graphql-ws on `server` at yoga's path; dispose() closes every socket (1001, Going away).

@@ -23,6 +23,21 @@ const CSRF_HEADERS = ["x-graphql-yoga-csrf", "apollo-require-preflight", "x-apol
 /** GraphiQL's first query: a typed document, so codegen checks it against the schema. */
 const GRAPHIQL_QUERY = readFileSync(new URL("../../schema/operations/graphiql.graphql", import.meta.url), "utf8");
 
+/**
+ * An Armor limit answers as a coded error that names the limit, on every transport, without
+ * Armor's "Syntax Error:" prefix (the document is valid; it is too big). Being coded, it passes
+ * masking unchanged, so it is not logged as a server error: the client chose to send it.
+ */
+function limitError(limit: string) {
+  return {
+    onReject: [
+      (_context: unknown, error: GraphQLError) => {
+        throw new GraphQLError(error.message.replace(/^Syntax Error: /, ""), { extensions: { code: "BAD_USER_INPUT", limit } });
+      },
+    ],
+  };
+}
+
 export function createYogaApp(services: Services, options: { prometheus?: boolean } = {}) {
   const { config, metrics, logger } = services;
   return createYoga({
@@ -54,11 +69,11 @@ export function createYogaApp(services: Services, options: { prometheus?: boolea
       useCSRFPrevention({ requestHeaders: CSRF_HEADERS }),
       // Depth, aliases, tokens, cost and directives are bounded before execution.
       ...new EnvelopArmor({
-        maxDepth: { n: config.limits.maxDepth, ignoreIntrospection: true },
-        maxAliases: { n: config.limits.maxAliases },
-        maxTokens: { n: config.limits.maxTokens },
-        costLimit: { maxCost: config.limits.maxCost, ignoreIntrospection: true },
-        maxDirectives: { n: 20 },
+        maxDepth: { n: config.limits.maxDepth, ignoreIntrospection: true, ...limitError("depth") },
+        maxAliases: { n: config.limits.maxAliases, ...limitError("aliases") },
+        maxTokens: { n: config.limits.maxTokens, ...limitError("tokens") },
+        costLimit: { maxCost: config.limits.maxCost, ignoreIntrospection: true, ...limitError("cost") },
+        maxDirectives: { n: 20, ...limitError("directives") },
         // Suggestions reveal the schema: keep them where the schema is public anyway.
         blockFieldSuggestion: { enabled: !config.introspection },
       }).protect().plugins,

@@ -6,6 +6,16 @@ import { nodeIdEncoder } from "./ids.ts";
 
 const encodeTestId = nodeIdEncoder("ConnectionTest");
 
+/** About how many bytes a test adds to a response: what its MCP server chose to answer, plus the fixed fields. */
+export function responseSize(test: ConnectionTestRow | null): number {
+  if (!test) return 0;
+  let size = 400 + (test.error?.length ?? 0) + (test.endpoint?.length ?? 0);
+  for (const name of test.tools) size += name.length + 3;
+  for (const c of test.capabilities) size += c.length + 3;
+  for (const p of test.phases) size += 60 + (p.detail?.length ?? 0);
+  return size;
+}
+
 const ServerInfoRef = builder.objectRef<{ name: string; version: string }>("MCPServerInfo").implement({
   fields: (t) => ({ name: t.exposeString("name"), version: t.exposeString("version") }),
 });

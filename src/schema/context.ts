@@ -25,6 +25,10 @@ export interface Context {
   metrics: Metrics;
   /** Throws RATE_LIMITED when the viewer has used up their mutations that reach droplets. */
   limitDropletCalls(): Promise<void>;
+  /** Starts a subscription counted against the viewer's quota (the service role is not counted); a coded error past it. */
+  holdSubscription<T>(subscribe: () => AsyncIterableIterator<T>): AsyncIterableIterator<T>;
+  /** What this response (or this event) returns of data an outside party sized: see chargeResponse(). */
+  responseBytes: number;
 }
 
 export function createContext(
@@ -40,6 +44,7 @@ export function createContext(
   const base = accessToken && asUser ? asUser(accessToken) : services.store;
   const owner = ownerScope(viewer);
   const store = owner === undefined ? base : new ScopedStore(base, owner);
+  const { maxSubscriptionsPerViewer } = services.config.limits;
   return {
     store,
     loaders: createLoaders(store),
@@ -59,5 +64,25 @@ export function createContext(
         });
       }
     },
+    holdSubscription(subscribe) {
+      if (viewer.role === "service_role") return subscribe();
+      const held = services.subscriptionQuota.hold(viewer.userId ?? viewer.role, subscribe);
+      if (held) return held;
+      throw new GraphQLError(`Too many open subscriptions for this user (at most ${maxSubscriptionsPerViewer}); close some first`, {
+        extensions: { code: "BAD_USER_INPUT", limit: "subscriptionsPerViewer" },
+      });
+    },
+    responseBytes: 0,
   };
+}
+
+/** Counts `bytes` against the response's budget: a coded error once it passes `maxResponseBytes`. */
+export function chargeResponse(ctx: Context, bytes: number): void {
+  ctx.responseBytes += bytes;
+  const max = ctx.config.limits.maxResponseBytes;
+  if (ctx.responseBytes > max) {
+    throw new GraphQLError(`This response would be larger than ${max} bytes: ask for fewer connection tests (or fewer servers) per request`, {
+      extensions: { code: "BAD_USER_INPUT", limit: "responseBytes" },
+    });
+  }
 }

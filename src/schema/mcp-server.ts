@@ -4,8 +4,8 @@ import { buildEndpoint, endpointInput, type Endpoint } from "../domain/endpoint.
 import { serverStatus, type ServerStatus } from "../domain/status.ts";
 import type { EnvironmentColumn, EnvironmentRow, ServerColumn, ServerRow } from "../data/rows.ts";
 import { builder } from "./builder.ts";
-import type { Context } from "./context.ts";
-import { ConnectionTestRef } from "./connection-test.ts";
+import { chargeResponse, type Context } from "./context.ts";
+import { ConnectionTestRef, responseSize } from "./connection-test.ts";
 import { badInput, userError } from "./errors.ts";
 import { parseId } from "./ids.ts";
 import { columnsFor, reads, selectedFields } from "./selection.ts";
@@ -125,17 +125,23 @@ builder.node(ServerRef, {
       type: ConnectionTestRef,
       nullable: true,
       description: "The newest connection test; null if never tested.",
-      resolve: (s, _args, ctx) => ctx.loaders.lastConnectionTest.load(s.id),
+      resolve: async (s, _args, ctx) => {
+        const test = await ctx.loaders.lastConnectionTest.load(s.id);
+        chargeResponse(ctx, responseSize(test));
+        return test;
+      },
     }),
     connectionTests: t.field({
       ...NOTHING,
       type: [ConnectionTestRef],
       description: "Connection tests, newest first.",
       args: { first: t.arg.int({ defaultValue: 10 }) },
-      resolve: (s, args, ctx) => {
+      resolve: async (s, args, ctx) => {
         const first = args.first ?? 10;
         if (first < 0 || first > 100) throw badInput("`first` must be between 0 and 100", "first");
-        return ctx.store.connectionTests(s.id, first);
+        const tests = await ctx.store.connectionTests(s.id, first);
+        for (const test of tests) chargeResponse(ctx, responseSize(test));
+        return tests;
       },
     }),
   }),

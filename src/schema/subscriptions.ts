@@ -105,10 +105,12 @@ function withReplay(ctx: Context, accept: (e: ServerEvent) => boolean, since: Da
       "since",
     );
   }
-  const events = live.serverEvents.subscribe(accept);
-  // Without a replay, the hub's iterator is the subscription: one async layer less per event.
-  // Read only the viewer's own servers: the query is scoped, not its results filtered.
-  return since ? replayThen(live.replay(since, ownerScope(ctx.viewer)), accept, events) : events;
+  return ctx.holdSubscription(() => {
+    const events = live.serverEvents.subscribe(accept);
+    // Without a replay, the hub's iterator is the subscription: one async layer less per event.
+    // Read only the viewer's own servers: the query is scoped, not its results filtered.
+    return since ? replayThen(live.replay(since, ownerScope(ctx.viewer)), accept, events) : events;
+  });
 }
 
 /**
@@ -176,6 +178,7 @@ function replayThen(
 function freshFor(ctx: Context, at: Date): void {
   ctx.time = { now: at, thresholds: ctx.time.thresholds };
   ctx.loaders = createLoaders(ctx.store);
+  ctx.responseBytes = 0;
 }
 
 function forEvent(ctx: Context, e: ServerEvent): ServerEvent {
@@ -209,7 +212,10 @@ builder.subscriptionType({
       args: { serverIds: t.arg.idList() },
       subscribe: (_root, args, ctx) => {
         const ids = args.serverIds && new Set(args.serverIds.map((id) => parseId(String(id), "MCPServer", "serverIds")));
-        return liveOf(ctx).connectionTests.subscribe((e) => (!ids || ids.has(e.test.serverId)) && canSeeEnvironment(ctx.viewer, e.environment));
+        const live = liveOf(ctx);
+        return ctx.holdSubscription(() =>
+          live.connectionTests.subscribe((e) => (!ids || ids.has(e.test.serverId)) && canSeeEnvironment(ctx.viewer, e.environment)),
+        );
       },
       resolve: (e) => e.test,
     }),
@@ -219,8 +225,9 @@ builder.subscriptionType({
       args: { id: t.arg.id() },
       subscribe: (_root, args, ctx) => {
         const id = args.id ? parseId(String(args.id), "Environment") : undefined;
-        return liveOf(ctx).environmentEvents.subscribe(
-          (e) => (!id || e.environmentId === id) && canSeeEnvironment(ctx.viewer, e.environment ?? { userId: "" }),
+        const live = liveOf(ctx);
+        return ctx.holdSubscription(() =>
+          live.environmentEvents.subscribe((e) => (!id || e.environmentId === id) && canSeeEnvironment(ctx.viewer, e.environment ?? { userId: "" })),
         );
       },
       resolve: (e, _args, ctx) => {

@@ -217,11 +217,11 @@ describe.each(sqlTargets)("fleet operations on $name", (target) => {
       expect((await server.gql(`query($id: ID!) { server(id: $id) { rawStatus } }`, { id: ids.weather })).body.data.server.rawStatus).toBe("running");
     });
 
-    it("refuses a body the database could not store (NUL, nesting past 16 levels) with 400, writing nothing", async () => {
+    it("refuses a body the database could not store, or should not (NUL, nesting past 16 levels, a system report over 16 KB) with 400, writing nothing", async () => {
       const before = await db.query("SELECT status, dtma_health_details_json FROM account_tool_environments WHERE id = $1", [envId]);
       let deep: unknown = { cpu_load_percent: 1 };
       for (let i = 0; i < 40; i++) deep = { nested: deep };
-      for (const system_status of [{ note: "a\u0000b" }, deep]) {
+      for (const system_status of [{ note: "a\u0000b" }, deep, { note: "n".repeat(20_000) }]) {
         const res = await post({ system_status });
         expect(res.status, JSON.stringify(system_status).slice(0, 40)).toBe(400);
       }

@@ -124,6 +124,17 @@ describe("DtmaClient against the simulator", () => {
       a.faults.clear();
     });
 
+    it("keeps at most 1,000 characters of an agent's error message", async () => {
+      a.faults.set("*", "verbose-error");
+      const error = (await client(KEY)
+        .start(target(a), "x")
+        .catch((e) => e)) as DtmaError;
+      expect(error).toMatchObject({ kind: "HTTP", status: 500 });
+      expect(error.message.length).toBeLessThan(1100);
+      expect(error.message).toMatch(/^The droplet agent refused: docker: e+…$/);
+      a.faults.clear();
+    });
+
     it("reports an unreachable agent", async () => {
       await expect(client(KEY).start({ host: "127.0.0.1", port: 1 }, "x")).rejects.toMatchObject({ kind: "UNREACHABLE" });
     });

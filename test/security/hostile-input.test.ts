@@ -9,11 +9,13 @@ import { DtmaSimulator } from "../../src/demo/simulator.ts";
 import { insertEnvironment, insertServer } from "../../fixtures/fleet.ts";
 import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
 import { selectAll } from "../helpers/selection.ts";
+import { capturingLogger } from "../helpers/logs.ts";
 
 describe("hostile input", () => {
   let server: TestServer;
   let sim: DtmaSimulator;
   let envId: string;
+  const logs = capturingLogger("info");
 
   beforeAll(async () => {
     sim = await new DtmaSimulator({ apiKey: "k" }).start();
@@ -22,6 +24,7 @@ describe("hostile input", () => {
     envId = await insertEnvironment(db, { name: "e", publicIp: "127.0.0.1" });
     await insertServer(db, { env: envId, name: "s", status: "running" });
     server = await startTestServer(new SqlStore(db), {
+      logger: logs.logger,
       live: {},
       env: { INTROSPECTION: "false", RATE_LIMIT_PER_MINUTE: "3", DTMA_PORT: String(sim.port), DTMA_API_KEY: "k" },
     });
@@ -38,41 +41,42 @@ describe("hostile input", () => {
   const raw = (body: string, headers: Record<string, string> = {}) =>
     fetch(server.url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
 
-  // Each limit answers with a code and names what it counted, over HTTP. The token limit acts while
-  // parsing, so it answers as a parse failure.
+  // Each limit answers BAD_USER_INPUT naming the limit (extensions.limit, and the message without
+  // Armor's "Syntax Error:" prefix), over HTTP; none of them is logged as a server error.
   const deep = `{ servers { edges { node { environment { servers { edges { node { environment { servers { edges { node { environment { name } } } } } } } } } } } } }`;
   it.each([
-    ["deep nesting", deep, "BAD_USER_INPUT", /depth/i],
+    ["deep nesting", deep, "depth", /^Query depth limit of 12 exceeded/],
     [
       "1,000 aliases (the token limit stops it first)",
       `{ ${Array.from({ length: 1000 }, (_, i) => `a${i}: servers(first: 1) { totalCount }`).join(" ")} }`,
-      "GRAPHQL_PARSE_FAILED",
-      /token limit/i,
+      "tokens",
+      /^Token limit of 3000 exceeded/,
     ],
     [
       "more aliases than allowed, even in a short document",
       `{ ${Array.from({ length: 20 }, (_, i) => `a${i}: servers(first: 1) { totalCount }`).join(" ")} }`,
-      "BAD_USER_INPUT",
-      /alias/i,
+      "aliases",
+      /^Aliases limit of 15 exceeded/,
     ],
-    ["a document with too many tokens", `{ servers(first: 1) { ${"totalCount ".repeat(4000)} } }`, "GRAPHQL_PARSE_FAILED", /token limit/i],
+    ["a document with too many tokens", `{ servers(first: 1) { ${"totalCount ".repeat(4000)} } }`, "tokens", /^Token limit of 3000 exceeded/],
     [
       "a document whose cost is above the limit (within depth, aliases and tokens)",
       `{ environments(first: 100) { edges { node { ${selectAll("Environment", 4)} } } } }`,
-      "BAD_USER_INPUT",
-      /cost limit of 50000/i,
+      "cost",
+      /^Query Cost limit of 50000 exceeded/i,
     ],
     [
       "more than 20 directives",
       `{ servers(first: 1) { ${Array.from({ length: 21 }, () => "totalCount @include(if: true)").join(" ")} } }`,
-      "BAD_USER_INPUT",
+      "directives",
       /directive/i,
     ],
-  ])("refuses %s", async (_what, query, code, message) => {
+  ])("refuses %s", async (_what, query, limit, message) => {
+    const errorsLogged = logs.records().filter((r) => (r.level as number) >= 50).length;
     const { body } = await server.gql(query);
     expect(body.data).toBeUndefined();
-    expect(codes(body)).toEqual([code]);
-    expect(body.errors![0].message).toMatch(message);
+    expect(body.errors).toEqual([{ message: expect.stringMatching(message), extensions: { code: "BAD_USER_INPUT", limit } }]);
+    expect(logs.records().filter((r) => (r.level as number) >= 50).length).toBe(errorsLogged);
   });
 
   it("refuses a huge string argument with BAD_USER_INPUT", async () => {

@@ -21,6 +21,7 @@ builder.mutationField("testServerConnection", (t) =>
             dtmaPort: ctx.config.dtmaPort,
             allowPrivateTargets: ctx.config.allowPrivateTargets,
             probeTimeoutMs: ctx.config.mcpProbeTimeoutMs,
+            historyLimit: ctx.config.connectionTestHistory,
             logger: ctx.logger,
             onProbe: (result) => ctx.metrics.mcpProbe.observe({ outcome: result.success ? "ok" : (result.errorKind ?? "error") }, result.latencyMs / 1000),
             onStored: (test) => ctx.live?.announceConnectionTest(test),
