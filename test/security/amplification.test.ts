@@ -8,6 +8,7 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import { ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { signDevToken } from "../../src/auth/verify.ts";
 import type { Db } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
@@ -15,6 +16,7 @@ import { SqlStore } from "../../src/data/sql-store.ts";
 import type { LiveFleet } from "../../src/live/fleet.ts";
 import { insertEnvironment, insertServer } from "../../fixtures/fleet.ts";
 import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
+import { selectAll } from "../helpers/selection.ts";
 import { subscribeWs, wsClient } from "../helpers/subscriptions.ts";
 import { sqlTargets } from "../helpers/targets.ts";
 import { until } from "../helpers/wait.ts";
@@ -42,6 +44,15 @@ async function startHostileMcpServer(): Promise<{ port: number; close(): Promise
   };
 }
 
+/** The store, counting the replay pages it reads. */
+class CountingStore extends SqlStore {
+  replayPages = 0;
+  override async serversChangedSince(...args: Parameters<SqlStore["serversChangedSince"]>) {
+    this.replayPages++;
+    return super.serversChangedSince(...args);
+  }
+}
+
 const SECRET = "amplification-secret-0123456789abcdef01";
 const ALICE = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
 
@@ -51,7 +62,9 @@ describe.each(sqlTargets)("stored amplification on $name", (target) => {
   let hostile: Awaited<ReturnType<typeof startHostileMcpServer>>;
   let server: TestServer & { live?: LiveFleet };
   let serverId: string;
+  let envId: string;
   let token: string;
+  let store: CountingStore;
 
   const as = async (query: string, variables?: Record<string, unknown>) => {
     const res = await fetch(server.url, {
@@ -66,7 +79,7 @@ describe.each(sqlTargets)("stored amplification on $name", (target) => {
     hostile = await startHostileMcpServer();
     ({ db, close } = await target.open());
     await migrate(db);
-    const env = await insertEnvironment(db, { name: "alice-droplet", publicIp: "127.0.0.1" });
+    const env = (envId = await insertEnvironment(db, { name: "alice-droplet", publicIp: "127.0.0.1" }));
     await db.query("UPDATE account_tool_environments SET user_id = $1 WHERE id = $2", [ALICE, env]);
     serverId = await insertServer(db, {
       env,
@@ -76,7 +89,7 @@ describe.each(sqlTargets)("stored amplification on $name", (target) => {
       portMapping: { container_port: 8080, host_port: hostile.port },
     });
     token = await signDevToken(SECRET, { sub: ALICE, role: "authenticated" });
-    server = await startTestServer(new SqlStore(db), {
+    server = await startTestServer((store = new CountingStore(db)), {
       live: { coalesceMs: 5 },
       env: {
         AUTH_DISABLED: "false",
@@ -151,5 +164,57 @@ describe.each(sqlTargets)("stored amplification on $name", (target) => {
     await a.dispose();
     await b.dispose();
     await until(() => server.live!.serverEvents.size === 0, "all closed");
+  });
+
+  it("pauses the replay of a subscriber that stops reading, and lets it all go when the socket closes", async () => {
+    // 10,000 changed servers: a replay of 10 pages, ~30 MB of events, far more than socket buffers hold.
+    await db.query(
+      `WITH tools AS (INSERT INTO tool_catalog (tool_name, name, package_identifier, docker_image_url)
+         SELECT 'bulk-' || i, 'bulk-' || i, 'img', 'img' FROM generate_series(1, 10000) i RETURNING id)
+       INSERT INTO account_tool_instances (account_tool_environment_id, tool_catalog_id, status_on_toolbox, instance_name_on_toolbox, mcp_server_type, mcp_transport_type, mcp_endpoint_path)
+       SELECT $1, id, 'running', 'bulk-' || id, 'mcp_server', 'sse', '/mcp' FROM tools`,
+      [envId],
+    );
+    const socket = new WebSocket(server.url.replace(/^http/, "ws"), "graphql-transport-ws");
+    await new Promise((resolve) => socket.once("open", resolve));
+    socket.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${token}` } }));
+    await new Promise((resolve) => socket.once("message", resolve));
+    const pagesBefore = store.replayPages;
+    socket.send(
+      JSON.stringify({
+        id: "1",
+        type: "subscribe",
+        payload: {
+          query: `subscription($s: DateTime) { serverChanged(since: $s) { kind server { ${selectAll("MCPServer", 1)} } } }`,
+          variables: { s: new Date(Date.now() - 60_000).toISOString() },
+        },
+      }),
+    );
+    let received = 0;
+    socket.on("message", () => {
+      // The client reads a few events, then stops reading from its TCP socket.
+      if (++received === 50) (socket as unknown as { _socket: { pause(): void } })._socket.pause();
+    });
+    await until(() => received >= 50, "the first events");
+    // The server stops reading pages once the client stops reading: it waits until the previous
+    // event was written before executing the next.
+    let settled = -1;
+    await until(
+      async () => {
+        const now = store.replayPages;
+        const same = now === settled;
+        settled = now;
+        await new Promise((r) => setTimeout(r, 500));
+        return same;
+      },
+      "the replay to pause",
+      20_000,
+    );
+    expect(store.replayPages - pagesBefore).toBeLessThanOrEqual(6);
+    socket.terminate();
+    await until(() => server.live!.serverEvents.size === 0, "the subscription released");
+    const after = store.replayPages;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(store.replayPages).toBe(after);
   });
 });
