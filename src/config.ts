@@ -62,6 +62,7 @@ const schema = z.object({
   MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(256 * 1024),
   RATE_LIMIT_PER_MINUTE: int(0, 100_000).default(60),
   SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(10_000),
+  DTMA_CREDENTIAL: z.enum(["shared-key", "droplet-token"]).default("shared-key"),
   MCP_PROBE_TIMEOUT_MS: int(100, 120_000).default(10_000),
   DTMA_API_KEY: z.string().min(1).optional(),
   ALLOW_PRIVATE_TARGETS: bool.default(false),
@@ -146,7 +147,14 @@ function toConfig(env: z.infer<typeof schema>) {
     monitor: { intervalMs: env.MONITOR_INTERVAL_MS, concurrency: env.MONITOR_CONCURRENCY },
     /** The replica bus (health-clock transitions and connection tests to the other replicas). */
     redis: env.REDIS_URL ? { url: env.REDIS_URL, channel: env.REDIS_CHANNEL, connectTimeoutMs: env.REDIS_CONNECT_TIMEOUT_MS } : undefined,
-    dtma: { apiKey: env.DTMA_API_KEY, timeoutMs: env.DTMA_TIMEOUT_MS, retries: env.DTMA_RETRIES, maxBodyBytes: env.DTMA_MAX_BODY_BYTES },
+    dtma: {
+      apiKey: env.DTMA_API_KEY,
+      /** `droplet-token`: each agent is sent its droplet's own dtma_bearer_token instead of the fleet-wide key. */
+      credential: env.DTMA_CREDENTIAL,
+      timeoutMs: env.DTMA_TIMEOUT_MS,
+      retries: env.DTMA_RETRIES,
+      maxBodyBytes: env.DTMA_MAX_BODY_BYTES,
+    },
   };
 }
 

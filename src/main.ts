@@ -11,6 +11,7 @@ import { createLogger, type Logger } from "./log.ts";
 import { startServer } from "./http/server.ts";
 import { announceAuth } from "./auth/dev.ts";
 import { Monitor } from "./fleet/monitor.ts";
+import { operationDeps } from "./fleet/operations.ts";
 import { printedSchema } from "./schema/index.ts";
 
 export const SCHEMA_FILE = fileURLToPath(new URL("../schema/schema.graphql", import.meta.url));
@@ -60,10 +61,7 @@ function startMonitor({ config, store, dtma, logger }: Services): Monitor | unde
     logger.warn("the background monitor needs Postgres or the embedded database (it takes an advisory lock)");
     return undefined;
   }
-  const monitor = new Monitor(
-    { store, dtma, dtmaPort: config.dtmaPort, allowPrivateTargets: config.allowPrivateTargets, logger },
-    { ...config.monitor, logger },
-  );
+  const monitor = new Monitor(operationDeps(config, { store, dtma, logger }), { ...config.monitor, logger });
   monitor.start();
   logger.info({ intervalMs: config.monitor.intervalMs }, "background monitor on");
   return monitor;

@@ -250,6 +250,16 @@ function clipOrNull(text: string | null, max: number): string | null {
   return text == null ? null : clip(text, max);
 }
 
+/**
+ * The catalog name of a raw-image deploy's entry (tool_catalog_id is NOT NULL upstream). The
+ * catalog is shared: such an entry is private to the droplet's owner (is_public false,
+ * created_by), and its name is namespaced, so an image string can never be, or link to, a curated
+ * entry of the same name.
+ */
+export function privateCatalogName(image: string, ownerId: string | null): string {
+  return `image:${ownerId ?? "service"}:${image}`;
+}
+
 /** The columns of a new row, in CONNECTION_TEST_COLUMNS order (without id), within CONNECTION_TEST_BOUNDS. */
 export function connectionTestValues(t: NewConnectionTest): Record<string, unknown> {
   const b = CONNECTION_TEST_BOUNDS;

@@ -343,11 +343,20 @@ export class SqlStore implements Store {
     return rows[0]?.id ?? null;
   }
 
+  async dtmaTokenFor(environmentId: string) {
+    const rows = await this.db.query<{ t: string | null }>("SELECT dtma_bearer_token AS t FROM account_tool_environments WHERE id = $1", [environmentId]);
+    return rows[0]?.t ?? null;
+  }
+
   async createServer(server: NewServer) {
-    // The catalog entry for the image (upstream: package_identifier holds the image URL).
+    // The image's private catalog entry (rows.ts privateCatalogName; upstream: package_identifier
+    // holds the image URL), owned by the droplet's owner.
     const rows = await this.db.query(
-      `WITH tool AS (
-         INSERT INTO tool_catalog (tool_name, name, package_identifier, docker_image_url) VALUES ($2, $2, $2, $2)
+      `WITH owner AS (SELECT user_id FROM account_tool_environments WHERE id = $1),
+       tool AS (
+         INSERT INTO tool_catalog (tool_name, name, package_identifier, docker_image_url, is_public, created_by, description)
+         SELECT 'image:' || coalesce(owner.user_id::text, 'service') || ':' || $2, 'image:' || coalesce(owner.user_id::text, 'service') || ':' || $2,
+           $2, $2, false, owner.user_id, 'Deployed from an image, outside the curated catalog' FROM owner
          ON CONFLICT (tool_name) DO UPDATE SET updated_at = tool_catalog.updated_at RETURNING id)
        INSERT INTO account_tool_instances AS s (account_tool_environment_id, tool_catalog_id, status_on_toolbox, instance_name_on_toolbox,
          port_mapping_json, base_config_override_json, mcp_server_type, mcp_transport_type, mcp_endpoint_path)

@@ -137,6 +137,8 @@ export interface Store {
   markEnvironmentUnresponsive(environmentId: string, error: string): Promise<void>;
   /** The environment whose DTMA holds this bearer token (heartbeat authentication). */
   environmentIdForToken(token: string): Promise<string | null>;
+  /** The droplet's own agent token (dtma_bearer_token), for DTMA_CREDENTIAL=droplet-token; read only to call the agent. */
+  dtmaTokenFor(environmentId: string): Promise<string | null>;
   createServer(server: NewServer): Promise<ServerRow>;
   deleteServer(id: string): Promise<boolean>;
   /** Repairs endpoint fields (doctor --fix); only the given fields change. */
@@ -245,6 +247,9 @@ export class ScopedStore implements Store {
   }
   environmentIdForToken(token: string) {
     return this.store.environmentIdForToken(token);
+  }
+  dtmaTokenFor(environmentId: string) {
+    return this.store.dtmaTokenFor(environmentId);
   }
   createServer(server: NewServer) {
     return this.store.createServer(server);

@@ -10,6 +10,7 @@ import {
   ENVIRONMENT_COLUMNS,
   SERVER_COLUMNS,
   connectionTestValues,
+  privateCatalogName,
   distinctEnvironments,
   environmentColumns,
   serverColumns,
@@ -94,6 +95,8 @@ export class SupabaseStore implements Store {
   readonly capabilities: StoreCapabilities = { feed: this, asUser: (accessToken) => this.asUser(accessToken) };
   readonly client: SupabaseClient;
   private readonly users = new Map<string, SupabaseStore>();
+  /** For a user's store: the service store, which writes what only the service role may. */
+  private service: SupabaseStore | undefined;
 
   constructor(private readonly options: SupabaseStoreOptions) {
     const baseFetch = options.fetch ?? fetch;
@@ -123,6 +126,7 @@ export class SupabaseStore implements Store {
     if (!store) {
       if (this.users.size >= USER_STORES_KEPT) this.users.delete(this.users.keys().next().value as string);
       store = new SupabaseStore({ ...this.options, accessToken });
+      store.service = this;
       this.users.set(accessToken, store);
     }
     return store;
@@ -363,12 +367,39 @@ export class SupabaseStore implements Store {
     return data[0]?.id ?? null;
   }
 
+  async dtmaTokenFor(environmentId: string) {
+    const store = this.service ?? this;
+    const { data } = await store.run<Array<{ t: string | null }>>(
+      store.client.from("account_tool_environments").select("t:dtma_bearer_token").eq("id", environmentId).limit(1),
+    );
+    return data[0]?.t ?? null;
+  }
+
   // Two requests (catalog entry, then instance): PostgREST has no multi-table insert.
   async createServer(server: NewServer) {
-    const tool = await this.run<Array<{ id: string }>>(
-      this.client
+    // The image's private catalog entry (rows.ts privateCatalogName), written with the service
+    // key: upstream's policies let only the service role manage the shared catalog.
+    const catalog = this.service ?? this;
+    const { data: envs } = await catalog.run<Array<{ user_id: string | null }>>(
+      catalog.client.from("account_tool_environments").select("user_id").eq("id", server.environmentId),
+    );
+    const owner = envs[0]?.user_id ?? null;
+    const name = privateCatalogName(server.image, owner);
+    const tool = await catalog.run<Array<{ id: string }>>(
+      catalog.client
         .from("tool_catalog")
-        .upsert({ tool_name: server.image, name: server.image, package_identifier: server.image, docker_image_url: server.image }, { onConflict: "tool_name" })
+        .upsert(
+          {
+            tool_name: name,
+            name,
+            package_identifier: server.image,
+            docker_image_url: server.image,
+            is_public: false,
+            created_by: owner,
+            description: "Deployed from an image, outside the curated catalog",
+          },
+          { onConflict: "tool_name" },
+        )
         .select("id"),
     );
     const { data } = await this.run<Record<string, unknown>[]>(

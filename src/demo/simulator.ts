@@ -14,6 +14,8 @@ export interface SimulatorOptions {
   shape?: "A" | "B";
   /** BACKEND_TO_DTMA_API_KEY; undefined reproduces "key unset" (500 on authenticated routes). */
   apiKey: string | undefined;
+  /** DTMA_BEARER_TOKEN: the later agent variant (authenticateDtmaRequest) accepts it as well as the backend key. */
+  dropletToken?: string;
   host?: string;
   port?: number;
   version?: string;
@@ -135,7 +137,7 @@ export class DtmaSimulator {
 
   // Contract §2.2: missing header 401, wrong key 403, key unset on the agent 500.
   private authorized(req: IncomingMessage, res: ServerResponse): boolean {
-    if (this.options.apiKey === undefined) {
+    if (this.options.apiKey === undefined && this.options.dropletToken === undefined) {
       this.send(res, 500, { success: false, error: "Server configuration error: BACKEND_TO_DTMA_API_KEY not set" });
       return false;
     }
@@ -144,7 +146,8 @@ export class DtmaSimulator {
       this.send(res, 401, { success: false, error: "Unauthorized: Missing or invalid Authorization header" });
       return false;
     }
-    if (header.slice(7) !== this.options.apiKey) {
+    const given = header.slice(7);
+    if (given !== this.options.apiKey && given !== this.options.dropletToken) {
       this.send(res, 403, { success: false, error: "Forbidden: Invalid API key" });
       return false;
     }

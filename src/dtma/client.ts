@@ -25,6 +25,8 @@ export interface DtmaTarget {
   /** The droplet's public address. */
   host: string;
   port: number;
+  /** Sent instead of the fleet-wide key (DTMA_CREDENTIAL=droplet-token): the droplet's own token. */
+  token?: string;
 }
 
 /** One container as the DTMA reports it, whichever /status shape it speaks. */
@@ -138,7 +140,7 @@ export class DtmaClient {
         headers: {
           accept: "application/json",
           ...(body === undefined ? {} : { "content-type": "application/json" }),
-          ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}),
+          ...((target.token ?? this.options.apiKey) ? { authorization: `Bearer ${target.token ?? this.options.apiKey}` } : {}),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
       });

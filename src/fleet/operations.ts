@@ -18,6 +18,18 @@ export interface OperationDeps {
   allowPrivateTargets: boolean;
   logger: Logger;
   now?: () => Date;
+  /** What droplet agents are sent: the fleet-wide key, or each droplet's own token (DTMA_CREDENTIAL). */
+  credential?: DtmaCredential;
+}
+
+export type DtmaCredential = "shared-key" | "droplet-token";
+
+/** The operation dependencies of a process, from its configuration. */
+export function operationDeps(
+  config: { dtmaPort: number; allowPrivateTargets: boolean; dtma: { credential: DtmaCredential } },
+  parts: { store: Store; dtma: DtmaClient; logger: Logger },
+): OperationDeps {
+  return { ...parts, dtmaPort: config.dtmaPort, allowPrivateTargets: config.allowPrivateTargets, credential: config.dtma.credential };
 }
 
 /**
@@ -30,12 +42,20 @@ export function refuseUnlessContactable(env: EnvironmentRow): void {
   }
 }
 
-function target(env: EnvironmentRow, deps: OperationDeps): DtmaTarget {
+async function target(env: EnvironmentRow, deps: OperationDeps): Promise<DtmaTarget> {
   refuseUnlessContactable(env);
   if (!env.publicIp) throw new OperationError("UPSTREAM_UNAVAILABLE", `The droplet "${env.name ?? env.id}" has no public address yet`);
   const refusal = outboundRefusal(env.publicIp, deps.allowPrivateTargets);
   if (refusal) throw new OperationError("FORBIDDEN", refusal);
-  return { host: env.publicIp, port: deps.dtmaPort };
+  if (deps.credential !== "droplet-token") return { host: env.publicIp, port: deps.dtmaPort };
+  // A token that opens this droplet's agent only: sent to a recycled address, it opens nothing else.
+  const token = await deps.store.dtmaTokenFor(env.id);
+  if (!token)
+    throw new OperationError(
+      "FORBIDDEN",
+      `The droplet "${env.name ?? env.id}" has no agent token (dtma_bearer_token), and DTMA_CREDENTIAL=droplet-token sends no shared key`,
+    );
+  return { host: env.publicIp, port: deps.dtmaPort, token };
 }
 
 /**
@@ -75,7 +95,7 @@ export async function refreshEnvironment(deps: OperationDeps, environmentId: str
   if (!env) throw new OperationError("NOT_FOUND", `No environment with id ${environmentId}`);
   let status: DtmaStatus;
   try {
-    status = await deps.dtma.status(target(env, deps));
+    status = await deps.dtma.status(await target(env, deps));
   } catch (error) {
     return fail(deps, env, error, true);
   }
@@ -115,7 +135,7 @@ async function transition(
   call: (t: DtmaTarget, name: string) => Promise<unknown>,
 ): Promise<ServerRow> {
   const { server, env } = await load(deps, serverId);
-  const t = target(env, deps);
+  const t = await target(env, deps);
   await deps.store.setServerStatus(server.id, during);
   try {
     await call(t, server.name as string);
@@ -138,7 +158,7 @@ export const restartServer = (deps: OperationDeps, id: string) => transition(dep
  */
 export async function deleteServer(deps: OperationDeps, serverId: string): Promise<string> {
   const { server, env } = await load(deps, serverId);
-  const t = target(env, deps);
+  const t = await target(env, deps);
   const name = server.name as string;
   await deps.store.setServerStatus(server.id, "pending_delete");
   const keep = async (error: unknown): Promise<never> => {
@@ -190,7 +210,7 @@ export async function deployServer(deps: OperationDeps, input: DeployInput): Pro
   }
   const [env] = await deps.store.environmentsByIds([input.environmentId]);
   if (!env) throw new OperationError("NOT_FOUND", `No environment with id ${input.environmentId}`);
-  const t = target(env, deps);
+  const t = await target(env, deps);
   const portBindings = Object.fromEntries(input.ports.map((p) => [`${p.containerPort}/tcp`, [{ HostPort: String(p.hostPort) }]]));
   const baseConfigOverride = { Env: input.env, HostConfig: { PortBindings: portBindings } };
   const portMapping = input.ports[0] ? { container_port: input.ports[0].containerPort, host_port: input.ports[0].hostPort } : null;

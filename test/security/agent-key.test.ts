@@ -84,3 +84,50 @@ describe("the agent key and droplets that are gone", () => {
     expect(sim.requests.length).toBe(before);
   });
 });
+
+// DTMA_CREDENTIAL=droplet-token: each agent gets its droplet's own token, which opens that agent
+// only (the later agent variant accepts it), so the fleet-wide key never travels at all.
+describe("per-droplet agent tokens (DTMA_CREDENTIAL=droplet-token)", () => {
+  let db: Db;
+  let sim: DtmaSimulator;
+  let server: TestServer;
+  let env: string;
+  let serverId: string;
+
+  beforeAll(async () => {
+    db = await pgliteDb(undefined);
+    await migrate(db);
+    env = await insertEnvironment(db, { name: "own-token", publicIp: "127.0.0.1" });
+    const [{ token }] = await db.query<{ token: string }>("SELECT dtma_bearer_token AS token FROM account_tool_environments WHERE id = $1", [env]);
+    // This agent knows only its droplet's token: the shared key would be refused (403).
+    sim = await new DtmaSimulator({ shape: "A", apiKey: "not-the-fleet-key-0123456789", dropletToken: token }).start();
+    serverId = await insertServer(db, { env, name: "tool", status: "running", portMapping: { container_port: 8080, host_port: sim.port } });
+    await sim.add({ name: "tool", accountToolInstanceId: serverId });
+    server = await startTestServer(new SqlStore(db), {
+      env: { DTMA_PORT: String(sim.port), DTMA_API_KEY: KEY, DTMA_CREDENTIAL: "droplet-token", RATE_LIMIT_PER_MINUTE: "0" },
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await sim?.stop();
+  });
+
+  it("sends the droplet's own token, never the fleet-wide key", async () => {
+    const [{ token }] = await db.query<{ token: string }>("SELECT dtma_bearer_token AS token FROM account_tool_environments WHERE id = $1", [env]);
+    const refreshed = await server.gql(`mutation($id: ID!) { refreshEnvironmentStatus(id: $id) { status } }`, { id: env });
+    expect(refreshed.body.errors).toBeUndefined();
+    const stopped = await server.gql(`mutation($id: ID!) { stopServer(id: $id) { status { state } } }`, { id: serverId });
+    expect(stopped.body.errors).toBeUndefined();
+    expect(sim.requests.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(sim.requests.map((r) => r.authorization))).toEqual(new Set([`Bearer ${token}`]));
+  });
+
+  it("refuses a droplet without a token with FORBIDDEN, sending nothing", async () => {
+    await db.query("UPDATE account_tool_environments SET dtma_bearer_token = NULL WHERE id = $1", [env]);
+    const before = sim.requests.length;
+    const { body } = await server.gql(`mutation($id: ID!) { refreshEnvironmentStatus(id: $id) { status } }`, { id: env });
+    expect(codes(body)).toEqual(["FORBIDDEN"]);
+    expect(body.errors![0].message).toMatch(/no agent token/);
+    expect(sim.requests.length).toBe(before);
+  });
+});

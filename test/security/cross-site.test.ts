@@ -34,7 +34,7 @@ describe("cross-site requests", () => {
     const mutation = `mutation { refreshEnvironmentStatus(id: "${envId}") { status } }`;
     const res = await fetch(server.url, { method: "POST", headers: { "content-type": contentType, origin: EVIL }, body: body(mutation) });
     expect(res.status).toBe(403);
-    expect(await res.text()).toMatch(/CSRF/);
+    expect(await res.json()).toEqual({ errors: [{ message: expect.stringMatching(/CSRF/), extensions: { code: "BAD_USER_INPUT" } }] });
   });
 
   it("refuses a plain GET without a script-only header, and serves one with it", async () => {

@@ -9,7 +9,7 @@ import { runOperation } from "./run.ts";
 
 async function deps(ctx: Context): Promise<ops.OperationDeps> {
   await ctx.limitDropletCalls();
-  return { store: ctx.store, dtma: ctx.dtma, dtmaPort: ctx.config.dtmaPort, allowPrivateTargets: ctx.config.allowPrivateTargets, logger: ctx.logger };
+  return ops.operationDeps(ctx.config, { store: ctx.store, dtma: ctx.dtma, logger: ctx.logger });
 }
 
 const TransportInput = builder.enumType("DeployTransport", {
