@@ -31,6 +31,8 @@ import {
   type PageArgs,
   type QueryTime,
   type RemovedServer,
+  type ReplayFrom,
+  type Delta,
   type ServerFilter,
   type ServerPage,
   type Store,
@@ -73,6 +75,18 @@ function afterCursor(column: string, idColumn: string, cursor: Cursor, p: Params
   if (cursor.name === null) return `(${nameColumn} IS NULL AND ${idColumn} > ${id}::uuid)`;
   const name = p.add(cursor.name);
   return `(${nameColumn} > ${name} OR (${nameColumn} = ${name} AND ${idColumn} > ${id}::uuid) OR ${nameColumn} IS NULL)`;
+}
+
+/**
+ * A row written after `from`: by its transaction, not visible in the cursor's snapshot (committed
+ * after it, whenever it began; rows from before migration 010 have no xid and are older than any
+ * cursor); or, for a cursor without a snapshot, by its timestamp. Cursors carry milliseconds, so
+ * timestamps compare at that precision (the event a cursor came from is not sent again).
+ */
+function writtenAfter(from: ReplayFrom, xidColumn: string, timeColumn: string, p: Params): string {
+  if (!from.position) return `date_trunc('milliseconds', ${timeColumn}) > ${p.add(from.at.toISOString())}::timestamptz`;
+  const snapshot = `${p.add(from.position)}::pg_snapshot`;
+  return `(${xidColumn} >= pg_snapshot_xmin(${snapshot}) AND NOT pg_visible_in_snapshot(${xidColumn}, ${snapshot}))`;
 }
 
 function healthSql(condition: HealthCondition, p: Params): string {
@@ -124,7 +138,38 @@ export class SqlStore implements Store {
   readonly capabilities: StoreCapabilities;
 
   constructor(readonly db: Db) {
-    this.capabilities = { feed: db, withLock: (key, fn) => db.withAdvisoryLock(key, fn) };
+    this.capabilities = {
+      feed: db,
+      withLock: (key, fn) => db.withAdvisoryLock(key, fn),
+      positions: { current: () => this.currentPosition(), changedSince: (position) => this.changedSince(position) },
+    };
+  }
+
+  private async currentPosition(): Promise<string> {
+    const [row] = await this.db.query<{ position: string }>("SELECT pg_current_snapshot()::text AS position");
+    return row.position;
+  }
+
+  // One statement, so the ids and the position come from one snapshot: every change visible in
+  // the new position is among the ids (deleted rows through the deletion logs).
+  private async changedSince(position: string): Promise<Delta> {
+    const p = new Params();
+    const since = (column: string) => writtenAfter({ position, at: new Date(0) }, column, "", p);
+    const rows = await this.db.query<{ kind: "position" | "server" | "environment"; id: string }>(
+      `SELECT 'position' AS kind, pg_current_snapshot()::text AS id
+       UNION ALL SELECT 'server', s.id::text FROM account_tool_instances s WHERE s.mcp_server_type IS NOT NULL AND ${since("s.mcp_fleet_xid")}
+       UNION ALL SELECT 'server', r.account_tool_instance_id::text FROM mcp_fleet_removed_servers r WHERE ${since("r.mcp_fleet_xid")}
+       UNION ALL SELECT 'environment', e.id::text FROM account_tool_environments e WHERE ${since("e.mcp_fleet_xid")}
+       UNION ALL SELECT 'environment', r.account_tool_environment_id::text FROM mcp_fleet_removed_environments r WHERE ${since("r.mcp_fleet_xid")}`,
+      p.values,
+    );
+    const delta: Delta = { position: "", serverIds: [], environmentIds: [] };
+    for (const row of rows) {
+      if (row.kind === "position") delta.position = row.id;
+      else if (row.kind === "server") delta.serverIds.push(row.id);
+      else delta.environmentIds.push(row.id);
+    }
+    return delta;
   }
 
   get kind() {
@@ -144,27 +189,53 @@ export class SqlStore implements Store {
     );
   }
 
-  async serversChangedSince(since: Date, time: QueryTime, page: PageArgs, ownerId?: string): Promise<ServerPage> {
+  async serversChangedSince(from: ReplayFrom, time: QueryTime, page: PageArgs, ownerId?: string): Promise<ServerPage> {
     const p = new Params();
     const where = serverWhere({ ownerId }, time, p);
-    const crossings = healthCrossings(since, time.now, time.thresholds).map((c) => healthSql(c, p));
-    // The cursor is an event's `at`, given to clients in milliseconds: compare at that precision,
-    // or the event it came from (updated_at in microseconds) would be sent again.
-    where.push(`(date_trunc('milliseconds', s.updated_at) > ${p.add(since.toISOString())}::timestamptz OR ${crossings.join(" OR ")})`);
+    const crossings = healthCrossings(from.at, time.now, time.thresholds).map((c) => healthSql(c, p));
+    where.push(`(${writtenAfter(from, "s.mcp_fleet_xid", "s.updated_at", p)} OR ${crossings.join(" OR ")})`);
     if (page.after) where.push(afterCursor("s.instance_name_on_toolbox", "s.id", page.after, p));
     return this.serverPage(where, p, page.first);
   }
 
-  async serversRemovedSince(since: Date, page: { first: number; after?: RemovedServer["cursor"] }, ownerId?: string): Promise<Page<RemovedServer>> {
+  async environmentsChangedSince(from: ReplayFrom, page: PageArgs, ownerId?: string): Promise<Page<EnvironmentRow>> {
     const p = new Params();
-    const where = [`date_trunc('milliseconds', removed_at) > ${p.add(since.toISOString())}::timestamptz`];
+    const where = environmentWhere({ ownerId }, p);
+    where.push(writtenAfter(from, "e.mcp_fleet_xid", "e.updated_at", p));
+    if (page.after) where.push(afterCursor("e.name", "e.id", page.after, p));
+    const rows = await this.db.query(
+      `SELECT ${ENVIRONMENT_SELECT} FROM account_tool_environments e WHERE ${where.join(" AND ")}
+       ORDER BY ${byName("e.name")} ASC NULLS LAST, e.id ASC LIMIT ${p.add(page.first + 1)}`,
+      p.values,
+    );
+    return toPage(rows.map(toEnvironmentRow), page.first);
+  }
+
+  environmentsRemovedSince(from: ReplayFrom, page: { first: number; after?: RemovedServer["cursor"] }, ownerId?: string): Promise<Page<RemovedServer>> {
+    return this.removedSince("mcp_fleet_removed_environments", "account_tool_environment_id", "account_tool_environment_id", from, page, ownerId);
+  }
+
+  serversRemovedSince(from: ReplayFrom, page: { first: number; after?: RemovedServer["cursor"] }, ownerId?: string): Promise<Page<RemovedServer>> {
+    return this.removedSince("mcp_fleet_removed_servers", "account_tool_instance_id", "account_tool_environment_id", from, page, ownerId);
+  }
+
+  private async removedSince(
+    table: string,
+    idColumn: string,
+    environmentColumn: string,
+    from: ReplayFrom,
+    page: { first: number; after?: RemovedServer["cursor"] },
+    ownerId?: string,
+  ): Promise<Page<RemovedServer>> {
+    const p = new Params();
+    const where = [writtenAfter(from, "mcp_fleet_xid", "removed_at", p)];
     if (ownerId) where.push(`user_id = ${p.add(ownerId)}::uuid`);
-    if (page.after) where.push(`(removed_at, account_tool_instance_id) > (${p.add(page.after.at)}::timestamptz, ${p.add(page.after.id)}::uuid)`);
+    if (page.after) where.push(`(removed_at, ${idColumn}) > (${p.add(page.after.at)}::timestamptz, ${p.add(page.after.id)}::uuid)`);
     const rows = await this.db.query<{ id: string; environment_id: string; user_id: string | null; at: string }>(
-      `SELECT account_tool_instance_id AS id, account_tool_environment_id AS environment_id, user_id,
+      `SELECT ${idColumn} AS id, ${environmentColumn} AS environment_id, user_id,
               to_char(removed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at
-       FROM mcp_fleet_removed_servers WHERE ${where.join(" AND ")}
-       ORDER BY removed_at, account_tool_instance_id LIMIT ${p.add(page.first + 1)}`,
+       FROM ${table} WHERE ${where.join(" AND ")}
+       ORDER BY removed_at, ${idColumn} LIMIT ${p.add(page.first + 1)}`,
       p.values,
     );
     return toPage(rows.map(toRemovedServer), page.first);

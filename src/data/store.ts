@@ -62,7 +62,27 @@ export interface Page<T> {
   hasNextPage: boolean;
 }
 
-/** A deleted MCP server, remembered for `REMOVED_SERVERS_KEPT_MS` (migration 008). */
+/**
+ * Where a resumed subscription starts. `position` is a database snapshot (SQL stores, migration
+ * 010): a change is replayed when its transaction is not visible in it, i.e. committed after the
+ * cursor was issued. Without one (Supabase), writes after `at` are replayed. Health crossings by
+ * time are replayed from `at` either way.
+ */
+export interface ReplayFrom {
+  position: string | null;
+  at: Date;
+}
+
+/** What changed since a position, and the position that covers it (one statement, one snapshot). */
+export interface Delta {
+  position: string;
+  /** Servers written or deleted after the old position. */
+  serverIds: string[];
+  /** Environments written or deleted after the old position. */
+  environmentIds: string[];
+}
+
+/** A deleted MCP server (or droplet: `id` = `environmentId`), remembered for `REMOVED_SERVERS_KEPT_MS` (migrations 008, 010). */
 export interface RemovedServer {
   id: string;
   environmentId: string;
@@ -104,6 +124,11 @@ export interface StoreCapabilities {
   withLock?: Db["withAdvisoryLock"];
   /** The store as a user's own access token sees it (upstream row-level security); absent elsewhere. */
   asUser?: (accessToken: string) => Store;
+  /** Commit positions (SQL stores): what the live fleet reloads, and what gap-free cursors hold. */
+  positions?: {
+    current(): Promise<string>;
+    changedSince(position: string): Promise<Delta>;
+  };
 }
 
 export interface Store {
@@ -115,10 +140,14 @@ export interface Store {
   /** One page of servers for each environment, in one round trip. */
   listServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, page: PageArgs, time: QueryTime): Promise<Map<string, Page<ServerRow>>>;
   serversByIds(ids: readonly string[], ownerId?: string): Promise<(ServerRow | null)[]>;
-  /** Servers changed after `since`: written since then, or whose health crossed a threshold with time. */
-  serversChangedSince(since: Date, time: QueryTime, page: PageArgs, ownerId?: string): Promise<ServerPage>;
-  /** Servers deleted after `since`, in deletion order, paged after `after`. */
-  serversRemovedSince(since: Date, page: { first: number; after?: RemovedServer["cursor"] }, ownerId?: string): Promise<Page<RemovedServer>>;
+  /** Servers changed after `from`: written since then, or whose health crossed a threshold with time. */
+  serversChangedSince(from: ReplayFrom, time: QueryTime, page: PageArgs, ownerId?: string): Promise<ServerPage>;
+  /** Servers deleted after `from`, in deletion order, paged after `after`. */
+  serversRemovedSince(from: ReplayFrom, page: { first: number; after?: RemovedServer["cursor"] }, ownerId?: string): Promise<Page<RemovedServer>>;
+  /** Environments written after `from`, by name. */
+  environmentsChangedSince(from: ReplayFrom, page: PageArgs, ownerId?: string): Promise<Page<EnvironmentRow>>;
+  /** Environments deleted after `from`, in deletion order. */
+  environmentsRemovedSince(from: ReplayFrom, page: { first: number; after?: RemovedServer["cursor"] }, ownerId?: string): Promise<Page<RemovedServer>>;
   listEnvironments(filter: EnvironmentFilter, page: PageArgs): Promise<Page<EnvironmentRow>>;
   countEnvironments(filter: EnvironmentFilter): Promise<number>;
   environmentsByIds(ids: readonly string[], ownerId?: string): Promise<(EnvironmentRow | null)[]>;
@@ -208,11 +237,17 @@ export class ScopedStore implements Store {
   serversByIds(ids: readonly string[]) {
     return this.store.serversByIds(ids, this.ownerId);
   }
-  serversChangedSince(since: Date, time: QueryTime, page: PageArgs) {
-    return this.store.serversChangedSince(since, time, page, this.ownerId);
+  serversChangedSince(from: ReplayFrom, time: QueryTime, page: PageArgs) {
+    return this.store.serversChangedSince(from, time, page, this.ownerId);
   }
-  serversRemovedSince(since: Date, page: { first: number; after?: RemovedServer["cursor"] }) {
-    return this.store.serversRemovedSince(since, page, this.ownerId);
+  serversRemovedSince(from: ReplayFrom, page: { first: number; after?: RemovedServer["cursor"] }) {
+    return this.store.serversRemovedSince(from, page, this.ownerId);
+  }
+  environmentsChangedSince(from: ReplayFrom, page: PageArgs) {
+    return this.store.environmentsChangedSince(from, page, this.ownerId);
+  }
+  environmentsRemovedSince(from: ReplayFrom, page: { first: number; after?: RemovedServer["cursor"] }) {
+    return this.store.environmentsRemovedSince(from, page, this.ownerId);
   }
   listEnvironments(filter: EnvironmentFilter, page: PageArgs) {
     return this.store.listEnvironments({ ...filter, ownerId: this.ownerId }, page);

@@ -34,6 +34,7 @@ import {
   type PageArgs,
   type QueryTime,
   type RemovedServer,
+  type ReplayFrom,
   type ServerFilter,
   type ServerPage,
   type Store,
@@ -197,22 +198,48 @@ export class SupabaseStore implements Store {
     };
   }
 
-  serversChangedSince(since: Date, time: QueryTime, page: PageArgs, ownerId?: string): Promise<ServerPage> {
-    return this.serverList({ ownerId }, page, time, since);
+  // Supabase has no commit positions (PostgREST cannot compare snapshots): resume is by time.
+  serversChangedSince(from: ReplayFrom, time: QueryTime, page: PageArgs, ownerId?: string): Promise<ServerPage> {
+    return this.serverList({ ownerId }, page, time, from.at);
   }
 
-  async serversRemovedSince(since: Date, page: { first: number; after?: RemovedServer["cursor"] }, ownerId?: string): Promise<Page<RemovedServer>> {
+  async environmentsChangedSince(from: ReplayFrom, page: PageArgs, ownerId?: string): Promise<Page<EnvironmentRow>> {
+    const query = this.client.from("account_tool_environments").select(ENVIRONMENT_COLUMNS.join(",")).gt("updated_at", from.at.toISOString());
+    const { data } = await this.run<Record<string, unknown>[]>(
+      this.applyEnvironmentFilter(query, { ownerId }, page.after)
+        .order("name", { ascending: true, nullsFirst: false })
+        .order("id", { ascending: true })
+        .limit(page.first + 1),
+    );
+    return toPage(data.map(toEnvironmentRow), page.first);
+  }
+
+  serversRemovedSince(from: ReplayFrom, page: { first: number; after?: RemovedServer["cursor"] }, ownerId?: string): Promise<Page<RemovedServer>> {
+    return this.removedSince("mcp_fleet_removed_servers", "account_tool_instance_id", "account_tool_environment_id", from, page, ownerId);
+  }
+
+  environmentsRemovedSince(from: ReplayFrom, page: { first: number; after?: RemovedServer["cursor"] }, ownerId?: string): Promise<Page<RemovedServer>> {
+    return this.removedSince("mcp_fleet_removed_environments", "account_tool_environment_id", "account_tool_environment_id", from, page, ownerId);
+  }
+
+  private async removedSince(
+    table: string,
+    idColumn: string,
+    environmentColumn: string,
+    from: ReplayFrom,
+    page: { first: number; after?: RemovedServer["cursor"] },
+    ownerId?: string,
+  ): Promise<Page<RemovedServer>> {
     let query = this.client
-      .from("mcp_fleet_removed_servers")
-      .select("id:account_tool_instance_id,environment_id:account_tool_environment_id,user_id,at:removed_at")
-      .gt("removed_at", since.toISOString());
+      .from(table)
+      .select(`id:${idColumn},environment_id:${environmentColumn},user_id,at:removed_at`)
+      .gt("removed_at", from.at.toISOString());
     if (ownerId) query = query.eq("user_id", ownerId);
-    if (page.after)
-      query = query.or(`removed_at.gt.${quote(page.after.at)},and(removed_at.eq.${quote(page.after.at)},account_tool_instance_id.gt.${page.after.id})`);
+    if (page.after) query = query.or(`removed_at.gt.${quote(page.after.at)},and(removed_at.eq.${quote(page.after.at)},${idColumn}.gt.${page.after.id})`);
     const { data } = await this.run<Array<{ id: string; environment_id: string; user_id: string | null; at: string }>>(
       query
         .order("removed_at")
-        .order("account_tool_instance_id")
+        .order(idColumn)
         .limit(page.first + 1),
     );
     return toPage(data.map(toRemovedServer), page.first);

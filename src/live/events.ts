@@ -1,5 +1,6 @@
 // What the live fleet publishes: server and environment events, built in one place.
 import type { ConnectionTestRow, EnvironmentRow, ServerRow } from "../data/rows.ts";
+import type { ReplayFrom } from "../data/store.ts";
 import type { ServerStatus } from "../domain/status.ts";
 
 export type EventSource = "DATABASE" | "HEALTH_CLOCK" | "RESYNC" | "REPLAY";
@@ -18,14 +19,19 @@ export interface ServerEvent {
   statusChanged: boolean;
   source: EventSource;
   at: Date;
+  /** Where a subscription resumed from this event starts: every change visible there was delivered by now. */
+  resumeFrom: ReplayFrom;
 }
 
 export interface EnvironmentEvent {
   kind: ChangeKind;
   environmentId: string;
   environment: EnvironmentRow | null;
+  /** The droplet's owner: known even when it is gone, so its owner sees the removal. */
+  userId: string | null;
   source: EventSource;
   at: Date;
+  resumeFrom: ReplayFrom;
 }
 
 export interface ConnectionTestEvent {
@@ -38,6 +44,7 @@ export function serverEvent(
   kind: ChangeKind,
   source: EventSource,
   at: Date,
+  position: string | null,
   change: {
     serverId: string;
     server: ServerRow | null;
@@ -49,5 +56,5 @@ export function serverEvent(
 ): ServerEvent {
   const { previous, current } = change;
   const statusChanged = !previous || !current || previous.state !== current.state || previous.health !== current.health;
-  return { kind, ...change, statusChanged, source, at };
+  return { kind, ...change, statusChanged, source, at, resumeFrom: { position, at } };
 }

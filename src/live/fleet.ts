@@ -3,7 +3,7 @@
 // changed rows in one batched statement, and publishes only what changed for a client.
 import type { ConnectionTestRow, EnvironmentRow, ServerRow } from "../data/rows.ts";
 import { CHANGE_CHANNEL, FEED_TABLES, parseNotice } from "../data/notices.ts";
-import { allPages, type ChangeFeed, type RemovedServer, type Store } from "../data/store.ts";
+import { allPages, type ChangeFeed, type RemovedServer, type ReplayFrom, type Store } from "../data/store.ts";
 import { nextHealthChange, serverStatus, type HeartbeatThresholds, type ServerStatus } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
 import type { BusMessage, ReplicaBus } from "./bus.ts";
@@ -61,6 +61,12 @@ export class LiveFleet {
   private stopped = false;
   /** False while the change feed's connection is lost (changes then arrive by resync when it is back). */
   feedUp = true;
+  /**
+   * The commit position every published change is covered by (SQL stores; null on Supabase): each
+   * reload reads what changed since it, in the same snapshot as the new position, so every change
+   * visible at a position has been published when an event carries it. Notices only say when.
+   */
+  private position: string | null = null;
 
   constructor(private readonly options: LiveFleetOptions) {
     this.healthClock = new HealthClock(options.clock, (id, now) => this.onHealthDue(id, now));
@@ -139,21 +145,25 @@ export class LiveFleet {
       if (unseen.length) for (const test of await this.store.connectionTestsByIds(unseen)) if (test) this.publishTest(test);
       for (const id of testIds) this.pendingTests.delete(id);
     }
-    if (!serverIds.length && !environmentIds.length) return;
+    const { positions } = this.store.capabilities;
+    const delta = positions && this.position !== null ? await positions.changedSince(this.position) : undefined;
+    const envIds = [...new Set([...environmentIds, ...(delta?.environmentIds ?? [])])];
+    const changedServers = [...serverIds, ...(delta?.serverIds ?? [])];
+    if (!changedServers.length && !envIds.length) {
+      if (delta) this.position = delta.position;
+      return;
+    }
     const now = this.options.clock.now();
-    if (environmentIds.length) {
-      const rows = await this.store.environmentsByIds(environmentIds);
-      for (const [i, id] of environmentIds.entries()) this.applyEnvironment(id, rows[i], "DATABASE", now);
-      // A droplet's address is part of its servers' endpoints: re-derive them too.
-      const affected = new Set(environmentIds);
-      for (const [id, cached] of this.servers) if (affected.has(cached.row.environmentId)) serverIds.push(id);
-    }
-    const ids = [...new Set(serverIds)];
-    if (ids.length) {
-      const rows = await this.store.serversByIds(ids);
-      await this.loadMissingEnvironments(rows);
-      for (const [i, id] of ids.entries()) this.applyServer(id, rows[i], "DATABASE", now);
-    }
+    const envRows = envIds.length ? await this.store.environmentsByIds(envIds) : [];
+    // A droplet's address is part of its servers' endpoints: re-derive them too.
+    const affected = new Set(envIds);
+    for (const [id, cached] of this.servers) if (affected.has(cached.row.environmentId)) changedServers.push(id);
+    const ids = [...new Set(changedServers)];
+    const rows = ids.length ? await this.store.serversByIds(ids) : [];
+    if (delta) this.position = delta.position;
+    for (const [i, id] of envIds.entries()) this.applyEnvironment(id, envRows[i], "DATABASE", now);
+    await this.loadMissingEnvironments(rows);
+    for (const [i, id] of ids.entries()) this.applyServer(id, rows[i], "DATABASE", now);
     // Only now forget the notices: a failed reload is retried.
     for (const id of serverIds) this.pendingServers.delete(id);
     for (const id of environmentIds) this.pendingEnvironments.delete(id);
@@ -213,6 +223,10 @@ export class LiveFleet {
 
   /** Reads every server (in pages); with `publish`, emits what differs from the cache. */
   private async loadAll(source: EventSource, publish: boolean) {
+    // The position before the first page: whatever commits while the pages are read is read again
+    // by the next reload (an unchanged row publishes nothing).
+    const { positions } = this.store.capabilities;
+    if (positions) this.position = await positions.current();
     const now = this.options.clock.now();
     const time = { now, thresholds: this.options.thresholds };
     const seen = new Set<string>();
@@ -260,17 +274,28 @@ export class LiveFleet {
     if (!row) {
       if (!before) return;
       this.environments.delete(id);
-      this.environmentEvents.publish({ kind: "REMOVED", environmentId: id, environment: null, source, at });
+      this.environmentEvents.publish({
+        kind: "REMOVED",
+        environmentId: id,
+        environment: null,
+        userId: before.userId,
+        source,
+        at,
+        resumeFrom: { position: this.position, at },
+      });
       return;
     }
     this.environments.set(id, row);
     if (before && JSON.stringify({ ...before, updatedAt: 0 }) === JSON.stringify({ ...row, updatedAt: 0 })) return;
+    const eventAt = source === "DATABASE" ? row.updatedAt : at;
     this.environmentEvents.publish({
       kind: before ? "UPDATED" : "ADDED",
       environmentId: id,
       environment: row,
+      userId: row.userId,
       source,
-      at: source === "DATABASE" ? row.updatedAt : at,
+      at: eventAt,
+      resumeFrom: { position: this.position, at: eventAt },
     });
   }
 
@@ -280,7 +305,7 @@ export class LiveFleet {
       if (!before) return;
       this.forget(id);
       this.serverEvents.publish(
-        serverEvent("REMOVED", source, now, {
+        serverEvent("REMOVED", source, now, this.position, {
           serverId: id,
           server: null,
           environment: this.environments.get(before.row.environmentId) ?? null,
@@ -294,7 +319,7 @@ export class LiveFleet {
     const after = this.toCached(row, now);
     this.remember(id, after);
     if (source === "DATABASE") this.options.onLag?.(Math.max(0, Date.now() - row.updatedAt.getTime()) / 1000);
-    const event = serverEvent(before ? "UPDATED" : "ADDED", source, source === "DATABASE" ? row.updatedAt : now, {
+    const event = serverEvent(before ? "UPDATED" : "ADDED", source, source === "DATABASE" ? row.updatedAt : now, this.position, {
       serverId: id,
       server: row,
       environment: this.environments.get(row.environmentId) ?? null,
@@ -322,7 +347,7 @@ export class LiveFleet {
     this.remember(id, { ...cached, status, evaluatedAt: at.getTime(), nextAt });
     if (!changed) return false;
     this.serverEvents.publish(
-      serverEvent("UPDATED", "HEALTH_CLOCK", at, {
+      serverEvent("UPDATED", "HEALTH_CLOCK", at, this.position, {
         serverId: id,
         server: cached.row,
         environment: this.environments.get(cached.row.environmentId) ?? null,
@@ -335,41 +360,75 @@ export class LiveFleet {
   }
 
   /**
-   * Servers changed after `since`, as events, to replay before live events on a resumed
-   * subscription: those written or aged since then, then those deleted since then.
+   * Servers changed after `from`, as events, to replay before live events on a resumed
+   * subscription: those written or aged since then, then those deleted since then. Each carries
+   * `from` as its own resume point: a client that leaves during the replay gets all of it again.
    */
-  async *replay(since: Date, ownerId?: string): AsyncGenerator<ServerEvent> {
+  async *replay(from: ReplayFrom, ownerId?: string): AsyncGenerator<ServerEvent> {
     const now = this.options.clock.now();
     const time = { now, thresholds: this.options.thresholds };
-    for await (const page of allPages((after) => this.store.serversChangedSince(since, time, { first: LOAD_PAGE, after }, ownerId))) {
+    for await (const page of allPages((after) => this.store.serversChangedSince(from, time, { first: LOAD_PAGE, after }, ownerId))) {
       const envs = new Map(page.environments.map((e) => [e.id, e]));
       for (const row of page.rows) {
         const current = serverStatus(row, now, this.options.thresholds);
         const environment = envs.get(row.environmentId) ?? null;
-        yield serverEvent("UPDATED", "REPLAY", new Date(Math.max(row.updatedAt.getTime(), now.getTime())), {
-          serverId: row.id,
-          server: row,
-          environment,
-          scope: { environmentId: row.environmentId, userId: environment?.userId ?? null },
-          previous: null,
-          current,
-        });
+        const at = new Date(Math.max(row.updatedAt.getTime(), now.getTime()));
+        yield {
+          ...serverEvent("UPDATED", "REPLAY", at, from.position, {
+            serverId: row.id,
+            server: row,
+            environment,
+            scope: { environmentId: row.environmentId, userId: environment?.userId ?? null },
+            previous: null,
+            current,
+          }),
+          resumeFrom: from,
+        };
       }
     }
-    const removedPages = allPages(
-      (after) => this.store.serversRemovedSince(since, { first: LOAD_PAGE, after }, ownerId),
+    for await (const page of allPages(
+      (after) => this.store.serversRemovedSince(from, { first: LOAD_PAGE, after }, ownerId),
       (removed: RemovedServer) => removed.cursor,
-    );
-    for await (const page of removedPages) {
+    )) {
       for (const removed of page.rows) {
-        yield serverEvent("REMOVED", "REPLAY", removed.removedAt, {
-          serverId: removed.id,
-          server: null,
-          environment: this.environments.get(removed.environmentId) ?? null,
-          scope: { environmentId: removed.environmentId, userId: removed.userId },
-          previous: null,
-          current: null,
-        });
+        yield {
+          ...serverEvent("REMOVED", "REPLAY", removed.removedAt, from.position, {
+            serverId: removed.id,
+            server: null,
+            environment: this.environments.get(removed.environmentId) ?? null,
+            scope: { environmentId: removed.environmentId, userId: removed.userId },
+            previous: null,
+            current: null,
+          }),
+          resumeFrom: from,
+        };
+      }
+    }
+  }
+
+  /** Environments changed or deleted after `from`, as events (as replay() for servers). */
+  async *replayEnvironments(from: ReplayFrom, ownerId?: string): AsyncGenerator<EnvironmentEvent> {
+    const now = this.options.clock.now();
+    for await (const page of allPages((after) => this.store.environmentsChangedSince(from, { first: LOAD_PAGE, after }, ownerId))) {
+      for (const row of page.rows) {
+        const at = new Date(Math.max(row.updatedAt?.getTime() ?? 0, now.getTime()));
+        yield { kind: "UPDATED", environmentId: row.id, environment: row, userId: row.userId, source: "REPLAY", at, resumeFrom: from };
+      }
+    }
+    for await (const page of allPages(
+      (after) => this.store.environmentsRemovedSince(from, { first: LOAD_PAGE, after }, ownerId),
+      (removed: RemovedServer) => removed.cursor,
+    )) {
+      for (const removed of page.rows) {
+        yield {
+          kind: "REMOVED",
+          environmentId: removed.id,
+          environment: null,
+          userId: removed.userId,
+          source: "REPLAY",
+          at: removed.removedAt,
+          resumeFrom: from,
+        };
       }
     }
   }

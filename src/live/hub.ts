@@ -3,7 +3,7 @@
 // falls too far behind is ended with an error instead of growing without bound.
 export class SubscriberTooSlowError extends Error {
   constructor() {
-    super("The subscriber fell too far behind and was disconnected; resubscribe with `since` to catch up");
+    super("The subscriber fell too far behind and was disconnected; resubscribe with the last event's `cursor` as `after` to catch up");
   }
 }
 

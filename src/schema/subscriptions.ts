@@ -2,7 +2,8 @@
 // environment changes; optionally resumed from a cursor (`since`).
 import { canSeeEnvironment, ownerScope } from "../auth/visibility.ts";
 import { REMOVED_SERVERS_KEPT_MS } from "../data/store.ts";
-import type { EnvironmentEvent, ServerEvent } from "../live/events.ts";
+import type { ChangeKind, EnvironmentEvent, EventSource, ServerEvent } from "../live/events.ts";
+import type { ReplayFrom } from "../data/store.ts";
 import { builder } from "./builder.ts";
 import type { Context } from "./context.ts";
 import { badInput, userError } from "./errors.ts";
@@ -32,7 +33,8 @@ export const ServerStatusChangeRef = builder.objectRef<ServerEvent>("ServerStatu
     previous: t.field({ type: ServerStatusRef, nullable: true, description: "Null for a new server, and on REPLAY.", resolve: (e) => e.previous }),
     current: t.field({ type: ServerStatusRef, resolve: (e) => e.current! }),
     source: t.field({ type: SourceEnum, resolve: (e) => e.source }),
-    at: t.field({ type: "DateTime", description: "When it changed; pass the last one as `since` to resume.", resolve: (e) => e.at }),
+    at: t.field({ type: "DateTime", description: "When it changed.", resolve: (e) => e.at }),
+    cursor: t.string({ description: CURSOR, resolve: (e) => encodeResume(e.resumeFrom) }),
   }),
 });
 
@@ -47,6 +49,7 @@ const ServerChangeRef = builder.objectRef<ServerEvent>("ServerChange").implement
     status: t.field({ type: ServerStatusRef, nullable: true, resolve: (e) => e.current }),
     source: t.field({ type: SourceEnum, resolve: (e) => e.source }),
     at: t.field({ type: "DateTime", resolve: (e) => e.at }),
+    cursor: t.string({ description: CURSOR, resolve: (e) => encodeResume(e.resumeFrom) }),
   }),
 });
 
@@ -57,6 +60,7 @@ const EnvironmentChangeRef = builder.objectRef<EnvironmentEvent>("EnvironmentCha
     environment: t.field({ type: EnvironmentRef, nullable: true, description: "Null when removed.", resolve: (e) => e.environment }),
     source: t.field({ type: SourceEnum, resolve: (e) => e.source }),
     at: t.field({ type: "DateTime", resolve: (e) => e.at }),
+    cursor: t.string({ description: CURSOR, resolve: (e) => encodeResume(e.resumeFrom) }),
   }),
 });
 
@@ -73,7 +77,46 @@ const ServerEventFilterInput = builder.inputType("ServerEventFilter", {
 const REPLAY_DAYS = REMOVED_SERVERS_KEPT_MS / 86_400_000;
 /** Allowance for the database's clock against ours when telling live rows from replayed ones. */
 const REPLAY_OVERLAP_MS = 5_000;
-const SINCE = `Resume from the \`at\` of the last event received: servers changed or deleted after it are sent first (source REPLAY). At most ${REPLAY_DAYS} days back.`;
+const CURSOR =
+  "Where a subscription resumed from this event starts: pass the last one received as `after`. Opaque; gap-free on Postgres and the embedded database.";
+const AFTER = `Resume after the event whose \`cursor\` this is: every change committed after that event was issued is sent first (source REPLAY), whenever its transaction began; then live events. At most ${REPLAY_DAYS} days back.`;
+const SINCE = `Resume by time (prefer \`after\`): servers changed or deleted after this moment are sent first (source REPLAY). A change whose transaction began before it but committed later can be missed. At most ${REPLAY_DAYS} days back.`;
+const SNAPSHOT = /^\d{1,20}:\d{1,20}:(\d{1,20}(,\d{1,20})*)?$/;
+
+/** An event's cursor: its commit position (a database snapshot, when the store has them) and its moment. */
+function encodeResume(from: ReplayFrom): string {
+  return Buffer.from(JSON.stringify({ p: from.position, t: from.at.getTime() })).toString("base64url");
+}
+
+function decodeResume(cursor: string): ReplayFrom {
+  const bad = () => badInput("`after` is not a cursor from an event of this API", "after");
+  if (cursor.length > 65_536) throw bad();
+  let parsed: { p?: unknown; t?: unknown };
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    throw bad();
+  }
+  if (typeof parsed?.t !== "number" || !Number.isFinite(parsed.t)) throw bad();
+  if (parsed.p !== null && (typeof parsed.p !== "string" || !SNAPSHOT.test(parsed.p))) throw bad();
+  return { position: parsed.p, at: new Date(parsed.t) };
+}
+
+/** Where a subscription resumes from, if it does: `after` (a cursor) or `since` (a moment), within the replay window. */
+function resumeFrom(args: { after?: string | null; since?: Date | null }): ReplayFrom | null {
+  if (args.after && args.since) throw badInput("Give `after` or `since`, not both", "after");
+  const from = args.after ? decodeResume(args.after) : args.since ? { position: null, at: args.since } : null;
+  if (!from) return null;
+  const field = args.after ? "after" : "since";
+  if (from.at.getTime() > Date.now() + 60_000) throw badInput(`\`${field}\` is in the future`, field);
+  if (from.at.getTime() < Date.now() - REMOVED_SERVERS_KEPT_MS) {
+    throw badInput(
+      `\`${field}\` is older than the ${REPLAY_DAYS}-day replay window (deletions before it are forgotten): read the list again and subscribe without it`,
+      field,
+    );
+  }
+  return from;
+}
 
 function liveOf(ctx: Context) {
   if (!ctx.live) throw userError("UPSTREAM_UNAVAILABLE", "Live updates are not running on this server");
@@ -95,47 +138,47 @@ function serverFilter(input: typeof ServerEventFilterInput.$inferInput | null | 
   };
 }
 
-/** Live events, preceded (with `since`) by a replay of what changed since. Subscribes first, so nothing falls between. */
-function withReplay(ctx: Context, accept: (e: ServerEvent) => boolean, since: Date | null | undefined): AsyncIterable<ServerEvent> {
+/** Live server events, preceded (when resuming) by a replay of what changed since. Subscribes first, so nothing falls between. */
+function withReplay(ctx: Context, accept: (e: ServerEvent) => boolean, from: ReplayFrom | null): AsyncIterable<ServerEvent> {
   const live = liveOf(ctx);
-  if (since && since.getTime() > Date.now() + 60_000) throw badInput("`since` is in the future", "since");
-  if (since && since.getTime() < Date.now() - REMOVED_SERVERS_KEPT_MS) {
-    throw badInput(
-      `\`since\` is older than the ${REPLAY_DAYS}-day replay window (deletions before it are forgotten): read the list again and subscribe without \`since\``,
-      "since",
-    );
-  }
   return ctx.holdSubscription(() => {
     const events = live.serverEvents.subscribe(accept);
     // Without a replay, the hub's iterator is the subscription: one async layer less per event.
     // Read only the viewer's own servers: the query is scoped, not its results filtered.
-    return since ? replayThen(live.replay(since, ownerScope(ctx.viewer)), accept, events) : events;
+    return from ? replayThen(live.replay(from, ownerScope(ctx.viewer)), accept, events, serverVersion) : events;
   });
 }
+
+/** What identifies a delivered row version, to skip a live copy of what the replay sent. */
+type Version = { id: string; updatedAt: number | null };
+const serverVersion = (e: ServerEvent): Version => ({ id: e.serverId, updatedAt: e.server?.updatedAt.getTime() ?? null });
+const environmentVersion = (e: EnvironmentEvent): Version => ({ id: e.environmentId, updatedAt: e.environment?.updatedAt?.getTime() ?? null });
 
 /**
  * The replay, then the live events. Not an async generator: a generator's return() waits for the
  * pending next(), which for a quiet subscription never settles, so closing it would leave its hub
  * subscriber behind. Here return() ends the live subscription at once.
  */
-function replayThen(
-  replay: AsyncIterable<ServerEvent>,
-  accept: (e: ServerEvent) => boolean,
-  events: AsyncIterableIterator<ServerEvent>,
-): AsyncIterableIterator<ServerEvent> {
+function replayThen<E extends { kind: ChangeKind; source: EventSource }>(
+  replay: AsyncIterable<E>,
+  accept: (e: E) => boolean,
+  events: AsyncIterableIterator<E>,
+  versionOf: (e: E) => Version,
+): AsyncIterableIterator<E> {
   const replayed = replay[Symbol.asyncIterator]();
   let replaying = true;
-  // What the replay sent, by server: the row version (ms), or REMOVED. A change committed while
+  // What the replay sent, by row: the row version (ms), or REMOVED. A change committed while
   // the replay ran is in both the replay and the live queue; the live copy is then skipped.
   const sent = new Map<string, number | "REMOVED">();
   let replayEndedAt = 0;
-  const alreadySent = (e: ServerEvent) => {
-    const version = sent.get(e.serverId);
+  const alreadySent = (e: E) => {
+    const { id, updatedAt } = versionOf(e);
+    const version = sent.get(id);
     if (version === undefined || e.source === "HEALTH_CLOCK") return false;
     if (e.kind === "REMOVED") return version === "REMOVED";
-    return version !== "REMOVED" && !!e.server && e.server.updatedAt.getTime() <= version;
+    return version !== "REMOVED" && updatedAt !== null && updatedAt <= version;
   };
-  const iterator: AsyncIterableIterator<ServerEvent> = {
+  const iterator: AsyncIterableIterator<E> = {
     async next() {
       try {
         while (replaying) {
@@ -145,7 +188,8 @@ function replayThen(
             replayEndedAt = Date.now();
           } else if (accept(step.value)) {
             const e = step.value;
-            sent.set(e.serverId, e.kind === "REMOVED" ? "REMOVED" : (e.server?.updatedAt.getTime() ?? 0));
+            const { id, updatedAt } = versionOf(e);
+            sent.set(id, e.kind === "REMOVED" ? "REMOVED" : (updatedAt ?? 0));
             return step;
           }
         }
@@ -157,10 +201,11 @@ function replayThen(
         const step = await events.next();
         if (step.done || !sent.size) return step;
         const e = step.value;
+        const { id, updatedAt } = versionOf(e);
         // Rows written well after the replay ended cannot have been in it: forget what it sent.
-        if (e.server && e.server.updatedAt.getTime() > replayEndedAt + REPLAY_OVERLAP_MS) sent.clear();
+        if (updatedAt !== null && updatedAt > replayEndedAt + REPLAY_OVERLAP_MS) sent.clear();
         if (!alreadySent(e)) return step;
-        sent.delete(e.serverId);
+        sent.delete(id);
       }
     },
     async return() {
@@ -192,18 +237,26 @@ builder.subscriptionType({
     serverStatusChanged: t.field({
       type: ServerStatusChangeRef,
       description: "A server's state or health changed: by a write, or by its heartbeat ageing.",
-      args: { filter: t.arg({ type: ServerEventFilterInput }), since: t.arg({ type: "DateTime", description: SINCE }) },
+      args: {
+        filter: t.arg({ type: ServerEventFilterInput }),
+        after: t.arg.string({ description: AFTER }),
+        since: t.arg({ type: "DateTime", description: SINCE }),
+      },
       subscribe: (_root, args, ctx) => {
         const accept = serverFilter(args.filter, ctx);
-        return withReplay(ctx, (e) => e.statusChanged && e.kind !== "REMOVED" && accept(e), args.since);
+        return withReplay(ctx, (e) => e.statusChanged && e.kind !== "REMOVED" && accept(e), resumeFrom(args));
       },
       resolve: (e, _args, ctx) => forEvent(ctx, e),
     }),
     serverChanged: t.field({
       type: ServerChangeRef,
       description: "Every visible change to a server: added, updated, removed.",
-      args: { filter: t.arg({ type: ServerEventFilterInput }), since: t.arg({ type: "DateTime", description: SINCE }) },
-      subscribe: (_root, args, ctx) => withReplay(ctx, serverFilter(args.filter, ctx), args.since),
+      args: {
+        filter: t.arg({ type: ServerEventFilterInput }),
+        after: t.arg.string({ description: AFTER }),
+        since: t.arg({ type: "DateTime", description: SINCE }),
+      },
+      subscribe: (_root, args, ctx) => withReplay(ctx, serverFilter(args.filter, ctx), resumeFrom(args)),
       resolve: (e, _args, ctx) => forEvent(ctx, e),
     }),
     connectionTested: t.field({
@@ -222,13 +275,16 @@ builder.subscriptionType({
     environmentChanged: t.field({
       type: EnvironmentChangeRef,
       description: "An environment (droplet) was added, changed or removed; all of them, or the one with `id`.",
-      args: { id: t.arg.id() },
+      args: { id: t.arg.id(), after: t.arg.string({ description: AFTER }), since: t.arg({ type: "DateTime", description: SINCE }) },
       subscribe: (_root, args, ctx) => {
         const id = args.id ? parseId(String(args.id), "Environment") : undefined;
+        const from = resumeFrom(args);
         const live = liveOf(ctx);
-        return ctx.holdSubscription(() =>
-          live.environmentEvents.subscribe((e) => (!id || e.environmentId === id) && canSeeEnvironment(ctx.viewer, e.environment ?? { userId: "" })),
-        );
+        const accept = (e: EnvironmentEvent) => (!id || e.environmentId === id) && canSeeEnvironment(ctx.viewer, e);
+        return ctx.holdSubscription(() => {
+          const events = live.environmentEvents.subscribe(accept);
+          return from ? replayThen(live.replayEnvironments(from, ownerScope(ctx.viewer)), accept, events, environmentVersion) : events;
+        });
       },
       resolve: (e, _args, ctx) => {
         freshFor(ctx, e.at);

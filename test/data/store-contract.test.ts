@@ -313,7 +313,7 @@ describe.each(targets.filter((t) => t.name !== "Supabase"))("SQL store on $name"
     const seen: string[] = [];
     let after: RemovedServer["cursor"] | undefined;
     for (;;) {
-      const page = await store.serversRemovedSince(since, { first: 2, after });
+      const page = await store.serversRemovedSince({ position: null, at: since }, { first: 2, after });
       seen.push(...page.rows.map((r) => r.id));
       for (const r of page.rows) expect(r).toMatchObject({ userId: USER_A, removedAt: expect.any(Date) });
       if (!page.hasNextPage) break;
@@ -323,11 +323,11 @@ describe.each(targets.filter((t) => t.name !== "Supabase"))("SQL store on $name"
     expect(seen).toHaveLength(4);
     expect(seen[0]).toBe(single);
     expect(new Set(seen)).toEqual(new Set([single, ...inDoomed]));
-    const envOf = new Map((await store.serversRemovedSince(since, { first: 10 })).rows.map((r) => [r.id, r.environmentId]));
+    const envOf = new Map((await store.serversRemovedSince({ position: null, at: since }, { first: 10 })).rows.map((r) => [r.id, r.environmentId]));
     expect(envOf.get(inDoomed[0])).toBe(doomedEnv);
 
-    expect((await store.serversRemovedSince(since, { first: 10 }, "22222222-2222-4222-8222-222222222222")).rows).toEqual([]);
-    expect((await store.serversRemovedSince(new Date(Date.now() + 60_000), { first: 10 })).rows).toEqual([]);
+    expect((await store.serversRemovedSince({ position: null, at: since }, { first: 10 }, "22222222-2222-4222-8222-222222222222")).rows).toEqual([]);
+    expect((await store.serversRemovedSince({ position: null, at: new Date(Date.now() + 60_000) }, { first: 10 })).rows).toEqual([]);
   });
 
   it("reads timestamps to the millisecond as the database holds them (microseconds truncated), in pages and by id", async () => {

@@ -124,7 +124,7 @@ describe("SupabaseStore removed servers (replay)", () => {
     ];
     const { store, requests } = capture(() => json(rows));
     const page = await store.serversRemovedSince(
-      new Date("2026-11-25T11:00:00Z"),
+      { position: null, at: new Date("2026-11-25T11:00:00Z") },
       { first: 1, after: { at: "2026-11-25T11:30:00.000001+00:00", id: SERVER_ROW.id } },
       ENV_ROW.user_id,
     );

@@ -85,15 +85,15 @@ describe("live clients", () => {
     // event's cursor is kept in the subscription's variables (the client sends them again on reconnect).
     const { client, counted } = refreshingClient();
     const payload = {
-      query: "subscription($since: DateTime) { serverChanged(since: $since) { server { name version } at } }",
-      variables: { since: null as string | null },
+      query: "subscription($after: String) { serverChanged(after: $after) { server { name version } cursor } }",
+      variables: { after: null as string | null },
     };
     const seen: string[] = [];
-    client.subscribe<{ serverChanged: { server: { name: string; version: string | null }; at: string } }>(payload, {
+    client.subscribe<{ serverChanged: { server: { name: string; version: string | null }; cursor: string } }>(payload, {
       next: ({ data }) => {
         const e = data!.serverChanged;
         if (e.server.version?.startsWith("v")) seen.push(`${e.server.name}=${e.server.version}`);
-        payload.variables.since = e.at;
+        payload.variables.after = e.cursor;
       },
       error: (e) => seen.push(`error ${JSON.stringify(e)}`),
       complete: () => undefined,
@@ -111,7 +111,7 @@ describe("live clients", () => {
     const { Client, fetchExchange, subscriptionExchange } = await import("@urql/core");
     const { client: wsClient, counted } = refreshingClient();
     // The variables the app keeps current: graphql-ws sends this object again on reconnect.
-    const variables = { since: null as string | null };
+    const variables = { after: null as string | null };
     const urql = new Client({
       url: server.url,
       exchanges: [
@@ -126,15 +126,15 @@ describe("live clients", () => {
     });
     const seen: string[] = [];
     const { unsubscribe } = urql
-      .subscription<{ serverChanged: { server: { name: string; version: string | null }; at: string } }>(
-        "subscription ($since: DateTime) { serverChanged(since: $since) { server { name version } at } }",
+      .subscription<{ serverChanged: { server: { name: string; version: string | null }; cursor: string } }>(
+        "subscription ($after: String) { serverChanged(after: $after) { server { name version } cursor } }",
         variables,
       )
       .subscribe((result) => {
         if (result.error) return void seen.push(`error ${result.error.message}`);
         const e = result.data!.serverChanged;
         if (e.server.version?.startsWith("urql-")) seen.push(`${e.server.name}=${e.server.version}`);
-        variables.since = e.at;
+        variables.after = e.cursor;
       });
     try {
       await until(() => server.live!.serverEvents.size === 1, "the subscription");

@@ -13,7 +13,7 @@ describe("Hub", () => {
     expect(hub.size).toBe(0);
   });
 
-  it("disconnects a subscriber more than 10,000 events behind, telling it to resubscribe with `since`", async () => {
+  it("disconnects a subscriber more than 10,000 events behind, telling it to resubscribe with `after`", async () => {
     const hub = new Hub<number>();
     const slow = hub.subscribe(() => true);
     const fast = hub.subscribe(() => true);
@@ -25,7 +25,7 @@ describe("Hub", () => {
     hub.publish(10_000);
     expect(hub.size).toBe(1);
     await expect(slow.next()).rejects.toThrow(SubscriberTooSlowError);
-    await expect(slow.next()).rejects.toThrow(/resubscribe with `since`/);
+    await expect(slow.next()).rejects.toThrow(/resubscribe with .* as `after`/);
     expect((await fast.next()).value).toBe(10_000);
     await fast.return!();
   });
