@@ -146,6 +146,54 @@ describe("live clients", () => {
     }
   });
 
+  it("holds a subscription across three expiries of 2-second tokens with Apollo Client's GraphQLWsLink, receiving every change once", async () => {
+    const { ApolloClient, ApolloLink, InMemoryCache, gql } = await import("@apollo/client");
+    const { GraphQLWsLink } = await import("@apollo/client/link/subscriptions");
+    const { client: wsClient, counted } = refreshingClient();
+    // The variables the app keeps current. Apollo copies an operation's variables, so a one-line
+    // link hands the WebSocket link this object instead; graphql-ws sends it again on reconnect.
+    const variables = { after: null as string | null };
+    const keepCursor = new ApolloLink((operation, forward) => {
+      operation.variables = variables;
+      return forward(operation);
+    });
+    const apollo = new ApolloClient({ link: ApolloLink.from([keepCursor, new GraphQLWsLink(wsClient)]), cache: new InMemoryCache() });
+    const seen: string[] = [];
+    const subscription = apollo
+      .subscribe<{ serverChanged: { server: { id: string; name: string; version: string | null }; cursor: string } }>({
+        query: gql`
+          subscription Watch($after: String) {
+            serverChanged(after: $after) {
+              server {
+                id
+                name
+                version
+              }
+              cursor
+            }
+          }
+        `,
+        variables,
+      })
+      .subscribe({
+        next: (result) => {
+          if (result.error) return void seen.push(`error ${result.error.message}`);
+          const e = result.data!.serverChanged;
+          if (e.server.version?.startsWith("apollo-")) seen.push(`${e.server.name}=${e.server.version}`);
+          variables.after = e.cursor;
+        },
+        error: (error) => seen.push(`error ${String(error)}`),
+      });
+    try {
+      await until(() => server.live!.serverEvents.size === 1, "the subscription");
+      await expectEveryChangeOnce(seen, "apollo-", 30, 230);
+      expect(counted.connections).toBeGreaterThanOrEqual(4);
+    } finally {
+      subscription.unsubscribe();
+      await wsClient.dispose();
+    }
+  });
+
   it.each([
     ["30 days", 30 * 86_400],
     ["10 years", 10 * 365 * 86_400],
