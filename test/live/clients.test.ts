@@ -1,4 +1,4 @@
-// The live path as front ends use it, with graphql-ws's own client and a raw SSE stream: token
+// The live path as front ends use it, with graphql-ws's own client, Apollo, urql, graphql-sse and a raw SSE stream: token
 // refresh without losing a change, tokens of any lifetime, SSE ending at the token's expiry, and one
 // operation's problem never closing the socket its neighbours share.
 import { createClient, type Client } from "graphql-ws";
@@ -235,6 +235,48 @@ describe("live clients", () => {
     expect(messages.at(-1)).toMatchObject({ errors: [{ message: expect.stringMatching(/expired/i), extensions: { code: "UNAUTHENTICATED" } }] });
     expect(Date.now() - started).toBeGreaterThan(1000);
     expect(Date.now() - started).toBeLessThan(6000);
+  });
+
+  it("with graphql-sse's client: a stream ends at its token's expiry with UNAUTHENTICATED, and resubscribing with a fresh token and the cursor loses no change", async () => {
+    const { createClient: createSseClient } = await import("graphql-sse");
+    // What an app does over SSE: headers() returns its current token; on UNAUTHENTICATED it
+    // subscribes again with the last event's cursor.
+    const sse = createSseClient({
+      url: server.url,
+      singleConnection: false,
+      headers: async () => ({ authorization: `Bearer ${await token(2)}` }),
+    });
+    const variables = { after: null as string | null };
+    const seen: string[] = [];
+    const codes: string[] = [];
+    let subscriptions = 0;
+    let stop = () => {};
+    const subscribe = () => {
+      subscriptions++;
+      stop = sse.subscribe<{ serverChanged: { server: { name: string; version: string | null }; cursor: string } }>(
+        { query: "subscription($after: String) { serverChanged(after: $after) { server { name version } cursor } }", variables: { ...variables } },
+        {
+          next: ({ data, errors }) => {
+            if (errors) return void codes.push(...errors.map((e) => String(e.extensions?.code)));
+            const e = data!.serverChanged;
+            if (e.server.version?.startsWith("sse-")) seen.push(`${e.server.name}=${e.server.version}`);
+            variables.after = e.cursor;
+          },
+          error: (error) => seen.push(`error ${String(error)}`),
+          complete: () => setTimeout(subscribe, 50), // ended by the server (token expired): come back
+        },
+      );
+    };
+    subscribe();
+    try {
+      await until(() => server.live!.serverEvents.size === 1, "the subscription");
+      await expectEveryChangeOnce(seen, "sse-", 20, 250);
+      expect(subscriptions).toBeGreaterThanOrEqual(3);
+      expect(new Set(codes)).toEqual(new Set(["UNAUTHENTICATED"]));
+    } finally {
+      stop();
+      sse.dispose();
+    }
   });
 
   it("answers each over-limit or malformed operation with its own coded error while the socket's other subscription keeps receiving", async () => {
