@@ -2,6 +2,7 @@
 // NODE_ENV=production and BENCH_NODE_FLAGS), each reporting its port, and for bench:live its
 // subscriber count and heap, over IPC.
 import { fork, type ChildProcess } from "node:child_process";
+import { writeHeapSnapshot } from "node:v8";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { openApp, type Services } from "../src/app/index.ts";
@@ -38,6 +39,11 @@ export interface ServerStats {
 /** In a server process: answers "stats" with its subscriber count and its heap after a full GC (--expose-gc). */
 export function answerStats(subscribers: () => number): void {
   process.on("message", (m: string) => {
+    // BENCH_HEAP_SNAPSHOTS=dir: a heap snapshot at each stats request, to see what a subscriber holds.
+    if (m === "stats" && process.env.BENCH_HEAP_SNAPSHOTS) {
+      (globalThis as { gc?: () => void }).gc?.();
+      writeHeapSnapshot(`${process.env.BENCH_HEAP_SNAPSHOTS}/${process.pid}-${Date.now()}.heapsnapshot`);
+    }
     if (m !== "stats") return;
     (globalThis as { gc?: () => void }).gc?.();
     const { heapUsed, rss } = process.memoryUsage();

@@ -26,32 +26,54 @@ export class RowLoader<T> {
   }
 }
 
-export interface Loaders {
-  environment: RowLoader<EnvironmentRow>;
+/**
+ * A request's loaders, each made on first use: a subscription holds one of these for its life,
+ * and an idle one should hold next to nothing.
+ */
+export class Loaders {
+  private environmentLoader: RowLoader<EnvironmentRow> | undefined;
+  private serverLoader: RowLoader<ServerRow> | undefined;
+  private lastTestLoader: DataLoader<string, ConnectionTestRow | null> | undefined;
+  private pageEnvironmentMap: WeakMap<ServerRow, EnvironmentRow> | undefined;
+  private keyedLoaders: Map<string, DataLoader<string, unknown>> | undefined;
+
+  constructor(private readonly store: Store) {}
+
+  get environment(): RowLoader<EnvironmentRow> {
+    this.environmentLoader ??= new RowLoader((ids) => this.store.environmentsByIds(ids));
+    return this.environmentLoader;
+  }
+
   /**
    * The environment each server of a page came with, when the page read only some of the
    * environment's columns: such rows serve that page's selection only, so they stay out of
    * `environment`, which others in the same request may ask for whole.
    */
-  pageEnvironments: WeakMap<ServerRow, EnvironmentRow>;
-  server: RowLoader<ServerRow>;
+  get pageEnvironments(): WeakMap<ServerRow, EnvironmentRow> {
+    this.pageEnvironmentMap ??= new WeakMap();
+    return this.pageEnvironmentMap;
+  }
+
+  get server(): RowLoader<ServerRow> {
+    this.serverLoader ??= new RowLoader((ids) => this.store.serversByIds(ids));
+    return this.serverLoader;
+  }
+
   /** The newest connection test of a server, by server id. */
-  lastConnectionTest: DataLoader<string, ConnectionTestRow | null>;
+  get lastConnectionTest(): DataLoader<string, ConnectionTestRow | null> {
+    this.lastTestLoader ??= new DataLoader((ids) => this.store.lastConnectionTests(ids));
+    return this.lastTestLoader;
+  }
+
   /** Loaders for per-environment server pages, one per distinct set of page arguments. */
-  keyed<V>(key: string, batch: (keys: readonly string[]) => Promise<V[]>): DataLoader<string, V>;
+  keyed<V>(key: string, batch: (keys: readonly string[]) => Promise<V[]>): DataLoader<string, V> {
+    this.keyedLoaders ??= new Map();
+    let loader = this.keyedLoaders.get(key);
+    if (!loader) this.keyedLoaders.set(key, (loader = new DataLoader(batch) as DataLoader<string, unknown>));
+    return loader as DataLoader<string, V>;
+  }
 }
 
 export function createLoaders(store: Store): Loaders {
-  const keyedLoaders = new Map<string, DataLoader<string, unknown>>();
-  return {
-    environment: new RowLoader((ids) => store.environmentsByIds(ids)),
-    pageEnvironments: new WeakMap(),
-    server: new RowLoader((ids) => store.serversByIds(ids)),
-    lastConnectionTest: new DataLoader((ids) => store.lastConnectionTests(ids)),
-    keyed<V>(key: string, batch: (keys: readonly string[]) => Promise<V[]>) {
-      let loader = keyedLoaders.get(key);
-      if (!loader) keyedLoaders.set(key, (loader = new DataLoader(batch) as DataLoader<string, unknown>));
-      return loader as DataLoader<string, V>;
-    },
-  };
+  return new Loaders(store);
 }

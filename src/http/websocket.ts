@@ -1,12 +1,13 @@
 // graphql-ws on the HTTP server's port and path, executed through yoga's envelope (same schema,
 // context, plugins and error masking as HTTP), with the token given in connectionParams.
 import type { IncomingMessage, Server } from "node:http";
-import { type DocumentNode, type ExecutionArgs, GraphQLError, type execute as graphqlExecute } from "graphql";
+import { type DocumentNode, type ExecutionArgs, GraphQLError, getOperationAST, type execute as graphqlExecute } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Services } from "../app/index.ts";
 import { AuthError, bearer } from "../auth/verify.ts";
 import type { Viewer } from "../auth/visibility.ts";
+import { createContext } from "../schema/context.ts";
 import { maskError } from "./errors.ts";
 import { atExpiry } from "./expiry.ts";
 import { subscribeShared } from "./shared-execution.ts";
@@ -16,7 +17,8 @@ import type { YogaApp } from "./yoga.ts";
 const MAX_MESSAGE_BYTES = 1024 * 1024;
 
 type Extra = {
-  request: IncomingMessage;
+  /** The upgrade request: read at connect, then let go (a socket may live for hours). */
+  request?: IncomingMessage;
   socket: WebSocket;
   viewer?: Viewer;
   accessToken?: string;
@@ -64,7 +66,11 @@ export function attachWebSocket(server: Server, yoga: YogaApp, services: Service
         try {
           const { viewer, expiresAt } = await services.verify(token);
           ctx.extra.viewer = viewer;
-          ctx.extra.accessToken = token ?? undefined;
+          // The token is kept only where requests carry it on (Supabase's row-level security).
+          if (services.store.capabilities.asUser) ctx.extra.accessToken = token ?? undefined;
+          // Not kept for the socket's life either (set to undefined: a delete would make the object slow).
+          for (const key of ["authorization", "Authorization", "token"]) if (key in params) (params as Record<string, unknown>)[key] = undefined;
+          (ctx.extra as { request?: IncomingMessage }).request = undefined;
           if (expiresAt) ctx.extra.cancelExpiry = atExpiry(expiresAt, () => ctx.extra.socket.close(4403, "Token expired: reconnect with a fresh token"));
           return true;
         } catch (error) {
@@ -119,6 +125,18 @@ export function attachWebSocket(server: Server, yoga: YogaApp, services: Service
           return [maskError(error, logger) as GraphQLError];
         }
         if (errors.length) return errors.map((e) => coded(e, "GRAPHQL_VALIDATION_FAILED"));
+        // A subscription lives as long as the socket may: it keeps only its document and our own
+        // context, not yoga's merged one (the socket, request and envelope), which is most of what
+        // an idle subscriber would otherwise hold. It is executed by subscribeShared, not the envelope.
+        if (getOperationAST(document, params.operationName)?.operation === "subscription") {
+          return {
+            schema,
+            operationName: params.operationName,
+            document,
+            variableValues: params.variables,
+            contextValue: createContext(services, ctx.extra.viewer, ctx.extra.accessToken, null),
+          };
+        }
         return {
           schema,
           operationName: params.operationName,

@@ -4,11 +4,11 @@ import { canSeeEnvironment, ownerScope } from "../auth/visibility.ts";
 import { REMOVED_SERVERS_KEPT_MS } from "../data/store.ts";
 import type { ChangeKind, EnvironmentEvent, EventSource, ServerEvent } from "../live/events.ts";
 import type { ReplayFrom } from "../data/store.ts";
+import { createLoaders } from "../data/loaders.ts";
 import { builder } from "./builder.ts";
 import type { Context } from "./context.ts";
 import { badInput, userError } from "./errors.ts";
 import { nodeIdEncoder, parseId } from "./ids.ts";
-import { createLoaders } from "../data/loaders.ts";
 
 const encodeServerId = nodeIdEncoder("MCPServer");
 const encodeEnvironmentId = nodeIdEncoder("Environment");
