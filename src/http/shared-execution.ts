@@ -47,73 +47,91 @@ export async function subscribeShared(
   args: ExecutionArgs,
   maskErrors: (result: ExecutionResult) => ExecutionResult,
 ): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
-  const key = shareKey(args);
   const query = compiled(args);
   if (!isCompiledQuery(query)) return maskErrors(query);
   const source = await createSourceEventStream(args);
   if (!(Symbol.asyncIterator in source)) return maskErrors(source);
-  const events = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-  const execute = async (event: unknown) => {
-    const result = await query.query(event, args.contextValue, args.variableValues);
-    return result.errors?.length ? maskErrors(result) : result;
-  };
-  const resultOf = (event: unknown) => {
-    if (typeof event !== "object" || event === null) return execute(event);
+  return new SharedSubscription(args, query, (source as AsyncIterable<unknown>)[Symbol.asyncIterator](), maskErrors);
+}
+
+/**
+ * One subscriber's results. A class, not closures: thousands of idle subscribers each hold one.
+ * Not an async generator: return() must end the source at once, not after a pending next().
+ */
+class SharedSubscription implements AsyncIterableIterator<ExecutionResult> {
+  private readonly key: string;
+  private finished = false;
+  private cancelExpiry: (() => void) | undefined;
+  /** Resolves when the viewer's token expires (SSE; over WebSocket the socket expires instead, and the context carries none). */
+  private readonly expired: Promise<"expired"> | undefined;
+
+  constructor(
+    private readonly args: ExecutionArgs,
+    private readonly query: CompiledQuery,
+    private readonly events: AsyncIterator<unknown>,
+    private readonly maskErrors: (result: ExecutionResult) => ExecutionResult,
+  ) {
+    this.key = shareKey(args);
+    const expiresAt = (args.contextValue as { expiresAt?: Date | null } | undefined)?.expiresAt;
+    if (expiresAt) this.expired = new Promise((resolve) => (this.cancelExpiry = atExpiry(expiresAt, () => resolve("expired"))));
+  }
+
+  async next(): Promise<IteratorResult<ExecutionResult>> {
+    if (this.finished) return { done: true, value: undefined };
+    try {
+      const step = await (this.expired ? Promise.race([this.events.next(), this.expired]) : this.events.next());
+      if (step === "expired")
+        return this.finish(new GraphQLError("Token expired: subscribe again with a fresh token", { extensions: { code: "UNAUTHENTICATED" } }));
+      if (step.done) this.cancelExpiry?.();
+      return step.done ? { done: true, value: undefined } : { done: false, value: await this.resultOf(step.value) };
+    } catch (error) {
+      // A failure while streaming (the database during a replay, a subscriber left too far
+      // behind) ends this subscription with a coded error, never the connection.
+      return this.finish(error);
+    }
+  }
+
+  async return(): Promise<IteratorResult<ExecutionResult>> {
+    this.finished = true;
+    this.cancelExpiry?.();
+    await this.events.return?.();
+    return { done: true, value: undefined };
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<ExecutionResult>> {
+    this.cancelExpiry?.();
+    await this.events.return?.();
+    throw error;
+  }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+
+  /** The event's result for this subscriber's key: executed by the first subscriber to reach it. */
+  private resultOf(event: unknown): ExecutionResult | Promise<ExecutionResult> {
+    if (typeof event !== "object" || event === null) return this.execute(event);
     let results = resultsByEvent.get(event);
     if (!results) resultsByEvent.set(event, (results = new Map()));
-    let result = results.get(key);
-    if (!result) results.set(key, (result = execute(event)));
+    let result = results.get(this.key);
+    if (!result) results.set(this.key, (result = this.execute(event)));
     return result;
-  };
-  // The subscription ends when the viewer's token expires, with an error saying so: SSE has no
-  // socket to close (over WebSocket the socket expires instead, and the context carries none).
-  const expiresAt = (args.contextValue as { expiresAt?: Date | null } | undefined)?.expiresAt;
-  let cancelExpiry: (() => void) | undefined;
-  const expired = expiresAt
-    ? new Promise<"expired">((resolve) => {
-        cancelExpiry = atExpiry(expiresAt, () => resolve("expired"));
-      })
-    : undefined;
-  let finished = false;
+  }
+
+  private async execute(event: unknown): Promise<ExecutionResult> {
+    const result = await this.query.query(event, this.args.contextValue, this.args.variableValues);
+    return result.errors?.length ? this.maskErrors(result) : result;
+  }
+
   /** The last result of a subscription that ends with an error: masked, then done. */
-  const finish = async (error: unknown): Promise<IteratorResult<ExecutionResult>> => {
-    finished = true;
-    cancelExpiry?.();
-    await events.return?.();
+  private async finish(error: unknown): Promise<IteratorResult<ExecutionResult>> {
+    this.finished = true;
+    this.cancelExpiry?.();
+    await this.events.return?.();
     const graphqlError =
       error instanceof GraphQLError ? error : new GraphQLError(error instanceof Error ? error.message : String(error), { originalError: error as Error });
-    return { done: false, value: maskErrors({ errors: [graphqlError] }) };
-  };
-  // Not an async generator: return() must end the source at once, not after a pending next().
-  const iterator: AsyncIterableIterator<ExecutionResult> = {
-    async next() {
-      if (finished) return { done: true, value: undefined };
-      try {
-        const step = await (expired ? Promise.race([events.next(), expired]) : events.next());
-        if (step === "expired")
-          return finish(new GraphQLError("Token expired: subscribe again with a fresh token", { extensions: { code: "UNAUTHENTICATED" } }));
-        if (step.done) cancelExpiry?.();
-        return step.done ? { done: true, value: undefined } : { done: false, value: await resultOf(step.value) };
-      } catch (error) {
-        // A failure while streaming (the database during a replay, a subscriber left too far
-        // behind) ends this subscription with a coded error, never the connection.
-        return finish(error);
-      }
-    },
-    async return() {
-      finished = true;
-      cancelExpiry?.();
-      await events.return?.();
-      return { done: true, value: undefined };
-    },
-    async throw(error?: unknown) {
-      cancelExpiry?.();
-      await events.return?.();
-      throw error;
-    },
-    [Symbol.asyncIterator]: () => iterator,
-  };
-  return iterator;
+    return { done: false, value: this.maskErrors({ errors: [graphqlError] }) };
+  }
 }
 
 /**

@@ -8,7 +8,7 @@ export class SubscriberTooSlowError extends Error {
 }
 
 export class Hub<E> {
-  private readonly subscribers = new Set<(event: E) => void>();
+  private readonly subscribers = new Set<HubSubscription<E>>();
 
   constructor(private readonly maxQueued = 10_000) {}
 
@@ -17,51 +17,65 @@ export class Hub<E> {
   }
 
   publish(event: E): void {
-    for (const deliver of this.subscribers) deliver(event);
+    for (const subscription of this.subscribers) subscription.deliver(event);
   }
 
   subscribe(accept: (event: E) => boolean): AsyncIterableIterator<E> {
-    const queue: E[] = [];
-    let wake: (() => void) | undefined;
-    let ended = false;
-    let failure: Error | undefined;
-    const deliver = (event: E) => {
-      if (ended || !accept(event)) return;
-      if (queue.length >= this.maxQueued) {
-        // What it has not read goes too: it resumes from its last event with `since`.
-        failure = new SubscriberTooSlowError();
-        queue.length = 0;
-        end();
-        return;
-      }
-      queue.push(event);
-      wake?.();
-    };
-    const end = () => {
-      ended = true;
-      this.subscribers.delete(deliver);
-      wake?.();
-    };
-    this.subscribers.add(deliver);
-    const iterator: AsyncIterableIterator<E> = {
-      async next() {
-        while (queue.length === 0) {
-          if (failure) throw failure;
-          if (ended) return { done: true, value: undefined };
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
-        }
-        return { done: false, value: queue.shift() as E };
-      },
-      async return() {
-        end();
-        queue.length = 0;
-        return { done: true, value: undefined };
-      },
-      [Symbol.asyncIterator]() {
-        return iterator;
-      },
-    };
-    return iterator;
+    const subscription = new HubSubscription(this.subscribers, accept, this.maxQueued);
+    this.subscribers.add(subscription);
+    return subscription;
+  }
+}
+
+/** One subscriber's queue. A class, not closures: thousands of idle subscribers each hold one. */
+class HubSubscription<E> implements AsyncIterableIterator<E> {
+  private readonly queue: E[] = [];
+  private wake: (() => void) | undefined;
+  private ended = false;
+  private failure: Error | undefined;
+
+  constructor(
+    private readonly subscribers: Set<HubSubscription<E>>,
+    private readonly accept: (event: E) => boolean,
+    private readonly maxQueued: number,
+  ) {}
+
+  deliver(event: E): void {
+    if (this.ended || !this.accept(event)) return;
+    if (this.queue.length >= this.maxQueued) {
+      // What it has not read goes too: it resumes from its last event's cursor.
+      this.failure = new SubscriberTooSlowError();
+      this.queue.length = 0;
+      this.end();
+      return;
+    }
+    this.queue.push(event);
+    this.wake?.();
+  }
+
+  async next(): Promise<IteratorResult<E>> {
+    while (this.queue.length === 0) {
+      if (this.failure) throw this.failure;
+      if (this.ended) return { done: true, value: undefined };
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+    return { done: false, value: this.queue.shift() as E };
+  }
+
+  async return(): Promise<IteratorResult<E>> {
+    this.end();
+    this.queue.length = 0;
+    return { done: true, value: undefined };
+  }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+
+  private end() {
+    this.ended = true;
+    this.subscribers.delete(this);
+    this.wake?.();
   }
 }
