@@ -23,10 +23,8 @@ export interface Context {
   logger: Logger;
   dtma: DtmaClient;
   metrics: Metrics;
-  /** Throws RATE_LIMITED when the viewer has used up their mutations that reach droplets. */
-  limitDropletCalls(): Promise<void>;
-  /** Starts a subscription counted against the viewer's quota (the service role is not counted); a coded error past it. */
-  holdSubscription<T>(subscribe: () => AsyncIterableIterator<T>): AsyncIterableIterator<T>;
+  /** The rate limiter and the subscription quota (see limitDropletCalls(), holdSubscription()). */
+  limits: Pick<Services, "rateLimiter" | "subscriptionQuota">;
   /** What this response (or this event) returns of data an outside party sized: see chargeResponse(). */
   responseBytes: number;
 }
@@ -44,7 +42,6 @@ export function createContext(
   const base = accessToken && asUser ? asUser(accessToken) : services.store;
   const owner = ownerScope(viewer);
   const store = owner === undefined ? base : new ScopedStore(base, owner);
-  const { maxSubscriptionsPerViewer } = services.config.limits;
   return {
     store,
     loaders: createLoaders(store),
@@ -56,22 +53,7 @@ export function createContext(
     logger: services.logger,
     dtma: services.dtma,
     metrics: services.metrics,
-    async limitDropletCalls() {
-      const verdict = await services.rateLimiter.take(viewer.userId ?? viewer.role);
-      if (!verdict.ok) {
-        throw new GraphQLError(`Too many operations on droplets; retry in ${verdict.retryAfterSeconds} s`, {
-          extensions: { code: "RATE_LIMITED", retryAfterSeconds: verdict.retryAfterSeconds },
-        });
-      }
-    },
-    holdSubscription(subscribe) {
-      if (viewer.role === "service_role") return subscribe();
-      const held = services.subscriptionQuota.hold(viewer.userId ?? viewer.role, subscribe);
-      if (held) return held;
-      throw new GraphQLError(`Too many open subscriptions for this user (at most ${maxSubscriptionsPerViewer}); close some first`, {
-        extensions: { code: "BAD_USER_INPUT", limit: "subscriptionsPerViewer" },
-      });
-    },
+    limits: services,
     responseBytes: 0,
   };
 }
@@ -85,4 +67,25 @@ export function chargeResponse(ctx: Context, bytes: number): void {
       extensions: { code: "BAD_USER_INPUT", limit: "responseBytes" },
     });
   }
+}
+
+/** Throws RATE_LIMITED when the viewer has used up their mutations that reach droplets. */
+export async function limitDropletCalls(ctx: Context): Promise<void> {
+  const verdict = await ctx.limits.rateLimiter.take(ctx.viewer.userId ?? ctx.viewer.role);
+  if (!verdict.ok) {
+    throw new GraphQLError(`Too many operations on droplets; retry in ${verdict.retryAfterSeconds} s`, {
+      extensions: { code: "RATE_LIMITED", retryAfterSeconds: verdict.retryAfterSeconds },
+    });
+  }
+}
+
+/** Starts a subscription counted against the viewer's quota (the service role is not counted); a coded error past it. */
+export function holdSubscription<T>(ctx: Context, subscribe: () => AsyncIterableIterator<T>): AsyncIterableIterator<T> {
+  const { viewer } = ctx;
+  if (viewer.role === "service_role") return subscribe();
+  const held = ctx.limits.subscriptionQuota.hold(viewer.userId ?? viewer.role, subscribe);
+  if (held) return held;
+  throw new GraphQLError(`Too many open subscriptions for this user (at most ${ctx.config.limits.maxSubscriptionsPerViewer}); close some first`, {
+    extensions: { code: "BAD_USER_INPUT", limit: "subscriptionsPerViewer" },
+  });
 }

@@ -6,7 +6,7 @@ import type { ChangeKind, EnvironmentEvent, EventSource, ServerEvent } from "../
 import type { ReplayFrom } from "../data/store.ts";
 import { createLoaders } from "../data/loaders.ts";
 import { builder } from "./builder.ts";
-import type { Context } from "./context.ts";
+import { holdSubscription, type Context } from "./context.ts";
 import { badInput, userError } from "./errors.ts";
 import { nodeIdEncoder, parseId } from "./ids.ts";
 
@@ -141,7 +141,7 @@ function serverFilter(input: typeof ServerEventFilterInput.$inferInput | null | 
 /** Live server events, preceded (when resuming) by a replay of what changed since. Subscribes first, so nothing falls between. */
 function withReplay(ctx: Context, accept: (e: ServerEvent) => boolean, from: ReplayFrom | null): AsyncIterable<ServerEvent> {
   const live = liveOf(ctx);
-  return ctx.holdSubscription(() => {
+  return holdSubscription(ctx, () => {
     const events = live.serverEvents.subscribe(accept);
     // Without a replay, the hub's iterator is the subscription: one async layer less per event.
     // Read only the viewer's own servers: the query is scoped, not its results filtered.
@@ -266,7 +266,7 @@ builder.subscriptionType({
       subscribe: (_root, args, ctx) => {
         const ids = args.serverIds && new Set(args.serverIds.map((id) => parseId(String(id), "MCPServer", "serverIds")));
         const live = liveOf(ctx);
-        return ctx.holdSubscription(() =>
+        return holdSubscription(ctx, () =>
           live.connectionTests.subscribe((e) => (!ids || ids.has(e.test.serverId)) && canSeeEnvironment(ctx.viewer, e.environment)),
         );
       },
@@ -281,7 +281,7 @@ builder.subscriptionType({
         const from = resumeFrom(args);
         const live = liveOf(ctx);
         const accept = (e: EnvironmentEvent) => (!id || e.environmentId === id) && canSeeEnvironment(ctx.viewer, e);
-        return ctx.holdSubscription(() => {
+        return holdSubscription(ctx, () => {
           const events = live.environmentEvents.subscribe(accept);
           return from ? replayThen(live.replayEnvironments(from, ownerScope(ctx.viewer)), accept, events, environmentVersion) : events;
         });

@@ -1,14 +1,14 @@
 // Fleet lifecycle mutations: refresh from the DTMA, start, stop, restart, deploy, delete.
 import * as ops from "../../fleet/operations.ts";
 import { builder } from "../builder.ts";
-import type { Context } from "../context.ts";
+import { limitDropletCalls, type Context } from "../context.ts";
 import { parseId } from "../ids.ts";
 import type { ServerRow } from "../../data/rows.ts";
 import { EnvironmentRef, ServerRef } from "../refs.ts";
 import { runOperation } from "./run.ts";
 
 async function deps(ctx: Context): Promise<ops.OperationDeps> {
-  await ctx.limitDropletCalls();
+  await limitDropletCalls(ctx);
   return ops.operationDeps(ctx.config, { store: ctx.store, dtma: ctx.dtma, logger: ctx.logger });
 }
 

@@ -2,6 +2,7 @@
 import { testConnection } from "../../fleet/test-connection.ts";
 import { builder } from "../builder.ts";
 import { ConnectionTestRef } from "../connection-test.ts";
+import { limitDropletCalls } from "../context.ts";
 import { parseId } from "../ids.ts";
 import { runOperation } from "./run.ts";
 
@@ -13,7 +14,7 @@ builder.mutationField("testServerConnection", (t) =>
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
       const id = parseId(String(args.id), "MCPServer");
-      await ctx.limitDropletCalls();
+      await limitDropletCalls(ctx);
       return runOperation(() =>
         testConnection(
           {
