@@ -3,7 +3,7 @@
 import { isIP } from "node:net";
 import ipaddr from "ipaddr.js";
 
-export const ENDPOINT_PROBLEMS = ["NO_PUBLIC_ADDRESS", "NOT_NETWORK_REACHABLE", "INVALID_PORT_MAPPING"] as const;
+export const ENDPOINT_PROBLEMS = ["NO_PUBLIC_ADDRESS", "NOT_NETWORK_REACHABLE", "INVALID_PORT_MAPPING", "NO_HOST_PORT", "DTMA_PORT_COLLISION"] as const;
 export type EndpointProblem = (typeof ENDPOINT_PROBLEMS)[number];
 
 export interface EndpointInput {
@@ -29,7 +29,7 @@ export function endpointInput(
 }
 
 export type Endpoint =
-  | { url: string; port: number; portSource: "PORT_MAPPING" | "PORT_BINDINGS" | "DTMA_DEFAULT"; problem: null; reason: null }
+  | { url: string; port: number; portSource: "PORT_MAPPING" | "PORT_BINDINGS"; problem: null; reason: null }
   | { url: null; port: null; portSource: null; problem: EndpointProblem; reason: string };
 
 export const DEFAULT_MCP_PATH = "/mcp";
@@ -82,12 +82,32 @@ export function buildEndpoint(input: EndpointInput, dtmaPort: number): Endpoint 
   if (published === "invalid") {
     return { url: null, port: null, portSource: null, problem: "INVALID_PORT_MAPPING", reason: "The stored port mapping has no valid host port" };
   }
-  const port = published?.port ?? dtmaPort;
+  // Never the droplet agent's port: upstream built every endpoint on it, which reaches the agent
+  // (and its 401), not the MCP server.
+  if (!published) {
+    return {
+      url: null,
+      port: null,
+      portSource: null,
+      problem: "NO_HOST_PORT",
+      reason: `The container publishes no host port, so the MCP server cannot be reached (port ${dtmaPort} is the droplet agent's, not the server's)`,
+    };
+  }
+  if (published.port === dtmaPort) {
+    return {
+      url: null,
+      port: null,
+      portSource: null,
+      problem: "DTMA_PORT_COLLISION",
+      reason: `The published host port ${dtmaPort} is the droplet agent's own port: it reaches the agent, not the MCP server`,
+    };
+  }
+  const port = published.port;
   const host = isIP(input.publicIp) === 6 ? `[${input.publicIp}]` : input.publicIp;
   let path = input.endpointPath?.trim() || DEFAULT_MCP_PATH;
   if (!path.startsWith("/")) path = `/${path}`;
   const scheme = input.transport === "websocket" ? "ws" : "http";
-  return { url: `${scheme}://${host}:${port}${path}`, port, portSource: published?.source ?? "DTMA_DEFAULT", problem: null, reason: null };
+  return { url: `${scheme}://${host}:${port}${path}`, port, portSource: published.source, problem: null, reason: null };
 }
 
 // Address classes, for the doctor (and outbound safety): what a droplet's "public" address really

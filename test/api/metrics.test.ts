@@ -6,6 +6,7 @@ import { boundedLabel } from "../../src/metrics.ts";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
 import { DtmaSimulator } from "../../src/demo/simulator.ts";
+import { startPlainHttpServer, type Running } from "../../src/demo/sample-servers.ts";
 import type { LiveFleet } from "../../src/live/fleet.ts";
 import { insertEnvironment, insertServer } from "../../fixtures/fleet.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
@@ -17,6 +18,7 @@ const KEY = "metrics-test-key-0123456789";
 describe("/metrics", () => {
   let server: TestServer & { live?: LiveFleet };
   let sim: DtmaSimulator;
+  let notMcp: Running;
   const ids: Record<string, string> = {};
 
   beforeAll(async () => {
@@ -24,7 +26,8 @@ describe("/metrics", () => {
     const db = await pgliteDb(undefined);
     await migrate(db);
     ids.env = await insertEnvironment(db, { name: "m", publicIp: "127.0.0.1" });
-    ids.server = await insertServer(db, { env: ids.env, name: "s", status: "running", heartbeatSecondsAgo: 1, portMapping: { host_port: sim.port } });
+    notMcp = await startPlainHttpServer(200);
+    ids.server = await insertServer(db, { env: ids.env, name: "s", status: "running", heartbeatSecondsAgo: 1, portMapping: { host_port: notMcp.port } });
     server = await startTestServer(new SqlStore(db), {
       live: { coalesceMs: 5 },
       env: { DTMA_PORT: String(sim.port), DTMA_API_KEY: KEY, MCP_PROBE_TIMEOUT_MS: "1000" },
@@ -33,6 +36,7 @@ describe("/metrics", () => {
   afterAll(async () => {
     await server?.close();
     await sim?.stop();
+    await notMcp?.close();
   });
 
   it("exposes request, resolver, DTMA, MCP and subscriber metrics, and no secret", async () => {

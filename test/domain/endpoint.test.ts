@@ -14,20 +14,24 @@ describe("buildEndpoint", () => {
     const override = { HostConfig: { PortBindings: { "8080/tcp": [{ HostPort: "49200" }] } } };
     expect(buildEndpoint({ ...base, baseConfigOverride: override }, 30000)).toMatchObject({ url: "http://203.0.113.7:49200/mcp", portSource: "PORT_BINDINGS" });
   });
-  it("falls back to the configured DTMA port", () => {
-    expect(buildEndpoint(base, 31000)).toMatchObject({ url: "http://203.0.113.7:31000/mcp", portSource: "DTMA_DEFAULT" });
+  it("never falls back to the droplet agent's port: no published host port is a problem", () => {
+    expect(buildEndpoint(base, 31000)).toMatchObject({ url: null, problem: "NO_HOST_PORT", reason: expect.stringContaining("31000") });
   });
+  it("flags a published host port that is the droplet agent's own", () => {
+    expect(buildEndpoint({ ...base, portMapping: { host_port: 31000 } }, 31000)).toMatchObject({ url: null, problem: "DTMA_PORT_COLLISION" });
+  });
+  const published = { ...base, portMapping: { container_port: 8080, host_port: 40001 } };
   it("uses the stored MCP path, adding the leading slash", () => {
-    expect(buildEndpoint({ ...base, endpointPath: "v1/mcp" }, 30000).url).toBe("http://203.0.113.7:30000/v1/mcp");
+    expect(buildEndpoint({ ...published, endpointPath: "v1/mcp" }, 30000).url).toBe("http://203.0.113.7:40001/v1/mcp");
   });
   it("defaults the path to /mcp", () => {
-    expect(buildEndpoint({ ...base, endpointPath: null }, 30000).url).toBe("http://203.0.113.7:30000/mcp");
+    expect(buildEndpoint({ ...published, endpointPath: null }, 30000).url).toBe("http://203.0.113.7:40001/mcp");
   });
   it("brackets IPv6 addresses", () => {
-    expect(buildEndpoint({ ...base, publicIp: "2001:db8::1" }, 30000).url).toBe("http://[2001:db8::1]:30000/mcp");
+    expect(buildEndpoint({ ...published, publicIp: "2001:db8::1" }, 30000).url).toBe("http://[2001:db8::1]:40001/mcp");
   });
   it("uses ws:// for websocket servers", () => {
-    expect(buildEndpoint({ ...base, transport: "websocket" }, 30000).url).toBe("ws://203.0.113.7:30000/mcp");
+    expect(buildEndpoint({ ...published, transport: "websocket" }, 30000).url).toBe("ws://203.0.113.7:40001/mcp");
   });
   it("gives no endpoint and a reason when the droplet has no public address", () => {
     expect(buildEndpoint({ ...base, publicIp: null }, 30000)).toMatchObject({ url: null, problem: "NO_PUBLIC_ADDRESS" });
@@ -39,7 +43,11 @@ describe("buildEndpoint", () => {
     expect(buildEndpoint({ ...base, portMapping: mapping }, 30000)).toMatchObject({ url: null, problem: "INVALID_PORT_MAPPING" });
   });
   it("never produces a localhost URL", () => {
-    for (const ip of ["203.0.113.7", "2001:db8::1"]) expect(buildEndpoint({ ...base, publicIp: ip }, 30000).url).not.toMatch(/localhost|127\.0\.0\.1/);
+    for (const ip of ["203.0.113.7", "2001:db8::1"]) {
+      const url = buildEndpoint({ ...published, publicIp: ip }, 30000).url;
+      expect(url).toBeTruthy();
+      expect(url).not.toMatch(/localhost|127\.0\.0\.1/);
+    }
   });
 });
 

@@ -5,8 +5,10 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
 export type EndpointProblem =
+  | 'DTMA_PORT_COLLISION'
   | 'INVALID_PORT_MAPPING'
   | 'NOT_NETWORK_REACHABLE'
+  | 'NO_HOST_PORT'
   | 'NO_PUBLIC_ADDRESS';
 
 export type EnvironmentFilter = {
