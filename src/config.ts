@@ -63,6 +63,15 @@ const schema = z.object({
   RATE_LIMIT_PER_MINUTE: int(0, 100_000).default(60),
   SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(10_000),
   DTMA_CREDENTIAL: z.enum(["shared-key", "droplet-token"]).default("shared-key"),
+  DEPLOY_HOST_PORTS: z
+    .string()
+    .regex(/^\d{1,5}-\d{1,5}$/, "must be FIRST-LAST, e.g. 40000-49999")
+    .default("40000-49999")
+    .transform((v) => {
+      const [first, last] = v.split("-").map(Number);
+      return { first, last };
+    })
+    .refine((r) => r.first >= 1024 && r.last <= 65535 && r.first <= r.last, "must be a range within 1024-65535"),
   MCP_PROBE_TIMEOUT_MS: int(100, 120_000).default(10_000),
   DTMA_API_KEY: z.string().min(1).optional(),
   ALLOW_PRIVATE_TARGETS: bool.default(false),
@@ -151,6 +160,8 @@ function toConfig(env: z.infer<typeof schema>) {
       apiKey: env.DTMA_API_KEY,
       /** `droplet-token`: each agent is sent its droplet's own dtma_bearer_token instead of the fleet-wide key. */
       credential: env.DTMA_CREDENTIAL,
+      /** Host ports a deploy chooses from when the caller gives none. */
+      autoHostPorts: env.DEPLOY_HOST_PORTS,
       timeoutMs: env.DTMA_TIMEOUT_MS,
       retries: env.DTMA_RETRIES,
       maxBodyBytes: env.DTMA_MAX_BODY_BYTES,

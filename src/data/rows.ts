@@ -19,6 +19,8 @@ export interface ServerRow {
   capabilities: unknown;
   discoveryMetadata: unknown;
   lastStartedAt: Date | null;
+  /** The container this row created (the agent's container id), when known. */
+  containerId: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -61,6 +63,7 @@ export const SERVER_COLUMNS = [
   "mcp_server_capabilities",
   "mcp_discovery_metadata",
   "last_started_at",
+  "mcp_fleet_container_id",
   "created_at",
   "updated_at",
 ] as const;
@@ -137,6 +140,7 @@ export function toServerRow(r: Raw): ServerRow {
     capabilities: r.mcp_server_capabilities ?? null,
     discoveryMetadata: r.mcp_discovery_metadata ?? null,
     lastStartedAt: date(r.last_started_at),
+    containerId: text(r.mcp_fleet_container_id),
     createdAt: date(r.created_at) as Date,
     updatedAt: date(r.updated_at) as Date,
   };

@@ -379,6 +379,18 @@ export class SqlStore implements Store {
     return inKeyOrder(ids, rows.map(toConnectionTestRow));
   }
 
+  async setServerContainer(id: string, containerId: string | null) {
+    await this.db.query("UPDATE account_tool_instances SET mcp_fleet_container_id = $2 WHERE id = $1", [id, containerId]);
+  }
+
+  async serversOn(environmentId: string) {
+    const rows = await this.db.query(
+      `SELECT ${SERVER_SELECT} FROM account_tool_instances s WHERE s.account_tool_environment_id = $1 AND s.mcp_server_type IS NOT NULL ORDER BY s.created_at LIMIT 1000`,
+      [environmentId],
+    );
+    return rows.map(toServerRow);
+  }
+
   async setServerStatus(id: string, status: InstallationStatus, errorMessage?: string | null) {
     const rows = await this.db.query(
       `UPDATE account_tool_instances s SET status_on_toolbox = $2::account_tool_installation_status_enum,

@@ -161,6 +161,10 @@ export interface Store {
   // Writes (fleet operations). Each is one statement.
   /** Sets a server's stored status; `errorMessage` undefined keeps the stored message. */
   setServerStatus(id: string, status: InstallationStatus, errorMessage?: string | null): Promise<ServerRow | null>;
+  /** Records the container a deploy created (the agent's container id). */
+  setServerContainer(id: string, containerId: string | null): Promise<void>;
+  /** Every MCP server row of an environment (a droplet runs tens of containers; at most 1,000 are read). */
+  serversOn(environmentId: string): Promise<ServerRow[]>;
   /** Applies a DTMA report (refresh or heartbeat) to an environment and its instances, atomically. */
   applyDtmaReport(environmentId: string, report: DtmaReport): Promise<{ instancesUpdated: number }>;
   markEnvironmentUnresponsive(environmentId: string, error: string): Promise<void>;
@@ -273,6 +277,14 @@ export class ScopedStore implements Store {
   }
   setServerStatus(id: string, status: InstallationStatus, errorMessage?: string | null) {
     return this.store.setServerStatus(id, status, errorMessage);
+  }
+  setServerContainer(id: string, containerId: string | null) {
+    return this.store.setServerContainer(id, containerId);
+  }
+  async serversOn(environmentId: string) {
+    // Only an environment the viewer can see.
+    const [env] = await this.store.environmentsByIds([environmentId], this.ownerId);
+    return env ? this.store.serversOn(environmentId) : [];
   }
   applyDtmaReport(environmentId: string, report: DtmaReport) {
     return this.store.applyDtmaReport(environmentId, report);

@@ -448,6 +448,23 @@ export class SupabaseStore implements Store {
     return toServerRow(data[0]);
   }
 
+  async setServerContainer(id: string, containerId: string | null) {
+    await this.run(this.client.from("account_tool_instances").update({ mcp_fleet_container_id: containerId }).eq("id", id));
+  }
+
+  async serversOn(environmentId: string) {
+    const { data } = await this.run<Record<string, unknown>[]>(
+      this.client
+        .from("account_tool_instances")
+        .select(SERVER_COLUMNS.join(","))
+        .eq("account_tool_environment_id", environmentId)
+        .not("mcp_server_type", "is", null)
+        .order("created_at")
+        .limit(1000),
+    );
+    return data.map(toServerRow);
+  }
+
   async deleteServer(id: string) {
     const { data } = await this.run<Array<{ id: string }>>(this.client.from("account_tool_instances").delete().eq("id", id).select("id"));
     return data.length > 0;

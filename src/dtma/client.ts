@@ -37,6 +37,8 @@ export interface DtmaInstance {
   /** Docker state (running, exited, ...) or the DTMA's own (not_found, error_inspecting). */
   state: string;
   image: string | null;
+  /** Host ports the container publishes, where the agent says ((B) does; (A) does not). */
+  hostPorts: number[];
 }
 
 export interface DtmaStatus {
@@ -80,6 +82,7 @@ export function parseStatus(body: unknown): DtmaStatus {
       // (A) puts the Docker state in `status`; (B) in `state`, with "Up 2 hours" in `status`.
       state: str(i.state) ?? str(i.status) ?? "error_inspecting",
       image: str(i.image),
+      hostPorts: (Array.isArray(i.ports) ? i.ports : []).map((p) => Number(obj(p)?.public_port)).filter((n) => Number.isInteger(n) && n > 0 && n < 65536),
     };
   });
   return { version: str(b.dtma_version) ?? str(b.version), systemMetrics: obj(b.system_metrics), instances };

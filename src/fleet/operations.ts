@@ -2,7 +2,7 @@
 // the DTMA call, and the outcome written back. Resolvers call these; they build no SQL or URLs.
 import type { EnvironmentRow, ServerRow } from "../data/rows.ts";
 import type { Store } from "../data/store.ts";
-import { outboundRefusal } from "../domain/endpoint.ts";
+import { outboundRefusal, publishedHostPort } from "../domain/endpoint.ts";
 import { agentExpected, storedStatusFor, type InstallationStatus } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
 import { DtmaError, type DtmaClient, type DtmaStatus, type DtmaTarget } from "../dtma/client.ts";
@@ -20,16 +20,24 @@ export interface OperationDeps {
   now?: () => Date;
   /** What droplet agents are sent: the fleet-wide key, or each droplet's own token (DTMA_CREDENTIAL). */
   credential?: DtmaCredential;
+  /** Host ports a deploy chooses from when the caller gives none (DEPLOY_HOST_PORTS). */
+  autoHostPorts?: { first: number; last: number };
 }
 
 export type DtmaCredential = "shared-key" | "droplet-token";
 
 /** The operation dependencies of a process, from its configuration. */
 export function operationDeps(
-  config: { dtmaPort: number; allowPrivateTargets: boolean; dtma: { credential: DtmaCredential } },
+  config: { dtmaPort: number; allowPrivateTargets: boolean; dtma: { credential: DtmaCredential; autoHostPorts: { first: number; last: number } } },
   parts: { store: Store; dtma: DtmaClient; logger: Logger },
 ): OperationDeps {
-  return { ...parts, dtmaPort: config.dtmaPort, allowPrivateTargets: config.allowPrivateTargets, credential: config.dtma.credential };
+  return {
+    ...parts,
+    dtmaPort: config.dtmaPort,
+    allowPrivateTargets: config.allowPrivateTargets,
+    credential: config.dtma.credential,
+    autoHostPorts: config.dtma.autoHostPorts,
+  };
 }
 
 /**
@@ -79,12 +87,12 @@ async function fail(deps: OperationDeps, env: EnvironmentRow, error: unknown, st
   throw new OperationError("UPSTREAM_UNAVAILABLE", error.message);
 }
 
-async function load(deps: OperationDeps, serverId: string): Promise<{ server: ServerRow; env: EnvironmentRow }> {
+async function load(deps: OperationDeps, serverId: string, { nameRequired = true } = {}): Promise<{ server: ServerRow; env: EnvironmentRow }> {
   const [server] = await deps.store.serversByIds([serverId]);
   if (!server) throw new OperationError("NOT_FOUND", `No MCP server with id ${serverId}`);
   const [env] = await deps.store.environmentsByIds([server.environmentId]);
   if (!env) throw new OperationError("NOT_FOUND", `The environment of server ${serverId} no longer exists`);
-  if (!server.name)
+  if (nameRequired && !server.name)
     throw new OperationError("BAD_USER_INPUT", "The server has no container name (instance_name_on_toolbox), so the droplet agent cannot address it");
   return { server, env };
 }
@@ -126,16 +134,60 @@ async function reload(deps: OperationDeps, serverId: string): Promise<ServerRow>
   return server;
 }
 
+/**
+ * Whose the container named like this row is, by the agent's own status: this row's (its recorded
+ * container id, or the agent's record of the row's id), another's, or none on the droplet. Rows
+ * address containers by name; without this, a row whose deploy failed on a name clash would act
+ * on the other row's container. A row with neither record (deployed before container ids were
+ * kept, on an agent that reports no ids) is taken as its container's owner, as before.
+ */
+async function containerOwner(deps: OperationDeps, t: DtmaTarget, server: ServerRow): Promise<"own" | "other" | "absent"> {
+  const container = (await deps.dtma.status(t)).instances.find((i) => i.name === server.name);
+  if (!container) return "absent";
+  if (server.containerId && container.containerId) return sameContainer(server.containerId, container.containerId) ? "own" : "other";
+  if (container.accountToolInstanceId) return container.accountToolInstanceId === server.id ? "own" : "other";
+  return "own";
+}
+
+/** Docker ids are 64 hex characters, often shown as their first 12. */
+const sameContainer = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
+
+const notYours = (server: ServerRow) =>
+  new OperationError(
+    "CONFLICT",
+    `The container named ${server.name} on the droplet is not this server's (another server created it); nothing was done. Delete this server to remove its row only.`,
+  );
+
+/** What a lifecycle action needs the server to be in; a clear error, before anything is sent, otherwise. */
+const ACTION_STATES: Record<"start" | "stop" | "restart", { allowed: readonly string[]; verb: string }> = {
+  start: { allowed: ["stopped", "exited", "error", "inactive", "disabled"], verb: "started" },
+  stop: { allowed: ["running", "active", "starting", "restarting", "error"], verb: "stopped" },
+  restart: { allowed: ["running", "active", "stopped", "exited", "error"], verb: "restarted" },
+};
+
 /** pending -> DTMA call -> done | error (with the message), as upstream's manager, with enum values only. */
 async function transition(
   deps: OperationDeps,
   serverId: string,
+  action: keyof typeof ACTION_STATES,
   during: InstallationStatus,
   done: InstallationStatus,
   call: (t: DtmaTarget, name: string) => Promise<unknown>,
 ): Promise<ServerRow> {
   const { server, env } = await load(deps, serverId);
   const t = await target(env, deps);
+  const rule = ACTION_STATES[action];
+  if (!rule.allowed.includes(server.status)) {
+    throw new OperationError("CONFLICT", `The server is ${server.status}: it cannot be ${rule.verb} now (it can be from ${rule.allowed.join(", ")})`);
+  }
+  let owner: Awaited<ReturnType<typeof containerOwner>>;
+  try {
+    owner = await containerOwner(deps, t, server);
+  } catch (error) {
+    return fail(deps, env, error, true);
+  }
+  if (owner === "other") throw notYours(server);
+  if (owner === "absent") throw new OperationError("NOT_FOUND", `The droplet has no container named ${server.name}: refresh the server's status, or delete it`);
   await deps.store.setServerStatus(server.id, during);
   try {
     await call(t, server.name as string);
@@ -146,20 +198,45 @@ async function transition(
   return (await deps.store.setServerStatus(server.id, done, null)) ?? reload(deps, serverId);
 }
 
-export const startServer = (deps: OperationDeps, id: string) => transition(deps, id, "starting", "running", (t, n) => deps.dtma.start(t, n));
-export const stopServer = (deps: OperationDeps, id: string) => transition(deps, id, "stopping", "stopped", (t, n) => deps.dtma.stop(t, n));
-export const restartServer = (deps: OperationDeps, id: string) => transition(deps, id, "starting", "running", (t, n) => deps.dtma.restart(t, n));
+export const startServer = (deps: OperationDeps, id: string) => transition(deps, id, "start", "starting", "running", (t, n) => deps.dtma.start(t, n));
+export const stopServer = (deps: OperationDeps, id: string) => transition(deps, id, "stop", "stopping", "stopped", (t, n) => deps.dtma.stop(t, n));
+export const restartServer = (deps: OperationDeps, id: string) => transition(deps, id, "restart", "starting", "running", (t, n) => deps.dtma.restart(t, n));
+
+export interface DeleteResult {
+  id: string;
+  /** What happened on the droplet: the container was removed, there was none of this row's, or it was not asked (force). */
+  container: "REMOVED" | "NONE" | "NOT_CONTACTED";
+}
 
 /**
  * pending_delete -> DELETE on the droplet -> the row is removed; on failure the row stays, as error.
  * A 404 means the agent does not manage the container, which is also what an agent that restarted
  * (and forgot its instances) says of a container that still runs: the row goes only when the
  * agent's own status no longer lists the container, so a running container is never orphaned.
+ * A container of that name that is another row's is left alone: only this row goes. With `force`,
+ * the droplet is not contacted at all (it is gone, or unreachable): the row goes, and the result
+ * says a container may remain.
  */
-export async function deleteServer(deps: OperationDeps, serverId: string): Promise<string> {
-  const { server, env } = await load(deps, serverId);
+export async function deleteServer(deps: OperationDeps, serverId: string, force = false): Promise<DeleteResult> {
+  const { server, env } = await load(deps, serverId, { nameRequired: !force });
+  if (force) {
+    await deps.store.deleteServer(server.id);
+    return { id: server.id, container: "NOT_CONTACTED" };
+  }
   const t = await target(env, deps);
   const name = server.name as string;
+  let owner: Awaited<ReturnType<typeof containerOwner>>;
+  try {
+    owner = await containerOwner(deps, t, server);
+  } catch (error) {
+    return fail(deps, env, error, true);
+  }
+  if (owner !== "own") {
+    // Nothing of this row's runs there (a deploy that failed, a container removed by hand, or one
+    // of the same name that another row created): the row alone goes.
+    await deps.store.deleteServer(server.id);
+    return { id: server.id, container: "NONE" };
+  }
   await deps.store.setServerStatus(server.id, "pending_delete");
   const keep = async (error: unknown): Promise<never> => {
     await deps.store.setServerStatus(server.id, "error", error instanceof Error ? error.message : String(error));
@@ -182,7 +259,7 @@ export async function deleteServer(deps: OperationDeps, serverId: string): Promi
     }
   }
   await deps.store.deleteServer(server.id);
-  return server.id;
+  return { id: server.id, container: "REMOVED" };
 }
 
 export interface DeployInput {
@@ -197,7 +274,16 @@ export interface DeployInput {
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/; // Docker's container-name rule
 
-/** pending_deploy row -> POST /tools -> running (or deploying) | error. */
+/** The container port of a deploy that gives no ports (its host port is chosen from DEPLOY_HOST_PORTS). */
+const DEFAULT_CONTAINER_PORT = 8080;
+
+/**
+ * pending_deploy row -> POST /tools -> running (or deploying) | error. Before anything is written or
+ * sent: the name must be free on the droplet (no row of ours and no container of the agent's has
+ * it), and the server gets a published host port (the caller's, or a free one). A refusal by the
+ * agent (409: the name or port was taken meanwhile) leaves no row behind; any other failure keeps
+ * the row, as error, so the user sees what happened.
+ */
 export async function deployServer(deps: OperationDeps, input: DeployInput): Promise<ServerRow> {
   if (!NAME.test(input.name)) throw new OperationError("BAD_USER_INPUT", "`name` must be a Docker container name: letters, digits, _ . - (at most 63)");
   if (!input.image.trim() || input.image.length > 500 || /\s/.test(input.image))
@@ -211,9 +297,33 @@ export async function deployServer(deps: OperationDeps, input: DeployInput): Pro
   const [env] = await deps.store.environmentsByIds([input.environmentId]);
   if (!env) throw new OperationError("NOT_FOUND", `No environment with id ${input.environmentId}`);
   const t = await target(env, deps);
-  const portBindings = Object.fromEntries(input.ports.map((p) => [`${p.containerPort}/tcp`, [{ HostPort: String(p.hostPort) }]]));
+  const rows = await deps.store.serversOn(env.id);
+  if (rows.some((r) => r.name === input.name)) throw new OperationError("CONFLICT", `A server named ${input.name} already exists on this droplet`);
+  let status: DtmaStatus;
+  try {
+    status = await deps.dtma.status(t);
+  } catch (error) {
+    return fail(deps, env, error, true);
+  }
+  if (status.instances.some((i) => i.name === input.name))
+    throw new OperationError("CONFLICT", `The droplet already has a container named ${input.name}; choose another name`);
+  const used = new Set([deps.dtmaPort, ...status.instances.flatMap((i) => i.hostPorts)]);
+  for (const r of rows) {
+    const published = publishedHostPort(r.portMapping, r.baseConfigOverride);
+    if (published && published !== "invalid") used.add(published.port);
+  }
+  for (const p of input.ports) if (used.has(p.hostPort)) throw new OperationError("CONFLICT", `Host port ${p.hostPort} is already published on this droplet`);
+  let ports = input.ports;
+  if (!ports.length) {
+    const range = deps.autoHostPorts ?? { first: 40000, last: 49999 };
+    let free = range.first;
+    while (used.has(free) && free <= range.last) free++;
+    if (free > range.last) throw new OperationError("CONFLICT", "No free host port is left on this droplet: give `ports`");
+    ports = [{ containerPort: DEFAULT_CONTAINER_PORT, hostPort: free }];
+  }
+  const portBindings = Object.fromEntries(ports.map((p) => [`${p.containerPort}/tcp`, [{ HostPort: String(p.hostPort) }]]));
   const baseConfigOverride = { Env: input.env, HostConfig: { PortBindings: portBindings } };
-  const portMapping = input.ports[0] ? { container_port: input.ports[0].containerPort, host_port: input.ports[0].hostPort } : null;
+  const portMapping = { container_port: ports[0].containerPort, host_port: ports[0].hostPort };
   let server: ServerRow;
   try {
     server = await deps.store.createServer({
@@ -242,10 +352,16 @@ export async function deployServer(deps: OperationDeps, input: DeployInput): Pro
       baseConfigOverrideJson: baseConfigOverride,
     });
   } catch (error) {
+    if (error instanceof DtmaError && error.kind === "HTTP" && error.status === 409) {
+      // The agent created nothing: a row left behind would carry a name another container has.
+      await deps.store.deleteServer(server.id);
+      throw new OperationError("CONFLICT", `The droplet agent refused: ${error.message.replace(/^The droplet agent refused: /, "")}; nothing was deployed`);
+    }
     // The row stays, in `error`, so the user sees what happened and nothing they asked for vanishes.
     await deps.store.setServerStatus(server.id, "error", error instanceof Error ? error.message : String(error));
     return fail(deps, env, error);
   }
-  const status = storedStatusFor(deployed.state ?? "") ?? "deploying";
-  return (await deps.store.setServerStatus(server.id, status, null)) ?? reload(deps, server.id);
+  if (deployed.containerId) await deps.store.setServerContainer(server.id, deployed.containerId);
+  const stored = storedStatusFor(deployed.state ?? "") ?? "deploying";
+  return (await deps.store.setServerStatus(server.id, stored, null)) ?? reload(deps, server.id);
 }

@@ -24,6 +24,8 @@ describe.each(sqlTargets)("fleet operations on $name", (target) => {
   let server: TestServer & { live?: LiveFleet };
   let envId: string;
   let hostPort: number;
+  /** The first port of the automatic range, free on this machine when the test started. */
+  let autoPort: number;
   const ids: Record<string, string> = {};
 
   beforeAll(async () => {
@@ -33,9 +35,17 @@ describe.each(sqlTargets)("fleet operations on $name", (target) => {
     envId = await insertEnvironment(db, { name: "sim-droplet", publicIp: "127.0.0.1", status: "awaiting_heartbeat" });
     await db.query("UPDATE account_tool_environments SET dtma_bearer_token = $1 WHERE id = $2", [TOKEN, envId]);
     hostPort = await freePort();
+    autoPort = await freePort();
     server = await startTestServer(new SqlStore(db), {
       live: { coalesceMs: 5 },
-      env: { DTMA_PORT: String(sim.port), DTMA_API_KEY: KEY, DTMA_TIMEOUT_MS: "700", DTMA_RETRIES: "0", MCP_PROBE_TIMEOUT_MS: "3000" },
+      env: {
+        DTMA_PORT: String(sim.port),
+        DTMA_API_KEY: KEY,
+        DTMA_TIMEOUT_MS: "700",
+        DTMA_RETRIES: "0",
+        MCP_PROBE_TIMEOUT_MS: "3000",
+        DEPLOY_HOST_PORTS: `${autoPort}-${autoPort}`,
+      },
     });
   });
   afterAll(async () => {
@@ -65,13 +75,67 @@ describe.each(sqlTargets)("fleet operations on $name", (target) => {
     expect(codes(body)).toEqual(["CONFLICT"]);
   });
 
-  it("records a deploy the agent refuses as an error on the server, and keeps the row", async () => {
-    const { body } = await deploy({ image: "ghcr.io/example/other:1", name: "weather" }); // the agent has that name: 409
+  it("refuses a name another container has before anything is written or sent: no row is left behind", async () => {
+    const posts = sim.requests.filter((r) => r.path === "/tools").length;
+    const { body } = await deploy({ image: "ghcr.io/example/other:1", name: "weather" });
     expect(codes(body)).toEqual(["CONFLICT"]);
-    const [row] = await db.query<{ status_on_toolbox: string; instance_error_message: string }>(
-      "SELECT status_on_toolbox, instance_error_message FROM account_tool_instances WHERE instance_name_on_toolbox = 'weather' AND status_on_toolbox = 'error'",
+    expect(body.errors![0].message).toMatch(/named weather/);
+    expect(await db.query("SELECT id FROM account_tool_instances WHERE instance_name_on_toolbox = 'weather'")).toHaveLength(1);
+    expect(sim.requests.filter((r) => r.path === "/tools").length).toBe(posts);
+  });
+
+  it("never acts on another row's container: a row of the same name (upstream's failed deploy) is refused start/stop, and deleted alone", async () => {
+    // The state upstream left behind: a second row, in error, under the name of a running container.
+    const [{ id: stale }] = await db.query<{ id: string }>(
+      `WITH tool AS (INSERT INTO tool_catalog (tool_name, name, package_identifier, docker_image_url) VALUES ('stale', 'stale', 'img:stale', 'img:stale') RETURNING id)
+       INSERT INTO account_tool_instances (account_tool_environment_id, tool_catalog_id, status_on_toolbox, instance_name_on_toolbox, mcp_server_type, mcp_transport_type, instance_error_message)
+       SELECT $1, id, 'error', 'weather', 'mcp_server', 'sse', 'Container with name weather already exists.' FROM tool RETURNING id`,
+      [envId],
     );
-    expect(row.instance_error_message).toMatch(/already exists/);
+    const sent = () => sim.requests.filter((r) => r.method !== "GET").length;
+    const before = sent();
+    for (const m of ["startServer", "stopServer", "restartServer"]) {
+      const { body } = await server.gql(`mutation($id: ID!) { ${m}(id: $id) { id } }`, { id: stale });
+      expect(codes(body), m).toEqual(["CONFLICT"]);
+      expect(body.errors![0].message).toMatch(/not this server's/);
+    }
+    const deleted = await server.gql(`mutation($id: ID!) { deleteServer(id: $id) { deletedServerId container } }`, { id: stale });
+    expect(deleted.body.data.deleteServer).toEqual({ deletedServerId: stale, container: "NONE" });
+    expect(sent()).toBe(before); // no start, stop or DELETE reached the agent
+    expect(sim.containers.get("weather")).toMatchObject({ accountToolInstanceId: ids.weather, state: "running" });
+    expect(await db.query("SELECT id FROM account_tool_instances WHERE id = $1", [stale])).toEqual([]);
+  });
+
+  it("gives a deploy without ports a free published host port, never the agent's", async () => {
+    const { body } = await deploy({ image: "ghcr.io/example/ports:1", name: "no-ports" });
+    expect(body.errors).toBeUndefined();
+    const s = body.data.deployServer;
+    expect(s.endpoint).toBe(`http://127.0.0.1:${autoPort}/mcp`);
+    expect(sim.containers.get("no-ports")?.hostPort).toBe(Number(new URL(s.endpoint).port));
+    const read = await server.gql(`query($id: ID!) { server(id: $id) { endpointProblem } }`, { id: s.id });
+    expect(read.body.data.server.endpointProblem).toBeNull();
+    expect((await server.gql(`mutation($id: ID!) { deleteServer(id: $id) { container } }`, { id: s.id })).body.data.deleteServer.container).toBe("REMOVED");
+  });
+
+  it("leaves no row behind when the agent refuses a deploy (409: a port taken meanwhile)", async () => {
+    // A container the agent runs that no row knows, on the first port of the automatic range
+    // (shape A's status does not list ports, so only the agent can say).
+    await sim.add({ name: "unknown", accountToolInstanceId: "00000000-0000-4000-8000-000000000099", hostPort: autoPort });
+    const { body } = await deploy({ image: "ghcr.io/example/late:1", name: "late" });
+    expect(codes(body)).toEqual(["CONFLICT"]);
+    expect(body.errors![0].message).toMatch(new RegExp(`${autoPort}.*nothing was deployed`));
+    expect(await db.query("SELECT id FROM account_tool_instances WHERE instance_name_on_toolbox = 'late'")).toEqual([]);
+    await fetch(`http://127.0.0.1:${sim.port}/tools/unknown`, { method: "DELETE", headers: { authorization: `Bearer ${KEY}` } });
+  });
+
+  it("refuses an action that makes no sense in the server's state with CONFLICT, sending nothing", async () => {
+    const sent = sim.requests.length;
+    const { body } = await server.gql(`mutation($id: ID!) { startServer(id: $id) { id } }`, { id: ids.weather }); // it runs
+    expect(codes(body)).toEqual(["CONFLICT"]);
+    expect(body.errors![0].message).toMatch(/is running: it cannot be started now/);
+    expect(sim.requests.length).toBe(sent);
+    const [row] = await db.query<{ status_on_toolbox: string }>("SELECT status_on_toolbox FROM account_tool_instances WHERE id = $1", [ids.weather]);
+    expect(row.status_on_toolbox).toBe("running");
   });
 
   it("refuses bad deploy input with BAD_USER_INPUT before touching the droplet", async () => {
@@ -266,6 +330,8 @@ describe.each(sqlTargets)("fleet operations on $name", (target) => {
       ["deleteServer", "DELETE /tools/:name"],
     ])("%s: when the agent fails (%s answers 500) the server is kept as error with the agent's message", async (mutation, route) => {
       const { id } = await fresh();
+      // A running server cannot be started: stop it first (as the agent would report it).
+      if (mutation === "startServer") await db.query("UPDATE account_tool_instances SET status_on_toolbox = 'stopped' WHERE id = $1", [id]);
       sim.faults.set(route, 500);
       const { body } = await server.gql(`mutation($id: ID!) { ${mutation}(id: $id) { __typename } }`, { id });
       sim.faults.clear();

@@ -72,6 +72,15 @@ describe("the agent key and droplets that are gone", () => {
     expect((await db.query("SELECT count(*)::int AS n FROM account_tool_instances WHERE account_tool_environment_id = $1", [env]))[0]).toEqual({ n: 1 });
   });
 
+  it("forgets a server on a droplet that is gone with force, contacting nothing, and says a container may remain", async () => {
+    const { env, server: id } = droplets.deprovisioned;
+    const before = sim.requests.length;
+    const { body } = await server.gql(`mutation($id: ID!) { deleteServer(id: $id, force: true) { deletedServerId container } }`, { id });
+    expect(body.data.deleteServer).toEqual({ deletedServerId: id, container: "NOT_CONTACTED" });
+    expect(sim.requests.length).toBe(before);
+    expect((await db.query("SELECT count(*)::int AS n FROM account_tool_instances WHERE account_tool_environment_id = $1", [env]))[0]).toEqual({ n: 0 });
+  });
+
   it("leaves them out of the monitor's rounds", async () => {
     const logger = createLogger("silent");
     const dtma = new DtmaClient({ apiKey: KEY, timeoutMs: 1000, retries: 0, maxBodyBytes: 1 << 20, logger });

@@ -33,8 +33,23 @@ const DeployServerInput = builder.inputType("DeployServerInput", {
   }),
 });
 
-const DeleteServerPayload = builder.objectRef<{ id: string }>("DeleteServerPayload").implement({
-  fields: (t) => ({ deletedServerId: t.id({ resolve: (p) => p.id }) }),
+const DeletedContainerEnum = builder.enumType("DeletedContainer", {
+  description: "What a deletion did on the droplet.",
+  values: {
+    REMOVED: { description: "The server's container was removed from the droplet." },
+    NONE: {
+      description:
+        "The droplet had no container of this server's (a failed deploy, or one of the same name that another server created, which was left alone).",
+    },
+    NOT_CONTACTED: { description: "`force`: the droplet was not contacted; a container may remain on it." },
+  } as const,
+});
+
+const DeleteServerPayload = builder.objectRef<ops.DeleteResult>("DeleteServerPayload").implement({
+  fields: (t) => ({
+    deletedServerId: t.id({ resolve: (p) => p.id }),
+    container: t.field({ type: DeletedContainerEnum, resolve: (p) => p.container }),
+  }),
 });
 
 builder.mutationFields((t) => {
@@ -76,9 +91,10 @@ builder.mutationFields((t) => {
     }),
     deleteServer: t.field({
       type: DeleteServerPayload,
-      description: "Removes the container from the droplet, then the row (pending_delete -> gone | error).",
-      args: { id: t.arg.id({ required: true }) },
-      resolve: (_root, args, ctx) => runOperation(async () => ({ id: await ops.deleteServer(await deps(ctx), parseId(String(args.id), "MCPServer")) })),
+      description:
+        "Removes the server's container from the droplet, then the row (pending_delete -> gone | error). With `force`, forgets the row without contacting the droplet (one that is gone or unreachable); a container may remain.",
+      args: { id: t.arg.id({ required: true }), force: t.arg.boolean({ defaultValue: false }) },
+      resolve: (_root, args, ctx) => runOperation(async () => ops.deleteServer(await deps(ctx), parseId(String(args.id), "MCPServer"), args.force ?? false)),
     }),
   };
 });
