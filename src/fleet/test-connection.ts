@@ -3,6 +3,7 @@
 import type { ConnectionTestRow } from "../data/rows.ts";
 import type { Store } from "../data/store.ts";
 import { buildEndpoint, endpointInput, outboundRefusal } from "../domain/endpoint.ts";
+import { stateOf } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
 import { failedProbe, probeMcpServer, type ProbeResult } from "../mcp/probe.ts";
 import { OperationError } from "./errors.ts";
@@ -16,6 +17,8 @@ export interface TestConnectionDeps {
   probeTimeoutMs: number;
   /** Tests kept per server (older ones are deleted). */
   historyLimit: number;
+  /** Probe even a server that is not running (by default such a test answers NOT_RUNNING without probing). */
+  probeAnyway?: boolean;
   logger: Logger;
   /** Told of every probe (metrics). */
   onProbe?: (result: ProbeResult) => void;
@@ -31,10 +34,13 @@ export async function testConnection(deps: TestConnectionDeps, serverId: string)
   const endpoint = buildEndpoint(endpointInput(server, environment), deps.dtmaPort);
   const refusal = environment?.publicIp ? outboundRefusal(environment.publicIp, deps.allowPrivateTargets) : null;
   if (refusal) throw new OperationError("FORBIDDEN", refusal);
-  const result = endpoint.url
-    ? await probeMcpServer(endpoint.url, { timeoutMs: deps.probeTimeoutMs })
-    : failedProbe("NO_ENDPOINT", endpoint.reason ?? "No endpoint can be built");
-  deps.onProbe?.(result);
+  const state = stateOf(server.status);
+  const result = !endpoint.url
+    ? failedProbe("NO_ENDPOINT", endpoint.reason ?? "No endpoint can be built")
+    : state !== "RUNNING" && !deps.probeAnyway
+      ? failedProbe("NOT_RUNNING", `The server is not running (${server.status}); nothing was probed. Start it, or test with probe: true`)
+      : await probeMcpServer(endpoint.url, { timeoutMs: deps.probeTimeoutMs });
+  if (result.errorKind !== "NOT_RUNNING") deps.onProbe?.(result);
   deps.logger.info(
     { call: "mcp.probe", server: serverId, target: endpoint.url, ms: result.latencyMs, outcome: result.success ? "ok" : result.errorKind },
     "MCP connection test",

@@ -6,7 +6,7 @@ import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 
-export const PROBE_ERROR_KINDS = ["REFUSED", "TIMEOUT", "TLS", "HTTP_STATUS", "PROTOCOL", "NO_ENDPOINT"] as const;
+export const PROBE_ERROR_KINDS = ["REFUSED", "TIMEOUT", "TLS", "HTTP_STATUS", "PROTOCOL", "NO_ENDPOINT", "NOT_RUNNING"] as const;
 export type ProbeErrorKind = (typeof PROBE_ERROR_KINDS)[number];
 export type ProbeTransport = "STREAMABLE_HTTP" | "SSE";
 

@@ -38,6 +38,7 @@ export const ConnectionErrorKindEnum = builder.enumType("ConnectionErrorKind", {
     HTTP_STATUS: { description: "The server answered with an HTTP error status (see httpStatus)." },
     PROTOCOL: { description: "Something answered, but not a working MCP server." },
     NO_ENDPOINT: { description: "No endpoint could be built for the server (see MCPServer.endpointProblem)." },
+    NOT_RUNNING: { description: "The server is not running; nothing was probed (testServerConnection with probe: true tries anyway)." },
   } satisfies Record<(typeof PROBE_ERROR_KINDS)[number], { description: string }>,
 });
 

@@ -47,6 +47,13 @@ describe.each(sqlTargets)("testServerConnection on $name", (target) => {
       portMapping: { container_port: 8080, host_port: hanging.port },
     });
     ids.noIp = await insertServer(db, { env: noIp, name: "nowhere", status: "pending_deploy" });
+    ids.stopped = await insertServer(db, {
+      env,
+      name: "stopped-weather",
+      status: "stopped",
+      heartbeatSecondsAgo: 1,
+      portMapping: { container_port: 8080, host_port: mcp.port },
+    });
     server = await startTestServer(new SqlStore(db), { live: { coalesceMs: 5 }, env: { MCP_PROBE_TIMEOUT_MS: "800" } });
   });
   afterAll(async () => {
@@ -109,5 +116,13 @@ describe.each(sqlTargets)("testServerConnection on $name", (target) => {
   it("answers NOT_FOUND for an unknown server and BAD_USER_INPUT for a malformed id", async () => {
     expect(codes((await server.gql(TEST, { id: "00000000-0000-4000-8000-000000000009" })).body)).toEqual(["NOT_FOUND"]);
     expect(codes((await server.gql(TEST, { id: "x" })).body)).toEqual(["BAD_USER_INPUT"]);
+  });
+  it("answers NOT_RUNNING for a server that is not running, without probing; probe: true tries anyway", async () => {
+    const q = `mutation($id: ID!, $probe: Boolean) { testServerConnection(id: $id, probe: $probe) { success errorKind error phases { name } } }`;
+    const id = encodeGlobalID("MCPServer", ids.stopped);
+    const skipped = (await server.gql(q, { id })).body.data.testServerConnection;
+    expect(skipped).toEqual({ success: false, errorKind: "NOT_RUNNING", error: expect.stringMatching(/not running \(stopped\)/), phases: [] });
+    const probed = (await server.gql(q, { id, probe: true })).body.data.testServerConnection;
+    expect(probed).toMatchObject({ success: true, errorKind: null });
   });
 });

@@ -45,7 +45,7 @@ describe("/metrics", () => {
     await until(() => server.live!.serverEvents.size >= 1, "the subscription");
     await server.gql(`{ servers(first: 5) { totalCount } }`);
     await server.gql(`mutation($id: ID!) { refreshEnvironmentStatus(id: $id) { status } }`, { id: ids.env });
-    await server.gql(`mutation($id: ID!) { testServerConnection(id: $id) { success } }`, { id: ids.server }); // the simulator is not MCP
+    await server.gql(`mutation($id: ID!) { testServerConnection(id: $id, probe: true) { success } }`, { id: ids.server }); // not an MCP server
 
     const text = await (await fetch(server.url.replace("/graphql", "/metrics"))).text();
     expect(text).toMatch(/graphql_envelop_request_duration_count\{[^}]*operationType="query"[^}]*\} [1-9]/);

@@ -11,7 +11,13 @@ builder.mutationField("testServerConnection", (t) =>
     type: ConnectionTestRef,
     description:
       "Connects to the server with the MCP SDK (Streamable HTTP, then SSE), lists what it declares and pings it. The result is stored and published to connectionTested subscribers.",
-    args: { id: t.arg.id({ required: true }) },
+    args: {
+      id: t.arg.id({ required: true }),
+      probe: t.arg.boolean({
+        defaultValue: false,
+        description: "Probe even when the server is not running (by default such a test answers NOT_RUNNING without probing).",
+      }),
+    },
     resolve: async (_root, args, ctx) => {
       const id = parseId(String(args.id), "MCPServer");
       await limitDropletCalls(ctx);
@@ -23,6 +29,7 @@ builder.mutationField("testServerConnection", (t) =>
             allowPrivateTargets: ctx.config.allowPrivateTargets,
             probeTimeoutMs: ctx.config.mcpProbeTimeoutMs,
             historyLimit: ctx.config.connectionTestHistory,
+            probeAnyway: args.probe ?? false,
             logger: ctx.logger,
             onProbe: (result) => ctx.metrics.mcpProbe.observe({ outcome: result.success ? "ok" : (result.errorKind ?? "error") }, result.latencyMs / 1000),
             onStored: (test) => ctx.live?.announceConnectionTest(test),
