@@ -11,6 +11,7 @@ const UNIT = [
   "test/api/ids.test.ts",
   "test/api/schema-file.test.ts",
   "test/domain/**/*.test.ts",
+  "test/fleet/catalog.test.ts",
   "test/dtma/client.test.ts",
   "test/live/health-clock.test.ts",
   "test/live/hub.test.ts",

@@ -1,7 +1,7 @@
 // Per-request loaders: every environment or server looked up while resolving one request is
 // fetched in one statement per kind (DataLoader), and a row already in hand resolves without a promise.
 import DataLoader from "dataloader";
-import type { ConnectionTestRow, EnvironmentRow, ServerRow } from "./rows.ts";
+import type { CatalogToolRow, ConnectionTestRow, EnvironmentRow, ServerRow } from "./rows.ts";
 import type { Store } from "./store.ts";
 
 /** A DataLoader that answers synchronously for rows it already holds (primed or loaded). */
@@ -33,6 +33,7 @@ export class RowLoader<T> {
 export class Loaders {
   private environmentLoader: RowLoader<EnvironmentRow> | undefined;
   private serverLoader: RowLoader<ServerRow> | undefined;
+  private catalogLoader: RowLoader<CatalogToolRow> | undefined;
   private lastTestLoader: DataLoader<string, ConnectionTestRow | null> | undefined;
   private pageEnvironmentMap: WeakMap<ServerRow, EnvironmentRow> | undefined;
   private keyedLoaders: Map<string, DataLoader<string, unknown>> | undefined;
@@ -57,6 +58,11 @@ export class Loaders {
   get server(): RowLoader<ServerRow> {
     this.serverLoader ??= new RowLoader((ids) => this.store.serversByIds(ids));
     return this.serverLoader;
+  }
+
+  get catalogTool(): RowLoader<CatalogToolRow> {
+    this.catalogLoader ??= new RowLoader((ids) => this.store.catalogByIds(ids));
+    return this.catalogLoader;
   }
 
   /** The newest connection test of a server, by server id. */

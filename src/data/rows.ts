@@ -284,3 +284,76 @@ export function connectionTestValues(t: NewConnectionTest): Record<string, unkno
     tested_at: t.testedAt.toISOString(),
   };
 }
+
+/** An entry of upstream's shared tool catalog (tool_catalog). */
+export interface CatalogToolRow {
+  id: string;
+  name: string;
+  description: string | null;
+  developer: string | null;
+  categories: string[];
+  iconUrl: string | null;
+  documentationUrl: string | null;
+  packaging: string;
+  packageIdentifier: string;
+  dockerImageUrl: string | null;
+  defaultVersion: string;
+  versions: string[];
+  defaultConfigTemplate: unknown;
+  requiredSecretsSchema: unknown;
+  resourceRequirements: unknown;
+  status: string;
+  isPublic: boolean;
+  createdBy: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export const CATALOG_COLUMNS = [
+  "id",
+  "tool_name",
+  "description",
+  "developer_org_name",
+  "categories",
+  "icon_url",
+  "documentation_url",
+  "packaging_type",
+  "package_identifier",
+  "docker_image_url",
+  "version_info",
+  "default_config_template",
+  "required_secrets_schema",
+  "resource_requirements",
+  "status",
+  "is_public",
+  "created_by",
+  "created_at",
+  "updated_at",
+] as const;
+
+export function toCatalogToolRow(r: Raw): CatalogToolRow {
+  const versionInfo = (r.version_info ?? {}) as { default_version?: unknown; available_versions?: unknown };
+  const available = Array.isArray(versionInfo.available_versions) ? versionInfo.available_versions.map(String) : [];
+  return {
+    id: String(r.id),
+    name: String(r.tool_name),
+    description: text(r.description),
+    developer: text(r.developer_org_name),
+    categories: Array.isArray(r.categories) ? r.categories.map(String) : [],
+    iconUrl: text(r.icon_url),
+    documentationUrl: text(r.documentation_url),
+    packaging: String(r.packaging_type ?? "docker_image"),
+    packageIdentifier: String(r.package_identifier),
+    dockerImageUrl: text(r.docker_image_url),
+    defaultVersion: typeof versionInfo.default_version === "string" ? versionInfo.default_version : (available[0] ?? "latest"),
+    versions: available,
+    defaultConfigTemplate: r.default_config_template ?? null,
+    requiredSecretsSchema: r.required_secrets_schema ?? [],
+    resourceRequirements: r.resource_requirements ?? null,
+    status: String(r.status ?? "available"),
+    isPublic: r.is_public !== false,
+    createdBy: text(r.created_by),
+    createdAt: date(r.created_at) as Date,
+    updatedAt: date(r.updated_at) as Date,
+  };
+}

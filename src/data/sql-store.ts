@@ -5,7 +5,10 @@ import {
   CONNECTION_TEST_COLUMNS,
   ENVIRONMENT_COLUMNS,
   SERVER_COLUMNS,
+  CATALOG_COLUMNS,
   connectionTestValues,
+  toCatalogToolRow,
+  type CatalogToolRow,
   environmentColumns,
   toConnectionTestRow,
   toEnvironmentRow,
@@ -25,6 +28,7 @@ import {
   type Columns,
   type Cursor,
   type DtmaReport,
+  type CatalogFilter,
   type EnvironmentFilter,
   type NewServer,
   type Page,
@@ -128,6 +132,20 @@ function environmentWhere(filter: EnvironmentFilter, p: Params): string[] {
   if (filter.search) {
     const pattern = p.add(`%${escapeLike(filter.search)}%`);
     where.push(`(e.name ILIKE ${pattern} OR e.do_droplet_name ILIKE ${pattern})`);
+  }
+  return where;
+}
+
+const CATALOG_SELECT = CATALOG_COLUMNS.map((c) => `c.${c}`).join(", ");
+
+function catalogWhere(filter: CatalogFilter, p: Params): string[] {
+  const where = ["true"];
+  if (filter.ownerId) where.push(`(c.is_public IS NOT FALSE OR c.created_by = ${p.add(filter.ownerId)}::uuid)`);
+  if (filter.statuses?.length) where.push(`c.status::text = ANY(${p.add(filter.statuses)}::text[])`);
+  if (filter.categories?.length) where.push(`c.categories && ${p.add(filter.categories)}::text[]`);
+  if (filter.search) {
+    const pattern = p.add(`%${escapeLike(filter.search)}%`);
+    where.push(`(c.tool_name ILIKE ${pattern} OR c.description ILIKE ${pattern} OR c.package_identifier ILIKE ${pattern})`);
   }
   return where;
 }
@@ -310,6 +328,31 @@ export class SqlStore implements Store {
     return toPage(rows.map(toEnvironmentRow), page.first);
   }
 
+  async listCatalog(filter: CatalogFilter, page: PageArgs): Promise<Page<CatalogToolRow>> {
+    const p = new Params();
+    const where = catalogWhere(filter, p);
+    if (page.after) where.push(afterCursor("c.tool_name", "c.id", page.after, p));
+    const rows = await this.db.query(
+      `SELECT ${CATALOG_SELECT} FROM tool_catalog c WHERE ${where.join(" AND ")}
+       ORDER BY ${byName("c.tool_name")} ASC NULLS LAST, c.id ASC LIMIT ${p.add(page.first + 1)}`,
+      p.values,
+    );
+    return toPage(rows.map(toCatalogToolRow), page.first);
+  }
+
+  async countCatalog(filter: CatalogFilter) {
+    const p = new Params();
+    const [row] = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM tool_catalog c WHERE ${catalogWhere(filter, p).join(" AND ")}`, p.values);
+    return row.n;
+  }
+
+  async catalogByIds(ids: readonly string[], ownerId?: string) {
+    const p = new Params();
+    const where = [...catalogWhere({ ownerId }, p), `c.id = ANY(${p.add(ids)}::uuid[])`];
+    const rows = await this.db.query(`SELECT ${CATALOG_SELECT} FROM tool_catalog c WHERE ${where.join(" AND ")}`, p.values);
+    return inKeyOrder(ids, rows.map(toCatalogToolRow));
+  }
+
   async countEnvironments(filter: EnvironmentFilter) {
     const p = new Params();
     const [row] = await this.db.query<{ n: number }>(
@@ -432,15 +475,18 @@ export class SqlStore implements Store {
   }
 
   async createServer(server: NewServer) {
-    // The image's private catalog entry (rows.ts privateCatalogName; upstream: package_identifier
-    // holds the image URL), owned by the droplet's owner.
-    const rows = await this.db.query(
-      `WITH owner AS (SELECT user_id FROM account_tool_environments WHERE id = $1),
-       tool AS (
+    // A catalog deploy references its entry; a raw-image one gets the image's private entry
+    // (rows.ts privateCatalogName; upstream: package_identifier holds the image URL), owned by the
+    // droplet's owner.
+    const tool = server.catalogToolId
+      ? "tool AS (SELECT $9::uuid AS id, $2::text AS image)" // $2 typed though unused
+      : `tool AS (
          INSERT INTO tool_catalog (tool_name, name, package_identifier, docker_image_url, is_public, created_by, description)
          SELECT 'image:' || coalesce(owner.user_id::text, 'service') || ':' || $2, 'image:' || coalesce(owner.user_id::text, 'service') || ':' || $2,
            $2, $2, false, owner.user_id, 'Deployed from an image, outside the curated catalog' FROM owner
-         ON CONFLICT (tool_name) DO UPDATE SET updated_at = tool_catalog.updated_at RETURNING id)
+         ON CONFLICT (tool_name) DO UPDATE SET updated_at = tool_catalog.updated_at RETURNING id)`;
+    const rows = await this.db.query(
+      `WITH owner AS (SELECT user_id FROM account_tool_environments WHERE id = $1), ${tool}
        INSERT INTO account_tool_instances AS s (account_tool_environment_id, tool_catalog_id, status_on_toolbox, instance_name_on_toolbox,
          port_mapping_json, base_config_override_json, mcp_server_type, mcp_transport_type, mcp_endpoint_path)
        SELECT $1, tool.id, $3::account_tool_installation_status_enum, $4, $5::jsonb, $6::jsonb, 'mcp_server', $7, $8 FROM tool
@@ -454,6 +500,7 @@ export class SqlStore implements Store {
         JSON.stringify(server.baseConfigOverride),
         server.transport,
         server.endpointPath,
+        ...(server.catalogToolId ? [server.catalogToolId] : []),
       ],
     );
     return toServerRow(rows[0]);

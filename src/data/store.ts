@@ -1,7 +1,7 @@
 // The store interface every implementation (SQL over pg or PGlite, supabase-js) fulfils.
 import type { HeartbeatThresholds, InstallationStatus, ServerHealth, ServerState } from "../domain/status.ts";
 import type { Db } from "./db.ts";
-import type { ConnectionTestRow, EnvironmentColumn, EnvironmentRow, NewConnectionTest, ServerColumn, ServerRow } from "./rows.ts";
+import type { CatalogToolRow, ConnectionTestRow, EnvironmentColumn, EnvironmentRow, NewConnectionTest, ServerColumn, ServerRow } from "./rows.ts";
 
 export type ServerType = "mcp_server" | "standard_tool";
 
@@ -18,6 +18,8 @@ export interface DtmaReport {
 export interface NewServer {
   environmentId: string;
   image: string;
+  /** Deploy of a catalog entry: the row references it (else a private entry for `image` is made). */
+  catalogToolId?: string;
   name: string;
   status: InstallationStatus;
   portMapping: unknown;
@@ -37,6 +39,14 @@ export interface ServerFilter {
   serverTypes?: ServerType[];
   /** Case-insensitive substring of the server's name. */
   search?: string;
+}
+
+export interface CatalogFilter {
+  /** Public entries and this user's own (raw-image deploys); every entry when absent (service role). */
+  ownerId?: string;
+  search?: string;
+  categories?: string[];
+  statuses?: string[];
 }
 
 export interface EnvironmentFilter {
@@ -151,6 +161,10 @@ export interface Store {
   listEnvironments(filter: EnvironmentFilter, page: PageArgs): Promise<Page<EnvironmentRow>>;
   countEnvironments(filter: EnvironmentFilter): Promise<number>;
   environmentsByIds(ids: readonly string[], ownerId?: string): Promise<(EnvironmentRow | null)[]>;
+  /** Catalog entries in name order, those the filter's owner may see. */
+  listCatalog(filter: CatalogFilter, page: PageArgs): Promise<Page<CatalogToolRow>>;
+  countCatalog(filter: CatalogFilter): Promise<number>;
+  catalogByIds(ids: readonly string[], ownerId?: string): Promise<(CatalogToolRow | null)[]>;
   /** Stores a test and keeps only the server's newest `keep` (history retention). */
   insertConnectionTest(test: NewConnectionTest, keep: number): Promise<ConnectionTestRow>;
   /** The newest test of each server, in key order (null when never tested). */
@@ -255,6 +269,15 @@ export class ScopedStore implements Store {
   }
   listEnvironments(filter: EnvironmentFilter, page: PageArgs) {
     return this.store.listEnvironments({ ...filter, ownerId: this.ownerId }, page);
+  }
+  listCatalog(filter: CatalogFilter, page: PageArgs) {
+    return this.store.listCatalog({ ...filter, ownerId: this.ownerId }, page);
+  }
+  countCatalog(filter: CatalogFilter) {
+    return this.store.countCatalog({ ...filter, ownerId: this.ownerId });
+  }
+  catalogByIds(ids: readonly string[]) {
+    return this.store.catalogByIds(ids, this.ownerId);
   }
   countEnvironments(filter: EnvironmentFilter) {
     return this.store.countEnvironments({ ...filter, ownerId: this.ownerId });

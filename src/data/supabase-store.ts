@@ -9,8 +9,11 @@ import {
   CONNECTION_TEST_COLUMNS,
   ENVIRONMENT_COLUMNS,
   SERVER_COLUMNS,
+  CATALOG_COLUMNS,
   connectionTestValues,
   privateCatalogName,
+  toCatalogToolRow,
+  type CatalogToolRow,
   distinctEnvironments,
   environmentColumns,
   serverColumns,
@@ -33,6 +36,7 @@ import {
   type Page,
   type PageArgs,
   type QueryTime,
+  type CatalogFilter,
   type RemovedServer,
   type ReplayFrom,
   type ServerFilter,
@@ -84,6 +88,7 @@ interface PostgrestRequest {
 // The query builder type is deep; filters only need these methods.
 interface Filterable {
   eq(column: string, value: unknown): this;
+  overlaps(column: string, values: readonly unknown[]): this;
   in(column: string, values: readonly unknown[]): this;
   not(column: string, operator: string, value: unknown): this;
   ilike(column: string, pattern: string): this;
@@ -282,6 +287,44 @@ export class SupabaseStore implements Store {
     return q;
   }
 
+  private applyCatalogFilter<Q extends Filterable>(query: Q, filter: CatalogFilter, cursor?: Cursor): Q {
+    let q = query;
+    if (filter.statuses?.length) q = q.in("status", filter.statuses);
+    if (filter.categories?.length) q = q.overlaps("categories", filter.categories);
+    const trees: string[] = [];
+    if (filter.ownerId) trees.push(`or(is_public.is.null,is_public.eq.true,created_by.eq.${filter.ownerId})`);
+    if (filter.search) {
+      const pattern = quote(`%${escapeLike(filter.search)}%`);
+      trees.push(`or(tool_name.ilike.${pattern},description.ilike.${pattern},package_identifier.ilike.${pattern})`);
+    }
+    if (cursor) trees.push(cursorTree("tool_name", cursor));
+    if (trees.length) q = q.or(`and(${trees.join(",")})`);
+    return q;
+  }
+
+  async listCatalog(filter: CatalogFilter, page: PageArgs): Promise<Page<CatalogToolRow>> {
+    const query = this.client.from("tool_catalog").select(CATALOG_COLUMNS.join(","));
+    const { data } = await this.run<Record<string, unknown>[]>(
+      this.applyCatalogFilter(query, filter, page.after)
+        .order("tool_name", { ascending: true, nullsFirst: false })
+        .order("id", { ascending: true })
+        .limit(page.first + 1),
+    );
+    return toPage(data.map(toCatalogToolRow), page.first);
+  }
+
+  async countCatalog(filter: CatalogFilter) {
+    const query = this.client.from("tool_catalog").select("id", { count: "exact", head: true });
+    const { count } = await this.run(this.applyCatalogFilter(query, filter));
+    return count ?? 0;
+  }
+
+  async catalogByIds(ids: readonly string[], ownerId?: string) {
+    const query = this.client.from("tool_catalog").select(CATALOG_COLUMNS.join(",")).in("id", ids);
+    const { data } = await this.run<Record<string, unknown>[]>(this.applyCatalogFilter(query, { ownerId }));
+    return inKeyOrder(ids, data.map(toCatalogToolRow));
+  }
+
   async listEnvironments(filter: EnvironmentFilter, page: PageArgs): Promise<Page<EnvironmentRow>> {
     const query = this.client.from("account_tool_environments").select(ENVIRONMENT_COLUMNS.join(","));
     const { data } = await this.run<Record<string, unknown>[]>(
@@ -407,6 +450,27 @@ export class SupabaseStore implements Store {
     // The image's private catalog entry (rows.ts privateCatalogName), written with the service
     // key: upstream's policies let only the service role manage the shared catalog.
     const catalog = this.service ?? this;
+    const toolId = server.catalogToolId ?? (await this.privateCatalogEntry(catalog, server));
+    const { data } = await this.run<Record<string, unknown>[]>(
+      this.client
+        .from("account_tool_instances")
+        .insert({
+          account_tool_environment_id: server.environmentId,
+          tool_catalog_id: toolId,
+          status_on_toolbox: server.status,
+          instance_name_on_toolbox: server.name,
+          port_mapping_json: server.portMapping,
+          base_config_override_json: server.baseConfigOverride,
+          mcp_server_type: "mcp_server",
+          mcp_transport_type: server.transport,
+          mcp_endpoint_path: server.endpointPath,
+        })
+        .select(SERVER_COLUMNS.join(",")),
+    );
+    return toServerRow(data[0]);
+  }
+
+  private async privateCatalogEntry(catalog: SupabaseStore, server: NewServer): Promise<string> {
     const { data: envs } = await catalog.run<Array<{ user_id: string | null }>>(
       catalog.client.from("account_tool_environments").select("user_id").eq("id", server.environmentId),
     );
@@ -429,23 +493,7 @@ export class SupabaseStore implements Store {
         )
         .select("id"),
     );
-    const { data } = await this.run<Record<string, unknown>[]>(
-      this.client
-        .from("account_tool_instances")
-        .insert({
-          account_tool_environment_id: server.environmentId,
-          tool_catalog_id: tool.data[0].id,
-          status_on_toolbox: server.status,
-          instance_name_on_toolbox: server.name,
-          port_mapping_json: server.portMapping,
-          base_config_override_json: server.baseConfigOverride,
-          mcp_server_type: "mcp_server",
-          mcp_transport_type: server.transport,
-          mcp_endpoint_path: server.endpointPath,
-        })
-        .select(SERVER_COLUMNS.join(",")),
-    );
-    return toServerRow(data[0]);
+    return tool.data[0].id;
   }
 
   async setServerContainer(id: string, containerId: string | null) {

@@ -38,6 +38,17 @@ export async function startDemo(config: Config, logger: Logger, heartbeatMs = 15
   const heartbeatUrl = app.url.replace(/\/graphql$/, "/dtma/heartbeat");
   const simulators: DtmaSimulator[] = [];
   try {
+    // A small catalog: the sample MCP servers the simulator runs, deployed from it below.
+    const catalog = new Map<string, string>();
+    for (const name of new Set(DROPLETS.flatMap((d) => d.servers))) {
+      const [tool] = await store.db.query<{ id: string }>(
+        `INSERT INTO tool_catalog (tool_name, name, description, categories, package_identifier, docker_image_url, version_info, default_config_template)
+         VALUES ($1, $1, $2, ARRAY['demo', 'sample'], $3, $3, '{"default_version":"1.0.0","available_versions":["1.0.0","latest"]}', '{"containerPort":8080,"endpointPath":"/mcp","env":{"LOG_LEVEL":"info"}}')
+         ON CONFLICT (tool_name) DO UPDATE SET description = EXCLUDED.description RETURNING id`,
+        [name, `Sample MCP server "${name}" (the official SDK), run by the demo's simulated droplets`, `ghcr.io/example/${name}`],
+      );
+      catalog.set(name, tool.id);
+    }
     for (const [i, d] of DROPLETS.entries()) {
       const token = randomBytes(32).toString("hex");
       const [env] = await store.db.query<{ id: string }>(
@@ -59,7 +70,8 @@ export async function startDemo(config: Config, logger: Logger, heartbeatMs = 15
           { store, dtma, dtmaPort: config.dtmaPort, allowPrivateTargets: true, logger },
           {
             environmentId: env.id,
-            image: `ghcr.io/example/${name}:latest`,
+            image: null,
+            catalogToolId: catalog.get(name),
             name,
             env: [],
             ports: [{ containerPort: 8080, hostPort: await freePort(d.ip) }],

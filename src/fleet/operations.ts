@@ -6,6 +6,7 @@ import { outboundRefusal, publishedHostPort } from "../domain/endpoint.ts";
 import { agentExpected, storedStatusFor, type InstallationStatus } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
 import { DtmaError, type DtmaClient, type DtmaStatus, type DtmaTarget } from "../dtma/client.ts";
+import { catalogDeploy } from "./catalog.ts";
 import { OperationError } from "./errors.ts";
 
 export { OperationError } from "./errors.ts";
@@ -264,15 +265,45 @@ export async function deleteServer(deps: OperationDeps, serverId: string, force 
 
 export interface DeployInput {
   environmentId: string;
-  image: string;
+  /** A raw image; or, instead, a catalog entry (and version) whose template is merged in. */
+  image: string | null;
+  catalogToolId?: string | null;
+  version?: string | null;
   name: string;
   env: string[];
   ports: Array<{ containerPort: number; hostPort: number }>;
   transport: "sse" | "websocket" | "stdio";
   endpointPath: string;
+  /** Whether the caller chose transport and path (else a catalog entry's template may). */
+  transportGiven?: boolean;
+  endpointPathGiven?: boolean;
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/; // Docker's container-name rule
+
+/** A deploy's image and configuration: the raw image as given, or a catalog entry's, merged with the caller's. */
+async function resolveDeploy(
+  deps: OperationDeps,
+  request: DeployInput,
+): Promise<{ input: DeployInput & { image: string }; catalogToolId: string | undefined; containerPort: number | null }> {
+  if (!request.catalogToolId === !request.image) throw new OperationError("BAD_USER_INPUT", "Give `image` or `catalogToolId` (one of them)");
+  if (!request.catalogToolId) return { input: { ...request, image: request.image as string }, catalogToolId: undefined, containerPort: null };
+  // The viewer's store: public entries and the viewer's own.
+  const [entry] = await deps.store.catalogByIds([request.catalogToolId]);
+  if (!entry) throw new OperationError("NOT_FOUND", `No catalog tool with id ${request.catalogToolId}`);
+  const deploy = catalogDeploy(entry, {
+    version: request.version ?? null,
+    env: request.env,
+    ports: request.ports,
+    transport: request.transportGiven ? request.transport : null,
+    endpointPath: request.endpointPathGiven ? request.endpointPath : null,
+  });
+  return {
+    input: { ...request, image: deploy.image, env: deploy.env, ports: deploy.ports, transport: deploy.transport, endpointPath: deploy.endpointPath },
+    catalogToolId: entry.id,
+    containerPort: deploy.containerPort,
+  };
+}
 
 /** The container port of a deploy that gives no ports (its host port is chosen from DEPLOY_HOST_PORTS). */
 const DEFAULT_CONTAINER_PORT = 8080;
@@ -284,7 +315,8 @@ const DEFAULT_CONTAINER_PORT = 8080;
  * agent (409: the name or port was taken meanwhile) leaves no row behind; any other failure keeps
  * the row, as error, so the user sees what happened.
  */
-export async function deployServer(deps: OperationDeps, input: DeployInput): Promise<ServerRow> {
+export async function deployServer(deps: OperationDeps, request: DeployInput): Promise<ServerRow> {
+  const { input, catalogToolId, containerPort } = await resolveDeploy(deps, request);
   if (!NAME.test(input.name)) throw new OperationError("BAD_USER_INPUT", "`name` must be a Docker container name: letters, digits, _ . - (at most 63)");
   if (!input.image.trim() || input.image.length > 500 || /\s/.test(input.image))
     throw new OperationError("BAD_USER_INPUT", "`image` must be a Docker image reference");
@@ -319,7 +351,7 @@ export async function deployServer(deps: OperationDeps, input: DeployInput): Pro
     let free = range.first;
     while (used.has(free) && free <= range.last) free++;
     if (free > range.last) throw new OperationError("CONFLICT", "No free host port is left on this droplet: give `ports`");
-    ports = [{ containerPort: DEFAULT_CONTAINER_PORT, hostPort: free }];
+    ports = [{ containerPort: containerPort ?? DEFAULT_CONTAINER_PORT, hostPort: free }];
   }
   const portBindings = Object.fromEntries(ports.map((p) => [`${p.containerPort}/tcp`, [{ HostPort: String(p.hostPort) }]]));
   const baseConfigOverride = { Env: input.env, HostConfig: { PortBindings: portBindings } };
@@ -329,6 +361,7 @@ export async function deployServer(deps: OperationDeps, input: DeployInput): Pro
     server = await deps.store.createServer({
       environmentId: env.id,
       image: input.image,
+      catalogToolId,
       name: input.name,
       status: "pending_deploy",
       portMapping,
@@ -338,7 +371,12 @@ export async function deployServer(deps: OperationDeps, input: DeployInput): Pro
     });
   } catch (error) {
     if ((error as { code?: string }).code === "23505" || /uq_account_env_tool|duplicate key/.test(String((error as Error).message))) {
-      throw new OperationError("CONFLICT", `This droplet already runs an instance of ${input.image} (one instance per image per droplet, as upstream)`);
+      throw new OperationError(
+        "CONFLICT",
+        catalogToolId
+          ? "This droplet already runs an instance of this catalog tool (one instance per catalog tool per droplet, as upstream)"
+          : `This droplet already runs an instance of ${input.image} (one instance per image per droplet, as upstream)`,
+      );
     }
     throw error;
   }

@@ -7,6 +7,7 @@ import "./enums.ts";
 import "./mcp-server.ts";
 import "./environment.ts";
 import "./connection-test.ts";
+import "./catalog.ts";
 import "./subscriptions.ts";
 import "./mutations/test-connection.ts";
 import "./mutations/lifecycle.ts";

@@ -5,6 +5,7 @@ import { serverStatus, type ServerStatus } from "../domain/status.ts";
 import type { EnvironmentColumn, EnvironmentRow, ServerColumn, ServerRow } from "../data/rows.ts";
 import { builder } from "./builder.ts";
 import { chargeResponse, type Context } from "./context.ts";
+import { CatalogToolRef } from "./catalog.ts";
 import { ConnectionTestRef, responseSize } from "./connection-test.ts";
 import { badInput, userError } from "./errors.ts";
 import { parseId } from "./ids.ts";
@@ -120,6 +121,13 @@ builder.node(ServerRef, {
     createdAt: t.expose("createdAt", { ...reads<ServerColumn>(["created_at"]), type: "DateTime" }),
     updatedAt: t.expose("updatedAt", { ...reads<ServerColumn>(["updated_at"]), type: "DateTime" }),
     environment: t.field({ ...NOTHING, type: EnvironmentRef, resolve: (s, _args, ctx) => environmentOf(s, ctx) }),
+    catalogTool: t.field({
+      ...reads<ServerColumn>(["tool_catalog_id"]),
+      type: CatalogToolRef,
+      nullable: true,
+      description: "The catalog entry the server was deployed from (a private one for a raw-image deploy); null if you cannot see it.",
+      resolve: (s, _args, ctx) => (s.toolCatalogId ? ctx.loaders.catalogTool.load(s.toolCatalogId) : null),
+    }),
     lastConnectionTest: t.field({
       ...NOTHING,
       type: ConnectionTestRef,

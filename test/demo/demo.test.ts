@@ -50,4 +50,13 @@ describe("npm run demo", () => {
     const stopped = await gql(`mutation { stopServer(id: "${nodes[0].id}") { rawStatus } }`);
     expect(stopped.data.stopServer.rawStatus).toBe("stopped");
   });
+
+  it("seeds a small catalog of its sample servers, and deploys them from it", async () => {
+    const { data } = await gql(
+      `{ catalog(first: 20) { totalCount edges { node { name categories versions } } } servers(first: 1) { edges { node { catalogTool { name } } } } }`,
+    );
+    expect(data.catalog.totalCount).toBeGreaterThanOrEqual(3);
+    expect(data.catalog.edges[0].node).toMatchObject({ categories: ["demo", "sample"], versions: ["1.0.0", "latest"] });
+    expect(data.catalog.edges.map((e: any) => e.node.name)).toContain(data.servers.edges[0].node.catalogTool.name);
+  });
 });

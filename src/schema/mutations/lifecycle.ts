@@ -24,12 +24,17 @@ const PortBindingInput = builder.inputType("PortBindingInput", {
 const DeployServerInput = builder.inputType("DeployServerInput", {
   fields: (t) => ({
     environmentId: t.id({ required: true }),
-    image: t.string({ required: true, description: "Docker image reference (stored as the catalog entry's package_identifier)." }),
+    image: t.string({ description: "A Docker image reference (a raw-image deploy). Give this or `catalogToolId`." }),
+    catalogToolId: t.id({
+      description:
+        "Deploy this catalog entry: its image at `version`, its default configuration merged with `env` (yours wins), its required secrets checked first.",
+    }),
+    version: t.string({ description: "With `catalogToolId`: one of the entry's versions (default: its default version)." }),
     name: t.string({ required: true, description: "Container name on the droplet (instance_name_on_toolbox)." }),
     env: t.stringList({ description: "Container environment, NAME=value." }),
     ports: t.field({ type: [PortBindingInput], description: "Published ports; the first is the MCP endpoint's." }),
-    transport: t.field({ type: TransportInput, defaultValue: "sse" }),
-    endpointPath: t.string({ defaultValue: "/mcp" }),
+    transport: t.field({ type: TransportInput, description: "Default: the catalog entry's, else SSE." }),
+    endpointPath: t.string({ description: "Default: the catalog entry's, else /mcp." }),
   }),
 });
 
@@ -80,12 +85,16 @@ builder.mutationFields((t) => {
         runOperation(async () =>
           ops.deployServer(await deps(ctx), {
             environmentId: parseId(String(input.environmentId), "Environment", "environmentId"),
-            image: input.image,
+            image: input.image ?? null,
+            catalogToolId: input.catalogToolId ? parseId(String(input.catalogToolId), "CatalogTool", "catalogToolId") : null,
+            version: input.version ?? null,
             name: input.name,
             env: input.env ?? [],
             ports: input.ports ?? [],
             transport: (input.transport ?? "sse") as "sse",
             endpointPath: input.endpointPath ?? "/mcp",
+            transportGiven: input.transport != null,
+            endpointPathGiven: input.endpointPath != null,
           }),
         ),
     }),
