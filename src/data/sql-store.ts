@@ -422,6 +422,14 @@ export class SqlStore implements Store {
     return inKeyOrder(ids, rows.map(toConnectionTestRow));
   }
 
+  async recordDiscovery(id: string, capabilities: unknown, discoveryMetadata: unknown) {
+    await this.db.query("UPDATE account_tool_instances SET mcp_server_capabilities = $2::jsonb, mcp_discovery_metadata = $3::jsonb WHERE id = $1", [
+      id,
+      JSON.stringify(capabilities),
+      JSON.stringify(discoveryMetadata),
+    ]);
+  }
+
   async setServerContainer(id: string, containerId: string | null) {
     await this.db.query("UPDATE account_tool_instances SET mcp_fleet_container_id = $2 WHERE id = $1", [id, containerId]);
   }

@@ -175,6 +175,8 @@ export interface Store {
   // Writes (fleet operations). Each is one statement.
   /** Sets a server's stored status; `errorMessage` undefined keeps the stored message. */
   setServerStatus(id: string, status: InstallationStatus, errorMessage?: string | null): Promise<ServerRow | null>;
+  /** Stores what a successful connection test learned: the declared capabilities and the discovery record. */
+  recordDiscovery(id: string, capabilities: unknown, discoveryMetadata: unknown): Promise<void>;
   /** Records the container a deploy created (the agent's container id). */
   setServerContainer(id: string, containerId: string | null): Promise<void>;
   /** Every MCP server row of an environment (a droplet runs tens of containers; at most 1,000 are read). */
@@ -303,6 +305,9 @@ export class ScopedStore implements Store {
   }
   setServerContainer(id: string, containerId: string | null) {
     return this.store.setServerContainer(id, containerId);
+  }
+  recordDiscovery(id: string, capabilities: unknown, discoveryMetadata: unknown) {
+    return this.store.recordDiscovery(id, capabilities, discoveryMetadata);
   }
   async serversOn(environmentId: string) {
     // Only an environment the viewer can see.

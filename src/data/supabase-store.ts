@@ -496,6 +496,12 @@ export class SupabaseStore implements Store {
     return tool.data[0].id;
   }
 
+  async recordDiscovery(id: string, capabilities: unknown, discoveryMetadata: unknown) {
+    await this.run(
+      this.client.from("account_tool_instances").update({ mcp_server_capabilities: capabilities, mcp_discovery_metadata: discoveryMetadata }).eq("id", id),
+    );
+  }
+
   async setServerContainer(id: string, containerId: string | null) {
     await this.run(this.client.from("account_tool_instances").update({ mcp_fleet_container_id: containerId }).eq("id", id));
   }

@@ -5,6 +5,7 @@ import type { Store } from "../data/store.ts";
 import { buildEndpoint, endpointInput, outboundRefusal } from "../domain/endpoint.ts";
 import { stateOf } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
+import { clip } from "../domain/text.ts";
 import { failedProbe, probeMcpServer, type ProbeResult } from "../mcp/probe.ts";
 import { OperationError } from "./errors.ts";
 import { refuseUnlessContactable } from "./operations.ts";
@@ -64,6 +65,56 @@ export async function testConnection(deps: TestConnectionDeps, serverId: string)
     },
     deps.historyLimit,
   );
+  if (result.success) {
+    const discovery = discoveryRecord(result);
+    await deps.store.recordDiscovery(serverId, discovery.capabilities, discovery.metadata);
+  }
   deps.onStored?.(stored);
   return stored;
+}
+
+/**
+ * What a successful test learned, kept on the server so a front end can show its tools without
+ * testing again: bounded like everything an MCP server (a tenant's image) sends. At most 100 tools;
+ * names of 128 and descriptions of 1,000 characters; an input schema of at most 4 KB, and no more
+ * schemas once the record passes 200 KB.
+ */
+export const DISCOVERY_BOUNDS = { tools: 100, name: 128, description: 1000, schemaBytes: 4096, recordBytes: 200_000, capabilitiesBytes: 8192 };
+
+export function discoveryRecord(result: ProbeResult): { capabilities: unknown; metadata: Record<string, unknown> } {
+  const b = DISCOVERY_BOUNDS;
+  let size = 0;
+  const tools = result.toolDetails.slice(0, b.tools).map((t) => {
+    const schema = t.inputSchema == null ? null : JSON.stringify(t.inputSchema);
+    const keep = schema !== null && schema.length <= b.schemaBytes && size + schema.length <= b.recordBytes;
+    const tool = {
+      name: clip(t.name, b.name),
+      description: t.description === null ? null : clip(t.description, b.description),
+      inputSchema: keep ? t.inputSchema : null,
+      ...(schema !== null && !keep ? { inputSchemaOmitted: `larger than ${b.schemaBytes} bytes, or past the record's bound` } : {}),
+    };
+    size += JSON.stringify(tool).length;
+    return tool;
+  });
+  const declared = result.declaredCapabilities ?? {};
+  const capabilities =
+    JSON.stringify(declared).length <= b.capabilitiesBytes
+      ? declared
+      : Object.fromEntries(
+          Object.keys(declared)
+            .slice(0, 32)
+            .map((k) => [clip(k, 100), {}]),
+        );
+  return {
+    capabilities,
+    metadata: {
+      source: "mcp-fleet connection test",
+      learnedAt: result.timestamp.toISOString(),
+      protocolVersion: result.protocolVersion,
+      serverInfo: result.serverInfo && { name: clip(result.serverInfo.name, 200), version: clip(result.serverInfo.version, 200) },
+      transport: result.transport,
+      toolCount: result.toolDetails.length,
+      tools,
+    },
+  };
 }

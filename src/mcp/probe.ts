@@ -29,6 +29,10 @@ export interface ProbeResult {
   serverInfo: { name: string; version: string } | null;
   capabilities: string[];
   tools: string[];
+  /** The tools as the server describes them (what a client would call), for the server's discovery record. */
+  toolDetails: Array<{ name: string; description: string | null; inputSchema: unknown }>;
+  /** The capabilities object the server declared in initialize. */
+  declaredCapabilities: Record<string, unknown> | null;
   resourceCount: number | null;
   promptCount: number | null;
   timestamp: Date;
@@ -142,6 +146,8 @@ export function failedProbe(kind: ProbeErrorKind, error: string): ProbeResult {
     serverInfo: null,
     capabilities: [],
     tools: [],
+    toolDetails: [],
+    declaredCapabilities: null,
     resourceCount: null,
     promptCount: null,
     timestamp: new Date(),
@@ -164,6 +170,8 @@ export async function probeMcpServer(endpoint: string, options: ProbeOptions): P
     serverInfo: null,
     capabilities: [],
     tools: [],
+    toolDetails: [],
+    declaredCapabilities: null,
     resourceCount: null,
     promptCount: null,
     timestamp,
@@ -203,7 +211,8 @@ export async function probeMcpServer(endpoint: string, options: ProbeOptions): P
     const declared = Object.keys(capabilities)
       .filter((k) => k !== "experimental")
       .concat(Object.keys(capabilities.experimental ?? {}).map((k) => `experimental.${k}`));
-    const tools = capabilities.tools ? (await timed(phases, "tools/list", () => c.listTools(undefined, request))).tools.map((t) => t.name) : [];
+    const listed = capabilities.tools ? (await timed(phases, "tools/list", () => c.listTools(undefined, request))).tools : [];
+    const tools = listed.map((t) => t.name);
     const resourceCount = capabilities.resources ? (await timed(phases, "resources/list", () => c.listResources(undefined, request))).resources.length : null;
     const promptCount = capabilities.prompts ? (await timed(phases, "prompts/list", () => c.listPrompts(undefined, request))).prompts.length : null;
     await timed(phases, "ping", () => c.ping(request));
@@ -215,6 +224,8 @@ export async function probeMcpServer(endpoint: string, options: ProbeOptions): P
       serverInfo: version ? { name: version.name, version: version.version } : null,
       capabilities: declared.sort(),
       tools,
+      toolDetails: listed.map((t) => ({ name: t.name, description: t.description ?? null, inputSchema: t.inputSchema ?? null })),
+      declaredCapabilities: capabilities as Record<string, unknown>,
       resourceCount,
       promptCount,
     });

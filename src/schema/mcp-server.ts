@@ -69,6 +69,39 @@ export const ServerStatusRef = builder.objectRef<ServerStatus>("MCPServerStatus"
   }),
 });
 
+type McpTool = { name: string; description: string | null; inputSchema: unknown };
+
+const McpToolRef = builder.objectRef<McpTool>("MCPTool").implement({
+  description: "A tool the server offers, as it described it.",
+  fields: (t) => ({
+    name: t.exposeString("name"),
+    description: t.exposeString("description", { nullable: true }),
+    inputSchema: t.field({
+      type: "JSON",
+      nullable: true,
+      description: "Its JSON Schema (null when larger than the kept bound).",
+      resolve: (x) => x.inputSchema,
+    }),
+  }),
+});
+
+/** The tools of a discovery record, read defensively (upstream rows may hold anything there). */
+function discoveredTools(metadata: unknown): McpTool[] {
+  const tools = (metadata as { tools?: unknown } | null)?.tools;
+  if (!Array.isArray(tools)) return [];
+  return tools.flatMap((t) =>
+    t && typeof t === "object" && typeof (t as { name?: unknown }).name === "string"
+      ? [
+          {
+            name: (t as McpTool).name,
+            description: typeof (t as McpTool).description === "string" ? (t as McpTool).description : null,
+            inputSchema: (t as McpTool).inputSchema ?? null,
+          },
+        ]
+      : [],
+  );
+}
+
 builder.node(ServerRef, {
   description: "An MCP server: one container on a droplet (account_tool_instances).",
   id: { resolve: (s) => s.id, parse: (id) => parseId(id, "MCPServer") },
@@ -114,7 +147,32 @@ builder.node(ServerRef, {
       nullable: true,
       description: "mcp_server_capabilities as stored.",
     }),
-    discoveryMetadata: t.expose("discoveryMetadata", { ...reads<ServerColumn>(["mcp_discovery_metadata"]), type: "JSON", nullable: true }),
+    discoveryMetadata: t.expose("discoveryMetadata", {
+      ...reads<ServerColumn>(["mcp_discovery_metadata"]),
+      type: "JSON",
+      nullable: true,
+      description: "What the last successful connection test learned (server info, protocol version, transport, tools, learnedAt), or upstream's record.",
+    }),
+    tools: t.field({
+      ...reads<ServerColumn>(["mcp_discovery_metadata"]),
+      type: [McpToolRef],
+      description: "The server's tools as its last successful connection test listed them (empty until one has run).",
+      resolve: (s, _args, ctx) => {
+        const tools = discoveredTools(s.discoveryMetadata);
+        chargeResponse(ctx, JSON.stringify(tools).length);
+        return tools;
+      },
+    }),
+    discoveredAt: t.field({
+      ...reads<ServerColumn>(["mcp_discovery_metadata"]),
+      type: "DateTime",
+      nullable: true,
+      description: "When `tools`, `capabilities` and `discoveryMetadata` were learned.",
+      resolve: (s) => {
+        const at = (s.discoveryMetadata as { learnedAt?: unknown } | null)?.learnedAt;
+        return typeof at === "string" && !Number.isNaN(Date.parse(at)) ? new Date(at) : null;
+      },
+    }),
     portMapping: t.expose("portMapping", { ...reads<ServerColumn>(["port_mapping_json"]), type: "JSON", nullable: true }),
     version: t.exposeString("version", { ...reads<ServerColumn>(["version"]), nullable: true }),
     lastHeartbeat: t.expose("lastHeartbeat", { ...reads<ServerColumn>(["last_heartbeat_from_dtma"]), type: "DateTime", nullable: true }),

@@ -125,4 +125,23 @@ describe.each(sqlTargets)("testServerConnection on $name", (target) => {
     const probed = (await server.gql(q, { id, probe: true })).body.data.testServerConnection;
     expect(probed).toMatchObject({ success: true, errorKind: null });
   });
+  it("keeps what a successful test learned on the server: tools with descriptions and schemas, capabilities, server info, when", async () => {
+    const id = encodeGlobalID("MCPServer", ids.ok);
+    const before = Date.now();
+    expect((await server.gql(`mutation($id: ID!) { testServerConnection(id: $id) { success } }`, { id })).body.data.testServerConnection.success).toBe(true);
+    const { body } = await server.gql(
+      `query($id: ID!) { server(id: $id) { tools { name description inputSchema } capabilities discoveryMetadata discoveredAt } }`,
+      { id },
+    );
+    const s = body.data.server;
+    expect(s.tools.map((t: any) => [t.name, t.description])).toEqual([
+      ["echo", "Echoes its text"],
+      ["add", "Adds two numbers"],
+    ]);
+    expect(s.tools[0].inputSchema).toMatchObject({ type: "object", properties: { text: { type: "string" } } });
+    expect(Object.keys(s.capabilities)).toEqual(expect.arrayContaining(["tools", "resources", "prompts"]));
+    expect(s.discoveryMetadata).toMatchObject({ serverInfo: { name: "weather", version: "1.2.3" }, transport: "STREAMABLE_HTTP", toolCount: 2 });
+    expect(s.discoveryMetadata.protocolVersion).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    expect(new Date(s.discoveredAt).getTime()).toBeGreaterThanOrEqual(before - 1000);
+  });
 });

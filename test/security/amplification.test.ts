@@ -123,6 +123,12 @@ describe.each(sqlTargets)("stored amplification on $name", (target) => {
       [serverId],
     );
     expect(bytes).toBeLessThan(20_000);
+    // And what is kept on the server from the same answer.
+    const kept = await as(`query($id: ID!) { server(id: $id) { tools { name } discoveryMetadata } }`, { id: encodeGlobalID("MCPServer", serverId) });
+    expect(kept.data.server.tools).toHaveLength(100);
+    expect(Math.max(...kept.data.server.tools.map((t: { name: string }) => t.name.length))).toBe(128);
+    expect(kept.data.server.discoveryMetadata.toolCount).toBe(TOOLS);
+    expect(JSON.stringify(kept.data.server.discoveryMetadata).length).toBeLessThan(250_000);
   });
 
   it("keeps only the newest CONNECTION_TEST_HISTORY tests of a server", async () => {
