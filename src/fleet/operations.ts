@@ -321,6 +321,12 @@ export async function deployServer(deps: OperationDeps, request: DeployInput): P
   if (!input.image.trim() || input.image.length > 500 || /\s/.test(input.image))
     throw new OperationError("BAD_USER_INPUT", "`image` must be a Docker image reference");
   if (input.env.some((e) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(e))) throw new OperationError("BAD_USER_INPUT", "each `env` entry must look like NAME=value");
+  if (input.transport === "websocket") {
+    throw new OperationError(
+      "BAD_USER_INPUT",
+      "WebSocket is not an MCP transport of the current specification, and this API cannot test or reach such a server: deploy it with SSE (or Streamable HTTP, served at the same endpoint)",
+    );
+  }
   for (const p of input.ports) {
     for (const n of [p.containerPort, p.hostPort])
       if (!Number.isInteger(n) || n < 1 || n > 65535) throw new OperationError("BAD_USER_INPUT", "ports must be between 1 and 65535");

@@ -38,9 +38,14 @@ export async function testConnection(deps: TestConnectionDeps, serverId: string)
   const state = stateOf(server.status);
   const result = !endpoint.url
     ? failedProbe("NO_ENDPOINT", endpoint.reason ?? "No endpoint can be built")
-    : state !== "RUNNING" && !deps.probeAnyway
-      ? failedProbe("NOT_RUNNING", `The server is not running (${server.status}); nothing was probed. Start it, or test with probe: true`)
-      : await probeMcpServer(endpoint.url, { timeoutMs: deps.probeTimeoutMs });
+    : server.transport === "websocket"
+      ? failedProbe(
+          "PROTOCOL",
+          "A WebSocket MCP server cannot be tested: WebSocket is not an MCP transport of the current specification (Streamable HTTP and SSE are)",
+        )
+      : state !== "RUNNING" && !deps.probeAnyway
+        ? failedProbe("NOT_RUNNING", `The server is not running (${server.status}); nothing was probed. Start it, or test with probe: true`)
+        : await probeMcpServer(endpoint.url, { timeoutMs: deps.probeTimeoutMs });
   if (result.errorKind !== "NOT_RUNNING") deps.onProbe?.(result);
   deps.logger.info(
     { call: "mcp.probe", server: serverId, target: endpoint.url, ms: result.latencyMs, outcome: result.success ? "ok" : result.errorKind },

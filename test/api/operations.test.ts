@@ -143,6 +143,9 @@ describe.each(sqlTargets)("fleet operations on $name", (target) => {
     expect(codes((await deploy({ image: "img", name: "bad name; rm -rf /" })).body)).toEqual(["BAD_USER_INPUT"]);
     expect(codes((await deploy({ image: "img", name: "ok", ports: [{ containerPort: 8080, hostPort: sim.port }] })).body)).toEqual(["BAD_USER_INPUT"]);
     expect(codes((await deploy({ image: "img", name: "ok", env: ["not an assignment"] })).body)).toEqual(["BAD_USER_INPUT"]);
+    const ws = (await deploy({ image: "img", name: "ok", transport: "WEBSOCKET" })).body;
+    expect(codes(ws)).toEqual(["BAD_USER_INPUT"]);
+    expect(ws.errors![0].message).toMatch(/WebSocket is not an MCP transport/);
     expect(sim.requests.length).toBe(before);
   });
 
