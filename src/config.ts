@@ -47,6 +47,7 @@ const schema = z.object({
   MAX_SUBSCRIPTIONS_PER_SOCKET: int(1, 100_000).default(100),
   MAX_SUBSCRIPTIONS_PER_VIEWER: int(1, 1_000_000).default(500),
   CONNECTION_TEST_HISTORY: int(1, 10_000).default(100),
+  LOG_POLL_MS: int(250, 600_000).default(2000),
   MAX_RESPONSE_BYTES: int(100_000, 1_000_000_000).default(16 * 1024 * 1024),
   CHANGE_FEED_CHECK_MS: int(100, 600_000).default(10_000),
   CORS_ORIGINS: z
@@ -150,6 +151,8 @@ function toConfig(env: z.infer<typeof schema>) {
     mcpProbeTimeoutMs: env.MCP_PROBE_TIMEOUT_MS,
     /** Connection tests kept per server, newest first; older ones are deleted as new ones arrive. */
     connectionTestHistory: env.CONNECTION_TEST_HISTORY,
+    /** How often a watched server's logs are read from its agent (once for all its watchers). */
+    logPollMs: env.LOG_POLL_MS,
     auth: authConfig(env),
     /** Let connection tests and DTMA calls reach loopback, private and link-local addresses (demo, tests). */
     allowPrivateTargets: env.ALLOW_PRIVATE_TARGETS,

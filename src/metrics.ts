@@ -77,7 +77,10 @@ export function createMetrics(): Metrics {
 
 /** Route label without ids or names, to keep cardinality bounded. */
 export function routeLabel(method: string, path: string): string {
-  return `${method} ${path.replace(/^\/tools\/[^/]+/, "/tools/:name").replace(/^\/mcp\/servers\/[^/]+/, "/mcp/servers/:name")}`;
+  return `${method} ${path
+    .split("?")[0]
+    .replace(/^\/tools\/[^/]+/, "/tools/:name")
+    .replace(/^\/mcp\/servers\/[^/]+/, "/mcp/servers/:name")}`;
 }
 
 /**

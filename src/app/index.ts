@@ -4,6 +4,7 @@ import type { Config } from "../config.ts";
 import { createVerifier, type Verifier } from "../auth/verify.ts";
 import { limiterFor, type Limiter } from "../auth/rate-limit.ts";
 import { SubscriptionQuota } from "../live/quota.ts";
+import { LogWatches } from "../fleet/logs.ts";
 import { openStore } from "../data/index.ts";
 import type { Store } from "../data/store.ts";
 import { DtmaClient } from "../dtma/client.ts";
@@ -26,6 +27,8 @@ export interface Services {
   rateLimiter: Limiter;
   /** Open subscriptions per viewer in this process. */
   subscriptionQuota: SubscriptionQuota;
+  /** Watched servers' logs: one poll of the agent per server, for all its watchers. */
+  logWatches: LogWatches;
   /** Headers GraphiQL starts with (the development token). */
   graphiqlHeaders?: Record<string, string>;
   /** Stops the live fleet and the rate limiter, then closes the store. */
@@ -73,6 +76,7 @@ export async function openApp(config: Config, logger: Logger, overrides: AppOver
     metrics,
     rateLimiter,
     subscriptionQuota: new SubscriptionQuota(config.limits.maxSubscriptionsPerViewer),
+    logWatches: new LogWatches(config.logPollMs, logger),
     verify: createVerifier(config.auth),
     graphiqlHeaders: overrides.graphiqlHeaders,
     async close() {

@@ -48,9 +48,12 @@ function closer(server: Server | net.Server, sockets?: Set<net.Socket>) {
 }
 
 /** Streamable HTTP (stateless: a fresh server and transport per request), with GET /health. */
-export async function startStreamableServer(options: { name?: string; path?: string; port?: number; host?: string } = {}): Promise<Running> {
+export async function startStreamableServer(
+  options: { name?: string; path?: string; port?: number; host?: string; log?: (line: string) => void } = {},
+): Promise<Running> {
   const path = options.path ?? "/mcp";
   const http = createServer(async (req, res) => {
+    res.on("finish", () => options.log?.(`${req.method} ${req.url} ${res.statusCode}`));
     if (req.url === "/health") return void res.writeHead(200, { "content-type": "application/json" }).end('{"status":"ok"}');
     if (!req.url?.startsWith(path)) return void res.writeHead(404).end();
     if (req.method !== "POST") return void res.writeHead(405).end();
@@ -64,6 +67,7 @@ export async function startStreamableServer(options: { name?: string; path?: str
     await transport.handleRequest(req, res);
   });
   const port = await listen(http, options.host, options.port);
+  options.log?.(`MCP server "${options.name ?? "fleet-sample"}" listening on :${port}${path} (Streamable HTTP)`);
   return { url: `http://${options.host ?? "127.0.0.1"}:${port}${path}`, port, close: closer(http) };
 }
 

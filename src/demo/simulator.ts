@@ -34,6 +34,16 @@ interface Container {
   hostPort: number | null;
   containerPort: number | null;
   mcp?: Running;
+  /** What `docker logs --timestamps` would show: the agent's lifecycle lines and the MCP server's own. */
+  logs: Array<{ at: Date; line: string }>;
+}
+
+/** Lines kept per container (docker keeps more; a bound is what matters here). */
+const LOG_LINES_KEPT = 1000;
+
+function appendLog(c: Container, line: string) {
+  c.logs.push({ at: new Date(), line });
+  if (c.logs.length > LOG_LINES_KEPT) c.logs.splice(0, c.logs.length - LOG_LINES_KEPT);
 }
 
 export class DtmaSimulator {
@@ -95,6 +105,7 @@ export class DtmaSimulator {
       created: Math.floor(Date.now() / 1000),
       hostPort: c.hostPort ?? null,
       containerPort: 8080,
+      logs: [],
     };
     this.containers.set(c.name, container);
     await this.syncMcp(container);
@@ -124,10 +135,13 @@ export class DtmaSimulator {
 
   private async syncMcp(c: Container) {
     if (!this.options.mcpServers || c.hostPort === null) return;
-    if (c.state === "running" && !c.mcp) c.mcp = await startStreamableServer({ name: c.name, host: this.host, port: c.hostPort });
+    if (c.state === "running" && !c.mcp) {
+      c.mcp = await startStreamableServer({ name: c.name, host: this.host, port: c.hostPort, log: (line) => appendLog(c, line) });
+    }
     if (c.state !== "running" && c.mcp) {
       await c.mcp.close();
       c.mcp = undefined;
+      appendLog(c, "MCP server stopped (SIGTERM)");
     }
   }
 
@@ -245,7 +259,9 @@ export class DtmaSimulator {
         created: Math.floor(Date.now() / 1000),
         hostPort,
         containerPort: containerPortKey ? parseInt(containerPortKey, 10) : null,
+        logs: [],
       };
+      appendLog(container, `pulled ${image}; created container ${container.id.slice(0, 12)}`);
       this.containers.set(name, container);
       await this.syncMcp(container);
       return this.send(res, 201, {
@@ -282,6 +298,22 @@ export class DtmaSimulator {
         await this.syncMcp(container);
         return this.send(res, 200, { success: true, message: `Tool instance ${name} stopped successfully.`, data: { state: "exited" } });
       }
+    }
+
+    // The agent's logs route (dtma-agent's is a stub; this one serves the container's real lines):
+    // the last `tail` lines, or those after `since` (ISO time or Unix seconds), timestamped.
+    const logs = /^\/mcp\/servers\/([^/]+)\/logs$/.exec(path);
+    if (logs && method === "GET") {
+      const container = this.containers.get(decodeURIComponent(logs[1]));
+      if (!container) return this.send(res, 404, { success: false, error: "MCP server not found" });
+      const tail = Math.max(0, Math.min(Number(url.searchParams.get("tail") ?? 100) || 100, LOG_LINES_KEPT));
+      const sinceParam = url.searchParams.get("since");
+      const since = sinceParam ? (/^\d+(\.\d+)?$/.test(sinceParam) ? Number(sinceParam) * 1000 : Date.parse(sinceParam)) : Number.NEGATIVE_INFINITY;
+      const lines = container.logs.filter((l) => l.at.getTime() > since).slice(-tail);
+      return this.send(res, 200, {
+        success: true,
+        data: { instanceName: container.name, logs: lines.map((l) => `${l.at.toISOString()} ${l.line}`).join("\n"), timestamp: new Date().toISOString() },
+      });
     }
 
     const restart = /^\/mcp\/servers\/([^/]+)\/restart$/.exec(path);

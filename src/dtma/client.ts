@@ -9,6 +9,8 @@ export type DtmaErrorKind = "UNREACHABLE" | "TIMEOUT" | "HTTP" | "PROTOCOL";
 
 /** The longest error message of the agent's that is kept. */
 const MAX_AGENT_MESSAGE = 1000;
+/** The longest log line returned. */
+const MAX_LOG_LINE = 4000;
 
 export class DtmaError extends Error {
   constructor(
@@ -198,6 +200,24 @@ export class DtmaClient {
 
   async remove(target: DtmaTarget, name: string): Promise<void> {
     await this.call(target, "DELETE", `/tools/${encodeURIComponent(name)}`);
+  }
+
+  /**
+   * A container's log lines through the agent's `GET /mcp/servers/:name/logs` (dtma-agent's
+   * route): the last `tail`, or those after `since`. Lines are bounded in number and length; the
+   * answer is size-capped like every other.
+   */
+  async logs(target: DtmaTarget, name: string, options: { tail: number; since?: Date }): Promise<string[]> {
+    const query = new URLSearchParams({ tail: String(options.tail) });
+    if (options.since) query.set("since", options.since.toISOString());
+    const { json } = await this.call(target, "GET", `/mcp/servers/${encodeURIComponent(name)}/logs?${query}`, undefined, true);
+    const logs = obj(obj(json)?.data)?.logs;
+    const lines = typeof logs === "string" ? logs.split("\n") : Array.isArray(logs) ? logs.map(String) : null;
+    if (!lines) throw new DtmaError("PROTOCOL", "The droplet agent's logs answer has no logs");
+    return lines
+      .filter((l) => l !== "")
+      .slice(-options.tail)
+      .map((l) => clip(l, MAX_LOG_LINE));
   }
 
   /** The MCP restart route where the agent has it (dtma-agent); stop then start elsewhere. */

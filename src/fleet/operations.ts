@@ -51,7 +51,7 @@ export function refuseUnlessContactable(env: EnvironmentRow): void {
   }
 }
 
-async function target(env: EnvironmentRow, deps: OperationDeps): Promise<DtmaTarget> {
+export async function target(env: EnvironmentRow, deps: OperationDeps): Promise<DtmaTarget> {
   refuseUnlessContactable(env);
   if (!env.publicIp) throw new OperationError("UPSTREAM_UNAVAILABLE", `The droplet "${env.name ?? env.id}" has no public address yet`);
   const refusal = outboundRefusal(env.publicIp, deps.allowPrivateTargets);
@@ -79,7 +79,7 @@ function agentIsDown(error: DtmaError, statusRead: boolean): boolean {
 }
 
 /** A DTMA failure as the error a client sees; an agent that is down marks its droplet unresponsive. */
-async function fail(deps: OperationDeps, env: EnvironmentRow, error: unknown, statusRead = false): Promise<never> {
+export async function fail(deps: OperationDeps, env: EnvironmentRow, error: unknown, statusRead = false): Promise<never> {
   if (!(error instanceof DtmaError)) throw error;
   if (agentIsDown(error, statusRead)) await deps.store.markEnvironmentUnresponsive(env.id, error.message);
   if (error.kind === "TIMEOUT") throw new OperationError("TIMEOUT", error.message);
@@ -88,7 +88,7 @@ async function fail(deps: OperationDeps, env: EnvironmentRow, error: unknown, st
   throw new OperationError("UPSTREAM_UNAVAILABLE", error.message);
 }
 
-async function load(deps: OperationDeps, serverId: string, { nameRequired = true } = {}): Promise<{ server: ServerRow; env: EnvironmentRow }> {
+export async function load(deps: OperationDeps, serverId: string, { nameRequired = true } = {}): Promise<{ server: ServerRow; env: EnvironmentRow }> {
   const [server] = await deps.store.serversByIds([serverId]);
   if (!server) throw new OperationError("NOT_FOUND", `No MCP server with id ${serverId}`);
   const [env] = await deps.store.environmentsByIds([server.environmentId]);

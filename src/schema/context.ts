@@ -25,6 +25,7 @@ export interface Context {
   metrics: Metrics;
   /** The rate limiter and the subscription quota (see limitDropletCalls(), holdSubscription()). */
   limits: Pick<Services, "rateLimiter" | "subscriptionQuota">;
+  logWatches: Services["logWatches"];
   /** What this response (or this event) returns of data an outside party sized: see chargeResponse(). */
   responseBytes: number;
 }
@@ -54,6 +55,7 @@ export function createContext(
     dtma: services.dtma,
     metrics: services.metrics,
     limits: services,
+    logWatches: services.logWatches,
     responseBytes: 0,
   };
 }

@@ -8,6 +8,7 @@ import "./mcp-server.ts";
 import "./environment.ts";
 import "./connection-test.ts";
 import "./catalog.ts";
+import "./logs.ts";
 import "./subscriptions.ts";
 import "./mutations/test-connection.ts";
 import "./mutations/lifecycle.ts";

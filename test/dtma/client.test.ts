@@ -176,10 +176,10 @@ describe("parseStatus on the contract's samples", () => {
     expect(parsed.version).toBe("0.3.1");
     expect(parsed.systemMetrics).toEqual(sample.system_metrics);
     expect(parsed.instances).toEqual([
-      { accountToolInstanceId: "5b0e6c1e-8f5a-4c59-9a43-0d0c2f5e8a11", name: "weather", containerId: "c0ffee", state: "running", image: null },
-      { accountToolInstanceId: "6c1f7d2f-9a6b-4d6a-8b54-1e1d3a6f9b22", name: "search", containerId: "beef", state: "exited", image: null },
-      { accountToolInstanceId: "7d2a8e3a-ab7c-4e7b-9c65-2f2e4b7aac33", name: "gone", containerId: null, state: "not_found", image: null },
-      { accountToolInstanceId: "8e3b9f4b-bc8d-4f8c-ad76-3a3f5c8bbd44", name: "odd", containerId: null, state: "error_inspecting", image: null },
+      { accountToolInstanceId: "5b0e6c1e-8f5a-4c59-9a43-0d0c2f5e8a11", name: "weather", containerId: "c0ffee", state: "running", image: null, hostPorts: [] },
+      { accountToolInstanceId: "6c1f7d2f-9a6b-4d6a-8b54-1e1d3a6f9b22", name: "search", containerId: "beef", state: "exited", image: null, hostPorts: [] },
+      { accountToolInstanceId: "7d2a8e3a-ab7c-4e7b-9c65-2f2e4b7aac33", name: "gone", containerId: null, state: "not_found", image: null, hostPorts: [] },
+      { accountToolInstanceId: "8e3b9f4b-bc8d-4f8c-ad76-3a3f5c8bbd44", name: "odd", containerId: null, state: "error_inspecting", image: null, hostPorts: [] },
     ]);
   });
 
@@ -235,9 +235,9 @@ describe("parseStatus on the contract's samples", () => {
     expect(parsed.version).toBe("1.0.0");
     expect(parsed.systemMetrics).toEqual(sample.system_metrics);
     expect(parsed.instances).toEqual([
-      { accountToolInstanceId: null, name: "weather", containerId: "a1b2c3", state: "running", image: "ghcr.io/example/weather:1" },
-      { accountToolInstanceId: null, name: "search", containerId: "d4e5f6", state: "exited", image: "ghcr.io/example/search:2" },
-      { accountToolInstanceId: null, name: "dtma", containerId: "0a0b0c", state: "running", image: "ghcr.io/agentopia/dtma:latest" },
+      { accountToolInstanceId: null, name: "weather", containerId: "a1b2c3", state: "running", image: "ghcr.io/example/weather:1", hostPorts: [49152] },
+      { accountToolInstanceId: null, name: "search", containerId: "d4e5f6", state: "exited", image: "ghcr.io/example/search:2", hostPorts: [] },
+      { accountToolInstanceId: null, name: "dtma", containerId: "0a0b0c", state: "running", image: "ghcr.io/agentopia/dtma:latest", hostPorts: [30000] },
     ]);
   });
 });
