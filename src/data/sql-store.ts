@@ -37,6 +37,7 @@ import {
   type RemovedServer,
   type ReplayFrom,
   type Delta,
+  type ServerConfig,
   type ServerFilter,
   type ServerPage,
   type Store,
@@ -523,6 +524,22 @@ export class SqlStore implements Store {
     await this.db.query(
       `UPDATE account_tool_instances SET port_mapping_json = COALESCE($2::jsonb, port_mapping_json), mcp_endpoint_path = COALESCE($3, mcp_endpoint_path) WHERE id = $1`,
       [id, fields.portMapping === undefined ? null : JSON.stringify(fields.portMapping), fields.endpointPath ?? null],
+    );
+  }
+
+  async updateServerConfig(id: string, config: ServerConfig) {
+    await this.db.query(
+      `UPDATE account_tool_instances SET base_config_override_json = $2::jsonb, port_mapping_json = $3::jsonb, mcp_transport_type = $4,
+         mcp_endpoint_path = $5, version = COALESCE($6, version), mcp_fleet_container_id = $7 WHERE id = $1`,
+      [
+        id,
+        JSON.stringify(config.baseConfigOverride),
+        JSON.stringify(config.portMapping),
+        config.transport,
+        config.endpointPath,
+        config.version,
+        config.containerId,
+      ],
     );
   }
 

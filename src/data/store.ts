@@ -28,6 +28,15 @@ export interface NewServer {
   endpointPath: string;
 }
 
+export interface ServerConfig {
+  baseConfigOverride: unknown;
+  portMapping: unknown;
+  transport: string;
+  endpointPath: string;
+  version: string | null;
+  containerId: string | null;
+}
+
 export interface ServerFilter {
   /** Only servers on environments of this user (tenant isolation, as upstream's RLS). */
   ownerId?: string;
@@ -192,6 +201,8 @@ export interface Store {
   deleteServer(id: string): Promise<boolean>;
   /** Repairs endpoint fields (doctor --fix); only the given fields change. */
   updateServerEndpoint(id: string, fields: { portMapping?: unknown; endpointPath?: string }): Promise<void>;
+  /** A server's whole configuration after a change applied on its droplet (with the new container's id). */
+  updateServerConfig(id: string, config: ServerConfig): Promise<void>;
   /** Cheap round trip for the health endpoint. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -334,6 +345,9 @@ export class ScopedStore implements Store {
   }
   updateServerEndpoint(id: string, fields: { portMapping?: unknown; endpointPath?: string }) {
     return this.store.updateServerEndpoint(id, fields);
+  }
+  updateServerConfig(id: string, config: ServerConfig) {
+    return this.store.updateServerConfig(id, config);
   }
   ping() {
     return this.store.ping();

@@ -37,6 +37,7 @@ import {
   type PageArgs,
   type QueryTime,
   type CatalogFilter,
+  type ServerConfig,
   type RemovedServer,
   type ReplayFrom,
   type ServerFilter,
@@ -522,6 +523,22 @@ export class SupabaseStore implements Store {
   async deleteServer(id: string) {
     const { data } = await this.run<Array<{ id: string }>>(this.client.from("account_tool_instances").delete().eq("id", id).select("id"));
     return data.length > 0;
+  }
+
+  async updateServerConfig(id: string, config: ServerConfig) {
+    await this.run(
+      this.client
+        .from("account_tool_instances")
+        .update({
+          base_config_override_json: config.baseConfigOverride,
+          port_mapping_json: config.portMapping,
+          mcp_transport_type: config.transport,
+          mcp_endpoint_path: config.endpointPath,
+          ...(config.version ? { version: config.version } : {}),
+          mcp_fleet_container_id: config.containerId,
+        })
+        .eq("id", id),
+    );
   }
 
   async updateServerEndpoint(id: string, fields: { portMapping?: unknown; endpointPath?: string }) {

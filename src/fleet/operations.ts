@@ -129,7 +129,7 @@ export async function refreshServer(deps: OperationDeps, serverId: string): Prom
   return reload(deps, serverId);
 }
 
-async function reload(deps: OperationDeps, serverId: string): Promise<ServerRow> {
+export async function reload(deps: OperationDeps, serverId: string): Promise<ServerRow> {
   const [server] = await deps.store.serversByIds([serverId]);
   if (!server) throw new OperationError("NOT_FOUND", `The server ${serverId} was removed meanwhile`);
   return server;
@@ -142,8 +142,8 @@ async function reload(deps: OperationDeps, serverId: string): Promise<ServerRow>
  * on the other row's container. A row with neither record (deployed before container ids were
  * kept, on an agent that reports no ids) is taken as its container's owner, as before.
  */
-async function containerOwner(deps: OperationDeps, t: DtmaTarget, server: ServerRow): Promise<"own" | "other" | "absent"> {
-  const container = (await deps.dtma.status(t)).instances.find((i) => i.name === server.name);
+export async function containerOwner(deps: OperationDeps, t: DtmaTarget, server: ServerRow, known?: DtmaStatus): Promise<"own" | "other" | "absent"> {
+  const container = (known ?? (await deps.dtma.status(t))).instances.find((i) => i.name === server.name);
   if (!container) return "absent";
   if (server.containerId && container.containerId) return sameContainer(server.containerId, container.containerId) ? "own" : "other";
   if (container.accountToolInstanceId) return container.accountToolInstanceId === server.id ? "own" : "other";
@@ -153,7 +153,7 @@ async function containerOwner(deps: OperationDeps, t: DtmaTarget, server: Server
 /** Docker ids are 64 hex characters, often shown as their first 12. */
 const sameContainer = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
 
-const notYours = (server: ServerRow) =>
+export const notYours = (server: ServerRow) =>
   new OperationError(
     "CONFLICT",
     `The container named ${server.name} on the droplet is not this server's (another server created it); nothing was done. Delete this server to remove its row only.`,

@@ -5,6 +5,7 @@ import { serverStatus, type ServerStatus } from "../domain/status.ts";
 import type { EnvironmentColumn, EnvironmentRow, ServerColumn, ServerRow } from "../data/rows.ts";
 import { builder } from "./builder.ts";
 import { chargeResponse, type Context } from "./context.ts";
+import { environmentNames } from "../fleet/configure.ts";
 import { CatalogToolRef } from "./catalog.ts";
 import { ConnectionTestRef, responseSize } from "./connection-test.ts";
 import { badInput, userError } from "./errors.ts";
@@ -172,6 +173,11 @@ builder.node(ServerRef, {
         const at = (s.discoveryMetadata as { learnedAt?: unknown } | null)?.learnedAt;
         return typeof at === "string" && !Number.isNaN(Date.parse(at)) ? new Date(at) : null;
       },
+    }),
+    environmentVariables: t.stringList({
+      ...reads<ServerColumn>(["base_config_override_json"]),
+      description: "The names of the container's environment variables. Values are write-only (configureServer): never returned.",
+      resolve: (s) => environmentNames(s.baseConfigOverride),
     }),
     portMapping: t.expose("portMapping", { ...reads<ServerColumn>(["port_mapping_json"]), type: "JSON", nullable: true }),
     version: t.exposeString("version", { ...reads<ServerColumn>(["version"]), nullable: true }),

@@ -138,6 +138,43 @@ describe.each(sqlTargets)("fleet operations on $name", (target) => {
     expect(row.status_on_toolbox).toBe("running");
   });
 
+  describe("configureServer", () => {
+    const CONFIGURE = `mutation($input: ConfigureServerInput!) { configureServer(input: $input) { id rawStatus endpoint environmentVariables status { lastError } } }`;
+
+    it("replaces the container with the new configuration: variables set and unset, another port; values are never returned", async () => {
+      const { body: made } = await deploy({ image: "ghcr.io/example/conf:1", name: "conf", env: ["KEEP=1", "DROP=2"], ports: [{ containerPort: 8080, hostPort: await freePort() }] });
+      const id = made.data.deployServer.id;
+      const oldId = sim.containers.get("conf")!.id;
+      const port = await freePort();
+      const { body } = await server.gql(CONFIGURE, {
+        input: { id, setEnv: [{ name: "API_TOKEN", value: "s3cr3t-value" }], unsetEnv: ["DROP"], ports: [{ containerPort: 8080, hostPort: port }] },
+      });
+      expect(body.errors).toBeUndefined();
+      expect(body.data.configureServer).toMatchObject({ rawStatus: "running", endpoint: `http://127.0.0.1:${port}/mcp` });
+      expect([...body.data.configureServer.environmentVariables].sort()).toEqual(["API_TOKEN", "KEEP"]);
+      expect(JSON.stringify(body)).not.toContain("s3cr3t-value");
+      expect(sim.containers.get("conf")).toMatchObject({ hostPort: port, state: "running" });
+      expect(sim.containers.get("conf")!.id).not.toBe(oldId);
+      const test = await server.gql(`mutation($id: ID!) { testServerConnection(id: $id) { success } }`, { id });
+      expect(test.body.data.testServerConnection.success).toBe(true);
+    });
+
+    it("restores the previous configuration when the new container fails, and says so", async () => {
+      const { body: made } = await deploy({ image: "ghcr.io/example/conf2:1", name: "conf2", ports: [{ containerPort: 8080, hostPort: await freePort() }] });
+      const id = made.data.deployServer.id;
+      const before = sim.containers.get("conf2")!.hostPort;
+      // The new port is another container's: the agent refuses it (409).
+      const taken = sim.containers.get("weather")!.hostPort;
+      const { body } = await server.gql(CONFIGURE, { input: { id, ports: [{ containerPort: 8080, hostPort: taken }] } });
+      expect(codes(body)).toEqual(["CONFLICT"]);
+      expect(body.errors![0].message).toMatch(/previous configuration was restored/);
+      expect(sim.containers.get("conf2")).toMatchObject({ hostPort: before, state: "running" });
+      const read = await server.gql(`query($id: ID!) { server(id: $id) { rawStatus endpoint status { lastError } } }`, { id });
+      expect(read.body.data.server).toMatchObject({ rawStatus: "running", endpoint: `http://127.0.0.1:${before}/mcp` });
+      expect(read.body.data.server.status.lastError).toMatch(/previous configuration was restored/);
+    });
+  });
+
   it("refuses bad deploy input with BAD_USER_INPUT before touching the droplet", async () => {
     const before = sim.requests.length;
     expect(codes((await deploy({ image: "img", name: "bad name; rm -rf /" })).body)).toEqual(["BAD_USER_INPUT"]);

@@ -1,4 +1,6 @@
 // Fleet lifecycle mutations: refresh from the DTMA, start, stop, restart, deploy, delete.
+import { configureServer } from "../../fleet/configure.ts";
+import { OperationError } from "../../fleet/errors.ts";
 import * as ops from "../../fleet/operations.ts";
 import { builder } from "../builder.ts";
 import { limitDropletCalls, type Context } from "../context.ts";
@@ -35,6 +37,24 @@ const DeployServerInput = builder.inputType("DeployServerInput", {
     ports: t.field({ type: [PortBindingInput], description: "Published ports; the first is the MCP endpoint's." }),
     transport: t.field({ type: TransportInput, description: "Default: the catalog entry's, else SSE." }),
     endpointPath: t.string({ description: "Default: the catalog entry's, else /mcp." }),
+  }),
+});
+
+const EnvVarInput = builder.inputType("EnvVarInput", {
+  fields: (t) => ({ name: t.string({ required: true }), value: t.string({ required: true, description: "Write-only: never returned, logged or published." }) }),
+});
+
+const ConfigureServerInput = builder.inputType("ConfigureServerInput", {
+  description: "What to change; everything left out stays as it is.",
+  fields: (t) => ({
+    id: t.id({ required: true }),
+    setEnv: t.field({ type: [EnvVarInput], description: "Variables to set (added or replaced)." }),
+    unsetEnv: t.stringList({ description: "Variables to remove." }),
+    ports: t.field({ type: [PortBindingInput], description: "Published ports, replacing the current ones; the first is the MCP endpoint's." }),
+    image: t.string({ description: "Another image (reference)." }),
+    version: t.string({ description: "Another version of the server's catalog entry." }),
+    endpointPath: t.string(),
+    transport: t.field({ type: TransportInput }),
   }),
 });
 
@@ -97,6 +117,25 @@ builder.mutationFields((t) => {
             endpointPathGiven: input.endpointPath != null,
           }),
         ),
+    }),
+    configureServer: t.field({
+      type: ServerRef,
+      description:
+        "Changes a server's configuration by replacing its container through the droplet agent (same name); if the new container fails, the previous configuration is restored and the error reported. Secret values are write-only: `environmentVariables` shows names only.",
+      args: { input: t.arg({ type: ConfigureServerInput, required: true }) },
+      resolve: (_root, { input }, ctx) =>
+        runOperation(async () => {
+          if (input.transport === "websocket") throw new OperationError("BAD_USER_INPUT", "WebSocket is not an MCP transport of the current specification");
+          return configureServer(await deps(ctx), parseId(String(input.id), "MCPServer"), {
+            setEnv: input.setEnv ?? [],
+            unsetEnv: input.unsetEnv ?? [],
+            ports: input.ports ?? null,
+            image: input.image ?? null,
+            version: input.version ?? null,
+            endpointPath: input.endpointPath ?? null,
+            transport: (input.transport ?? null) as "sse" | null,
+          });
+        }),
     }),
     deleteServer: t.field({
       type: DeleteServerPayload,
