@@ -33,19 +33,22 @@ export async function testConnection(deps: TestConnectionDeps, serverId: string)
   const [environment] = await deps.store.environmentsByIds([server.environmentId]);
   if (environment) refuseUnlessContactable(environment);
   const endpoint = buildEndpoint(endpointInput(server, environment), deps.dtmaPort);
-  const refusal = environment?.publicIp ? outboundRefusal(environment.publicIp, deps.allowPrivateTargets) : null;
-  if (refusal) throw new OperationError("FORBIDDEN", refusal);
-  const state = stateOf(server.status);
-  const result = !endpoint.url
-    ? failedProbe("NO_ENDPOINT", endpoint.reason ?? "No endpoint can be built")
-    : server.transport === "websocket"
-      ? failedProbe(
-          "PROTOCOL",
-          "A WebSocket MCP server cannot be tested: WebSocket is not an MCP transport of the current specification (Streamable HTTP and SSE are)",
-        )
-      : state !== "RUNNING" && !deps.probeAnyway
-        ? failedProbe("NOT_RUNNING", `The server is not running (${server.status}); nothing was probed. Start it, or test with probe: true`)
-        : await probeMcpServer(endpoint.url, { timeoutMs: deps.probeTimeoutMs });
+  const result = await (async () => {
+    if (!endpoint.url) return failedProbe("NO_ENDPOINT", endpoint.reason ?? "No endpoint can be built");
+    if (server.transport === "websocket") {
+      return failedProbe(
+        "PROTOCOL",
+        "A WebSocket MCP server cannot be tested: WebSocket is not an MCP transport of the current specification (Streamable HTTP and SSE are)",
+      );
+    }
+    if (stateOf(server.status) !== "RUNNING" && !deps.probeAnyway) {
+      return failedProbe("NOT_RUNNING", `The server is not running (${server.status}); nothing was probed. Start it, or test with probe: true`);
+    }
+    // Only an actual probe goes out: only it needs the address to be one we may reach.
+    const refusal = environment?.publicIp ? outboundRefusal(environment.publicIp, deps.allowPrivateTargets) : null;
+    if (refusal) throw new OperationError("FORBIDDEN", refusal);
+    return probeMcpServer(endpoint.url, { timeoutMs: deps.probeTimeoutMs });
+  })();
   if (result.errorKind !== "NOT_RUNNING") deps.onProbe?.(result);
   deps.logger.info(
     { call: "mcp.probe", server: serverId, target: endpoint.url, ms: result.latencyMs, outcome: result.success ? "ok" : result.errorKind },

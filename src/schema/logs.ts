@@ -33,10 +33,10 @@ builder.objectField(ServerRef, "logs", (t) =>
     ...reads([]),
     type: ServerLogsRef,
     description: `The container's last \`tail\` log lines (at most ${MAX_LOG_TAIL}), or those after \`since\`, read from the droplet's agent now (counts against the rate limit of calls to droplets).`,
-    args: { tail: t.arg.int({ defaultValue: 100 }), since: t.arg({ type: "DateTime" }) },
+    args: { tail: t.arg.int({ required: true }), since: t.arg({ type: "DateTime" }) },
     resolve: async (s, args, ctx) => {
       await limitDropletCalls(ctx);
-      return runOperation(() => readLogs(deps(ctx), s.id, { tail: args.tail ?? 100, since: args.since ?? undefined }));
+      return runOperation(() => readLogs(deps(ctx), s.id, { tail: args.tail, since: args.since ?? undefined }));
     },
   }),
 );

@@ -142,7 +142,12 @@ describe.each(sqlTargets)("fleet operations on $name", (target) => {
     const CONFIGURE = `mutation($input: ConfigureServerInput!) { configureServer(input: $input) { id rawStatus endpoint environmentVariables status { lastError } } }`;
 
     it("replaces the container with the new configuration: variables set and unset, another port; values are never returned", async () => {
-      const { body: made } = await deploy({ image: "ghcr.io/example/conf:1", name: "conf", env: ["KEEP=1", "DROP=2"], ports: [{ containerPort: 8080, hostPort: await freePort() }] });
+      const { body: made } = await deploy({
+        image: "ghcr.io/example/conf:1",
+        name: "conf",
+        env: ["KEEP=1", "DROP=2"],
+        ports: [{ containerPort: 8080, hostPort: await freePort() }],
+      });
       const id = made.data.deployServer.id;
       const oldId = sim.containers.get("conf")!.id;
       const port = await freePort();

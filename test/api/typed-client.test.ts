@@ -5,7 +5,13 @@ import { pgliteDb } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
 import { seedDemoFleet } from "../../src/data/seed.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
-import { FleetEnvironmentsDocument, FleetServersDocument, ServerDetailDocument } from "../../schema/operations/generated/graphql.ts";
+import {
+  CatalogDocument,
+  FleetEnvironmentsDocument,
+  FleetServersDocument,
+  ServerDetailDocument,
+  TestServerConnectionDocument,
+} from "../../schema/operations/generated/graphql.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 describe("typed operations through urql", () => {
@@ -58,5 +64,16 @@ describe("typed operations through urql", () => {
     const states = new Set(envs.flatMap((e) => e.servers.edges.map((s) => s.node.status.state)));
     expect([...states].sort()).toEqual(["ERROR", "RUNNING", "STARTING", "STOPPED", "STOPPING"]);
     expect(envs.find((e) => e.name === "New Toolbox")!.publicIP).toBeNull();
+  });
+  it("runs the typed catalog query and a typed mutation", async () => {
+    const catalog = await client.query(CatalogDocument, { first: 50 }).toPromise();
+    expect(catalog.error).toBeUndefined();
+    expect(catalog.data!.catalog.totalCount).toBeGreaterThan(0);
+    const status: "available" | "beta" | "experimental" | "deprecated" | "archived" = catalog.data!.catalog.edges[0].node.status;
+    expect(status).toBe("available");
+    const stopped = (await client.query(FleetServersDocument, { first: 1, filter: { states: ["STOPPED"] } }).toPromise()).data!.servers.edges[0].node;
+    const tested = await client.mutation(TestServerConnectionDocument, { id: stopped.id }).toPromise();
+    expect(tested.error).toBeUndefined();
+    expect(tested.data!.testServerConnection.errorKind).toBe("NOT_RUNNING");
   });
 });

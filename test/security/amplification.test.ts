@@ -202,7 +202,7 @@ describe.each(sqlTargets)("stored amplification on $name", (target) => {
       // The client reads a few events, then stops reading from its TCP socket.
       if (++received === 50) (socket as unknown as { _socket: { pause(): void } })._socket.pause();
     });
-    await until(() => received >= 50, "the first events");
+    await until(() => received >= 50, "the first events", 20_000);
     // The server stops reading pages once the client stops reading: it waits until the previous
     // event was written before executing the next.
     let settled = -1;
