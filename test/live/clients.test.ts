@@ -251,7 +251,9 @@ describe("live clients", () => {
     const codes: string[] = [];
     let subscriptions = 0;
     let stop = () => {};
+    let stopped = false;
     const subscribe = () => {
+      if (stopped) return;
       subscriptions++;
       stop = sse.subscribe<{ serverChanged: { server: { name: string; version: string | null }; cursor: string } }>(
         { query: "subscription($after: String) { serverChanged(after: $after) { server { name version } cursor } }", variables: { ...variables } },
@@ -263,7 +265,8 @@ describe("live clients", () => {
             variables.after = e.cursor;
           },
           error: (error) => seen.push(`error ${String(error)}`),
-          complete: () => setTimeout(subscribe, 50), // ended by the server (token expired): come back
+          // Ended by the server (token expired): come back; not after the test stopped it.
+          complete: () => void (stopped || setTimeout(subscribe, 50)),
         },
       );
     };
@@ -274,6 +277,7 @@ describe("live clients", () => {
       expect(subscriptions).toBeGreaterThanOrEqual(3);
       expect(new Set(codes)).toEqual(new Set(["UNAUTHENTICATED"]));
     } finally {
+      stopped = true;
       stop();
       sse.dispose();
     }
