@@ -217,17 +217,11 @@ export class SqlStore implements Store {
     return this.serverPage(where, p, page.first);
   }
 
-  async environmentsChangedSince(from: ReplayFrom, page: PageArgs, ownerId?: string): Promise<Page<EnvironmentRow>> {
+  environmentsChangedSince(from: ReplayFrom, page: PageArgs, ownerId?: string): Promise<Page<EnvironmentRow>> {
     const p = new Params();
     const where = environmentWhere({ ownerId }, p);
     where.push(writtenAfter(from, "e.mcp_fleet_xid", "e.updated_at", p));
-    if (page.after) where.push(afterCursor("e.name", "e.id", page.after, p));
-    const rows = await this.db.query(
-      `SELECT ${ENVIRONMENT_SELECT} FROM account_tool_environments e WHERE ${where.join(" AND ")}
-       ORDER BY ${byName("e.name")} ASC NULLS LAST, e.id ASC LIMIT ${p.add(page.first + 1)}`,
-      p.values,
-    );
-    return toPage(rows.map(toEnvironmentRow), page.first);
+    return this.environmentPage(where, p, page);
   }
 
   environmentsRemovedSince(from: ReplayFrom, page: { first: number; after?: RemovedServer["cursor"] }, ownerId?: string): Promise<Page<RemovedServer>> {
@@ -317,9 +311,13 @@ export class SqlStore implements Store {
     return inKeyOrder(ids, rows.map(toServerRow));
   }
 
-  async listEnvironments(filter: EnvironmentFilter, page: PageArgs): Promise<Page<EnvironmentRow>> {
+  listEnvironments(filter: EnvironmentFilter, page: PageArgs): Promise<Page<EnvironmentRow>> {
     const p = new Params();
-    const where = environmentWhere(filter, p);
+    return this.environmentPage(environmentWhere(filter, p), p, page);
+  }
+
+  /** A page of environments in name order, after `page.after`. */
+  private async environmentPage(where: string[], p: Params, page: PageArgs): Promise<Page<EnvironmentRow>> {
     if (page.after) where.push(afterCursor("e.name", "e.id", page.after, p));
     const rows = await this.db.query(
       `SELECT ${ENVIRONMENT_SELECT} FROM account_tool_environments e WHERE ${where.join(" AND ")}
