@@ -276,6 +276,17 @@ export class SqlStore implements Store {
     return { rows: paged.rows.map(toServerRow), hasNextPage: paged.hasNextPage, environments };
   }
 
+  async countServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, time: QueryTime): Promise<number[]> {
+    const p = new Params();
+    const where = [...serverWhere(filter, time, p), `s.account_tool_environment_id = ANY(${p.add(environmentIds)}::uuid[])`];
+    const rows = await this.db.query<{ id: string; n: number }>(
+      `SELECT s.account_tool_environment_id AS id, count(*)::int AS n FROM account_tool_instances s WHERE ${where.join(" AND ")} GROUP BY 1`,
+      p.values,
+    );
+    const counts = new Map(rows.map((r) => [String(r.id), r.n]));
+    return environmentIds.map((id) => counts.get(id) ?? 0);
+  }
+
   async countServers(filter: ServerFilter, time: QueryTime): Promise<number> {
     const p = new Params();
     const [row] = await this.db.query<{ n: number }>(
@@ -408,12 +419,17 @@ export class SqlStore implements Store {
     return serverIds.map((id) => byServer.get(id) ?? null);
   }
 
-  async connectionTests(serverId: string, first: number) {
+  async connectionTestsOf(serverIds: readonly string[], first: number) {
     const rows = await this.db.query(
-      `SELECT ${CONNECTION_TEST_COLUMNS.join(", ")} FROM mcp_connection_tests WHERE account_tool_instance_id = $1 ORDER BY tested_at DESC, id DESC LIMIT $2`,
-      [serverId, first],
+      `SELECT ${CONNECTION_TEST_COLUMNS.join(", ")} FROM (
+         SELECT *, row_number() OVER (PARTITION BY account_tool_instance_id ORDER BY tested_at DESC, id DESC) AS n
+         FROM mcp_connection_tests WHERE account_tool_instance_id = ANY($1::uuid[])) t
+       WHERE n <= $2 ORDER BY account_tool_instance_id, tested_at DESC, id DESC`,
+      [serverIds, first],
     );
-    return rows.map(toConnectionTestRow);
+    const byServer = new Map<string, ConnectionTestRow[]>(serverIds.map((id) => [id, []]));
+    for (const row of rows.map(toConnectionTestRow)) byServer.get(row.serverId)?.push(row);
+    return serverIds.map((id) => byServer.get(id) ?? []);
   }
 
   async connectionTestsByIds(ids: readonly string[]) {

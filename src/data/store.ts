@@ -156,6 +156,8 @@ export interface Store {
   /** With `columns`, rows carry only those (and the keys); the rest are null. */
   listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, columns?: Columns): Promise<ServerPage>;
   countServers(filter: ServerFilter, time: QueryTime): Promise<number>;
+  /** The count for each environment, in one round trip where the engine allows (key order). */
+  countServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, time: QueryTime): Promise<number[]>;
   /** One page of servers for each environment, in one round trip. */
   listServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, page: PageArgs, time: QueryTime): Promise<Map<string, Page<ServerRow>>>;
   serversByIds(ids: readonly string[], ownerId?: string): Promise<(ServerRow | null)[]>;
@@ -178,8 +180,8 @@ export interface Store {
   insertConnectionTest(test: NewConnectionTest, keep: number): Promise<ConnectionTestRow>;
   /** The newest test of each server, in key order (null when never tested). */
   lastConnectionTests(serverIds: readonly string[]): Promise<(ConnectionTestRow | null)[]>;
-  /** A server's tests, newest first. */
-  connectionTests(serverId: string, first: number): Promise<ConnectionTestRow[]>;
+  /** Each server's newest `first` tests, newest first, in one round trip where the engine allows (key order). */
+  connectionTestsOf(serverIds: readonly string[], first: number): Promise<ConnectionTestRow[][]>;
   connectionTestsByIds(ids: readonly string[]): Promise<(ConnectionTestRow | null)[]>;
   // Writes (fleet operations). Each is one statement.
   /** Sets a server's stored status; `errorMessage` undefined keeps the stored message. */
@@ -262,6 +264,9 @@ export class ScopedStore implements Store {
   countServers(filter: ServerFilter, time: QueryTime) {
     return this.store.countServers({ ...filter, ownerId: this.ownerId }, time);
   }
+  countServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, time: QueryTime) {
+    return this.store.countServersByEnvironment(environmentIds, { ...filter, ownerId: this.ownerId }, time);
+  }
   listServersByEnvironment(ids: readonly string[], filter: ServerFilter, page: PageArgs, time: QueryTime) {
     return this.store.listServersByEnvironment(ids, { ...filter, ownerId: this.ownerId }, page, time);
   }
@@ -302,8 +307,8 @@ export class ScopedStore implements Store {
   lastConnectionTests(ids: readonly string[]) {
     return this.store.lastConnectionTests(ids);
   }
-  connectionTests(serverId: string, first: number) {
-    return this.store.connectionTests(serverId, first);
+  connectionTestsOf(serverIds: readonly string[], first: number) {
+    return this.store.connectionTestsOf(serverIds, first);
   }
   connectionTestsByIds(ids: readonly string[]) {
     return this.store.connectionTestsByIds(ids);

@@ -251,6 +251,11 @@ export class SupabaseStore implements Store {
     return toPage(data.map(toRemovedServer), page.first);
   }
 
+  // PostgREST counts one filter per request: one head request per environment, in parallel.
+  countServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, time: QueryTime) {
+    return Promise.all(environmentIds.map((id) => this.countServers({ ...filter, environmentIds: [id] }, time)));
+  }
+
   async countServers(filter: ServerFilter, time: QueryTime) {
     // The environment is embedded only to filter on its owner.
     const query = this.client
@@ -381,7 +386,12 @@ export class SupabaseStore implements Store {
     return Promise.all(serverIds.map(async (id) => (await this.connectionTests(id, 1))[0] ?? null));
   }
 
-  async connectionTests(serverId: string, first: number) {
+  // PostgREST has no window functions: one limited request per server, in parallel.
+  connectionTestsOf(serverIds: readonly string[], first: number) {
+    return Promise.all(serverIds.map((id) => this.connectionTests(id, first)));
+  }
+
+  private async connectionTests(serverId: string, first: number) {
     const query = this.client
       .from("mcp_connection_tests")
       .select(CONNECTION_TEST_COLUMNS.join(","))

@@ -85,7 +85,9 @@ builder.node(EnvironmentRef, {
           const pages = await ctx.store.listServersByEnvironment(ids, filter, page, ctx.time);
           return ids.map((id) => pages.get(id) as Page<ServerRow>);
         });
-        return toConnection(await loader.load(environment.id), () => ctx.store.countServers({ ...filter, environmentIds: [environment.id] }, ctx.time));
+        // Likewise every count: one statement for all the environments that ask for it.
+        const counts = ctx.loaders.keyed<number>(JSON.stringify(["serverCounts", filter]), (ids) => ctx.store.countServersByEnvironment(ids, filter, ctx.time));
+        return toConnection(await loader.load(environment.id), () => counts.load(environment.id));
       },
     }),
   }),

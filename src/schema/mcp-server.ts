@@ -2,7 +2,7 @@
 // root fields that read servers (servers, server).
 import { buildEndpoint, endpointInput, type Endpoint } from "../domain/endpoint.ts";
 import { serverStatus, type ServerStatus } from "../domain/status.ts";
-import type { EnvironmentColumn, EnvironmentRow, ServerColumn, ServerRow } from "../data/rows.ts";
+import type { ConnectionTestRow, EnvironmentColumn, EnvironmentRow, ServerColumn, ServerRow } from "../data/rows.ts";
 import { builder } from "./builder.ts";
 import { chargeResponse, type Context } from "./context.ts";
 import { environmentNames } from "../fleet/configure.ts";
@@ -211,7 +211,9 @@ builder.node(ServerRef, {
       resolve: async (s, args, ctx) => {
         const first = args.first ?? 10;
         if (first < 0 || first > 100) throw badInput("`first` must be between 0 and 100", "first");
-        const tests = await ctx.store.connectionTests(s.id, first);
+        // Every server in the response that asks for the same number is served by one statement.
+        const loader = ctx.loaders.keyed<ConnectionTestRow[]>(`connectionTests:${first}`, (ids) => ctx.store.connectionTestsOf(ids, first));
+        const tests = await loader.load(s.id);
         for (const test of tests) chargeResponse(ctx, responseSize(test));
         return tests;
       },
