@@ -1,5 +1,13 @@
 // The store over SQL: the same statements run on real Postgres (pg) and on PGlite.
-import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition, type InstallationStatus } from "../domain/status.ts";
+import {
+  healthConditions,
+  healthCrossings,
+  installationStatusesFor,
+  SERVER_HEALTHS,
+  SERVER_STATES,
+  type HealthCondition,
+  type InstallationStatus,
+} from "../domain/status.ts";
 import type { Db } from "./db.ts";
 import {
   CONNECTION_TEST_COLUMNS,
@@ -30,6 +38,7 @@ import {
   type DtmaReport,
   type CatalogFilter,
   type EnvironmentFilter,
+  type FleetSummary,
   type NewServer,
   type Page,
   type PageArgs,
@@ -285,6 +294,51 @@ export class SqlStore implements Store {
     );
     const counts = new Map(rows.map((r) => [String(r.id), r.n]));
     return environmentIds.map((id) => counts.get(id) ?? 0);
+  }
+
+  async fleetSummary(filter: ServerFilter, time: QueryTime): Promise<FleetSummary> {
+    const p = new Params();
+    const where = serverWhere(filter, time, p);
+    // Keys prefixed: a state and a health share the name UNKNOWN.
+    const byState = SERVER_STATES.map(
+      (state) => `'state:${state}', count(*) FILTER (WHERE s.status_on_toolbox::text = ANY(${p.add(installationStatusesFor(state))}::text[]))`,
+    );
+    const byHealth = SERVER_HEALTHS.map((health) => {
+      const conditions = healthConditions(health, time.now, time.thresholds).map((c) => healthSql(c, p));
+      return `'health:${health}', count(*) FILTER (WHERE ${conditions.length ? conditions.join(" OR ") : "false"})`;
+    });
+    const envWhere = ["true"];
+    if (filter.ownerId) envWhere.push(`e.user_id = ${p.add(filter.ownerId)}::uuid`);
+    if (filter.environmentIds) envWhere.push(`e.id = ANY(${p.add(filter.environmentIds)}::uuid[])`);
+    const [row] = await this.db.query<{ servers: Record<string, number>; envs: Array<{ status: string; region: string; n: number; servers: number }> | null }>(
+      `WITH s AS (SELECT s.* FROM account_tool_instances s WHERE ${where.join(" AND ")}),
+            e AS (SELECT e.id, e.status::text AS status, e.region_slug FROM account_tool_environments e WHERE ${envWhere.join(" AND ")})
+       SELECT (SELECT json_build_object('total', count(*), ${[...byState, ...byHealth].join(", ")}) FROM s) AS servers,
+              (SELECT json_agg(x) FROM (
+                 SELECT e.status, e.region_slug AS region, count(*)::int AS n,
+                        coalesce(sum((SELECT count(*) FROM s WHERE s.account_tool_environment_id = e.id)), 0)::int AS servers
+                 FROM e GROUP BY 1, 2) x) AS envs`,
+      p.values,
+    );
+    const envs = row.envs ?? [];
+    const regions = new Map<string, { region: string; servers: number; environments: number }>();
+    const statuses = new Map<string, number>();
+    for (const e of envs) {
+      statuses.set(e.status, (statuses.get(e.status) ?? 0) + e.n);
+      const r = regions.get(e.region) ?? { region: e.region, servers: 0, environments: 0 };
+      r.servers += e.servers;
+      r.environments += e.n;
+      regions.set(e.region, r);
+    }
+    const servers = row.servers;
+    return {
+      servers: Number(servers.total),
+      byState: Object.fromEntries(SERVER_STATES.map((st) => [st, Number(servers[`state:${st}`])])) as FleetSummary["byState"],
+      byHealth: Object.fromEntries(SERVER_HEALTHS.map((h) => [h, Number(servers[`health:${h}`])])) as FleetSummary["byHealth"],
+      environments: envs.reduce((n, e) => n + e.n, 0),
+      byEnvironmentStatus: [...statuses].map(([status, count]) => ({ status, count })).sort((a, b) => a.status.localeCompare(b.status)),
+      byRegion: [...regions.values()].sort((a, b) => a.region.localeCompare(b.region)),
+    };
   }
 
   async countServers(filter: ServerFilter, time: QueryTime): Promise<number> {

@@ -28,6 +28,16 @@ export interface NewServer {
   endpointPath: string;
 }
 
+/** The counts at the top of a dashboard: the viewer's servers (under a filter) and their droplets. */
+export interface FleetSummary {
+  servers: number;
+  byState: Record<ServerState, number>;
+  byHealth: Record<ServerHealth, number>;
+  environments: number;
+  byEnvironmentStatus: Array<{ status: string; count: number }>;
+  byRegion: Array<{ region: string; servers: number; environments: number }>;
+}
+
 export interface ServerConfig {
   baseConfigOverride: unknown;
   portMapping: unknown;
@@ -156,6 +166,8 @@ export interface Store {
   /** With `columns`, rows carry only those (and the keys); the rest are null. */
   listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, columns?: Columns): Promise<ServerPage>;
   countServers(filter: ServerFilter, time: QueryTime): Promise<number>;
+  /** Counts by state, health, droplet status and region; one statement on SQL stores. */
+  fleetSummary(filter: ServerFilter, time: QueryTime): Promise<FleetSummary>;
   /** The count for each environment, in one round trip where the engine allows (key order). */
   countServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, time: QueryTime): Promise<number[]>;
   /** One page of servers for each environment, in one round trip. */
@@ -263,6 +275,9 @@ export class ScopedStore implements Store {
   }
   countServers(filter: ServerFilter, time: QueryTime) {
     return this.store.countServers({ ...filter, ownerId: this.ownerId }, time);
+  }
+  fleetSummary(filter: ServerFilter, time: QueryTime) {
+    return this.store.fleetSummary({ ...filter, ownerId: this.ownerId }, time);
   }
   countServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, time: QueryTime) {
     return this.store.countServersByEnvironment(environmentIds, { ...filter, ownerId: this.ownerId }, time);

@@ -2,7 +2,15 @@
 // With a user's token (auth issue), Postgres row-level security applies to every request.
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import WebSocket from "ws";
-import { healthConditions, healthCrossings, installationStatusesFor, type HealthCondition, type InstallationStatus } from "../domain/status.ts";
+import {
+  healthConditions,
+  healthCrossings,
+  installationStatusesFor,
+  SERVER_HEALTHS,
+  SERVER_STATES,
+  type HealthCondition,
+  type InstallationStatus,
+} from "../domain/status.ts";
 import { FEED_TABLES, type Notice } from "./notices.ts";
 import { DatabaseUnavailableError } from "./db.ts";
 import {
@@ -37,6 +45,7 @@ import {
   type PageArgs,
   type QueryTime,
   type CatalogFilter,
+  type FleetSummary,
   type ServerConfig,
   type RemovedServer,
   type ReplayFrom,
@@ -249,6 +258,46 @@ export class SupabaseStore implements Store {
         .limit(page.first + 1),
     );
     return toPage(data.map(toRemovedServer), page.first);
+  }
+
+  private environmentStatuses(ownerId: string | undefined) {
+    const query = this.client.from("account_tool_environments").select("id,status,region_slug") as unknown as PostgrestRequest & Filterable;
+    const scoped = ownerId ? query.eq("user_id", ownerId) : query;
+    return this.run<Array<{ id: string; status: string; region_slug: string }>>(scoped);
+  }
+
+  // PostgREST counts one filter per request: a head request per state and health, in parallel,
+  // and the droplets (status and region) read once.
+  async fleetSummary(filter: ServerFilter, time: QueryTime): Promise<FleetSummary> {
+    const [total, states, healths, envs] = await Promise.all([
+      this.countServers(filter, time),
+      Promise.all(SERVER_STATES.map((state) => this.countServers({ ...filter, states: [state] }, time))),
+      Promise.all(SERVER_HEALTHS.map((health) => this.countServers({ ...filter, healths: [health] }, time))),
+      this.environmentStatuses(filter.ownerId),
+    ]);
+    const rows = filter.environmentIds ? envs.data.filter((e) => filter.environmentIds?.includes(e.id)) : envs.data;
+    const perEnv = await this.countServersByEnvironment(
+      rows.map((e) => e.id),
+      filter,
+      time,
+    );
+    const statuses = new Map<string, number>();
+    const regions = new Map<string, { region: string; servers: number; environments: number }>();
+    rows.forEach((e, i) => {
+      statuses.set(e.status, (statuses.get(e.status) ?? 0) + 1);
+      const r = regions.get(e.region_slug) ?? { region: e.region_slug, servers: 0, environments: 0 };
+      r.servers += perEnv[i];
+      r.environments++;
+      regions.set(e.region_slug, r);
+    });
+    return {
+      servers: total,
+      byState: Object.fromEntries(SERVER_STATES.map((s, i) => [s, states[i]])) as FleetSummary["byState"],
+      byHealth: Object.fromEntries(SERVER_HEALTHS.map((h, i) => [h, healths[i]])) as FleetSummary["byHealth"],
+      environments: rows.length,
+      byEnvironmentStatus: [...statuses].map(([status, count]) => ({ status, count })).sort((a, b) => a.status.localeCompare(b.status)),
+      byRegion: [...regions.values()].sort((a, b) => a.region.localeCompare(b.region)),
+    };
   }
 
   // PostgREST counts one filter per request: one head request per environment, in parallel.

@@ -9,6 +9,7 @@ import "./environment.ts";
 import "./connection-test.ts";
 import "./catalog.ts";
 import "./logs.ts";
+import "./summary.ts";
 import "./subscriptions.ts";
 import "./mutations/test-connection.ts";
 import "./mutations/lifecycle.ts";

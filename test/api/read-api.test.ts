@@ -98,6 +98,32 @@ describe.each(sqlTargets)("read API on $name", (target) => {
     expect(count, statements.join("\n---\n").slice(0, 2000)).toBeLessThanOrEqual(10);
   });
 
+  it("counts the fleet by state, health, droplet status and region in 1 statement, matching the lists", async () => {
+    const { result, count } = await counted(() =>
+      server.gql(
+        `{ fleetSummary { servers byState { state count } byHealth { health count } environments byEnvironmentStatus { status count } byRegion { region servers environments } } }`,
+      ),
+    );
+    expect(result.body.errors).toBeUndefined();
+    expect(count).toBe(1);
+    const summary = result.body.data.fleetSummary;
+    const total = (await server.gql(`{ servers { totalCount } environments { totalCount } }`)).body.data;
+    expect(summary.servers).toBe(total.servers.totalCount);
+    expect(summary.environments).toBe(total.environments.totalCount);
+    for (const { state, count: n } of summary.byState) {
+      const listed = (await server.gql(`query($s: [ServerState!]) { servers(filter: { states: $s }) { totalCount } }`, { s: [state] })).body.data;
+      expect(n, state).toBe(listed.servers.totalCount);
+    }
+    for (const { health, count: n } of summary.byHealth) {
+      const listed = (await server.gql(`query($h: [ServerHealth!]) { servers(filter: { healths: $h }) { totalCount } }`, { h: [health] })).body.data;
+      expect(n, health).toBe(listed.servers.totalCount);
+    }
+    expect(summary.byState.reduce((n: number, c: { count: number }) => n + c.count, 0)).toBe(summary.servers);
+    expect(summary.byRegion.reduce((n: number, r: { servers: number }) => n + r.servers, 0)).toBe(summary.servers);
+    const filtered = (await server.gql(`query($e: [ID!]) { fleetSummary(filter: { environmentIds: $e }) { servers environments } }`, { e: [ids.env] })).body;
+    expect(filtered.data.fleetSummary).toEqual({ servers: 2, environments: 1 });
+  });
+
   it("derives status, health, endpoint and metrics for a running server", async () => {
     const { body } = await server.gql(`query($id: ID!) { server(id: $id) { ${SERVER_FIELDS} } }`, { id: ids.running });
     const s = body.data.server;

@@ -105,6 +105,25 @@ describe("SupabaseStore requests", () => {
     expect(requests[0].headers.prefer).toContain("count=exact");
   });
 
+  it("summarises the fleet with a head count per state and health, the droplets read once, and a count per droplet", async () => {
+    const envs = [
+      { id: "11111111-1111-4111-8111-111111111111", status: "active", region_slug: "nyc3" },
+      { id: "22222222-2222-4222-8222-222222222222", status: "active", region_slug: "ams3" },
+    ];
+    const { store, requests } = capture((req) => {
+      if (req.method !== "HEAD") return json(envs);
+      const running = req.params.some(([k, v]) => k === "status_on_toolbox" && v.includes("running"));
+      return new Response(null, { status: 200, headers: { "content-range": `*/${running ? 3 : 1}` } });
+    });
+    const summary = await store.fleetSummary({}, time);
+    expect(summary.byState.RUNNING).toBe(3);
+    expect(summary.environments).toBe(2);
+    expect(summary.byEnvironmentStatus).toEqual([{ status: "active", count: 2 }]);
+    expect(summary.byRegion.map((r) => r.region)).toEqual(["ams3", "nyc3"]);
+    expect(requests.filter((r) => r.method === "GET")).toHaveLength(1);
+    expect(requests.filter((r) => r.method === "HEAD")).toHaveLength(1 + 6 + 4 + envs.length);
+  });
+
   it("loads by ids with one in.() filter and returns rows in key order", async () => {
     const other = { ...SERVER_ROW, id: "6c1f7d2f-9a6b-4d6a-8b54-1e1d3a6f9b22", instance_name_on_toolbox: "other" };
     const { store, requests } = capture(() => json([other, SERVER_ROW]));

@@ -1,0 +1,40 @@
+// The counts at the top of a fleet dashboard, in one statement (SQL stores).
+import { SERVER_HEALTHS, SERVER_STATES } from "../domain/status.ts";
+import type { FleetSummary } from "../data/store.ts";
+import { builder } from "./builder.ts";
+import { ServerHealthEnum, ServerStateEnum } from "./enums.ts";
+import { ServerFilterInput, toServerFilter } from "./filters.ts";
+
+const StateCountRef = builder.objectRef<{ state: (typeof SERVER_STATES)[number]; count: number }>("StateCount").implement({
+  fields: (t) => ({ state: t.field({ type: ServerStateEnum, resolve: (c) => c.state }), count: t.exposeInt("count") }),
+});
+const HealthCountRef = builder.objectRef<{ health: (typeof SERVER_HEALTHS)[number]; count: number }>("HealthCount").implement({
+  fields: (t) => ({ health: t.field({ type: ServerHealthEnum, resolve: (c) => c.health }), count: t.exposeInt("count") }),
+});
+const EnvironmentStatusCountRef = builder.objectRef<{ status: string; count: number }>("EnvironmentStatusCount").implement({
+  fields: (t) => ({ status: t.exposeString("status"), count: t.exposeInt("count") }),
+});
+const RegionCountRef = builder.objectRef<{ region: string; servers: number; environments: number }>("RegionCount").implement({
+  fields: (t) => ({ region: t.exposeString("region"), servers: t.exposeInt("servers"), environments: t.exposeInt("environments") }),
+});
+
+const FleetSummaryRef = builder.objectRef<FleetSummary>("FleetSummary").implement({
+  description: "Your servers (under the filter) by state and health, and their droplets by status and region; every state and health listed, zeros included.",
+  fields: (t) => ({
+    servers: t.exposeInt("servers"),
+    byState: t.field({ type: [StateCountRef], resolve: (s) => SERVER_STATES.map((state) => ({ state, count: s.byState[state] })) }),
+    byHealth: t.field({ type: [HealthCountRef], resolve: (s) => SERVER_HEALTHS.map((health) => ({ health, count: s.byHealth[health] })) }),
+    environments: t.exposeInt("environments"),
+    byEnvironmentStatus: t.field({ type: [EnvironmentStatusCountRef], resolve: (s) => s.byEnvironmentStatus }),
+    byRegion: t.field({ type: [RegionCountRef], resolve: (s) => s.byRegion }),
+  }),
+});
+
+builder.queryField("fleetSummary", (t) =>
+  t.field({
+    type: FleetSummaryRef,
+    description: "The dashboard's counts, in one statement: health is as of this request's clock.",
+    args: { filter: t.arg({ type: ServerFilterInput }) },
+    resolve: (_root, args, ctx) => ctx.store.fleetSummary(toServerFilter(args.filter), ctx.time),
+  }),
+);
