@@ -48,6 +48,7 @@ const schema = z.object({
   MAX_SUBSCRIPTIONS_PER_VIEWER: int(1, 1_000_000).default(500),
   CONNECTION_TEST_HISTORY: int(1, 10_000).default(100),
   LOG_POLL_MS: int(250, 600_000).default(2000),
+  BULK_CONCURRENCY: int(1, 64).default(4),
   MAX_RESPONSE_BYTES: int(100_000, 1_000_000_000).default(16 * 1024 * 1024),
   CHANGE_FEED_CHECK_MS: int(100, 600_000).default(10_000),
   CORS_ORIGINS: z
@@ -153,6 +154,8 @@ function toConfig(env: z.infer<typeof schema>) {
     connectionTestHistory: env.CONNECTION_TEST_HISTORY,
     /** How often a watched server's logs are read from its agent (once for all its watchers). */
     logPollMs: env.LOG_POLL_MS,
+    /** How many servers of a bulk action are worked on at once. */
+    bulkConcurrency: env.BULK_CONCURRENCY,
     auth: authConfig(env),
     /** Let connection tests and DTMA calls reach loopback, private and link-local addresses (demo, tests). */
     allowPrivateTargets: env.ALLOW_PRIVATE_TARGETS,

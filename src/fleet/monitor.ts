@@ -4,6 +4,7 @@ import type { EnvironmentRow } from "../data/rows.ts";
 import { allPages, type StoreCapabilities } from "../data/store.ts";
 import { agentExpected } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
+import { mapLimited } from "./concurrency.ts";
 import { refreshEnvironment, type OperationDeps } from "./operations.ts";
 
 /** Arbitrary but fixed: the advisory lock every replica's monitor competes for. */
@@ -49,20 +50,15 @@ export class Monitor {
     const round = { ran: false, refreshed: 0, failed: 0 };
     round.ran = await this.withLock(MONITOR_LOCK_KEY, async () => {
       const environments = await this.environments();
-      let next = 0;
-      const worker = async () => {
-        while (next < environments.length) {
-          const env = environments[next++];
-          try {
-            await refreshEnvironment(this.deps, env.id);
-            round.refreshed++;
-          } catch (error) {
-            round.failed++;
-            this.options.logger.info({ environment: env.id, err: (error as Error).message }, "monitor: refresh failed");
-          }
+      await mapLimited(environments, this.options.concurrency, async (env) => {
+        try {
+          await refreshEnvironment(this.deps, env.id);
+          round.refreshed++;
+        } catch (error) {
+          round.failed++;
+          this.options.logger.info({ environment: env.id, err: (error as Error).message }, "monitor: refresh failed");
         }
-      };
-      await Promise.all(Array.from({ length: Math.min(this.options.concurrency, environments.length) }, worker));
+      });
     });
     return round;
   }

@@ -13,6 +13,7 @@ import "./summary.ts";
 import "./subscriptions.ts";
 import "./mutations/test-connection.ts";
 import "./mutations/lifecycle.ts";
+import "./mutations/bulk.ts";
 
 let schema: GraphQLSchema | undefined;
 export function buildSchema(): GraphQLSchema {

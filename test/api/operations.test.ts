@@ -180,6 +180,33 @@ describe.each(sqlTargets)("fleet operations on $name", (target) => {
     });
   });
 
+  it("acts on many servers in one bulkServerAction, one result per server, each error coded", async () => {
+    const made = [];
+    for (const name of ["bulk-a", "bulk-b"]) {
+      const { body } = await deploy({ image: `ghcr.io/example/${name}:1`, name, ports: [{ containerPort: 8080, hostPort: await freePort() }] });
+      made.push(body.data.deployServer.id as string);
+    }
+    const BULK = `mutation($action: BulkServerAction!, $ids: [ID!]!) { bulkServerAction(action: $action, ids: $ids) {
+      serverId ok server { rawStatus } connectionTest { success } error { code message } } }`;
+    const unknown = "00000000-0000-4000-8000-00000000beef";
+    const stopped = (await server.gql(BULK, { action: "STOP", ids: [...made, "garbage", unknown] })).body.data.bulkServerAction;
+    expect(stopped.map((r: any) => [r.serverId, r.ok, r.server?.rawStatus ?? null, r.error?.code ?? null])).toEqual([
+      [made[0], true, "stopped", null],
+      [made[1], true, "stopped", null],
+      ["garbage", false, null, "BAD_USER_INPUT"],
+      [unknown, false, null, "NOT_FOUND"],
+    ]);
+    expect(sim.containers.get("bulk-a")!.state).toBe("exited");
+    const again = (await server.gql(BULK, { action: "STOP", ids: [made[0]] })).body.data.bulkServerAction;
+    expect(again[0].error).toMatchObject({ code: "CONFLICT", message: expect.stringMatching(/stopped/) });
+    const started = (await server.gql(BULK, { action: "START", ids: made })).body.data.bulkServerAction;
+    expect(started.every((r: any) => r.ok && r.server.rawStatus === "running")).toBe(true);
+    const tested = (await server.gql(BULK, { action: "TEST", ids: made })).body.data.bulkServerAction;
+    expect(tested.map((r: any) => r.connectionTest?.success)).toEqual([true, true]);
+    const tooMany = await server.gql(BULK, { action: "REFRESH", ids: Array.from({ length: 101 }, () => made[0]) });
+    expect(codes(tooMany.body)).toEqual(["BAD_USER_INPUT"]);
+  });
+
   it("refuses bad deploy input with BAD_USER_INPUT before touching the droplet", async () => {
     const before = sim.requests.length;
     expect(codes((await deploy({ image: "img", name: "bad name; rm -rf /" })).body)).toEqual(["BAD_USER_INPUT"]);

@@ -15,6 +15,7 @@ describe("hostile input", () => {
   let server: TestServer;
   let sim: DtmaSimulator;
   let envId: string;
+  let serverId: string;
   const logs = capturingLogger("info");
 
   beforeAll(async () => {
@@ -22,7 +23,7 @@ describe("hostile input", () => {
     const db = await pgliteDb(undefined);
     await migrate(db);
     envId = await insertEnvironment(db, { name: "e", publicIp: "127.0.0.1" });
-    await insertServer(db, { env: envId, name: "s", status: "running" });
+    serverId = await insertServer(db, { env: envId, name: "s", status: "running" });
     server = await startTestServer(new SqlStore(db), {
       logger: logs.logger,
       live: {},
@@ -176,5 +177,13 @@ describe("hostile input", () => {
     const limited = await refresh();
     expect(codes(limited.body)).toEqual(["RATE_LIMITED"]);
     expect(limited.body.errors![0].extensions!.retryAfterSeconds).toBeGreaterThan(0);
+    // A bulk action counts each server against the same limit: with the bucket empty, each is refused.
+    const bulk = await server.gql(`mutation($ids: [ID!]!) { bulkServerAction(action: REFRESH, ids: $ids) { ok error { code } } }`, {
+      ids: [serverId, serverId],
+    });
+    expect(bulk.body.data.bulkServerAction).toEqual([
+      { ok: false, error: { code: "RATE_LIMITED" } },
+      { ok: false, error: { code: "RATE_LIMITED" } },
+    ]);
   });
 });
