@@ -181,7 +181,7 @@ describe.each(sqlTargets)("fleet operations on $name", (target) => {
   });
 
   it("acts on many servers in one bulkServerAction, one result per server, each error coded", async () => {
-    const made = [];
+    const made: string[] = [];
     for (const name of ["bulk-a", "bulk-b"]) {
       const { body } = await deploy({ image: `ghcr.io/example/${name}:1`, name, ports: [{ containerPort: 8080, hostPort: await freePort() }] });
       made.push(body.data.deployServer.id as string);
