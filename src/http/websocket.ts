@@ -56,7 +56,24 @@ export function attachWebSocket(server: Server, yoga: YogaApp, services: Service
     verifyClient: ({ origin, req }: { origin?: string; req: IncomingMessage }) =>
       !origin || sameOrigin(origin, req.headers.host) || config.corsOrigins.includes(origin),
   });
-  return useServer<Record<string, unknown> | undefined, Extra>(
+  // One sweep for every socket instead of graphql-ws's timer per socket: each sweep terminates the
+  // sockets that did not answer the previous ping, then pings the rest (the pattern of ws's README).
+  const sweep = setInterval(() => {
+    for (const socket of wss.clients as Set<WebSocket & { alive?: boolean }>) {
+      if (socket.alive === false) {
+        socket.terminate();
+        continue;
+      }
+      socket.alive = false;
+      socket.ping();
+    }
+  }, config.limits.wsKeepAliveMs);
+  sweep.unref();
+  wss.on("connection", (socket: WebSocket & { alive?: boolean }) => {
+    socket.alive = true;
+    socket.on("pong", markAlive);
+  });
+  const served = useServer<Record<string, unknown> | undefined, Extra>(
     {
       // The token comes in connectionParams (authorization: "Bearer …", or token).
       onConnect: async (ctx) => {
@@ -148,5 +165,17 @@ export function attachWebSocket(server: Server, yoga: YogaApp, services: Service
       },
     },
     wss,
+    0, // keep-alive: the sweep above
   );
+  return {
+    async dispose() {
+      clearInterval(sweep);
+      await served.dispose();
+    },
+  };
+}
+
+/** A pong handler shared by every socket (no closure per socket). */
+function markAlive(this: WebSocket & { alive?: boolean }) {
+  this.alive = true;
 }
