@@ -56,10 +56,17 @@ export function attachWebSocket(server: Server, yoga: YogaApp, services: Service
     verifyClient: ({ origin, req }: { origin?: string; req: IncomingMessage }) =>
       !origin || sameOrigin(origin, req.headers.host) || config.corsOrigins.includes(origin),
   });
-  // One sweep for every socket instead of graphql-ws's timer per socket: each sweep terminates the
-  // sockets that did not answer the previous ping, then pings the rest (the pattern of ws's README).
+  // One sweep for every socket instead of graphql-ws's timers per socket (keep-alive, and the wait
+  // for connection_init): each sweep closes the sockets that have not initialised in time,
+  // terminates those that did not answer the previous ping, and pings the rest (ws's README pattern).
   const sweep = setInterval(() => {
-    for (const socket of wss.clients as Set<WebSocket & { alive?: boolean }>) {
+    const now = Date.now();
+    for (const socket of wss.clients as Set<SweptSocket>) {
+      // A socket must initialise within one keep-alive period.
+      if (!socket.initialised && now - (socket.openedAt ?? now) >= config.limits.wsKeepAliveMs) {
+        socket.close(4408, "Connection initialisation timeout");
+        continue;
+      }
       if (socket.alive === false) {
         socket.terminate();
         continue;
@@ -69,13 +76,15 @@ export function attachWebSocket(server: Server, yoga: YogaApp, services: Service
     }
   }, config.limits.wsKeepAliveMs);
   sweep.unref();
-  wss.on("connection", (socket: WebSocket & { alive?: boolean }) => {
+  wss.on("connection", (socket: SweptSocket) => {
     socket.alive = true;
+    socket.openedAt = Date.now();
     socket.on("pong", markAlive);
   });
   const served = useServer<Record<string, unknown> | undefined, Extra>(
     {
       // The token comes in connectionParams (authorization: "Bearer …", or token).
+      connectionInitWaitTimeout: 0, // the sweep below closes sockets that never initialise
       onConnect: async (ctx) => {
         const params = ctx.connectionParams ?? {};
         const raw = params.authorization ?? params.Authorization ?? params.token;
@@ -83,6 +92,7 @@ export function attachWebSocket(server: Server, yoga: YogaApp, services: Service
         try {
           const { viewer, expiresAt } = await services.verify(token);
           ctx.extra.viewer = viewer;
+          (ctx.extra.socket as SweptSocket).initialised = true;
           // The token is kept only where requests carry it on (Supabase's row-level security).
           if (services.store.capabilities.asUser) ctx.extra.accessToken = token ?? undefined;
           // Not kept for the socket's life either (set to undefined: a delete would make the object slow).
@@ -175,7 +185,10 @@ export function attachWebSocket(server: Server, yoga: YogaApp, services: Service
   };
 }
 
+/** A socket as the sweep sees it. */
+type SweptSocket = WebSocket & { alive?: boolean; openedAt?: number; initialised?: boolean };
+
 /** A pong handler shared by every socket (no closure per socket). */
-function markAlive(this: WebSocket & { alive?: boolean }) {
+function markAlive(this: SweptSocket) {
   this.alive = true;
 }

@@ -50,10 +50,22 @@ describe("WebSocket keep-alive sweep", () => {
   it("drops a socket that stops answering pings, and keeps one that answers", async () => {
     const silent = await open(false);
     const alive = await open(true);
+    for (const socket of [silent, alive]) socket.send(JSON.stringify({ type: "connection_init" }));
     const closed = new Promise<number>((resolve) => silent.once("close", (code) => resolve(code)));
     expect(await closed).toBe(1006); // terminated: no close frame
     await new Promise((r) => setTimeout(r, 400));
     expect(alive.readyState).toBe(WebSocket.OPEN);
     alive.close();
+  });
+
+  it("closes a socket that never sends connection_init with 4408, and keeps one that did", async () => {
+    const idle = await open(true);
+    const initialised = await open(true);
+    initialised.send(JSON.stringify({ type: "connection_init" }));
+    const closed = await new Promise<number>((resolve) => idle.once("close", (code) => resolve(code)));
+    expect(closed).toBe(4408);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(initialised.readyState).toBe(WebSocket.OPEN);
+    initialised.close();
   });
 });
