@@ -50,6 +50,7 @@ const schema = z.object({
   CONNECTION_TEST_HISTORY: int(1, 10_000).default(100),
   LOG_POLL_MS: int(250, 600_000).default(2000),
   BULK_CONCURRENCY: int(1, 64).default(4),
+  STATUS_HISTORY_DAYS: int(0, 3650).default(30),
   MAX_RESPONSE_BYTES: int(100_000, 1_000_000_000).default(16 * 1024 * 1024),
   CHANGE_FEED_CHECK_MS: int(100, 600_000).default(10_000),
   CORS_ORIGINS: z
@@ -159,6 +160,8 @@ function toConfig(env: z.infer<typeof schema>) {
     logPollMs: env.LOG_POLL_MS,
     /** How many servers of a bulk action are worked on at once. */
     bulkConcurrency: env.BULK_CONCURRENCY,
+    /** Days of status history kept; 0 records none. */
+    statusHistoryDays: env.STATUS_HISTORY_DAYS,
     auth: authConfig(env),
     /** Let connection tests and DTMA calls reach loopback, private and link-local addresses (demo, tests). */
     allowPrivateTargets: env.ALLOW_PRIVATE_TARGETS,

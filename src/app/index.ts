@@ -100,6 +100,7 @@ async function startLive(store: Store, config: Config, logger: Logger, metrics: 
     logger,
     coalesceMs: options.coalesceMs,
     bus,
+    historyDays: config.statusHistoryDays,
     onLag: (seconds) => metrics.changeFeedLag.observe(seconds),
   });
   await live.start();

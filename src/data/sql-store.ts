@@ -7,6 +7,8 @@ import {
   SERVER_STATES,
   type HealthCondition,
   type InstallationStatus,
+  type ServerHealth,
+  type ServerState,
 } from "../domain/status.ts";
 import type { Db } from "./db.ts";
 import {
@@ -39,6 +41,8 @@ import {
   type CatalogFilter,
   type EnvironmentFilter,
   type FleetSummary,
+  type EnvironmentTransition,
+  type StatusTransition,
   type NewServer,
   type Page,
   type PageArgs,
@@ -491,6 +495,91 @@ export class SqlStore implements Store {
     return inKeyOrder(ids, rows.map(toConnectionTestRow));
   }
 
+  async recordHistory(servers: StatusTransition[], environments: EnvironmentTransition[], keepDays: number) {
+    const serverRows = servers.map((t) => ({
+      server_id: t.serverId,
+      environment_id: t.environmentId,
+      user_id: t.userId,
+      at: t.at.toISOString(),
+      previous_state: t.previous?.state ?? null,
+      previous_health: t.previous?.health ?? null,
+      state: t.current.state,
+      health: t.current.health,
+      source: t.source,
+    }));
+    const environmentRows = environments.map((t) => ({
+      environment_id: t.environmentId,
+      user_id: t.userId,
+      at: t.at.toISOString(),
+      previous_status: t.previousStatus,
+      status: t.status,
+      source: t.source,
+    }));
+    // One statement: both inserts (a copy another replica wrote first is skipped) and the pruning.
+    await this.db.query(
+      `WITH s AS (
+         INSERT INTO mcp_fleet_status_history (account_tool_instance_id, account_tool_environment_id, user_id, at, previous_state, previous_health, state, health, source)
+         SELECT server_id, environment_id, user_id, at, previous_state, previous_health, state, health, source FROM json_to_recordset($1::json)
+           AS r(server_id uuid, environment_id uuid, user_id uuid, at timestamptz, previous_state text, previous_health text, state text, health text, source text)
+         ON CONFLICT ON CONSTRAINT uq_mcp_fleet_status_history DO NOTHING RETURNING 1),
+       e AS (
+         INSERT INTO mcp_fleet_environment_history (account_tool_environment_id, user_id, at, previous_status, status, source)
+         SELECT environment_id, user_id, at, previous_status, status, source FROM json_to_recordset($2::json)
+           AS r(environment_id uuid, user_id uuid, at timestamptz, previous_status text, status text, source text)
+         ON CONFLICT ON CONSTRAINT uq_mcp_fleet_environment_history DO NOTHING RETURNING 1),
+       ps AS (DELETE FROM mcp_fleet_status_history WHERE at < now() - make_interval(days => $3::int) RETURNING 1),
+       pe AS (DELETE FROM mcp_fleet_environment_history WHERE at < now() - make_interval(days => $3::int) RETURNING 1)
+       SELECT (SELECT count(*) FROM s) + (SELECT count(*) FROM e) AS written`,
+      [JSON.stringify(serverRows), JSON.stringify(environmentRows), keepDays],
+    );
+  }
+
+  async statusHistoryOf(serverIds: readonly string[], page: { first: number; before?: Date }) {
+    const rows = await this.historyPage<Record<string, unknown>>("mcp_fleet_status_history", "account_tool_instance_id", serverIds, page);
+    return groupBy(
+      serverIds,
+      rows,
+      (r) => String(r.account_tool_instance_id),
+      (r) => ({
+        serverId: String(r.account_tool_instance_id),
+        environmentId: String(r.account_tool_environment_id),
+        userId: r.user_id == null ? null : String(r.user_id),
+        at: new Date(r.at as string | Date),
+        previous: r.previous_state ? { state: r.previous_state as ServerState, health: r.previous_health as ServerHealth } : null,
+        current: { state: r.state as ServerState, health: r.health as ServerHealth },
+        source: String(r.source),
+      }),
+    );
+  }
+
+  async environmentHistoryOf(environmentIds: readonly string[], page: { first: number; before?: Date }) {
+    const rows = await this.historyPage<Record<string, unknown>>("mcp_fleet_environment_history", "account_tool_environment_id", environmentIds, page);
+    return groupBy(
+      environmentIds,
+      rows,
+      (r) => String(r.account_tool_environment_id),
+      (r) => ({
+        environmentId: String(r.account_tool_environment_id),
+        userId: r.user_id == null ? null : String(r.user_id),
+        at: new Date(r.at as string | Date),
+        previousStatus: r.previous_status == null ? null : String(r.previous_status),
+        status: String(r.status),
+        source: String(r.source),
+      }),
+    );
+  }
+
+  /** The newest `first` rows per key (before `before`), newest first: one window-function statement. */
+  private historyPage<R>(table: string, keyColumn: string, keys: readonly string[], page: { first: number; before?: Date }): Promise<R[]> {
+    return this.db.query<R>(
+      `SELECT * FROM (
+         SELECT h.*, row_number() OVER (PARTITION BY ${keyColumn} ORDER BY h.at DESC, h.id DESC) AS n
+         FROM ${table} h WHERE ${keyColumn} = ANY($1::uuid[]) AND ($2::timestamptz IS NULL OR h.at < $2::timestamptz)) t
+       WHERE n <= $3 ORDER BY ${keyColumn}, at DESC, id DESC`,
+      [keys, page.before?.toISOString() ?? null, page.first],
+    );
+  }
+
   async recordDiscovery(id: string, capabilities: unknown, discoveryMetadata: unknown) {
     await this.db.query("UPDATE account_tool_instances SET mcp_server_capabilities = $2::jsonb, mcp_discovery_metadata = $3::jsonb WHERE id = $1", [
       id,
@@ -618,4 +707,11 @@ export class SqlStore implements Store {
   close() {
     return this.db.close();
   }
+}
+
+/** Rows grouped by key, in the keys' order (every key present, maybe empty). */
+function groupBy<R, T>(keys: readonly string[], rows: R[], keyOf: (row: R) => string, map: (row: R) => T): T[][] {
+  const groups = new Map<string, T[]>(keys.map((k) => [k, []]));
+  for (const row of rows) groups.get(keyOf(row))?.push(map(row));
+  return keys.map((k) => groups.get(k) ?? []);
 }

@@ -38,6 +38,28 @@ export interface FleetSummary {
   byRegion: Array<{ region: string; servers: number; environments: number }>;
 }
 
+/** One transition of a server's state or health (status history). */
+export interface StatusTransition {
+  serverId: string;
+  environmentId: string;
+  userId: string | null;
+  /** The row version's time for a write, the threshold's moment for heartbeat ageing: the same on every replica. */
+  at: Date;
+  previous: { state: ServerState; health: ServerHealth } | null;
+  current: { state: ServerState; health: ServerHealth };
+  source: string;
+}
+
+/** One change of a droplet's status (status history). */
+export interface EnvironmentTransition {
+  environmentId: string;
+  userId: string | null;
+  at: Date;
+  previousStatus: string | null;
+  status: string;
+  source: string;
+}
+
 export interface ServerConfig {
   baseConfigOverride: unknown;
   portMapping: unknown;
@@ -198,6 +220,11 @@ export interface Store {
   // Writes (fleet operations). Each is one statement.
   /** Sets a server's stored status; `errorMessage` undefined keeps the stored message. */
   setServerStatus(id: string, status: InstallationStatus, errorMessage?: string | null): Promise<ServerRow | null>;
+  /** Records transitions once each (copies from other replicas are ignored) and prunes past `keepDays`. */
+  recordHistory(servers: StatusTransition[], environments: EnvironmentTransition[], keepDays: number): Promise<void>;
+  /** Each server's newest transitions (before `before`), newest first, in key order. */
+  statusHistoryOf(serverIds: readonly string[], page: { first: number; before?: Date }): Promise<StatusTransition[][]>;
+  environmentHistoryOf(environmentIds: readonly string[], page: { first: number; before?: Date }): Promise<EnvironmentTransition[][]>;
   /** Stores what a successful connection test learned: the declared capabilities and the discovery record. */
   recordDiscovery(id: string, capabilities: unknown, discoveryMetadata: unknown): Promise<void>;
   /** Records the container a deploy created (the agent's container id). */
@@ -336,6 +363,16 @@ export class ScopedStore implements Store {
   }
   setServerContainer(id: string, containerId: string | null) {
     return this.store.setServerContainer(id, containerId);
+  }
+  recordHistory(servers: StatusTransition[], environments: EnvironmentTransition[], keepDays: number) {
+    return this.store.recordHistory(servers, environments, keepDays);
+  }
+  // The ids come from rows read through this store: the viewer's own.
+  statusHistoryOf(serverIds: readonly string[], page: { first: number; before?: Date }) {
+    return this.store.statusHistoryOf(serverIds, page);
+  }
+  environmentHistoryOf(environmentIds: readonly string[], page: { first: number; before?: Date }) {
+    return this.store.environmentHistoryOf(environmentIds, page);
   }
   recordDiscovery(id: string, capabilities: unknown, discoveryMetadata: unknown) {
     return this.store.recordDiscovery(id, capabilities, discoveryMetadata);

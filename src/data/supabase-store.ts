@@ -10,6 +10,8 @@ import {
   SERVER_STATES,
   type HealthCondition,
   type InstallationStatus,
+  type ServerHealth,
+  type ServerState,
 } from "../domain/status.ts";
 import { FEED_TABLES, type Notice } from "./notices.ts";
 import { DatabaseUnavailableError } from "./db.ts";
@@ -46,6 +48,8 @@ import {
   type QueryTime,
   type CatalogFilter,
   type FleetSummary,
+  type EnvironmentTransition,
+  type StatusTransition,
   type ServerConfig,
   type RemovedServer,
   type ReplayFrom,
@@ -554,6 +558,86 @@ export class SupabaseStore implements Store {
         .select("id"),
     );
     return tool.data[0].id;
+  }
+
+  async recordHistory(servers: StatusTransition[], environments: EnvironmentTransition[], keepDays: number) {
+    const cutoff = new Date(Date.now() - keepDays * 86_400_000).toISOString();
+    const writes: Promise<unknown>[] = [];
+    if (servers.length) {
+      const rows = servers.map((t) => ({
+        account_tool_instance_id: t.serverId,
+        account_tool_environment_id: t.environmentId,
+        user_id: t.userId,
+        at: t.at.toISOString(),
+        previous_state: t.previous?.state ?? null,
+        previous_health: t.previous?.health ?? null,
+        state: t.current.state,
+        health: t.current.health,
+        source: t.source,
+      }));
+      writes.push(
+        this.run(this.client.from("mcp_fleet_status_history").upsert(rows, { onConflict: "account_tool_instance_id,at,state,health", ignoreDuplicates: true })),
+        this.run(this.client.from("mcp_fleet_status_history").delete().lt("at", cutoff)),
+      );
+    }
+    if (environments.length) {
+      const rows = environments.map((t) => ({
+        account_tool_environment_id: t.environmentId,
+        user_id: t.userId,
+        at: t.at.toISOString(),
+        previous_status: t.previousStatus,
+        status: t.status,
+        source: t.source,
+      }));
+      writes.push(
+        this.run(
+          this.client.from("mcp_fleet_environment_history").upsert(rows, { onConflict: "account_tool_environment_id,at,status", ignoreDuplicates: true }),
+        ),
+        this.run(this.client.from("mcp_fleet_environment_history").delete().lt("at", cutoff)),
+      );
+    }
+    await Promise.all(writes);
+  }
+
+  // PostgREST has no window functions: one limited request per key, in parallel.
+  statusHistoryOf(serverIds: readonly string[], page: { first: number; before?: Date }) {
+    return Promise.all(
+      serverIds.map(async (id) => {
+        const rows = await this.historyRequest("mcp_fleet_status_history", "account_tool_instance_id", id, page);
+        return rows.map((r) => ({
+          serverId: String(r.account_tool_instance_id),
+          environmentId: String(r.account_tool_environment_id),
+          userId: r.user_id == null ? null : String(r.user_id),
+          at: new Date(String(r.at)),
+          previous: r.previous_state ? { state: r.previous_state as ServerState, health: r.previous_health as ServerHealth } : null,
+          current: { state: r.state as ServerState, health: r.health as ServerHealth },
+          source: String(r.source),
+        }));
+      }),
+    );
+  }
+
+  environmentHistoryOf(environmentIds: readonly string[], page: { first: number; before?: Date }) {
+    return Promise.all(
+      environmentIds.map(async (id) => {
+        const rows = await this.historyRequest("mcp_fleet_environment_history", "account_tool_environment_id", id, page);
+        return rows.map((r) => ({
+          environmentId: String(r.account_tool_environment_id),
+          userId: r.user_id == null ? null : String(r.user_id),
+          at: new Date(String(r.at)),
+          previousStatus: r.previous_status == null ? null : String(r.previous_status),
+          status: String(r.status),
+          source: String(r.source),
+        }));
+      }),
+    );
+  }
+
+  private async historyRequest(table: string, keyColumn: string, key: string, page: { first: number; before?: Date }) {
+    let query = this.client.from(table).select("*").eq(keyColumn, key);
+    if (page.before) query = query.lt("at", page.before.toISOString());
+    const { data } = await this.run<Record<string, unknown>[]>(query.order("at", { ascending: false }).order("id", { ascending: false }).limit(page.first));
+    return data;
   }
 
   async recordDiscovery(id: string, capabilities: unknown, discoveryMetadata: unknown) {

@@ -3,7 +3,15 @@
 // changed rows in one batched statement, and publishes only what changed for a client.
 import type { ConnectionTestRow, EnvironmentRow, ServerRow } from "../data/rows.ts";
 import { CHANGE_CHANNEL, FEED_TABLES, parseNotice } from "../data/notices.ts";
-import { allPages, type ChangeFeed, type RemovedServer, type ReplayFrom, type Store } from "../data/store.ts";
+import {
+  allPages,
+  type ChangeFeed,
+  type EnvironmentTransition,
+  type RemovedServer,
+  type ReplayFrom,
+  type StatusTransition,
+  type Store,
+} from "../data/store.ts";
 import { nextHealthChange, serverStatus, type HeartbeatThresholds, type ServerStatus } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
 import type { BusMessage, ReplicaBus } from "./bus.ts";
@@ -41,6 +49,8 @@ export interface LiveFleetOptions {
   onLag?: (seconds: number) => void;
   /** Carries health-clock transitions and connection test results to the other replicas (REDIS_URL). */
   bus?: ReplicaBus;
+  /** Days of status history kept (STATUS_HISTORY_DAYS); 0 records none. */
+  historyDays?: number;
 }
 
 export class LiveFleet {
@@ -67,6 +77,9 @@ export class LiveFleet {
    * visible at a position has been published when an event carries it. Notices only say when.
    */
   private position: string | null = null;
+  /** Transitions published and not yet written to the status history. */
+  private pendingHistory: { servers: StatusTransition[]; environments: EnvironmentTransition[] } = { servers: [], environments: [] };
+  private historyWriting: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: LiveFleetOptions) {
     this.healthClock = new HealthClock(options.clock, (id, now) => this.onHealthDue(id, now));
@@ -99,6 +112,8 @@ export class LiveFleet {
     await this.unlisten?.();
     await this.options.bus?.close();
     await this.flushing.catch(() => undefined);
+    this.writeHistory();
+    await this.historyWriting;
   }
 
   /** Runs `fn` after every change already notified has been applied (tests, shutdown). */
@@ -168,6 +183,27 @@ export class LiveFleet {
     for (const id of serverIds) this.pendingServers.delete(id);
     for (const id of environmentIds) this.pendingEnvironments.delete(id);
     this.healthClock.schedule();
+    this.writeHistory();
+  }
+
+  /**
+   * Writes the transitions published since the last write, in the background (the change feed
+   * never waits for it), one statement at a time. Every replica writes what it published; the
+   * history's unique keys keep one copy. A failure is logged, and those transitions are lost.
+   */
+  private writeHistory() {
+    const days = this.options.historyDays ?? 0;
+    const { servers, environments } = this.pendingHistory;
+    if (days <= 0 || (!servers.length && !environments.length)) {
+      this.pendingHistory = { servers: [], environments: [] };
+      return;
+    }
+    this.pendingHistory = { servers: [], environments: [] };
+    this.historyWriting = this.historyWriting.then(() =>
+      this.store.recordHistory(servers, environments, days).catch((error) => {
+        this.options.logger.warn({ err: String(error), transitions: servers.length + environments.length }, "status history: write failed");
+      }),
+    );
   }
 
   /**
@@ -287,6 +323,16 @@ export class LiveFleet {
     }
     this.environments.set(id, row);
     if (before && JSON.stringify({ ...before, updatedAt: 0 }) === JSON.stringify({ ...row, updatedAt: 0 })) return;
+    if (!before || before.status !== row.status) {
+      this.pendingHistory.environments.push({
+        environmentId: id,
+        userId: row.userId,
+        at: row.updatedAt,
+        previousStatus: before?.status ?? null,
+        status: row.status,
+        source,
+      });
+    }
     const eventAt = source === "DATABASE" ? row.updatedAt : at;
     this.environmentEvents.publish({
       kind: before ? "UPDATED" : "ADDED",
@@ -328,7 +374,21 @@ export class LiveFleet {
       current: after.status,
     });
     if (before && before.key === after.key && !event.statusChanged) return;
+    if (event.statusChanged) this.recordTransition(event, row.updatedAt);
     this.serverEvents.publish(event);
+  }
+
+  private recordTransition(e: ServerEvent, at: Date) {
+    if (!e.current) return;
+    this.pendingHistory.servers.push({
+      serverId: e.serverId,
+      environmentId: e.scope.environmentId,
+      userId: e.scope.userId,
+      at,
+      previous: e.previous && { state: e.previous.state, health: e.previous.health },
+      current: { state: e.current.state, health: e.current.health },
+      source: e.source,
+    });
   }
 
   /** A server's health may change now with time alone (the health clock): re-derive it. */
@@ -341,21 +401,24 @@ export class LiveFleet {
   /** Re-evaluates a server's status at `at` (and when it next changes); publishes and returns true when it changed. */
   private applyClockTransition(id: string, cached: Cached, at: Date): boolean {
     const { thresholds } = this.options;
+    // The threshold's own moment, not this replica's clock: every replica records the same one.
+    const moment = new Date(cached.nextAt !== undefined && cached.nextAt <= at.getTime() ? cached.nextAt : at.getTime());
     const status = serverStatus(cached.row, at, thresholds);
     const nextAt = nextHealthChange(status.state, cached.row.lastHeartbeat, at, thresholds)?.getTime();
     const changed = status.health !== cached.status.health || status.state !== cached.status.state;
     this.remember(id, { ...cached, status, evaluatedAt: at.getTime(), nextAt });
     if (!changed) return false;
-    this.serverEvents.publish(
-      serverEvent("UPDATED", "HEALTH_CLOCK", at, this.position, {
-        serverId: id,
-        server: cached.row,
-        environment: this.environments.get(cached.row.environmentId) ?? null,
-        scope: { environmentId: cached.row.environmentId, userId: cached.userId },
-        previous: cached.status,
-        current: status,
-      }),
-    );
+    const event = serverEvent("UPDATED", "HEALTH_CLOCK", at, this.position, {
+      serverId: id,
+      server: cached.row,
+      environment: this.environments.get(cached.row.environmentId) ?? null,
+      scope: { environmentId: cached.row.environmentId, userId: cached.userId },
+      previous: cached.status,
+      current: status,
+    });
+    this.recordTransition(event, moment);
+    this.serverEvents.publish(event);
+    this.writeHistory();
     return true;
   }
 

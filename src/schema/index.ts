@@ -10,6 +10,7 @@ import "./connection-test.ts";
 import "./catalog.ts";
 import "./logs.ts";
 import "./summary.ts";
+import "./history.ts";
 import "./subscriptions.ts";
 import "./mutations/test-connection.ts";
 import "./mutations/lifecycle.ts";
