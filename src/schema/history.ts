@@ -5,17 +5,9 @@ import { ServerHealthEnum, ServerStateEnum } from "./enums.ts";
 import { badInput } from "./errors.ts";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
 import { reads } from "./selection.ts";
+import { SourceEnum } from "./subscriptions.ts";
 
 const MAX_HISTORY = 100;
-
-const HistorySourceEnum = builder.enumType("HistorySource", {
-  values: {
-    DATABASE: { description: "A write: a lifecycle action, an agent's report, a heartbeat, any writer." },
-    HEALTH_CLOCK: { description: "Time passed: the heartbeat aged past a threshold." },
-    RESYNC: { description: "Found when the change feed reconnected (the write's own time)." },
-    REPLAY: { description: "Not recorded (replays repeat what is already recorded)." },
-  } as const,
-});
 
 const StateHealthRef = builder
   .objectRef<{ state: StatusTransition["current"]["state"]; health: StatusTransition["current"]["health"] }>("StateAndHealth")
@@ -32,7 +24,7 @@ const ServerTransitionRef = builder.objectRef<StatusTransition>("ServerStatusTra
     at: t.field({ type: "DateTime", description: "The write's time, or the moment the heartbeat crossed the threshold.", resolve: (h) => h.at }),
     previous: t.field({ type: StateHealthRef, nullable: true, description: "Null when the server appeared.", resolve: (h) => h.previous }),
     current: t.field({ type: StateHealthRef, resolve: (h) => h.current }),
-    source: t.field({ type: HistorySourceEnum, resolve: (h) => h.source as "DATABASE" }),
+    source: t.field({ type: SourceEnum, resolve: (h) => h.source as "DATABASE" }),
   }),
 });
 
@@ -41,7 +33,7 @@ const EnvironmentTransitionRef = builder.objectRef<EnvironmentTransition>("Envir
     at: t.field({ type: "DateTime", resolve: (h) => h.at }),
     previousStatus: t.exposeString("previousStatus", { nullable: true }),
     status: t.exposeString("status"),
-    source: t.field({ type: HistorySourceEnum, resolve: (h) => h.source as "DATABASE" }),
+    source: t.field({ type: SourceEnum, resolve: (h) => h.source as "DATABASE" }),
   }),
 });
 

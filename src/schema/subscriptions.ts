@@ -17,7 +17,7 @@ import { EnvironmentRef, ServerRef } from "./refs.ts";
 import { ServerHealthEnum, ServerStateEnum } from "./enums.ts";
 import { ServerStatusRef } from "./mcp-server.ts";
 
-const SourceEnum = builder.enumType("ChangeSource", {
+export const SourceEnum = builder.enumType("ChangeSource", {
   values: {
     DATABASE: { description: "A row was written." },
     HEALTH_CLOCK: { description: "Time passed: a heartbeat aged past a threshold." },

@@ -153,16 +153,6 @@ export type EnvironmentStatus =
   | 'scaling'
   | 'unresponsive';
 
-export type HistorySource =
-  /** A write: a lifecycle action, an agent's report, a heartbeat, any writer. */
-  | 'DATABASE'
-  /** Time passed: the heartbeat aged past a threshold. */
-  | 'HEALTH_CLOCK'
-  /** Not recorded (replays repeat what is already recorded). */
-  | 'REPLAY'
-  /** Found when the change feed reconnected (the write's own time). */
-  | 'RESYNC';
-
 /** account_tool_installation_status_enum, exactly as stored upstream. */
 export type InstallationStatus =
   | 'active'
@@ -404,7 +394,7 @@ export type ServerHistoryQueryVariables = Exact<{
 }>;
 
 
-export type ServerHistoryQuery = { server: { id: string, statusHistory: Array<{ at: string, source: HistorySource, previous: { state: ServerState, health: ServerHealth } | null, current: { state: ServerState, health: ServerHealth } }> } | null };
+export type ServerHistoryQuery = { server: { id: string, statusHistory: Array<{ at: string, source: ChangeSource, previous: { state: ServerState, health: ServerHealth } | null, current: { state: ServerState, health: ServerHealth } }> } | null };
 
 export type FleetQueryVariables = Exact<{ [key: string]: never; }>;
 
