@@ -18,6 +18,20 @@ import type { BusMessage, ReplicaBus } from "./bus.ts";
 import type { Clock } from "./clock.ts";
 import { serverEvent, type ConnectionTestEvent, type EnvironmentEvent, type EventSource, type ServerEvent } from "./events.ts";
 import { HealthClock } from "./health-clock.ts";
+import { type CountedEnvironment, type CountedServer, FleetCounts } from "./summary.ts";
+
+/** Whose fleet summary moved: the owners (the empty string for droplets with no owner). */
+export interface SummaryEvent {
+  owners: Set<string>;
+}
+
+const countedServer = (c: Cached): CountedServer => ({
+  owner: c.userId,
+  environmentId: c.row.environmentId,
+  state: c.status.state,
+  health: c.status.health,
+});
+const countedEnvironment = (e: EnvironmentRow): CountedEnvironment => ({ owner: e.userId, status: e.status, region: e.region });
 import { Hub } from "./hub.ts";
 
 interface Cached {
@@ -58,6 +72,9 @@ export class LiveFleet {
   readonly environmentEvents = new Hub<EnvironmentEvent>();
   /** New connection test results, from any replica (through the database, and the bus when there is one). */
   readonly connectionTests = new Hub<ConnectionTestEvent>();
+  /** The fleet's counts, kept as it changes; `summaryEvents` says whose moved (after each batch). */
+  readonly counts = new FleetCounts();
+  readonly summaryEvents = new Hub<SummaryEvent>();
   private readonly pendingTests = new Set<string>();
   private readonly publishedTests = new Set<string>();
   private readonly servers = new Map<string, Cached>();
@@ -184,6 +201,13 @@ export class LiveFleet {
     for (const id of environmentIds) this.pendingEnvironments.delete(id);
     this.healthClock.schedule();
     this.writeHistory();
+    this.announceSummary();
+  }
+
+  /** Tells summary subscribers whose counts moved in the batch just applied. */
+  private announceSummary() {
+    const owners = this.counts.takeDirty();
+    if (owners.size) this.summaryEvents.publish({ owners });
   }
 
   /**
@@ -245,7 +269,7 @@ export class LiveFleet {
     const missing = [...new Set(rows.filter((r): r is ServerRow => !!r && !this.environments.has(r.environmentId)).map((r) => r.environmentId))];
     if (!missing.length) return;
     const envs = await this.store.environmentsByIds(missing);
-    for (const env of envs) if (env) this.environments.set(env.id, env);
+    for (const env of envs) if (env) this.setEnvironment(env);
   }
 
   private requestResync() {
@@ -269,7 +293,7 @@ export class LiveFleet {
     for await (const page of allPages((after) => this.store.listServers({}, { first: LOAD_PAGE, after }, time))) {
       for (const env of page.environments) {
         if (publish) this.applyEnvironment(env.id, env, source, now);
-        else this.environments.set(env.id, env);
+        else this.setEnvironment(env);
       }
       for (const row of page.rows) {
         seen.add(row.id);
@@ -279,6 +303,7 @@ export class LiveFleet {
     }
     if (publish) for (const id of [...this.servers.keys()]) if (!seen.has(id)) this.applyServer(id, null, source, now);
     this.healthClock.schedule();
+    this.announceSummary();
   }
 
   private toCached(row: ServerRow, now: Date): Cached {
@@ -295,12 +320,28 @@ export class LiveFleet {
     };
   }
 
+  private setEnvironment(env: EnvironmentRow) {
+    const before = this.environments.get(env.id);
+    this.environments.set(env.id, env);
+    this.counts.environment(env.id, before && countedEnvironment(before), countedEnvironment(env));
+  }
+
+  private deleteEnvironment(id: string) {
+    const before = this.environments.get(id);
+    this.environments.delete(id);
+    this.counts.environment(id, before && countedEnvironment(before), undefined);
+  }
+
   private remember(id: string, cached: Cached) {
+    const before = this.servers.get(id);
+    this.counts.server(before && countedServer(before), countedServer(cached));
     this.servers.set(id, cached);
     this.healthClock.set(id, cached.nextAt);
   }
 
   private forget(id: string) {
+    const before = this.servers.get(id);
+    if (before) this.counts.server(countedServer(before), undefined);
     this.servers.delete(id);
     this.healthClock.set(id, undefined);
   }
@@ -309,7 +350,7 @@ export class LiveFleet {
     const before = this.environments.get(id);
     if (!row) {
       if (!before) return;
-      this.environments.delete(id);
+      this.deleteEnvironment(id);
       this.environmentEvents.publish({
         kind: "REMOVED",
         environmentId: id,
@@ -321,7 +362,7 @@ export class LiveFleet {
       });
       return;
     }
-    this.environments.set(id, row);
+    this.setEnvironment(row);
     if (before && JSON.stringify({ ...before, updatedAt: 0 }) === JSON.stringify({ ...row, updatedAt: 0 })) return;
     if (!before || before.status !== row.status) {
       this.pendingHistory.environments.push({
@@ -419,6 +460,7 @@ export class LiveFleet {
     this.recordTransition(event, moment);
     this.serverEvents.publish(event);
     this.writeHistory();
+    this.announceSummary();
     return true;
   }
 

@@ -1,7 +1,10 @@
 // The counts at the top of a fleet dashboard, in one statement (SQL stores).
 import { SERVER_HEALTHS, SERVER_STATES } from "../domain/status.ts";
 import type { FleetSummary } from "../data/store.ts";
+import { ownerScope } from "../auth/visibility.ts";
 import { builder } from "./builder.ts";
+import { holdSubscription } from "./context.ts";
+import { userError } from "./errors.ts";
 import { ServerHealthEnum, ServerStateEnum } from "./enums.ts";
 import { ServerFilterInput, toServerFilter } from "./filters.ts";
 
@@ -36,5 +39,30 @@ builder.queryField("fleetSummary", (t) =>
     description: "The dashboard's counts, in one statement: health is as of this request's clock.",
     args: { filter: t.arg({ type: ServerFilterInput }) },
     resolve: (_root, args, ctx) => ctx.store.fleetSummary(toServerFilter(args.filter), ctx.time),
+  }),
+);
+
+builder.subscriptionField("fleetSummaryChanged", (t) =>
+  t.field({
+    type: FleetSummaryRef,
+    description:
+      "Your whole fleet's summary (no filter), now and each time it changes: kept by the live fleet as servers and droplets change and heartbeats age, not recomputed per subscriber.",
+    subscribe: (_root, _args, ctx) => {
+      if (!ctx.live) throw userError("UPSTREAM_UNAVAILABLE", "Live updates are not running on this server");
+      const live = ctx.live;
+      const owner = ownerScope(ctx.viewer);
+      return holdSubscription(ctx, () => {
+        const changes = live.summaryEvents.subscribe((e) => owner === undefined || e.owners.has(owner));
+        // The current summary first, then one per change.
+        let first = true;
+        const iterator: AsyncIterableIterator<unknown> = {
+          next: () => (first ? ((first = false), Promise.resolve({ done: false, value: { owners: new Set() } })) : changes.next()),
+          return: () => changes.return?.() ?? Promise.resolve({ done: true, value: undefined }),
+          [Symbol.asyncIterator]: () => iterator,
+        };
+        return iterator;
+      });
+    },
+    resolve: (_event, _args, ctx) => (ctx.live as NonNullable<typeof ctx.live>).counts.summary(ownerScope(ctx.viewer)),
   }),
 );
