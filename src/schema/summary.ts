@@ -56,7 +56,11 @@ builder.subscriptionField("fleetSummaryChanged", (t) =>
         // The current summary first, then one per change.
         let first = true;
         const iterator: AsyncIterableIterator<unknown> = {
-          next: () => (first ? ((first = false), Promise.resolve({ done: false, value: { owners: new Set() } })) : changes.next()),
+          next: () => {
+            if (!first) return changes.next();
+            first = false;
+            return Promise.resolve({ done: false, value: { owners: new Set() } });
+          },
           return: () => changes.return?.() ?? Promise.resolve({ done: true, value: undefined }),
           [Symbol.asyncIterator]: () => iterator,
         };
