@@ -132,12 +132,12 @@ async function healthCheck(url: URL, phases: ProbePhase[], ms: number, deadline:
   }
 }
 
-/** A result for a probe that could not even start (no endpoint to try). */
-export function failedProbe(kind: ProbeErrorKind, error: string): ProbeResult {
+/** A result that learned nothing: the base of every result. */
+function nothingLearned(timestamp: Date): ProbeResult {
   return {
     success: false,
-    errorKind: kind,
-    error,
+    errorKind: null,
+    error: null,
     httpStatus: null,
     latencyMs: 0,
     phases: [],
@@ -150,8 +150,13 @@ export function failedProbe(kind: ProbeErrorKind, error: string): ProbeResult {
     declaredCapabilities: null,
     resourceCount: null,
     promptCount: null,
-    timestamp: new Date(),
+    timestamp,
   };
+}
+
+/** A result for a probe that could not even start (no endpoint to try). */
+export function failedProbe(kind: ProbeErrorKind, error: string): ProbeResult {
+  return { ...nothingLearned(new Date()), errorKind: kind, error };
 }
 
 export async function probeMcpServer(endpoint: string, options: ProbeOptions): Promise<ProbeResult> {
@@ -160,21 +165,8 @@ export async function probeMcpServer(endpoint: string, options: ProbeOptions): P
   const phases: ProbePhase[] = [];
   const deadline = AbortSignal.timeout(options.timeoutMs);
   const result = (partial: Partial<ProbeResult>): ProbeResult => ({
-    success: false,
-    errorKind: null,
-    error: null,
-    httpStatus: null,
+    ...nothingLearned(timestamp),
     phases,
-    transport: null,
-    protocolVersion: null,
-    serverInfo: null,
-    capabilities: [],
-    tools: [],
-    toolDetails: [],
-    declaredCapabilities: null,
-    resourceCount: null,
-    promptCount: null,
-    timestamp,
     ...partial,
     latencyMs: Math.round(performance.now() - started),
   });
