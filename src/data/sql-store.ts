@@ -319,9 +319,9 @@ export class SqlStore implements Store {
             e AS (SELECT e.id, e.status::text AS status, e.region_slug FROM account_tool_environments e WHERE ${envWhere.join(" AND ")})
        SELECT (SELECT json_build_object('total', count(*), ${[...byState, ...byHealth].join(", ")}) FROM s) AS servers,
               (SELECT json_agg(x) FROM (
-                 SELECT e.status, e.region_slug AS region, count(*)::int AS n,
-                        coalesce(sum((SELECT count(*) FROM s WHERE s.account_tool_environment_id = e.id)), 0)::int AS servers
-                 FROM e GROUP BY 1, 2) x) AS envs`,
+                 SELECT e.status, e.region_slug AS region, count(*)::int AS n, coalesce(sum(c.n), 0)::int AS servers
+                 FROM e LEFT JOIN (SELECT account_tool_environment_id AS id, count(*) AS n FROM s GROUP BY 1) c ON c.id = e.id
+                 GROUP BY 1, 2) x) AS envs`,
       p.values,
     );
     const envs = row.envs ?? [];

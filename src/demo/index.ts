@@ -7,7 +7,7 @@ import { openApp } from "../app/index.ts";
 import { DEMO_USER_ID } from "../data/seed.ts";
 import type { SqlStore } from "../data/sql-store.ts";
 import { DtmaSimulator } from "./simulator.ts";
-import { deployServer } from "../fleet/operations.ts";
+import { deployServer, operationDeps } from "../fleet/operations.ts";
 import type { Logger } from "../log.ts";
 import { freePort } from "./sample-servers.ts";
 import { startServer, type HttpServer } from "../http/server.ts";
@@ -67,7 +67,8 @@ export async function startDemo(config: Config, logger: Logger, heartbeatMs = 15
       simulators.push(sim);
       for (const name of d.servers) {
         await deployServer(
-          { store, dtma, dtmaPort: config.dtmaPort, allowPrivateTargets: true, logger },
+          // The simulated droplets live on loopback addresses.
+          operationDeps({ ...config, allowPrivateTargets: true }, { store, dtma, logger }),
           {
             environmentId: env.id,
             image: null,

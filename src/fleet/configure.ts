@@ -9,7 +9,7 @@ import { storedStatusFor } from "../domain/status.ts";
 import { DtmaError } from "../dtma/client.ts";
 import { imageAt } from "./catalog.ts";
 import { OperationError } from "./errors.ts";
-import { containerOwner, fail, load, notYours, type OperationDeps, reload, target } from "./operations.ts";
+import { checkImage, checkPorts, containerOwner, fail, load, notYours, type OperationDeps, reload, target } from "./operations.ts";
 
 export interface ConfigChange {
   setEnv: Array<{ name: string; value: string }>;
@@ -59,14 +59,9 @@ export async function configureServer(deps: OperationDeps, serverId: string, cha
     if (!ENV_NAME.test(name)) throw new OperationError("BAD_USER_INPUT", `\`${name.slice(0, 64)}\` is not an environment variable name`);
   for (const name of change.unsetEnv)
     if (!ENV_NAME.test(name)) throw new OperationError("BAD_USER_INPUT", `\`${name.slice(0, 64)}\` is not an environment variable name`);
-  for (const p of change.ports ?? []) {
-    for (const n of [p.containerPort, p.hostPort])
-      if (!Number.isInteger(n) || n < 1 || n > 65535) throw new OperationError("BAD_USER_INPUT", "ports must be between 1 and 65535");
-    if (p.hostPort === deps.dtmaPort) throw new OperationError("BAD_USER_INPUT", `host port ${p.hostPort} is the droplet agent's own port`);
-  }
+  checkPorts(change.ports ?? [], deps.dtmaPort);
   if (change.ports && !change.ports.length) throw new OperationError("BAD_USER_INPUT", "`ports` needs at least one binding: the MCP endpoint's");
-  if (change.image !== null && (!change.image.trim() || change.image.length > 500 || /\s/.test(change.image)))
-    throw new OperationError("BAD_USER_INPUT", "`image` must be a Docker image reference");
+  if (change.image !== null) checkImage(change.image);
   const { server, env } = await load(deps, serverId);
   if (!CONFIGURABLE.includes(server.status)) {
     throw new OperationError("CONFLICT", `The server is ${server.status}: its configuration can change when it is ${CONFIGURABLE.join(", ")}`);

@@ -212,8 +212,9 @@ export interface DeleteResult {
 /**
  * pending_delete -> DELETE on the droplet -> the row is removed; on failure the row stays, as error.
  * A 404 means the agent does not manage the container, which is also what an agent that restarted
- * (and forgot its instances) says of a container that still runs: the row goes only when the
- * agent's own status no longer lists the container, so a running container is never orphaned.
+ * (and forgot its instances) says of a container that still runs, and its status listed it just
+ * before: the row stays (CONFLICT), so a running container is never orphaned; it goes once the
+ * agent's status no longer lists the container.
  * A container of that name that is another row's is left alone: only this row goes. With `force`,
  * the droplet is not contacted at all (it is gone, or unreachable): the row goes, and the result
  * says a container may remain.
@@ -247,17 +248,10 @@ export async function deleteServer(deps: OperationDeps, serverId: string, force 
     await deps.dtma.remove(t, name);
   } catch (error) {
     if (!(error instanceof DtmaError && error.kind === "HTTP" && error.status === 404)) return keep(error);
-    let listed: boolean;
-    try {
-      listed = (await deps.dtma.status(t)).instances.some((i) => i.name === name || i.accountToolInstanceId === server.id);
-    } catch (statusError) {
-      return keep(statusError);
-    }
-    if (listed) {
-      const message = `The droplet agent no longer manages container ${name} (it may have restarted), but the container is still on the droplet; the server was kept so it is not left running unseen`;
-      await deps.store.setServerStatus(server.id, "error", message);
-      throw new OperationError("CONFLICT", message);
-    }
+    // The agent's own status listed the container a moment ago (containerOwner): it is still there.
+    const message = `The droplet agent no longer manages container ${name} (it may have restarted), but the container is still on the droplet; the server was kept so it is not left running unseen`;
+    await deps.store.setServerStatus(server.id, "error", message);
+    throw new OperationError("CONFLICT", message);
   }
   await deps.store.deleteServer(server.id);
   return { id: server.id, container: "REMOVED" };
@@ -305,6 +299,20 @@ async function resolveDeploy(
   };
 }
 
+/** Refuses published ports out of range or on the droplet agent's own port (deploy and configure). */
+export function checkPorts(ports: ReadonlyArray<{ containerPort: number; hostPort: number }>, dtmaPort: number): void {
+  for (const p of ports) {
+    for (const n of [p.containerPort, p.hostPort])
+      if (!Number.isInteger(n) || n < 1 || n > 65535) throw new OperationError("BAD_USER_INPUT", "ports must be between 1 and 65535");
+    if (p.hostPort === dtmaPort) throw new OperationError("BAD_USER_INPUT", `host port ${p.hostPort} is the droplet agent's own port`);
+  }
+}
+
+/** Refuses what cannot be a Docker image reference (deploy and configure). */
+export function checkImage(image: string): void {
+  if (!image.trim() || image.length > 500 || /\s/.test(image)) throw new OperationError("BAD_USER_INPUT", "`image` must be a Docker image reference");
+}
+
 /** The container port of a deploy that gives no ports (its host port is chosen from DEPLOY_HOST_PORTS). */
 const DEFAULT_CONTAINER_PORT = 8080;
 
@@ -318,8 +326,7 @@ const DEFAULT_CONTAINER_PORT = 8080;
 export async function deployServer(deps: OperationDeps, request: DeployInput): Promise<ServerRow> {
   const { input, catalogToolId, containerPort } = await resolveDeploy(deps, request);
   if (!NAME.test(input.name)) throw new OperationError("BAD_USER_INPUT", "`name` must be a Docker container name: letters, digits, _ . - (at most 63)");
-  if (!input.image.trim() || input.image.length > 500 || /\s/.test(input.image))
-    throw new OperationError("BAD_USER_INPUT", "`image` must be a Docker image reference");
+  checkImage(input.image);
   if (input.env.some((e) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(e))) throw new OperationError("BAD_USER_INPUT", "each `env` entry must look like NAME=value");
   if (input.transport === "websocket") {
     throw new OperationError(
@@ -327,11 +334,7 @@ export async function deployServer(deps: OperationDeps, request: DeployInput): P
       "WebSocket is not an MCP transport of the current specification, and this API cannot test or reach such a server: deploy it with SSE (or Streamable HTTP, served at the same endpoint)",
     );
   }
-  for (const p of input.ports) {
-    for (const n of [p.containerPort, p.hostPort])
-      if (!Number.isInteger(n) || n < 1 || n > 65535) throw new OperationError("BAD_USER_INPUT", "ports must be between 1 and 65535");
-    if (p.hostPort === deps.dtmaPort) throw new OperationError("BAD_USER_INPUT", `host port ${p.hostPort} is the droplet agent's own port`);
-  }
+  checkPorts(input.ports, deps.dtmaPort);
   const [env] = await deps.store.environmentsByIds([input.environmentId]);
   if (!env) throw new OperationError("NOT_FOUND", `No environment with id ${input.environmentId}`);
   const t = await target(env, deps);
