@@ -2,8 +2,11 @@
 import {
   healthConditions,
   healthCrossings,
+  ENVIRONMENT_STATUS_SEVERITY,
   installationStatusesFor,
+  SERVER_HEALTH_SEVERITY,
   SERVER_HEALTHS,
+  SERVER_STATE_SEVERITY,
   SERVER_STATES,
   type HealthCondition,
   type InstallationStatus,
@@ -30,7 +33,6 @@ import {
   type EnvironmentRow,
   type NewConnectionTest,
   type ServerColumn,
-  type ServerRow,
 } from "./rows.ts";
 import {
   inKeyOrder,
@@ -38,6 +40,10 @@ import {
   type Columns,
   type Cursor,
   type DtmaReport,
+  type EnvironmentOrderField,
+  type EnvironmentPageArgs,
+  type ServerOrderField,
+  type ServerPageArgs,
   type CatalogFilter,
   type EnvironmentFilter,
   type FleetSummary,
@@ -86,13 +92,128 @@ function escapeLike(s: string): string {
 // default collation, and match the index.
 const byName = (column: string) => `${column} COLLATE "C"`;
 
-/** Rows after `cursor` in (name ASC NULLS LAST, id ASC) order. */
-function afterCursor(column: string, idColumn: string, cursor: Cursor, p: Params): string {
-  const nameColumn = byName(column);
-  const id = p.add(cursor.id);
-  if (cursor.name === null) return `(${nameColumn} IS NULL AND ${idColumn} > ${id}::uuid)`;
-  const name = p.add(cursor.name);
-  return `(${nameColumn} > ${name} OR (${nameColumn} = ${name} AND ${idColumn} > ${id}::uuid) OR ${nameColumn} IS NULL)`;
+/**
+ * What a list is sorted by: an SQL expression, the type its printed value (a cursor's key) casts
+ * back to, and `inverted` when ascending means the expression descending (longest uptime = earliest
+ * start).
+ */
+interface SortKey {
+  expr: string;
+  cast: "text" | "int" | "timestamptz";
+  inverted?: boolean;
+}
+
+const nameKey = (column: string): SortKey => ({ expr: byName(column), cast: "text" });
+const literals = (values: readonly string[]) => values.map((v) => `'${v}'`).join(", ");
+
+/** A rank by `severity`: the position of the first of `cases` that holds, else `otherwise`'s. */
+function rankKey<T extends string>(severity: readonly T[], cases: (value: T) => string | null, otherwise: T): SortKey {
+  const whens = severity.flatMap((value, i) => {
+    const condition = cases(value);
+    return condition ? [`WHEN ${condition} THEN ${i}`] : [];
+  });
+  return { expr: `(CASE ${whens.join(" ")} ELSE ${severity.indexOf(otherwise)} END)`, cast: "int" };
+}
+
+function serverSortKey(field: ServerOrderField, time: QueryTime, p: Params): SortKey {
+  switch (field) {
+    case "NAME":
+      return nameKey("s.instance_name_on_toolbox");
+    case "STATE":
+      return rankKey(
+        SERVER_STATE_SEVERITY,
+        (state) => {
+          const statuses = installationStatusesFor(state);
+          return statuses.length ? `s.status_on_toolbox::text IN (${literals(statuses)})` : null;
+        },
+        "UNKNOWN",
+      );
+    case "HEALTH":
+      // Health at the time of the request, as the health filter.
+      return rankKey(
+        SERVER_HEALTH_SEVERITY,
+        (health) => {
+          const conditions = healthConditions(health, time.now, time.thresholds);
+          return conditions.length ? conditions.map((c) => healthSql(c, p)).join(" OR ") : null;
+        },
+        "UNKNOWN",
+      );
+    case "LAST_HEARTBEAT":
+      return { expr: "s.last_heartbeat_from_dtma", cast: "timestamptz" };
+    case "UPTIME":
+      return {
+        expr: `(CASE WHEN s.status_on_toolbox::text IN (${literals(installationStatusesFor("RUNNING"))}) THEN s.last_started_at END)`,
+        cast: "timestamptz",
+        inverted: true,
+      };
+    case "CREATED_AT":
+      return { expr: "s.created_at", cast: "timestamptz" };
+    case "UPDATED_AT":
+      return { expr: "s.updated_at", cast: "timestamptz" };
+  }
+}
+
+function environmentSortKey(field: EnvironmentOrderField): SortKey {
+  switch (field) {
+    case "NAME":
+      return nameKey("e.name");
+    case "STATUS":
+      return rankKey(ENVIRONMENT_STATUS_SEVERITY, (status) => `e.status::text = '${status}'`, "inactive");
+    case "REGION":
+      return nameKey("e.region_slug");
+    case "LAST_HEARTBEAT":
+      return { expr: "e.last_heartbeat_at", cast: "timestamptz" };
+    case "CREATED_AT":
+      return { expr: "e.created_at", cast: "timestamptz" };
+    case "UPDATED_AT":
+      return { expr: "e.updated_at", cast: "timestamptz" };
+  }
+}
+
+/**
+ * A page's order in the direction of travel, ties broken by id in the list's direction. Rows
+ * without a key come last in the list either way, so first when travelling backward.
+ */
+class PageOrder {
+  private readonly keyDescending: boolean;
+  private readonly idDescending: boolean;
+  private readonly nullsFirst: boolean;
+
+  constructor(
+    readonly key: SortKey,
+    private readonly idColumn: string,
+    order: { descending?: boolean; backward?: boolean } = {},
+  ) {
+    this.idDescending = (order.descending ?? false) !== (order.backward ?? false);
+    this.keyDescending = this.idDescending !== (key.inverted ?? false);
+    this.nullsFirst = order.backward ?? false;
+  }
+
+  get sql(): string {
+    return `${this.key.expr} ${this.keyDescending ? "DESC" : "ASC"} NULLS ${this.nullsFirst ? "FIRST" : "LAST"}, ${this.idColumn} ${this.idDescending ? "DESC" : "ASC"}`;
+  }
+
+  /** The key as a cursor stores it. */
+  get keySql(): string {
+    return `(${this.key.expr})::text`;
+  }
+
+  /** Rows after `cursor` in this order. */
+  after(cursor: Cursor, p: Params): string {
+    const { expr } = this.key;
+    const beyond = this.keyDescending ? "<" : ">";
+    const id = `${this.idColumn} ${this.idDescending ? "<" : ">"} ${p.add(cursor.id)}::uuid`;
+    if (cursor.key === null) return this.nullsFirst ? `(${expr} IS NOT NULL OR ${id})` : `(${expr} IS NULL AND ${id})`;
+    const key = `${p.add(cursor.key)}::${this.key.cast}`;
+    return `(${expr} ${beyond} ${key} OR (${expr} = ${key} AND ${id})${this.nullsFirst ? "" : ` OR ${expr} IS NULL`})`;
+  }
+}
+
+/** The rows of a page fetched in the direction of travel, in list order, with their keys. */
+function keyedPage<R extends { sort_key: string | null }, T>(rows: R[], page: PageArgs, toRow: (row: R) => T): Page<T> {
+  const paged = toPage(rows, page.first);
+  if (page.backward) paged.rows.reverse();
+  return { rows: paged.rows.map(toRow), hasNextPage: paged.hasNextPage, keys: paged.rows.map((r) => r.sort_key) };
 }
 
 /**
@@ -164,7 +285,11 @@ function catalogWhere(filter: CatalogFilter, p: Params): string[] {
   return where;
 }
 
-const SERVER_ORDER = `${byName("s.instance_name_on_toolbox")} ASC NULLS LAST, s.id ASC`;
+const byServerName = () => new PageOrder(nameKey("s.instance_name_on_toolbox"), "s.id");
+
+function serverOrder(page: ServerPageArgs, time: QueryTime, p: Params): PageOrder {
+  return new PageOrder(serverSortKey(page.order?.field ?? "NAME", time, p), "s.id", { descending: page.order?.descending, backward: page.backward });
+}
 
 export class SqlStore implements Store {
   readonly capabilities: StoreCapabilities;
@@ -208,14 +333,16 @@ export class SqlStore implements Store {
     return this.db.kind;
   }
 
-  async listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, columns?: Columns): Promise<ServerPage> {
+  async listServers(filter: ServerFilter, page: ServerPageArgs, time: QueryTime, columns?: Columns): Promise<ServerPage> {
     const p = new Params();
     const where = serverWhere(filter, time, p);
-    if (page.after) where.push(afterCursor("s.instance_name_on_toolbox", "s.id", page.after, p));
+    const order = serverOrder(page, time, p);
+    if (page.after) where.push(order.after(page.after, p));
     return this.serverPage(
       where,
       p,
-      page.first,
+      page,
+      order,
       columns?.server && serverSelect(serverColumns(columns.server)),
       columns?.environment && environmentSelect(environmentColumns(columns.environment)),
     );
@@ -226,8 +353,9 @@ export class SqlStore implements Store {
     const where = serverWhere({ ownerId }, time, p);
     const crossings = healthCrossings(from.at, time.now, time.thresholds).map((c) => healthSql(c, p));
     where.push(`(${writtenAfter(from, "s.mcp_fleet_xid", "s.updated_at", p)} OR ${crossings.join(" OR ")})`);
-    if (page.after) where.push(afterCursor("s.instance_name_on_toolbox", "s.id", page.after, p));
-    return this.serverPage(where, p, page.first);
+    const order = byServerName();
+    if (page.after) where.push(order.after(page.after, p));
+    return this.serverPage(where, p, page, order);
   }
 
   environmentsChangedSince(from: ReplayFrom, page: PageArgs, ownerId?: string): Promise<Page<EnvironmentRow>> {
@@ -271,22 +399,28 @@ export class SqlStore implements Store {
   // and on the first server of each environment (in page order) that environment as a JSON
   // object. Measured against the alternatives (everything as one JSON document, or the
   // environment's columns repeated on every row), this costs Postgres and Node the least.
-  private async serverPage(where: string[], p: Params, first: number, select = SERVER_SELECT, environment = ENVIRONMENT_SELECT): Promise<ServerPage> {
-    const rows = await this.db.query<Record<string, unknown> & { environment: Record<string, unknown> | null }>(
-      `SELECT ${select},
-         CASE WHEN row_number() OVER (PARTITION BY s.account_tool_environment_id ORDER BY ${SERVER_ORDER}) = 1 THEN
+  private async serverPage(
+    where: string[],
+    p: Params,
+    page: PageArgs,
+    order: PageOrder,
+    select = SERVER_SELECT,
+    environment = ENVIRONMENT_SELECT,
+  ): Promise<ServerPage> {
+    const rows = await this.db.query<Record<string, unknown> & { environment: Record<string, unknown> | null; sort_key: string | null }>(
+      `SELECT ${select}, ${order.keySql} AS sort_key,
+         CASE WHEN row_number() OVER (PARTITION BY s.account_tool_environment_id ORDER BY ${order.sql}) = 1 THEN
            (SELECT row_to_json(env) FROM (SELECT ${environment} FROM account_tool_environments e WHERE e.id = s.account_tool_environment_id) env)
          END AS environment
-       FROM (SELECT * FROM account_tool_instances s WHERE ${where.join(" AND ")} ORDER BY ${SERVER_ORDER} LIMIT ${p.add(first + 1)}) s
-       ORDER BY ${SERVER_ORDER}`,
+       FROM (SELECT * FROM account_tool_instances s WHERE ${where.join(" AND ")} ORDER BY ${order.sql} LIMIT ${p.add(page.first + 1)}) s
+       ORDER BY ${order.sql}`,
       p.values,
     );
     // The extra row only tells whether there is a next page; an environment first seen on it
     // has no server on this page.
-    const paged = toPage(rows, first);
     const environments: EnvironmentRow[] = [];
-    for (const row of paged.rows) if (row.environment) environments.push(toEnvironmentRow(row.environment));
-    return { rows: paged.rows.map(toServerRow), hasNextPage: paged.hasNextPage, environments };
+    for (const row of rows.slice(0, page.first)) if (row.environment) environments.push(toEnvironmentRow(row.environment));
+    return { ...keyedPage(rows, page, toServerRow), environments };
   }
 
   async countServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, time: QueryTime): Promise<number[]> {
@@ -354,22 +488,24 @@ export class SqlStore implements Store {
     return row.n;
   }
 
-  async listServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, page: PageArgs, time: QueryTime) {
+  async listServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, page: ServerPageArgs, time: QueryTime) {
     const p = new Params();
     const ids = p.add(environmentIds);
     const where = serverWhere(filter, time, p);
     where.push("s.account_tool_environment_id = env.id");
-    if (page.after) where.push(afterCursor("s.instance_name_on_toolbox", "s.id", page.after, p));
+    const order = serverOrder(page, time, p);
+    if (page.after) where.push(order.after(page.after, p));
     // One statement for every environment: a LATERAL page per environment id.
-    const rows = await this.db.query(
-      `SELECT ${SERVER_SELECT} FROM unnest(${ids}::uuid[]) AS env(id)
+    const rows = await this.db.query<Record<string, unknown> & { sort_key: string | null }>(
+      `SELECT ${SERVER_SELECT}, ${order.keySql} AS sort_key FROM unnest(${ids}::uuid[]) WITH ORDINALITY AS env(id, n)
        CROSS JOIN LATERAL (SELECT * FROM account_tool_instances s WHERE ${where.join(" AND ")}
-                           ORDER BY ${SERVER_ORDER} LIMIT ${p.add(page.first + 1)}) s`,
+                           ORDER BY ${order.sql} LIMIT ${p.add(page.first + 1)}) s
+       ORDER BY env.n, ${order.sql}`,
       p.values,
     );
-    const grouped = new Map<string, ServerRow[]>(environmentIds.map((id) => [id, []]));
-    for (const row of rows.map(toServerRow)) grouped.get(row.environmentId)?.push(row);
-    return new Map([...grouped].map(([id, list]) => [id, toPage(list, page.first)]));
+    const grouped = new Map<string, typeof rows>(environmentIds.map((id) => [id, []]));
+    for (const row of rows) grouped.get(String(row.account_tool_environment_id))?.push(row);
+    return new Map([...grouped].map(([id, list]) => [id, keyedPage(list, page, toServerRow)]));
   }
 
   async serversByIds(ids: readonly string[], ownerId?: string) {
@@ -380,32 +516,34 @@ export class SqlStore implements Store {
     return inKeyOrder(ids, rows.map(toServerRow));
   }
 
-  listEnvironments(filter: EnvironmentFilter, page: PageArgs): Promise<Page<EnvironmentRow>> {
+  listEnvironments(filter: EnvironmentFilter, page: EnvironmentPageArgs): Promise<Page<EnvironmentRow>> {
     const p = new Params();
     return this.environmentPage(environmentWhere(filter, p), p, page);
   }
 
-  /** A page of environments in name order, after `page.after`. */
-  private async environmentPage(where: string[], p: Params, page: PageArgs): Promise<Page<EnvironmentRow>> {
-    if (page.after) where.push(afterCursor("e.name", "e.id", page.after, p));
-    const rows = await this.db.query(
-      `SELECT ${ENVIRONMENT_SELECT} FROM account_tool_environments e WHERE ${where.join(" AND ")}
-       ORDER BY ${byName("e.name")} ASC NULLS LAST, e.id ASC LIMIT ${p.add(page.first + 1)}`,
+  /** A page of environments in the page's order (by default, by name), after `page.after`. */
+  private async environmentPage(where: string[], p: Params, page: EnvironmentPageArgs): Promise<Page<EnvironmentRow>> {
+    const order = new PageOrder(environmentSortKey(page.order?.field ?? "NAME"), "e.id", { descending: page.order?.descending, backward: page.backward });
+    if (page.after) where.push(order.after(page.after, p));
+    const rows = await this.db.query<Record<string, unknown> & { sort_key: string | null }>(
+      `SELECT ${ENVIRONMENT_SELECT}, ${order.keySql} AS sort_key FROM account_tool_environments e WHERE ${where.join(" AND ")}
+       ORDER BY ${order.sql} LIMIT ${p.add(page.first + 1)}`,
       p.values,
     );
-    return toPage(rows.map(toEnvironmentRow), page.first);
+    return keyedPage(rows, page, toEnvironmentRow);
   }
 
   async listCatalog(filter: CatalogFilter, page: PageArgs): Promise<Page<CatalogToolRow>> {
     const p = new Params();
     const where = catalogWhere(filter, p);
-    if (page.after) where.push(afterCursor("c.tool_name", "c.id", page.after, p));
-    const rows = await this.db.query(
-      `SELECT ${CATALOG_SELECT} FROM tool_catalog c WHERE ${where.join(" AND ")}
-       ORDER BY ${byName("c.tool_name")} ASC NULLS LAST, c.id ASC LIMIT ${p.add(page.first + 1)}`,
+    const order = new PageOrder(nameKey("c.tool_name"), "c.id", { backward: page.backward });
+    if (page.after) where.push(order.after(page.after, p));
+    const rows = await this.db.query<Record<string, unknown> & { sort_key: string | null }>(
+      `SELECT ${CATALOG_SELECT}, ${order.keySql} AS sort_key FROM tool_catalog c WHERE ${where.join(" AND ")}
+       ORDER BY ${order.sql} LIMIT ${p.add(page.first + 1)}`,
       p.values,
     );
-    return toPage(rows.map(toCatalogToolRow), page.first);
+    return keyedPage(rows, page, toCatalogToolRow);
   }
 
   async countCatalog(filter: CatalogFilter) {

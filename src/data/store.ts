@@ -97,20 +97,47 @@ export interface EnvironmentFilter {
   search?: string;
 }
 
-/** Position after which a page starts, in the (name, id) order of every list. */
+/**
+ * Position after which a page starts: the row's sort key as the database prints it (exact, so
+ * timestamps keep their microseconds; the name in the default order) and its id, the tie-break.
+ */
 export interface Cursor {
-  name: string | null;
+  key: string | null;
   id: string;
 }
 
+export type ServerOrderField = "NAME" | "STATE" | "HEALTH" | "LAST_HEARTBEAT" | "UPTIME" | "CREATED_AT" | "UPDATED_AT";
+export type EnvironmentOrderField = "NAME" | "STATUS" | "REGION" | "LAST_HEARTBEAT" | "CREATED_AT" | "UPDATED_AT";
+
+/** A list's order: by `field`, ties by id; rows without a value (never a heartbeat) come last either way. */
+export interface Order<F extends string> {
+  field: F;
+  descending: boolean;
+}
+
 export interface PageArgs {
+  /** How many rows, in the direction of travel. */
   first: number;
+  /** Start after this row, in the direction of travel. */
   after?: Cursor;
+  /** Travel from the end towards the start (Relay's `last`/`before`); rows still come in list order. */
+  backward?: boolean;
+}
+
+export interface ServerPageArgs extends PageArgs {
+  order?: Order<ServerOrderField>;
+}
+
+export interface EnvironmentPageArgs extends PageArgs {
+  order?: Order<EnvironmentOrderField>;
 }
 
 export interface Page<T> {
   rows: T[];
+  /** More rows lie beyond this page in the direction of travel. */
   hasNextPage: boolean;
+  /** Each row's sort key (as in `Cursor.key`), when the list is not in name order. */
+  keys?: Array<string | null>;
 }
 
 /**
@@ -186,14 +213,19 @@ export interface Store {
   readonly kind: "postgres" | "pglite" | "supabase";
   readonly capabilities: StoreCapabilities;
   /** With `columns`, rows carry only those (and the keys); the rest are null. */
-  listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, columns?: Columns): Promise<ServerPage>;
+  listServers(filter: ServerFilter, page: ServerPageArgs, time: QueryTime, columns?: Columns): Promise<ServerPage>;
   countServers(filter: ServerFilter, time: QueryTime): Promise<number>;
   /** Counts by state, health, droplet status and region; one statement on SQL stores. */
   fleetSummary(filter: ServerFilter, time: QueryTime): Promise<FleetSummary>;
   /** The count for each environment, in one round trip where the engine allows (key order). */
   countServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, time: QueryTime): Promise<number[]>;
   /** One page of servers for each environment, in one round trip. */
-  listServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, page: PageArgs, time: QueryTime): Promise<Map<string, Page<ServerRow>>>;
+  listServersByEnvironment(
+    environmentIds: readonly string[],
+    filter: ServerFilter,
+    page: ServerPageArgs,
+    time: QueryTime,
+  ): Promise<Map<string, Page<ServerRow>>>;
   serversByIds(ids: readonly string[], ownerId?: string): Promise<(ServerRow | null)[]>;
   /** Servers changed after `from`: written since then, or whose health crossed a threshold with time. */
   serversChangedSince(from: ReplayFrom, time: QueryTime, page: PageArgs, ownerId?: string): Promise<ServerPage>;
@@ -203,7 +235,7 @@ export interface Store {
   environmentsChangedSince(from: ReplayFrom, page: PageArgs, ownerId?: string): Promise<Page<EnvironmentRow>>;
   /** Environments deleted after `from`, in deletion order. */
   environmentsRemovedSince(from: ReplayFrom, page: { first: number; after?: RemovedServer["cursor"] }, ownerId?: string): Promise<Page<RemovedServer>>;
-  listEnvironments(filter: EnvironmentFilter, page: PageArgs): Promise<Page<EnvironmentRow>>;
+  listEnvironments(filter: EnvironmentFilter, page: EnvironmentPageArgs): Promise<Page<EnvironmentRow>>;
   countEnvironments(filter: EnvironmentFilter): Promise<number>;
   environmentsByIds(ids: readonly string[], ownerId?: string): Promise<(EnvironmentRow | null)[]>;
   /** Catalog entries in name order, those the filter's owner may see. */
@@ -268,7 +300,7 @@ export function allPages<R extends { id: string; name: string | null }, P extend
 export function allPages<R, P extends Page<R>, C>(fetch: (after: C | undefined) => Promise<P>, cursorOf: (row: R) => C): AsyncGenerator<P>;
 export async function* allPages<R, P extends Page<R>, C>(
   fetch: (after: C | undefined) => Promise<P>,
-  cursorOf = (row: R) => ({ name: (row as { name: string | null }).name, id: (row as { id: string }).id }) as C,
+  cursorOf = (row: R) => ({ key: (row as { name: string | null }).name, id: (row as { id: string }).id }) as C,
 ): AsyncGenerator<P> {
   let after: C | undefined;
   for (;;) {
@@ -297,7 +329,7 @@ export class ScopedStore implements Store {
   get capabilities() {
     return this.store.capabilities;
   }
-  listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, columns?: Columns) {
+  listServers(filter: ServerFilter, page: ServerPageArgs, time: QueryTime, columns?: Columns) {
     return this.store.listServers({ ...filter, ownerId: this.ownerId }, page, time, columns);
   }
   countServers(filter: ServerFilter, time: QueryTime) {
@@ -309,7 +341,7 @@ export class ScopedStore implements Store {
   countServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, time: QueryTime) {
     return this.store.countServersByEnvironment(environmentIds, { ...filter, ownerId: this.ownerId }, time);
   }
-  listServersByEnvironment(ids: readonly string[], filter: ServerFilter, page: PageArgs, time: QueryTime) {
+  listServersByEnvironment(ids: readonly string[], filter: ServerFilter, page: ServerPageArgs, time: QueryTime) {
     return this.store.listServersByEnvironment(ids, { ...filter, ownerId: this.ownerId }, page, time);
   }
   serversByIds(ids: readonly string[]) {
@@ -327,7 +359,7 @@ export class ScopedStore implements Store {
   environmentsRemovedSince(from: ReplayFrom, page: { first: number; after?: RemovedServer["cursor"] }) {
     return this.store.environmentsRemovedSince(from, page, this.ownerId);
   }
-  listEnvironments(filter: EnvironmentFilter, page: PageArgs) {
+  listEnvironments(filter: EnvironmentFilter, page: EnvironmentPageArgs) {
     return this.store.listEnvironments({ ...filter, ownerId: this.ownerId }, page);
   }
   listCatalog(filter: CatalogFilter, page: PageArgs) {

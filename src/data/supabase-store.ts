@@ -5,8 +5,11 @@ import WebSocket from "ws";
 import {
   healthConditions,
   healthCrossings,
+  ENVIRONMENT_STATUS_SEVERITY,
   installationStatusesFor,
+  SERVER_HEALTH_SEVERITY,
   SERVER_HEALTHS,
+  SERVER_STATE_SEVERITY,
   SERVER_STATES,
   type HealthCondition,
   type InstallationStatus,
@@ -15,6 +18,7 @@ import {
 } from "../domain/status.ts";
 import { FEED_TABLES, type Notice } from "./notices.ts";
 import { DatabaseUnavailableError } from "./db.ts";
+import { finishPage, quote, type Segment, SegmentedOrder, type SegmentRequest } from "./postgrest-order.ts";
 import {
   CONNECTION_TEST_COLUMNS,
   ENVIRONMENT_COLUMNS,
@@ -39,9 +43,12 @@ import {
   inKeyOrder,
   toPage,
   type Columns,
-  type Cursor,
   type DtmaReport,
   type EnvironmentFilter,
+  type EnvironmentPageArgs,
+  type Order,
+  type ServerOrderField,
+  type ServerPageArgs,
   type NewServer,
   type Page,
   type PageArgs,
@@ -72,10 +79,7 @@ export interface SupabaseStoreOptions {
   accessToken?: string;
 }
 
-/** A value inside a PostgREST logic tree (`or=(...)`), quoted so `,.:()` in it stay literal. */
-export function quote(value: string): string {
-  return `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
-}
+export { quote };
 const list = (values: readonly string[]) => `(${values.map(quote).join(",")})`;
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
@@ -89,11 +93,65 @@ function healthTree(c: HealthCondition): string {
 }
 
 /** (name, id) keyset condition, the same order as the SQL store: name ASC NULLS LAST, id ASC. */
-function cursorTree(column: string, cursor: Cursor): string {
-  if (cursor.name === null) return `and(${column}.is.null,id.gt.${cursor.id})`;
-  const name = quote(cursor.name);
-  return `or(${column}.gt.${name},and(${column}.eq.${name},id.gt.${cursor.id}),${column}.is.null)`;
+function serverOrder(order: Order<ServerOrderField> | undefined, time: QueryTime): SegmentedOrder {
+  const descending = order?.descending;
+  const ranks = <T extends string>(severity: readonly T[], tree: (value: T) => string | null): Segment[] =>
+    severity.flatMap((value, i) => {
+      const t = tree(value);
+      return t ? [{ tree: t, key: String(i) }] : [];
+    });
+  switch (order?.field ?? "NAME") {
+    case "NAME":
+      return new SegmentedOrder([{ tree: null, column: "instance_name_on_toolbox" }], { descending });
+    case "LAST_HEARTBEAT":
+      return new SegmentedOrder([{ tree: null, column: "last_heartbeat_from_dtma" }], { descending });
+    case "CREATED_AT":
+      return new SegmentedOrder([{ tree: null, column: "created_at" }], { descending });
+    case "UPDATED_AT":
+      return new SegmentedOrder([{ tree: null, column: "updated_at" }], { descending });
+    case "STATE":
+      return new SegmentedOrder(
+        ranks(SERVER_STATE_SEVERITY, (state) => {
+          const statuses = installationStatusesFor(state);
+          return statuses.length ? `status_on_toolbox.in.${list(statuses)}` : null;
+        }),
+        { descending, ranked: true },
+      );
+    case "HEALTH":
+      return new SegmentedOrder(
+        ranks(SERVER_HEALTH_SEVERITY, (health) => {
+          const conditions = healthConditions(health, time.now, time.thresholds);
+          return conditions.length ? `or(${conditions.map(healthTree).join(",")})` : null;
+        }),
+        { descending, ranked: true },
+      );
+    case "UPTIME": {
+      // Only a running server has an uptime: the others come last, as rows without a value.
+      const running = list(installationStatusesFor("RUNNING"));
+      return new SegmentedOrder(
+        [
+          { tree: `and(status_on_toolbox.in.${running},last_started_at.not.is.null)`, column: "last_started_at" },
+          { tree: `or(status_on_toolbox.not.in.${running},last_started_at.is.null)`, key: null },
+        ],
+        { descending, inverted: true },
+      );
+    }
+  }
 }
+
+function environmentOrder(page: EnvironmentPageArgs): SegmentedOrder {
+  const descending = page.order?.descending;
+  const column = { NAME: "name", REGION: "region_slug", LAST_HEARTBEAT: "last_heartbeat_at", CREATED_AT: "created_at", UPDATED_AT: "updated_at", STATUS: null }[
+    page.order?.field ?? "NAME"
+  ];
+  if (column) return new SegmentedOrder([{ tree: null, column }], { descending });
+  return new SegmentedOrder(
+    ENVIRONMENT_STATUS_SEVERITY.map((status, i) => ({ tree: `status.eq.${status}`, key: String(i) })),
+    { descending, ranked: true },
+  );
+}
+
+const byName = (column: string) => new SegmentedOrder([{ tree: null, column }]);
 
 interface PostgrestRequest {
   retry(enabled: boolean): PromiseLike<{ data: unknown; error: { message: string; code?: string } | null; count?: number | null; status: number }>;
@@ -106,7 +164,19 @@ interface Filterable {
   in(column: string, values: readonly unknown[]): this;
   not(column: string, operator: string, value: unknown): this;
   ilike(column: string, pattern: string): this;
-  or(filters: string): this;
+  or(filters: string, options?: { referencedTable?: string }): this;
+}
+
+interface Orderable<Self> {
+  order(column: string, options: { ascending: boolean; nullsFirst?: boolean; referencedTable?: string }): Self;
+  limit(count: number, options?: { referencedTable?: string }): Self;
+}
+
+/** A segment request's order (then id) and limit, on the table or an embedded one. */
+function ordered<Q extends Orderable<Q>>(query: Q, request: SegmentRequest, limit: number, referencedTable?: string): Q {
+  let q = query;
+  if (request.column) q = q.order(request.column, { ascending: request.ascending, nullsFirst: request.nullsFirst, referencedTable });
+  return q.order("id", { ascending: request.idAscending, referencedTable }).limit(limit, { referencedTable });
 }
 
 export class SupabaseStore implements Store {
@@ -169,68 +239,92 @@ export class SupabaseStore implements Store {
     return { data: result.data as T, count: result.count ?? null };
   }
 
-  private applyServerFilter<Q extends Filterable>(query: Q, filter: ServerFilter, time: QueryTime, cursor?: Cursor, changedSince?: Date): Q {
-    let q = query.not("mcp_server_type", "is", null);
-    if (filter.ownerId) q = q.eq("environment.user_id", filter.ownerId);
-    if (filter.ids) q = q.in("id", filter.ids);
-    if (filter.environmentIds) q = q.in("account_tool_environment_id", filter.environmentIds);
-    if (filter.serverTypes) q = q.in("mcp_server_type", filter.serverTypes);
-    if (filter.states) q = q.in("status_on_toolbox", filter.states.flatMap(installationStatusesFor));
-    if (filter.search) q = q.ilike("instance_name_on_toolbox", `%${escapeLike(filter.search)}%`);
+  /**
+   * The filter on the servers, or, with `embedded`, on the servers embedded under that name in a
+   * request for environments (whose owner the caller filters). `tree` is a segment's request.
+   */
+  private applyServerFilter<Q extends Filterable>(
+    query: Q,
+    filter: ServerFilter,
+    time: QueryTime,
+    tree?: string | null,
+    changedSince?: Date,
+    embedded?: string,
+  ): Q {
+    const c = (column: string) => (embedded ? `${embedded}.${column}` : column);
+    let q = query.not(c("mcp_server_type"), "is", null);
+    if (filter.ownerId && !embedded) q = q.eq("environment.user_id", filter.ownerId);
+    if (filter.ids) q = q.in(c("id"), filter.ids);
+    if (filter.environmentIds) q = q.in(c("account_tool_environment_id"), filter.environmentIds);
+    if (filter.serverTypes) q = q.in(c("mcp_server_type"), filter.serverTypes);
+    if (filter.states) q = q.in(c("status_on_toolbox"), filter.states.flatMap(installationStatusesFor));
+    if (filter.search) q = q.ilike(c("instance_name_on_toolbox"), `%${escapeLike(filter.search)}%`);
     // Both trees go in one `or` parameter holding a single `and`, so they are ANDed explicitly.
     const trees: string[] = [];
     if (filter.healths) {
       const conditions = filter.healths.flatMap((h) => healthConditions(h, time.now, time.thresholds));
       trees.push(conditions.length ? `or(${conditions.map(healthTree).join(",")})` : "id.is.null");
     }
-    if (cursor) trees.push(cursorTree("instance_name_on_toolbox", cursor));
+    if (tree) trees.push(tree);
     if (changedSince) {
       const crossings = healthCrossings(changedSince, time.now, time.thresholds).map(healthTree);
       trees.push(`or(updated_at.gt.${quote(changedSince.toISOString())},${crossings.join(",")})`);
     }
-    if (trees.length) q = q.or(`and(${trees.join(",")})`);
+    if (trees.length) q = q.or(`and(${trees.join(",")})`, embedded ? { referencedTable: embedded } : undefined);
     return q;
   }
 
-  private serverPage(filter: ServerFilter, page: PageArgs, time: QueryTime, changedSince?: Date, columns?: Columns) {
-    // The environment is embedded (as upstream's MCP_SERVER_SELECT did): one request per page.
-    const query = this.client
-      .from("account_tool_instances")
-      .select(`${serverColumns(columns?.server).join(",")},environment:account_tool_environments!inner(${environmentColumns(columns?.environment).join(",")})`);
-    return this.applyServerFilter(query, filter, time, page.after, changedSince)
-      .order("instance_name_on_toolbox", { ascending: true, nullsFirst: false })
-      .order("id", { ascending: true })
-      .limit(page.first + 1);
+  listServers(filter: ServerFilter, page: ServerPageArgs, time: QueryTime, columns?: Columns): Promise<ServerPage> {
+    return this.serverList(filter, page, serverOrder(page.order, time), time, undefined, columns);
   }
 
-  listServers(filter: ServerFilter, page: PageArgs, time: QueryTime, columns?: Columns): Promise<ServerPage> {
-    return this.serverList(filter, page, time, undefined, columns);
-  }
-
-  private async serverList(filter: ServerFilter, page: PageArgs, time: QueryTime, changedSince?: Date, columns?: Columns): Promise<ServerPage> {
-    const { data } = await this.run<Record<string, unknown>[]>(this.serverPage(filter, page, time, changedSince, columns));
-    const paged = toPage(data, page.first);
+  // The environment is embedded (as upstream's MCP_SERVER_SELECT did): one request per page, or
+  // per segment of an order by rank.
+  private async serverList(
+    filter: ServerFilter,
+    page: PageArgs,
+    order: SegmentedOrder,
+    time: QueryTime,
+    changedSince?: Date,
+    columns?: Columns,
+  ): Promise<ServerPage> {
+    const paged = await order.page(page, async (request, limit) => {
+      // The order's column is read too: the cursor is its value.
+      const server: string[] = [...serverColumns(columns?.server)];
+      if (request.column && !server.includes(request.column)) server.push(request.column);
+      const query = this.client
+        .from("account_tool_instances")
+        .select(`${server.join(",")},environment:account_tool_environments!inner(${environmentColumns(columns?.environment).join(",")})`);
+      const { data } = await this.run<Record<string, unknown>[]>(
+        ordered(this.applyServerFilter(query, filter, time, request.tree, changedSince), request, limit),
+      );
+      return data;
+    });
     return {
       rows: paged.rows.map(toServerRow),
       hasNextPage: paged.hasNextPage,
+      keys: paged.keys,
       environments: distinctEnvironments(paged.rows, (r) => toEnvironmentRow(r.environment as Record<string, unknown>)),
     };
   }
 
   // Supabase has no commit positions (PostgREST cannot compare snapshots): resume is by time.
   serversChangedSince(from: ReplayFrom, time: QueryTime, page: PageArgs, ownerId?: string): Promise<ServerPage> {
-    return this.serverList({ ownerId }, page, time, from.at);
+    return this.serverList({ ownerId }, page, byName("instance_name_on_toolbox"), time, from.at);
   }
 
-  async environmentsChangedSince(from: ReplayFrom, page: PageArgs, ownerId?: string): Promise<Page<EnvironmentRow>> {
-    const query = this.client.from("account_tool_environments").select(ENVIRONMENT_COLUMNS.join(",")).gt("updated_at", from.at.toISOString());
-    const { data } = await this.run<Record<string, unknown>[]>(
-      this.applyEnvironmentFilter(query, { ownerId }, page.after)
-        .order("name", { ascending: true, nullsFirst: false })
-        .order("id", { ascending: true })
-        .limit(page.first + 1),
-    );
-    return toPage(data.map(toEnvironmentRow), page.first);
+  environmentsChangedSince(from: ReplayFrom, page: PageArgs, ownerId?: string): Promise<Page<EnvironmentRow>> {
+    return this.environmentList({ ownerId }, page, byName("name"), from.at);
+  }
+
+  private async environmentList(filter: EnvironmentFilter, page: PageArgs, order: SegmentedOrder, changedSince?: Date): Promise<Page<EnvironmentRow>> {
+    const paged = await order.page(page, async (request, limit) => {
+      let query = this.client.from("account_tool_environments").select(ENVIRONMENT_COLUMNS.join(","));
+      if (changedSince) query = query.gt("updated_at", changedSince.toISOString());
+      const { data } = await this.run<Record<string, unknown>[]>(ordered(this.applyEnvironmentFilter(query, filter, request.tree), request, limit));
+      return data;
+    });
+    return { rows: paged.rows.map(toEnvironmentRow), hasNextPage: paged.hasNextPage, keys: paged.keys };
   }
 
   serversRemovedSince(from: ReplayFrom, page: { first: number; after?: RemovedServer["cursor"] }, ownerId?: string): Promise<Page<RemovedServer>> {
@@ -304,9 +398,16 @@ export class SupabaseStore implements Store {
     };
   }
 
-  // PostgREST counts one filter per request: one head request per environment, in parallel.
-  countServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, time: QueryTime) {
-    return Promise.all(environmentIds.map((id) => this.countServers({ ...filter, environmentIds: [id] }, time)));
+  // One request: each environment with the count of its servers embedded (the filter applies to them).
+  async countServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, time: QueryTime) {
+    if (!environmentIds.length) return [];
+    let query = this.client.from("account_tool_environments").select("id,servers:account_tool_instances(count)").in("id", environmentIds);
+    if (filter.ownerId) query = query.eq("user_id", filter.ownerId);
+    const { data } = await this.run<Array<{ id: string; servers: Array<{ count: number }> }>>(
+      this.applyServerFilter(query, filter, time, null, undefined, "servers"),
+    );
+    const counts = new Map(data.map((e) => [e.id, e.servers[0]?.count ?? 0]));
+    return environmentIds.map((id) => counts.get(id) ?? 0);
   }
 
   async countServers(filter: ServerFilter, time: QueryTime) {
@@ -318,10 +419,32 @@ export class SupabaseStore implements Store {
     return count ?? 0;
   }
 
-  // PostgREST cannot page per group in one request; these go out in parallel, one per environment.
-  async listServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, page: PageArgs, time: QueryTime) {
-    const pages = await Promise.all(environmentIds.map((id) => this.listServers({ ...filter, environmentIds: [id] }, page, time)));
-    return new Map(environmentIds.map((id, i) => [id, pages[i]]));
+  // Every environment's page in one request (per segment of a rank order): the servers embedded
+  // under their environments, filtered, ordered and limited per environment by PostgREST.
+  async listServersByEnvironment(environmentIds: readonly string[], filter: ServerFilter, page: ServerPageArgs, time: QueryTime) {
+    const read = new Map(environmentIds.map((id) => [id, [] as Array<{ row: Record<string, unknown>; key: string | null }>]));
+    for (const request of serverOrder(page.order, time).requests(page)) {
+      const open = environmentIds.filter((id) => (read.get(id)?.length ?? 0) <= page.first);
+      if (!open.length) break;
+      let query = this.client
+        .from("account_tool_environments")
+        .select(`id,servers:account_tool_instances(${SERVER_COLUMNS.join(",")})`)
+        .in("id", open);
+      if (filter.ownerId) query = query.eq("user_id", filter.ownerId);
+      const { data } = await this.run<Array<{ id: string; servers: Record<string, unknown>[] }>>(
+        ordered(this.applyServerFilter(query, filter, time, request.tree, undefined, "servers"), request, page.first + 1, "servers"),
+      );
+      for (const environment of data) {
+        const rows = read.get(environment.id);
+        for (const row of environment.servers) if (rows && rows.length <= page.first) rows.push({ row, key: request.keyOf(row) });
+      }
+    }
+    return new Map(
+      [...read].map(([id, rows]) => {
+        const paged = finishPage(rows, page);
+        return [id, { rows: paged.rows.map(toServerRow), hasNextPage: paged.hasNextPage, keys: paged.keys }];
+      }),
+    );
   }
 
   async serversByIds(ids: readonly string[], ownerId?: string) {
@@ -332,7 +455,7 @@ export class SupabaseStore implements Store {
     return inKeyOrder(ids, data.map(toServerRow));
   }
 
-  private applyEnvironmentFilter<Q extends Filterable>(query: Q, filter: EnvironmentFilter, cursor?: Cursor): Q {
+  private applyEnvironmentFilter<Q extends Filterable>(query: Q, filter: EnvironmentFilter, tree?: string | null): Q {
     let q = query;
     if (filter.ownerId) q = q.eq("user_id", filter.ownerId);
     if (filter.statuses) q = q.in("status", filter.statuses);
@@ -341,12 +464,12 @@ export class SupabaseStore implements Store {
       const pattern = quote(`%${escapeLike(filter.search)}%`);
       trees.push(`or(name.ilike.${pattern},do_droplet_name.ilike.${pattern})`);
     }
-    if (cursor) trees.push(cursorTree("name", cursor));
+    if (tree) trees.push(tree);
     if (trees.length) q = q.or(`and(${trees.join(",")})`);
     return q;
   }
 
-  private applyCatalogFilter<Q extends Filterable>(query: Q, filter: CatalogFilter, cursor?: Cursor): Q {
+  private applyCatalogFilter<Q extends Filterable>(query: Q, filter: CatalogFilter, tree?: string | null): Q {
     let q = query;
     if (filter.statuses?.length) q = q.in("status", filter.statuses);
     if (filter.categories?.length) q = q.overlaps("categories", filter.categories);
@@ -356,20 +479,18 @@ export class SupabaseStore implements Store {
       const pattern = quote(`%${escapeLike(filter.search)}%`);
       trees.push(`or(tool_name.ilike.${pattern},description.ilike.${pattern},package_identifier.ilike.${pattern})`);
     }
-    if (cursor) trees.push(cursorTree("tool_name", cursor));
+    if (tree) trees.push(tree);
     if (trees.length) q = q.or(`and(${trees.join(",")})`);
     return q;
   }
 
   async listCatalog(filter: CatalogFilter, page: PageArgs): Promise<Page<CatalogToolRow>> {
-    const query = this.client.from("tool_catalog").select(CATALOG_COLUMNS.join(","));
-    const { data } = await this.run<Record<string, unknown>[]>(
-      this.applyCatalogFilter(query, filter, page.after)
-        .order("tool_name", { ascending: true, nullsFirst: false })
-        .order("id", { ascending: true })
-        .limit(page.first + 1),
-    );
-    return toPage(data.map(toCatalogToolRow), page.first);
+    const paged = await byName("tool_name").page(page, async (request, limit) => {
+      const query = this.client.from("tool_catalog").select(CATALOG_COLUMNS.join(","));
+      const { data } = await this.run<Record<string, unknown>[]>(ordered(this.applyCatalogFilter(query, filter, request.tree), request, limit));
+      return data;
+    });
+    return { rows: paged.rows.map(toCatalogToolRow), hasNextPage: paged.hasNextPage, keys: paged.keys };
   }
 
   async countCatalog(filter: CatalogFilter) {
@@ -384,15 +505,8 @@ export class SupabaseStore implements Store {
     return inKeyOrder(ids, data.map(toCatalogToolRow));
   }
 
-  async listEnvironments(filter: EnvironmentFilter, page: PageArgs): Promise<Page<EnvironmentRow>> {
-    const query = this.client.from("account_tool_environments").select(ENVIRONMENT_COLUMNS.join(","));
-    const { data } = await this.run<Record<string, unknown>[]>(
-      this.applyEnvironmentFilter(query, filter, page.after)
-        .order("name", { ascending: true, nullsFirst: false })
-        .order("id", { ascending: true })
-        .limit(page.first + 1),
-    );
-    return toPage(data.map(toEnvironmentRow), page.first);
+  listEnvironments(filter: EnvironmentFilter, page: EnvironmentPageArgs): Promise<Page<EnvironmentRow>> {
+    return this.environmentList(filter, page, environmentOrder(page));
   }
 
   async countEnvironments(filter: EnvironmentFilter) {

@@ -70,6 +70,33 @@ export type ServerState = (typeof SERVER_STATES)[number];
 export const SERVER_HEALTHS = ["HEALTHY", "DEGRADED", "UNHEALTHY", "UNKNOWN"] as const;
 export type ServerHealth = (typeof SERVER_HEALTHS)[number];
 
+/**
+ * Orders for sorting "worst first" (ascending): a dashboard's red rows on top. Documented on the
+ * schema's order fields; every value appears once.
+ */
+export const SERVER_STATE_SEVERITY: readonly ServerState[] = ["ERROR", "UNKNOWN", "STOPPING", "STARTING", "STOPPED", "RUNNING"];
+export const SERVER_HEALTH_SEVERITY: readonly ServerHealth[] = ["UNHEALTHY", "DEGRADED", "UNKNOWN", "HEALTHY"];
+export const ENVIRONMENT_STATUS_SEVERITY: readonly EnvironmentStatus[] = [
+  "error_creation",
+  "error_provisioning",
+  "error_deletion",
+  "error_deprovisioning",
+  "unresponsive",
+  "awaiting_heartbeat",
+  "pending_creation",
+  "creating",
+  "pending_provision",
+  "provisioning",
+  "scaling",
+  "pending_deletion",
+  "deleting",
+  "pending_deprovision",
+  "deprovisioning",
+  "active",
+  "inactive",
+  "deprovisioned",
+];
+
 export interface HeartbeatThresholds {
   /** A running server whose last heartbeat is at least this old is DEGRADED (upstream: 5 min). */
   degradedAfterMs: number;

@@ -70,7 +70,7 @@ builder.queryFields((t) => ({
       };
       const result = await ctx.store.listCatalog(filter, page);
       for (const row of result.rows) ctx.loaders.catalogTool.prime(row.id, row);
-      return toConnection(result, () => ctx.store.countCatalog(filter));
+      return toConnection(result, page, () => ctx.store.countCatalog(filter));
     },
   }),
 }));

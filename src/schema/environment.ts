@@ -7,6 +7,7 @@ import { builder } from "./builder.ts";
 import type { Context } from "./context.ts";
 import { EnvironmentFilterInput, ServerFilterInput, toEnvironmentFilter, toServerFilter } from "./filters.ts";
 import { parseId } from "./ids.ts";
+import { EnvironmentOrderInput, ServerOrderInput, toOrder } from "./ordering.ts";
 import { toConnection, toPageArgs } from "./pagination.ts";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
 import { reads } from "./selection.ts";
@@ -75,9 +76,11 @@ builder.node(EnvironmentRef, {
     servers: t.connection({
       ...reads([]),
       type: ServerRef,
-      args: { filter: t.arg({ type: ServerFilterInput }) },
+      description: "The droplet's servers, in name order unless `orderBy` says otherwise.",
+      args: { filter: t.arg({ type: ServerFilterInput }), orderBy: t.arg({ type: ServerOrderInput }) },
       resolve: async (environment: EnvironmentRow, args, ctx) => {
-        const page = toPageArgs(args, ctx.config);
+        const { order, tag } = toOrder(args.orderBy);
+        const page = { ...toPageArgs(args, ctx.config, tag), order };
         const filter = toServerFilter(args.filter);
         // Every environment in the response that asks for the same page is served by one statement.
         const key = JSON.stringify(["servers", filter, page]);
@@ -87,7 +90,7 @@ builder.node(EnvironmentRef, {
         });
         // Likewise every count: one statement for all the environments that ask for it.
         const counts = ctx.loaders.keyed<number>(JSON.stringify(["serverCounts", filter]), (ids) => ctx.store.countServersByEnvironment(ids, filter, ctx.time));
-        return toConnection(await loader.load(environment.id), () => counts.load(environment.id));
+        return toConnection(await loader.load(environment.id), page, () => counts.load(environment.id), tag);
       },
     }),
   }),
@@ -96,14 +99,15 @@ builder.node(EnvironmentRef, {
 builder.queryFields((t) => ({
   environments: t.connection({
     type: EnvironmentRef,
-    description: "Droplets, in name order.",
-    args: { filter: t.arg({ type: EnvironmentFilterInput }) },
+    description: "Droplets, in name order unless `orderBy` says otherwise.",
+    args: { filter: t.arg({ type: EnvironmentFilterInput }), orderBy: t.arg({ type: EnvironmentOrderInput }) },
     resolve: async (_root, args, ctx) => {
-      const page = toPageArgs(args, ctx.config);
+      const { order, tag } = toOrder(args.orderBy);
+      const page = { ...toPageArgs(args, ctx.config, tag), order };
       const filter = toEnvironmentFilter(args.filter);
       const result = await ctx.store.listEnvironments(filter, page);
       for (const row of result.rows) ctx.loaders.environment.prime(row.id, row);
-      return toConnection(result, () => ctx.store.countEnvironments(filter));
+      return toConnection(result, page, () => ctx.store.countEnvironments(filter), tag);
     },
   }),
   environment: t.field({

@@ -52,16 +52,24 @@ export function parseId(value: string, typename: string, field = "id"): string {
   return decoded.id.toLowerCase();
 }
 
-export function encodeCursor(cursor: Cursor): string {
-  return Buffer.from(JSON.stringify([cursor.name, cursor.id])).toString("base64url");
+/** A cursor names its order (none for name order), so one from another order is refused, not misread. */
+export function encodeCursor(cursor: Cursor, order?: string): string {
+  return Buffer.from(JSON.stringify(order ? [cursor.key, cursor.id, order] : [cursor.key, cursor.id])).toString("base64url");
 }
 
-export function decodeCursor(value: string): Cursor {
+export function decodeCursor(value: string, order: string | undefined, arg: string): Cursor {
+  let decoded: unknown;
   try {
-    const [name, id] = JSON.parse(Buffer.from(value, "base64url").toString("utf8"));
-    if ((name === null || typeof name === "string") && typeof id === "string" && isUuid(id)) return { name, id };
+    decoded = JSON.parse(Buffer.from(value, "base64url").toString("utf8"));
   } catch {
-    // fall through to the error below
+    decoded = undefined;
   }
-  throw badInput(`"${value}" is not a valid cursor`, "after");
+  if (Array.isArray(decoded) && decoded.length <= 3) {
+    const [key, id, from] = decoded;
+    if ((key === null || typeof key === "string") && typeof id === "string" && isUuid(id)) {
+      if (from !== order) throw badInput(`The cursor in \`${arg}\` belongs to another order (${from ?? "NAME"}, not ${order ?? "NAME"})`, arg);
+      return { key, id };
+    }
+  }
+  throw badInput(`"${value}" is not a valid cursor`, arg);
 }

@@ -12,6 +12,7 @@ import { badInput, userError } from "./errors.ts";
 import { parseId } from "./ids.ts";
 import { columnsFor, reads, selectedFields } from "./selection.ts";
 import { ServerFilterInput, toServerFilter } from "./filters.ts";
+import { toOrder, ServerOrderInput } from "./ordering.ts";
 import { toConnection, toPageArgs } from "./pagination.ts";
 import type { GraphQLObjectType } from "graphql";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
@@ -224,10 +225,11 @@ builder.node(ServerRef, {
 builder.queryFields((t) => ({
   servers: t.connection({
     type: ServerRef,
-    description: "MCP servers, in name order.",
-    args: { filter: t.arg({ type: ServerFilterInput }) },
+    description: "MCP servers, in name order unless `orderBy` says otherwise.",
+    args: { filter: t.arg({ type: ServerFilterInput }), orderBy: t.arg({ type: ServerOrderInput }) },
     resolve: async (_root, args, ctx, info) => {
-      const page = toPageArgs(args, ctx.config);
+      const { order, tag } = toOrder(args.orderBy);
+      const page = { ...toPageArgs(args, ctx.config, tag), order };
       const filter = toServerFilter(args.filter);
       // Only the columns the selected fields read, of the servers and of their environments.
       const fields = selectedFields(info, ["edges", "node"]);
@@ -254,7 +256,7 @@ builder.queryFields((t) => ({
           if (env) ctx.loaders.pageEnvironments.set(row, env);
         }
       }
-      return toConnection(result, () => ctx.store.countServers(filter, ctx.time));
+      return toConnection(result, page, () => ctx.store.countServers(filter, ctx.time), tag);
     },
   }),
   server: t.field({

@@ -271,12 +271,71 @@ describe.each(sqlTargets)("read API on $name", (target) => {
     expect(codes(cursor.body)).toEqual(["BAD_USER_INPUT"]);
   });
 
-  it("refuses a page above the maximum, negative sizes and backward paging, with a message", async () => {
+  it("refuses a page above the maximum, negative sizes and mixed directions, with a message", async () => {
     const big = await server.gql(`{ servers(first: 501) { edges { cursor } } }`);
     expect(codes(big.body)).toEqual(["BAD_USER_INPUT"]);
     expect(big.body.errors![0].message).toBe("`first` may be at most 500 (got 501); page with `after`");
     expect(codes((await server.gql(`{ servers(first: -1) { edges { cursor } } }`)).body)).toEqual(["BAD_USER_INPUT"]);
-    expect(codes((await server.gql(`{ servers(last: 5) { edges { cursor } } }`)).body)).toEqual(["BAD_USER_INPUT"]);
+    const both = await server.gql(`{ servers(first: 5, last: 5) { edges { cursor } } }`);
+    expect(both.body.errors![0]).toMatchObject({ message: "Give `first` or `last`, not both", extensions: { code: "BAD_USER_INPUT" } });
+    const last = await server.gql(`{ servers(last: 501) { edges { cursor } } }`);
+    expect(last.body.errors![0].message).toBe("`last` may be at most 500 (got 501); page with `before`");
+  });
+
+  it("sorts servers by health worst first, in one statement, and pages backward to the same list", async () => {
+    const q = `query($first: Int, $last: Int, $after: String, $before: String) {
+      servers(first: $first, last: $last, after: $after, before: $before, orderBy: { field: HEALTH }) {
+        edges { cursor node { id status { health } } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }`;
+    type Conn = {
+      edges: Array<{ cursor: string; node: { id: string; status: { health: string } } }>;
+      pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string; endCursor: string };
+    };
+    const { result, count } = await counted(() => server.gql<{ servers: Conn }>(q, { first: 500 }));
+    expect(result.body.errors).toBeUndefined();
+    expect(count).toBe(1);
+    const all = result.body.data!.servers.edges.map((e) => ({ id: e.node.id, health: e.node.status.health }));
+    const rank = ["UNHEALTHY", "DEGRADED", "UNKNOWN", "HEALTHY"];
+    expect(all.map((n) => rank.indexOf(n.health))).toEqual(all.map((n) => rank.indexOf(n.health)).sort((a, b) => a - b));
+    expect(all.length).toBeGreaterThan(200);
+    expect(all.find((n) => n.id === encodeGlobalID("MCPServer", ids.errored))!.health).toBe("UNHEALTHY");
+    // Backward by 50 from the end walks the same list; each page knows what lies on either side.
+    const seen: string[] = [];
+    let before: string | undefined;
+    for (;;) {
+      const page = (await server.gql<{ servers: Conn }>(q, { last: 50, before })).body.data!.servers;
+      seen.unshift(...page.edges.map((e) => e.node.id));
+      expect(page.pageInfo.hasNextPage).toBe(before !== undefined);
+      if (!page.pageInfo.hasPreviousPage) break;
+      before = page.pageInfo.startCursor;
+    }
+    expect(seen).toEqual(all.map((n) => n.id));
+    // A cursor belongs to its order.
+    const mixed = await server.gql(`query($after: String) { servers(first: 1, after: $after) { totalCount } }`, {
+      after: result.body.data!.servers.pageInfo.endCursor,
+    });
+    expect(mixed.body.errors![0]).toMatchObject({
+      message: "The cursor in `after` belongs to another order (HEALTH, not NAME)",
+      extensions: { code: "BAD_USER_INPUT", field: "after" },
+    });
+  });
+
+  it("sorts droplets by status and each droplet's servers by last heartbeat, newest first", async () => {
+    const { result, count } = await counted(() =>
+      server.gql<{ environments: { edges: Array<{ node: { status: string; servers: { edges: Array<{ node: { lastHeartbeat: string | null } }> } } }> } }>(
+        `{ environments(first: 50, orderBy: { field: STATUS, direction: DESC }) {
+            edges { node { status servers(first: 3, orderBy: { field: LAST_HEARTBEAT, direction: DESC }) { edges { node { lastHeartbeat } } } } } } }`,
+      ),
+    );
+    expect(count).toBe(2);
+    const envs = result.body.data!.environments.edges.map((e) => e.node);
+    // Descending: the worst status (here provisioning, before ACTIVE in the worst-first order) last.
+    expect(envs.at(-1)!.status).toBe("provisioning");
+    for (const env of envs) {
+      const beats = env.servers.edges.map((e) => e.node.lastHeartbeat);
+      const known = beats.filter((b): b is string => b !== null);
+      expect(beats.slice(0, known.length)).toEqual(known);
+      expect(known).toEqual([...known].sort().reverse());
+    }
   });
 
   it("refuses invalid filters with a clear error and keeps serving", async () => {

@@ -6,13 +6,22 @@ import { pgliteDb, type Db } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
 import { SupabaseStore } from "../../src/data/supabase-store.ts";
-import type { Cursor, QueryTime, RemovedServer, Store } from "../../src/data/store.ts";
-import { DEFAULT_THRESHOLDS } from "../../src/domain/status.ts";
+import type { ServerRow } from "../../src/data/rows.ts";
+import type { Cursor, QueryTime, RemovedServer, ServerOrderField, Store } from "../../src/data/store.ts";
+import { DEFAULT_THRESHOLDS, healthOf, SERVER_HEALTH_SEVERITY, SERVER_STATE_SEVERITY, stateOf } from "../../src/domain/status.ts";
 import { USER_A, insertEnvironment, insertServer, sqlFixture, type Fixture } from "../../fixtures/fleet.ts";
 import { freshPostgres, postgresUp } from "../helpers/postgres.ts";
 import { supabaseFixture } from "../helpers/supabase-fixture.ts";
 
 const time = (): QueryTime => ({ now: new Date(), thresholds: DEFAULT_THRESHOLDS });
+
+/** Keys in a list's order: values byte-wise or numerically, reversed when descending; no value last either way. */
+function compareKeys(a: number | string | null, b: number | string | null, descending: boolean): number {
+  if (a === null || b === null) return a === b ? 0 : a === null ? 1 : -1;
+  const c = typeof a === "string" ? Buffer.compare(Buffer.from(a), Buffer.from(b as string)) : a - (b as number);
+  return descending ? -c : c;
+}
+const compareIds = (a: string, b: string, descending: boolean) => (a < b ? -1 : a > b ? 1 : 0) * (descending ? -1 : 1);
 
 interface Opened {
   store: Store;
@@ -81,11 +90,11 @@ describe.each(targets)("store contract on $name", (target) => {
     });
     ids.envB = await f.environment({ name: "beta", status: "unresponsive", publicIp: null });
     ids.envEmpty = await f.environment({ name: null, status: "provisioning" });
-    ids.healthy = await f.server({ env: ids.envA, name: "healthy", status: "running", heartbeatSecondsAgo: 10 });
-    ids.degraded = await f.server({ env: ids.envA, name: "degraded", status: "active", heartbeatSecondsAgo: 6 * 60 });
-    ids.stale = await f.server({ env: ids.envA, name: "stale", status: "running", heartbeatSecondsAgo: 20 * 60 });
+    ids.healthy = await f.server({ env: ids.envA, name: "healthy", status: "running", heartbeatSecondsAgo: 10, startedSecondsAgo: 100 });
+    ids.degraded = await f.server({ env: ids.envA, name: "degraded", status: "active", heartbeatSecondsAgo: 6 * 60, startedSecondsAgo: 5000 });
+    ids.stale = await f.server({ env: ids.envA, name: "stale", status: "running", heartbeatSecondsAgo: 20 * 60, startedSecondsAgo: 300 });
     ids.never = await f.server({ env: ids.envB, name: "never", status: "running", heartbeatSecondsAgo: null });
-    ids.broken = await f.server({ env: ids.envB, name: "broken", status: "error_runtime", error: "exit 1" });
+    ids.broken = await f.server({ env: ids.envB, name: "broken", status: "error_runtime", error: "exit 1", startedSecondsAgo: 50 });
     ids.stopped = await f.server({ env: ids.envB, name: "Stopped_100%", status: "stopped" });
     ids.unnamed = await f.server({ env: ids.envB, name: null, status: "deploying" });
     ids.tool = await f.server({ env: ids.envA, name: "plain-tool", status: "running", serverType: "standard_tool", transport: null, heartbeatSecondsAgo: 5 });
@@ -94,6 +103,7 @@ describe.each(targets)("store contract on $name", (target) => {
   afterAll(async () => opened?.close());
 
   const names = (rows: { name: string | null }[]) => rows.map((r) => r.name);
+  const idOf = (name: string) => ids[({ "plain-tool": "tool" } as Record<string, string>)[name] ?? name];
 
   it("lists MCP rows only, in (name, id) byte order with unnamed rows last", async () => {
     const page = await store.listServers({}, { first: 50 }, time());
@@ -123,9 +133,75 @@ describe.each(targets)("store contract on $name", (target) => {
       seen.push(...names(page.rows));
       if (!page.hasNextPage) break;
       const last = page.rows.at(-1)!;
-      after = { name: last.name, id: last.id };
+      after = { key: last.name, id: last.id };
     }
     expect(seen).toEqual(["Stopped_100%", "broken", "degraded", "healthy", "never", "plain-tool", "stale", null]);
+  });
+
+  // Every order, both directions: one page of everything is sorted as the domain's rules say, and
+  // paging forward by 3, or backward by 3 from the end, walks the same sequence.
+  const SERVER_ORDERS: Array<[ServerOrderField, ((row: ServerRow, now: Date) => number | string | null) | null]> = [
+    ["NAME", (r) => r.name],
+    ["STATE", (r) => SERVER_STATE_SEVERITY.indexOf(stateOf(r.status))],
+    ["HEALTH", (r, now) => SERVER_HEALTH_SEVERITY.indexOf(healthOf(stateOf(r.status), r.lastHeartbeat, now))],
+    ["LAST_HEARTBEAT", (r) => r.lastHeartbeat?.getTime() ?? null],
+    // Uptime ascending: the latest start first; only running servers have one.
+    ["UPTIME", (r) => (stateOf(r.status) === "RUNNING" && r.lastStartedAt ? -r.lastStartedAt.getTime() : null)],
+    ["CREATED_AT", null],
+    ["UPDATED_AT", null],
+  ];
+  it.each(SERVER_ORDERS.flatMap(([field, key]) => [false, true].map((descending) => ({ field, key, descending }))))(
+    "sorts servers by $field (descending: $descending) and pages both ways through the same sequence",
+    async ({ field, key, descending }) => {
+      const t = time();
+      const order = { field, descending };
+      const all = await store.listServers({}, { first: 50, order }, t);
+      expect(all.rows).toHaveLength(8);
+      if (key) {
+        const expected = [...all.rows].sort((a, b) => compareKeys(key(a, t.now), key(b, t.now), descending) || compareIds(a.id, b.id, descending));
+        expect(names(all.rows)).toEqual(names(expected));
+      }
+      const forward: string[] = [];
+      let after: Cursor | undefined;
+      for (let i = 0; i < 10; i++) {
+        const page = await store.listServers({}, { first: 3, after, order }, t);
+        forward.push(...page.rows.map((r) => r.id));
+        if (!page.hasNextPage) break;
+        after = { key: page.keys!.at(-1)!, id: page.rows.at(-1)!.id };
+      }
+      expect(forward).toEqual(all.rows.map((r) => r.id));
+      const backward: string[] = [];
+      let before: Cursor | undefined;
+      for (let i = 0; i < 10; i++) {
+        const page = await store.listServers({}, { first: 3, after: before, backward: true, order }, t);
+        backward.unshift(...page.rows.map((r) => r.id));
+        if (!page.hasNextPage) break;
+        before = { key: page.keys![0], id: page.rows[0].id };
+      }
+      expect(backward).toEqual(all.rows.map((r) => r.id));
+    },
+  );
+
+  it("sorts and pages each environment's servers in one call, by health worst first", async () => {
+    const t = time();
+    const order = { field: "HEALTH" as const, descending: false };
+    const pages = await store.listServersByEnvironment([ids.envA, ids.envB], {}, { first: 2, order }, t);
+    expect(names(pages.get(ids.envA)!.rows)).toEqual(["stale", "degraded"]);
+    expect(names(pages.get(ids.envB)!.rows)).toEqual(["broken", "never"].sort((x, y) => compareIds(idOf(x), idOf(y), false)));
+    const a = pages.get(ids.envA)!;
+    const next = await store.listServersByEnvironment([ids.envA], {}, { first: 2, order, after: { key: a.keys!.at(-1)!, id: a.rows.at(-1)!.id } }, t);
+    expect(names(next.get(ids.envA)!.rows)).toEqual(["healthy", "plain-tool"].sort((x, y) => compareIds(idOf(x), idOf(y), false)));
+  });
+
+  it("sorts environments by status worst first and pages backward", async () => {
+    const order = { field: "STATUS" as const, descending: false };
+    expect(names((await store.listEnvironments({}, { first: 10, order })).rows)).toEqual(["beta", null, "alpha"]);
+    const last = await store.listEnvironments({}, { first: 2, order, backward: true });
+    expect(names(last.rows)).toEqual([null, "alpha"]);
+    expect(last.hasNextPage).toBe(true);
+    const before = await store.listEnvironments({}, { first: 2, order, backward: true, after: { key: last.keys![0], id: last.rows[0].id } });
+    expect(names(before.rows)).toEqual(["beta"]);
+    expect(before.hasNextPage).toBe(false);
   });
 
   it("filters by state through every status that means it", async () => {
@@ -193,7 +269,7 @@ describe.each(targets)("store contract on $name", (target) => {
     expect(names(pages.get(ids.envA)!.rows)).toEqual(["degraded", "healthy"]);
     expect(pages.get(ids.envA)!.hasNextPage).toBe(true);
     expect(names(pages.get(ids.envB)!.rows)).toEqual(["Stopped_100%", "broken"]);
-    expect(pages.get(ids.envEmpty)).toEqual({ rows: [], hasNextPage: false });
+    expect(pages.get(ids.envEmpty)).toMatchObject({ rows: [], hasNextPage: false });
   });
 
   it("reads environments with addresses as plain text and never the bearer token", async () => {
@@ -212,7 +288,7 @@ describe.each(targets)("store contract on $name", (target) => {
   it("lists, filters and counts environments", async () => {
     const all = await store.listEnvironments({}, { first: 10 });
     expect(all.rows.map((e) => e.name)).toEqual(["alpha", "beta", null]);
-    const page = await store.listEnvironments({}, { first: 1, after: { name: "alpha", id: ids.envA } });
+    const page = await store.listEnvironments({}, { first: 1, after: { key: "alpha", id: ids.envA } });
     expect(page.rows.map((e) => e.name)).toEqual(["beta"]);
     expect(page.hasNextPage).toBe(true);
     expect((await store.listEnvironments({ statuses: ["unresponsive", "provisioning"] }, { first: 10 })).rows.map((e) => e.id)).toEqual([
@@ -275,7 +351,7 @@ describe.each(targets.filter((t) => t.name !== "Supabase"))("SQL store on $name"
     expect(names(pages.get(ids.envA)!.rows)).toEqual(["degraded", "healthy"]);
     expect(pages.get(ids.envA)!.hasNextPage).toBe(true);
     expect(names(pages.get(ids.envB)!.rows)).toEqual(["Stopped_100%", "broken"]);
-    expect(pages.get(ids.envEmpty)).toEqual({ rows: [], hasNextPage: false });
+    expect(pages.get(ids.envEmpty)).toMatchObject({ rows: [], hasNextPage: false });
   });
 
   it("keeps the upstream constraints: one instance per catalog tool per environment", async () => {

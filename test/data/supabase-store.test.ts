@@ -90,12 +90,80 @@ describe("SupabaseStore requests", () => {
 
   it("expresses health at the request's time and the cursor as one PostgREST logic tree", async () => {
     const { store, requests } = capture(() => json([]));
-    await store.listServers({ healths: ["DEGRADED"] }, { first: 10, after: { name: 'a,b"c', id: SERVER_ROW.id } }, time);
+    await store.listServers({ healths: ["DEGRADED"] }, { first: 10, after: { key: 'a,b"c', id: SERVER_ROW.id } }, time);
     const or = requests[0].params.find(([k]) => k === "or")![1];
     expect(or).toBe(
       `(and(or(and(status_on_toolbox.in.("active","running"),last_heartbeat_from_dtma.gt."2026-11-25T11:45:00.000Z",last_heartbeat_from_dtma.lte."2026-11-25T11:55:00.000Z")),` +
         `or(instance_name_on_toolbox.gt."a,b\\"c",and(instance_name_on_toolbox.eq."a,b\\"c",id.gt.${SERVER_ROW.id}),instance_name_on_toolbox.is.null)))`,
     );
+  });
+
+  // PostgREST orders by columns, not by a rank: a rank order is read a rank per request, worst
+  // first, only as far as the page needs.
+  it("sorts by health with one request per rank, stopping once the page (and one more row) is read", async () => {
+    const row = (n: number) => ({ ...PAGE_ROW, id: `5b0e6c1e-8f5a-4c59-9a43-0d0c2f5e8a1${n}` });
+    let served = 0;
+    const { store, requests } = capture(() => json([row(served++), row(served++)]));
+    const page = await store.listServers({}, { first: 3, order: { field: "HEALTH", descending: false } }, time);
+    expect(requests).toHaveLength(2);
+    const param = (i: number, key: string) => requests[i].params.find(([k]) => k === key)?.[1];
+    // UNHEALTHY first (error statuses, or running with an old or no heartbeat), then DEGRADED.
+    expect(param(0, "or")).toMatch(/^\(and\(or\(and\(status_on_toolbox\.in\.\("error_install".*last_heartbeat_from_dtma\.is\.null/);
+    expect(param(1, "or")).toContain("last_heartbeat_from_dtma.gt.");
+    expect([param(0, "order"), param(0, "limit"), param(1, "limit")]).toEqual(["id.asc", "4", "2"]);
+    expect(page.rows).toHaveLength(3);
+    expect(page.keys).toEqual(["0", "0", "1"]);
+    expect(page.hasNextPage).toBe(true);
+    // The next page starts in the cursor's rank, after its id.
+    requests.length = 0;
+    await store.listServers({}, { first: 3, order: { field: "HEALTH", descending: false }, after: { key: "1", id: SERVER_ROW.id } }, time);
+    expect(param(0, "or")).toContain(`id.gt.${SERVER_ROW.id}`);
+    expect(param(0, "or")).toContain("last_heartbeat_from_dtma.gt.");
+  });
+
+  it("sorts by a column in one request; backward, the order turns and the page comes back in list order", async () => {
+    const older = { ...PAGE_ROW, id: "5b0e6c1e-8f5a-4c59-9a43-0d0c2f5e8a12", last_started_at: "2025-06-19T09:00:00.5+00:00" };
+    const oldest = { ...PAGE_ROW, id: "5b0e6c1e-8f5a-4c59-9a43-0d0c2f5e8a13" };
+    const { store, requests } = capture(() => json([PAGE_ROW, older, oldest]));
+    const page = await store.listServers({}, { first: 2, backward: true, order: { field: "UPTIME", descending: false } }, time);
+    // Backward from the end: servers without an uptime first (ids descending), then the running
+    // ones, here none needed: the page is full.
+    expect(requests).toHaveLength(1);
+    expect(requests[0].params.find(([k]) => k === "order")![1]).toBe("id.desc");
+    expect(page.rows.map((r) => r.id)).toEqual([older.id, PAGE_ROW.id]);
+    expect(page.keys).toEqual([null, null]);
+    expect(page.hasNextPage).toBe(true);
+    requests.length = 0;
+    await store.listServers({}, { first: 2, order: { field: "UPTIME", descending: false } }, time);
+    // Forward, uptime ascending is the latest start first; the cursor is the exact value PostgREST printed.
+    expect(requests[0].params.find(([k]) => k === "order")![1]).toBe("last_started_at.desc.nullslast,id.asc");
+    requests.length = 0;
+    await store.listServers({}, { first: 2, order: { field: "LAST_HEARTBEAT", descending: true } }, time);
+    expect(requests[0].params.find(([k]) => k === "order")![1]).toBe("last_heartbeat_from_dtma.desc.nullslast,id.desc");
+  });
+
+  it("pages every environment's servers in one request, embedded, ordered and limited per environment", async () => {
+    const other = "22222222-2222-4222-8222-222222222222";
+    const { store, requests } = capture(() =>
+      json([
+        { id: ENV_ROW.id, servers: [SERVER_ROW] },
+        { id: other, servers: [] },
+      ]),
+    );
+    const pages = await store.listServersByEnvironment([ENV_ROW.id, other], { states: ["RUNNING"], ownerId: ENV_ROW.user_id }, { first: 10 }, time);
+    expect(requests).toHaveLength(1);
+    const params = Object.fromEntries(requests[0].params);
+    expect(requests[0].path).toBe("/rest/v1/account_tool_environments");
+    expect(params.select).toMatch(/^id,servers:account_tool_instances\(id,/);
+    expect(params).toMatchObject({
+      id: `in.(${ENV_ROW.id},${other})`,
+      user_id: `eq.${ENV_ROW.user_id}`,
+      "servers.status_on_toolbox": "in.(active,running)",
+      "servers.order": "instance_name_on_toolbox.asc.nullslast,id.asc",
+      "servers.limit": "11",
+    });
+    expect(pages.get(ENV_ROW.id)!.rows.map((r) => r.name)).toEqual(["weather"]);
+    expect(pages.get(other)!.rows).toEqual([]);
   });
 
   it("counts with a HEAD request and reads the total from Content-Range", async () => {
@@ -111,7 +179,11 @@ describe("SupabaseStore requests", () => {
       { id: "22222222-2222-4222-8222-222222222222", status: "active", region_slug: "ams3" },
     ];
     const { store, requests } = capture((req) => {
-      if (req.method !== "HEAD") return json(envs);
+      if (req.method !== "HEAD") {
+        // The count per droplet: each droplet with its servers' count embedded.
+        if (req.params.some(([k, v]) => k === "select" && v.includes("(count)"))) return json(envs.map((e) => ({ id: e.id, servers: [{ count: 2 }] })));
+        return json(envs);
+      }
       const running = req.params.some(([k, v]) => k === "status_on_toolbox" && v.includes("running"));
       return new Response(null, { status: 200, headers: { "content-range": `*/${running ? 3 : 1}` } });
     });
@@ -119,9 +191,12 @@ describe("SupabaseStore requests", () => {
     expect(summary.byState.RUNNING).toBe(3);
     expect(summary.environments).toBe(2);
     expect(summary.byEnvironmentStatus).toEqual([{ status: "active", count: 2 }]);
-    expect(summary.byRegion.map((r) => r.region)).toEqual(["ams3", "nyc3"]);
-    expect(requests.filter((r) => r.method === "GET")).toHaveLength(1);
-    expect(requests.filter((r) => r.method === "HEAD")).toHaveLength(1 + 6 + 4 + envs.length);
+    expect(summary.byRegion).toEqual([
+      { region: "ams3", servers: 2, environments: 1 },
+      { region: "nyc3", servers: 2, environments: 1 },
+    ]);
+    expect(requests.filter((r) => r.method === "GET")).toHaveLength(2);
+    expect(requests.filter((r) => r.method === "HEAD")).toHaveLength(1 + 6 + 4);
   });
 
   it("loads by ids with one in.() filter and returns rows in key order", async () => {

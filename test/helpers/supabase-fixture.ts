@@ -52,6 +52,7 @@ export function supabaseFixture(client: SupabaseClient): Fixture & { cleanup(): 
             status_on_toolbox: spec.status,
             instance_name_on_toolbox: spec.name,
             last_heartbeat_from_dtma: spec.heartbeatSecondsAgo == null ? null : new Date(Date.now() - spec.heartbeatSecondsAgo * 1000).toISOString(),
+            last_started_at: spec.startedSecondsAgo == null ? null : new Date(Date.now() - spec.startedSecondsAgo * 1000).toISOString(),
             mcp_server_type: spec.serverType === undefined ? "mcp_server" : spec.serverType,
             mcp_transport_type: spec.transport === undefined ? "sse" : spec.transport,
             port_mapping_json: spec.portMapping ?? null,
