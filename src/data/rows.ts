@@ -1,6 +1,8 @@
 // The store's view of a row, whichever engine it came from. Column names map to camelCase here
 // and nowhere else. dtma_bearer_token is never selected, so it cannot leak.
+import type { ServerHealth, ServerState } from "../domain/status.ts";
 import { clip } from "../domain/text.ts";
+import type { EnvironmentTransition, StatusTransition } from "./store.ts";
 
 export interface ServerRow {
   id: string;
@@ -357,3 +359,35 @@ export function toCatalogToolRow(r: Raw): CatalogToolRow {
     updatedAt: date(r.updated_at) as Date,
   };
 }
+
+/** A row of mcp_fleet_status_history. */
+export function toStatusTransition(r: Raw): StatusTransition {
+  return {
+    serverId: String(r.account_tool_instance_id),
+    environmentId: String(r.account_tool_environment_id),
+    userId: r.user_id == null ? null : String(r.user_id),
+    at: date(r.at) as Date,
+    previous: r.previous_state ? { state: r.previous_state as ServerState, health: r.previous_health as ServerHealth } : null,
+    current: { state: r.state as ServerState, health: r.health as ServerHealth },
+    source: String(r.source),
+  };
+}
+
+/** A row of mcp_fleet_environment_history. */
+export function toEnvironmentTransition(r: Raw): EnvironmentTransition {
+  return {
+    environmentId: String(r.account_tool_environment_id),
+    userId: r.user_id == null ? null : String(r.user_id),
+    at: date(r.at) as Date,
+    previousStatus: r.previous_status == null ? null : String(r.previous_status),
+    status: String(r.status),
+    source: String(r.source),
+  };
+}
+
+/** History calls (migration 013) with their arguments: the newest `first` entries per key, before `before`. */
+export const historyArgs = (keys: readonly string[], page: { first: number; before?: Date }) => ({
+  keys,
+  per_key: page.first,
+  before_at: page.before?.toISOString() ?? null,
+});

@@ -10,8 +10,6 @@ import {
   SERVER_STATES,
   type HealthCondition,
   type InstallationStatus,
-  type ServerHealth,
-  type ServerState,
 } from "../domain/status.ts";
 import type { Db } from "./db.ts";
 import {
@@ -24,6 +22,9 @@ import {
   type CatalogToolRow,
   environmentColumns,
   toConnectionTestRow,
+  toEnvironmentTransition,
+  toStatusTransition,
+  historyArgs,
   toEnvironmentRow,
   serverColumns,
   toRemovedServer,
@@ -35,6 +36,7 @@ import {
   type ServerColumn,
 } from "./rows.ts";
 import {
+  groupBy,
   inKeyOrder,
   toPage,
   type Columns,
@@ -673,49 +675,16 @@ export class SqlStore implements Store {
   }
 
   async statusHistoryOf(serverIds: readonly string[], page: { first: number; before?: Date }) {
-    const rows = await this.historyPage<Record<string, unknown>>("mcp_fleet_status_history", "account_tool_instance_id", serverIds, page);
-    return groupBy(
-      serverIds,
-      rows,
-      (r) => String(r.account_tool_instance_id),
-      (r) => ({
-        serverId: String(r.account_tool_instance_id),
-        environmentId: String(r.account_tool_environment_id),
-        userId: r.user_id == null ? null : String(r.user_id),
-        at: new Date(r.at as string | Date),
-        previous: r.previous_state ? { state: r.previous_state as ServerState, health: r.previous_health as ServerHealth } : null,
-        current: { state: r.state as ServerState, health: r.health as ServerHealth },
-        source: String(r.source),
-      }),
-    );
+    const rows = await this.db.query("SELECT * FROM mcp_fleet_status_history_of($1::uuid[], $2::int, $3::timestamptz)", historyValues(serverIds, page));
+    return groupBy(serverIds, rows, (r) => String(r.account_tool_instance_id), toStatusTransition);
   }
 
   async environmentHistoryOf(environmentIds: readonly string[], page: { first: number; before?: Date }) {
-    const rows = await this.historyPage<Record<string, unknown>>("mcp_fleet_environment_history", "account_tool_environment_id", environmentIds, page);
-    return groupBy(
-      environmentIds,
-      rows,
-      (r) => String(r.account_tool_environment_id),
-      (r) => ({
-        environmentId: String(r.account_tool_environment_id),
-        userId: r.user_id == null ? null : String(r.user_id),
-        at: new Date(r.at as string | Date),
-        previousStatus: r.previous_status == null ? null : String(r.previous_status),
-        status: String(r.status),
-        source: String(r.source),
-      }),
+    const rows = await this.db.query(
+      "SELECT * FROM mcp_fleet_environment_history_of($1::uuid[], $2::int, $3::timestamptz)",
+      historyValues(environmentIds, page),
     );
-  }
-
-  /** The newest `first` rows per key (before `before`), newest first: one window-function statement. */
-  private historyPage<R>(table: string, keyColumn: string, keys: readonly string[], page: { first: number; before?: Date }): Promise<R[]> {
-    return this.db.query<R>(
-      `SELECT * FROM (
-         SELECT h.*, row_number() OVER (PARTITION BY ${keyColumn} ORDER BY h.at DESC, h.id DESC) AS n
-         FROM ${table} h WHERE ${keyColumn} = ANY($1::uuid[]) AND ($2::timestamptz IS NULL OR h.at < $2::timestamptz)) t
-       WHERE n <= $3 ORDER BY ${keyColumn}, at DESC, id DESC`,
-      [keys, page.before?.toISOString() ?? null, page.first],
-    );
+    return groupBy(environmentIds, rows, (r) => String(r.account_tool_environment_id), toEnvironmentTransition);
   }
 
   async recordDiscovery(id: string, capabilities: unknown, discoveryMetadata: unknown) {
@@ -848,8 +817,7 @@ export class SqlStore implements Store {
 }
 
 /** Rows grouped by key, in the keys' order (every key present, maybe empty). */
-function groupBy<R, T>(keys: readonly string[], rows: R[], keyOf: (row: R) => string, map: (row: R) => T): T[][] {
-  const groups = new Map<string, T[]>(keys.map((k) => [k, []]));
-  for (const row of rows) groups.get(keyOf(row))?.push(map(row));
-  return keys.map((k) => groups.get(k) ?? []);
+function historyValues(keys: readonly string[], page: { first: number; before?: Date }): unknown[] {
+  const args = historyArgs(keys, page);
+  return [args.keys, args.per_key, args.before_at];
 }

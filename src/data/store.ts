@@ -288,6 +288,13 @@ export function inKeyOrder<T extends { id: string }>(ids: readonly string[], row
 }
 
 /** Splits a fetched `first + 1` rows into a page. */
+/** Rows grouped by key, in the keys' order (an empty list for a key without rows). */
+export function groupBy<R, T>(keys: readonly string[], rows: R[], keyOf: (row: R) => string, map: (row: R) => T): T[][] {
+  const groups = new Map<string, T[]>(keys.map((k) => [k, []]));
+  for (const row of rows) groups.get(keyOf(row))?.push(map(row));
+  return keys.map((k) => groups.get(k) ?? []);
+}
+
 export function toPage<T>(rows: T[], first: number): Page<T> {
   return { rows: rows.slice(0, first), hasNextPage: rows.length > first };
 }

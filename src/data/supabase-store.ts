@@ -13,8 +13,6 @@ import {
   SERVER_STATES,
   type HealthCondition,
   type InstallationStatus,
-  type ServerHealth,
-  type ServerState,
 } from "../domain/status.ts";
 import { FEED_TABLES, type Notice } from "./notices.ts";
 import { DatabaseUnavailableError } from "./db.ts";
@@ -34,12 +32,16 @@ import {
   toConnectionTestRow,
   toEnvironmentRow,
   toRemovedServer,
+  toEnvironmentTransition,
+  toStatusTransition,
+  historyArgs,
   toServerRow,
   type ConnectionTestRow,
   type EnvironmentRow,
   type NewConnectionTest,
 } from "./rows.ts";
 import {
+  groupBy,
   inKeyOrder,
   toPage,
   type Columns,
@@ -548,26 +550,23 @@ export class SupabaseStore implements Store {
     return toConnectionTestRow(data[0]);
   }
 
-  // PostgREST has no DISTINCT ON: one limit-1 request per server, in parallel.
   async lastConnectionTests(serverIds: readonly string[]) {
-    return Promise.all(serverIds.map(async (id) => (await this.connectionTests(id, 1))[0] ?? null));
+    return (await this.connectionTestsOf(serverIds, 1)).map((tests) => tests[0] ?? null);
   }
 
-  // PostgREST has no window functions: one limited request per server, in parallel.
-  connectionTestsOf(serverIds: readonly string[], first: number) {
-    return Promise.all(serverIds.map((id) => this.connectionTests(id, first)));
-  }
-
-  private async connectionTests(serverId: string, first: number) {
+  // One request: the servers with their newest tests embedded, limited per server by PostgREST.
+  async connectionTestsOf(serverIds: readonly string[], first: number) {
+    if (!serverIds.length) return [];
     const query = this.client
-      .from("mcp_connection_tests")
-      .select(CONNECTION_TEST_COLUMNS.join(","))
-      .eq("account_tool_instance_id", serverId)
-      .order("tested_at", { ascending: false })
-      .order("id", { ascending: false })
-      .limit(first);
-    const { data } = await this.run<Record<string, unknown>[]>(query);
-    return data.map(toConnectionTestRow);
+      .from("account_tool_instances")
+      .select(`id,tests:mcp_connection_tests(${CONNECTION_TEST_COLUMNS.join(",")})`)
+      .in("id", serverIds)
+      .order("tested_at", { ascending: false, referencedTable: "tests" })
+      .order("id", { ascending: false, referencedTable: "tests" })
+      .limit(first, { referencedTable: "tests" });
+    const { data } = await this.run<Array<{ id: string; tests: Record<string, unknown>[] }>>(query);
+    const byServer = new Map(data.map((s) => [s.id, s.tests.map(toConnectionTestRow)]));
+    return serverIds.map((id) => byServer.get(id) ?? []);
   }
 
   async connectionTestsByIds(ids: readonly string[]) {
@@ -713,45 +712,17 @@ export class SupabaseStore implements Store {
     await Promise.all(writes);
   }
 
-  // PostgREST has no window functions: one limited request per key, in parallel.
-  statusHistoryOf(serverIds: readonly string[], page: { first: number; before?: Date }) {
-    return Promise.all(
-      serverIds.map(async (id) => {
-        const rows = await this.historyRequest("mcp_fleet_status_history", "account_tool_instance_id", id, page);
-        return rows.map((r) => ({
-          serverId: String(r.account_tool_instance_id),
-          environmentId: String(r.account_tool_environment_id),
-          userId: r.user_id == null ? null : String(r.user_id),
-          at: new Date(String(r.at)),
-          previous: r.previous_state ? { state: r.previous_state as ServerState, health: r.previous_health as ServerHealth } : null,
-          current: { state: r.state as ServerState, health: r.health as ServerHealth },
-          source: String(r.source),
-        }));
-      }),
-    );
+  // One RPC each (migration 013): PostgREST has no window functions, nor a key to embed history by.
+  async statusHistoryOf(serverIds: readonly string[], page: { first: number; before?: Date }) {
+    const { data } = await this.run<Record<string, unknown>[]>(this.client.rpc("mcp_fleet_status_history_of", historyRpcArgs("server_ids", serverIds, page)));
+    return groupBy(serverIds, data, (r) => String(r.account_tool_instance_id), toStatusTransition);
   }
 
-  environmentHistoryOf(environmentIds: readonly string[], page: { first: number; before?: Date }) {
-    return Promise.all(
-      environmentIds.map(async (id) => {
-        const rows = await this.historyRequest("mcp_fleet_environment_history", "account_tool_environment_id", id, page);
-        return rows.map((r) => ({
-          environmentId: String(r.account_tool_environment_id),
-          userId: r.user_id == null ? null : String(r.user_id),
-          at: new Date(String(r.at)),
-          previousStatus: r.previous_status == null ? null : String(r.previous_status),
-          status: String(r.status),
-          source: String(r.source),
-        }));
-      }),
+  async environmentHistoryOf(environmentIds: readonly string[], page: { first: number; before?: Date }) {
+    const { data } = await this.run<Record<string, unknown>[]>(
+      this.client.rpc("mcp_fleet_environment_history_of", historyRpcArgs("environment_ids", environmentIds, page)),
     );
-  }
-
-  private async historyRequest(table: string, keyColumn: string, key: string, page: { first: number; before?: Date }) {
-    let query = this.client.from(table).select("*").eq(keyColumn, key);
-    if (page.before) query = query.lt("at", page.before.toISOString());
-    const { data } = await this.run<Record<string, unknown>[]>(query.order("at", { ascending: false }).order("id", { ascending: false }).limit(page.first));
-    return data;
+    return groupBy(environmentIds, data, (r) => String(r.account_tool_environment_id), toEnvironmentTransition);
   }
 
   async recordDiscovery(id: string, capabilities: unknown, discoveryMetadata: unknown) {
@@ -865,4 +836,9 @@ export class SupabaseStore implements Store {
   async close() {
     // supabase-js holds no connections for PostgREST reads.
   }
+}
+
+function historyRpcArgs(keysName: string, keys: readonly string[], page: { first: number; before?: Date }) {
+  const { keys: ids, ...rest } = historyArgs(keys, page);
+  return { [keysName]: ids, ...rest };
 }
