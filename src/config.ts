@@ -65,6 +65,7 @@ const schema = z.object({
     .default([]),
   MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(256 * 1024),
   RATE_LIMIT_PER_MINUTE: int(0, 100_000).default(60),
+  QUERY_COST_PER_MINUTE: int(0, 1_000_000_000).default(2_000_000),
   SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(10_000),
   DTMA_CREDENTIAL: z.enum(["shared-key", "droplet-token"]).default("shared-key"),
   DEPLOY_HOST_PORTS: z
@@ -149,6 +150,8 @@ function toConfig(env: z.infer<typeof schema>) {
       /** What the stored data of one response may add up to (connection tests are what can grow). */
       maxResponseBytes: env.MAX_RESPONSE_BYTES,
       maxBodyBytes: env.MAX_BODY_BYTES,
+      /** Cost (as GRAPHQL_MAX_COST counts it) of one viewer's queries and mutations per minute (0 = unlimited). */
+      queryCostPerMinute: env.QUERY_COST_PER_MINUTE,
     },
     /** Mutations that reach droplets, per viewer per minute (0 = unlimited). */
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,

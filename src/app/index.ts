@@ -25,6 +25,8 @@ export interface Services {
   verify: Verifier;
   /** A bucket per viewer for mutations that reach droplets: in Redis with REDIS_URL, else in process. */
   rateLimiter: Limiter;
+  /** A bucket per viewer of query cost (QUERY_COST_PER_MINUTE), in Redis with REDIS_URL, else in process. */
+  queryBudget: Limiter;
   /** Open subscriptions per viewer in this process. */
   subscriptionQuota: SubscriptionQuota;
   /** Watched servers' logs: one poll of the agent per server, for all its watchers. */
@@ -53,12 +55,14 @@ export async function openApp(config: Config, logger: Logger, overrides: AppOver
   const store = overrides.store ?? (await openStore(config, logger));
   const metrics = createMetrics();
   const dtma = new DtmaClient({ ...config.dtma, logger, onCall: (route, outcome, seconds) => metrics.dtmaCall.observe({ route, outcome }, seconds) });
-  const rateLimiter = limiterFor(config, logger);
+  const rateLimiter = limiterFor(config, logger, "rate", config.rateLimitPerMinute);
+  const queryBudget = limiterFor(config, logger, "cost", config.limits.queryCostPerMinute);
   let live: LiveFleet | undefined;
   try {
     if (overrides.live !== false) live = await startLive(store, config, logger, metrics, overrides.live ?? {});
   } catch (error) {
     await rateLimiter.close?.();
+    await queryBudget.close?.();
     await store.close();
     throw error;
   }
@@ -75,6 +79,7 @@ export async function openApp(config: Config, logger: Logger, overrides: AppOver
     dtma,
     metrics,
     rateLimiter,
+    queryBudget,
     subscriptionQuota: new SubscriptionQuota(config.limits.maxSubscriptionsPerViewer),
     logWatches: new LogWatches(config.logPollMs, logger),
     verify: createVerifier(config.auth),
@@ -82,6 +87,7 @@ export async function openApp(config: Config, logger: Logger, overrides: AppOver
     async close() {
       await live?.stop();
       await rateLimiter.close?.();
+      await queryBudget.close?.();
       await store.close();
     },
   };

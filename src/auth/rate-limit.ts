@@ -1,4 +1,5 @@
-// A token bucket per viewer, for mutations that reach droplets (DTMA calls, MCP handshakes).
+// A token bucket per viewer: for mutations that reach droplets (DTMA calls, MCP handshakes), one
+// token each; for the query budget, the operation's cost in tokens.
 // In process by default (per replica: with N replicas a viewer gets up to N times the rate); with
 // REDIS_URL, one bucket per viewer in Redis for every replica, falling back to the in-process
 // bucket while Redis is unreachable.
@@ -9,8 +10,8 @@ import { outageLog, type Logger } from "../log.ts";
 export type Verdict = { ok: true } | { ok: false; retryAfterSeconds: number };
 
 export interface Limiter {
-  /** Takes one token; says how long to wait when there is none. */
-  take(key: string): Verdict | Promise<Verdict>;
+  /** Takes `tokens` (one by default); says how long to wait when there are not that many. */
+  take(key: string, tokens?: number): Verdict | Promise<Verdict>;
   close?(): Promise<void>;
 }
 
@@ -23,8 +24,10 @@ export class RateLimiter implements Limiter {
     private readonly maxKeys = 10_000,
   ) {}
 
-  take(key: string): Verdict {
+  take(key: string, tokens = 1): Verdict {
     if (this.perMinute <= 0) return { ok: true };
+    // More than a full bucket could never be taken: it takes the full bucket.
+    const want = Math.min(tokens, this.perMinute);
     const now = this.now();
     const rate = this.perMinute / 60_000;
     const bucket = this.buckets.get(key) ?? { tokens: this.perMinute, at: now };
@@ -33,11 +36,11 @@ export class RateLimiter implements Limiter {
     this.buckets.delete(key); // re-insert: the Map's order is then least recently used first
     this.buckets.set(key, bucket);
     if (this.buckets.size > this.maxKeys) this.buckets.delete(this.buckets.keys().next().value as string);
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
+    if (bucket.tokens >= want) {
+      bucket.tokens -= want;
       return { ok: true };
     }
-    return { ok: false, retryAfterSeconds: Math.ceil((1 - bucket.tokens) / rate / 1000) };
+    return { ok: false, retryAfterSeconds: Math.ceil((want - bucket.tokens) / rate / 1000) };
   }
 }
 
@@ -45,6 +48,7 @@ export class RateLimiter implements Limiter {
 // Returns 0 when a token was taken, else the milliseconds until one is there.
 const TAKE_TOKEN = `
 local capacity = tonumber(ARGV[1])
+local want = math.min(tonumber(ARGV[2]), capacity)
 local per_ms = capacity / 60000
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -53,14 +57,14 @@ local tokens = tonumber(b[1]) or capacity
 local at = tonumber(b[2]) or now
 tokens = math.min(capacity, tokens + math.max(0, now - at) * per_ms)
 local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) / per_ms) end
+if tokens >= want then tokens = tokens - want else wait = math.ceil((want - tokens) / per_ms) end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('PEXPIRE', KEYS[1], 120000)
 return wait`;
 
 export interface RedisLimiterOptions {
   url: string;
-  /** Prefix of the bucket keys, e.g. the replica bus channel. */
+  /** Prefix of the bucket keys, e.g. the replica bus channel, and which bucket ("rate", "cost"). */
   prefix: string;
   perMinute: number;
   /** Each call waits at most this long for Redis before the in-process bucket answers. */
@@ -69,7 +73,7 @@ export interface RedisLimiterOptions {
 }
 
 export class RedisRateLimiter implements Limiter {
-  private readonly redis: Redis & { takeToken(key: string, capacity: number): Promise<number> };
+  private readonly redis: Redis & { takeToken(key: string, capacity: number, tokens: number): Promise<number> };
   private readonly local: RateLimiter;
   private readonly outage: ReturnType<typeof outageLog>;
   /** Settles once the first connection is made, has failed, or took longer than the timeout. */
@@ -99,18 +103,18 @@ export class RedisRateLimiter implements Limiter {
     });
   }
 
-  async take(key: string): Promise<Verdict> {
+  async take(key: string, tokens = 1): Promise<Verdict> {
     if (this.options.perMinute <= 0) return { ok: true };
     // Calls are never queued: until Redis answers (at start, or after losing it) the in-process
     // bucket does.
     if (this.redis.status !== "ready") await this.started;
-    if (this.redis.status !== "ready") return this.local.take(key);
+    if (this.redis.status !== "ready") return this.local.take(key, tokens);
     try {
-      const waitMs = Number(await this.redis.takeToken(`${this.options.prefix}:rate:${key}`, this.options.perMinute));
+      const waitMs = Number(await this.redis.takeToken(`${this.options.prefix}:${key}`, this.options.perMinute, tokens));
       return waitMs > 0 ? { ok: false, retryAfterSeconds: Math.ceil(waitMs / 1000) } : { ok: true };
     } catch (error) {
       this.outage.lost(error as Error);
-      return this.local.take(key);
+      return this.local.take(key, tokens);
     }
   }
 
@@ -119,13 +123,16 @@ export class RedisRateLimiter implements Limiter {
   }
 }
 
-/** The limiter the config asks for: shared through Redis with REDIS_URL, else in process. */
-export function limiterFor(config: Config, logger: Logger): Limiter {
-  if (!config.redis) return new RateLimiter(config.rateLimitPerMinute);
+/**
+ * A limiter of `perMinute` tokens per viewer, shared through Redis with REDIS_URL, else in process;
+ * `name` keeps its buckets apart from the other limiter's.
+ */
+export function limiterFor(config: Config, logger: Logger, name: "rate" | "cost", perMinute: number): Limiter {
+  if (!config.redis) return new RateLimiter(perMinute);
   return new RedisRateLimiter({
     url: config.redis.url,
-    prefix: config.redis.channel,
-    perMinute: config.rateLimitPerMinute,
+    prefix: `${config.redis.channel}:${name}`,
+    perMinute,
     timeoutMs: config.redis.connectTimeoutMs,
     logger,
   });

@@ -15,6 +15,7 @@ import { graphqlMetrics } from "../metrics.ts";
 import { createContext } from "../schema/context.ts";
 import { buildSchema } from "../schema/index.ts";
 import { maskError } from "./errors.ts";
+import { useQueryBudget } from "./query-budget.ts";
 import { useSharedSubscriptions } from "./shared-execution.ts";
 
 /** Headers that mark a request as a script's (any one will do): yoga's, Apollo's and the GraphQL-over-HTTP draft's. */
@@ -78,6 +79,7 @@ export function createYogaApp(services: Services, options: { prometheus?: boolea
         blockFieldSuggestion: { enabled: !config.introspection },
       }).protect().plugins,
       ...(config.introspection ? [] : [useDisableIntrospection()]),
+      useQueryBudget(services.queryBudget, config.limits.queryCostPerMinute),
       // Compiles each distinct operation once into plain JS: about a third less CPU per request.
       useGraphQlJit(),
       // Subscriptions through this envelope (SSE) share one execution per event, as WebSocket
