@@ -43,6 +43,7 @@ import {
   type Cursor,
   type DtmaReport,
   type EnvironmentOrderField,
+  type EnvironmentPage,
   type EnvironmentPageArgs,
   type ServerOrderField,
   type ServerPageArgs,
@@ -518,21 +519,26 @@ export class SqlStore implements Store {
     return inKeyOrder(ids, rows.map(toServerRow));
   }
 
-  listEnvironments(filter: EnvironmentFilter, page: EnvironmentPageArgs): Promise<Page<EnvironmentRow>> {
+  listEnvironments(filter: EnvironmentFilter, page: EnvironmentPageArgs, options: { serverCounts?: boolean } = {}): Promise<EnvironmentPage> {
     const p = new Params();
-    return this.environmentPage(environmentWhere(filter, p), p, page);
+    return this.environmentPage(environmentWhere(filter, p), p, page, options.serverCounts);
   }
 
   /** A page of environments in the page's order (by default, by name), after `page.after`. */
-  private async environmentPage(where: string[], p: Params, page: EnvironmentPageArgs): Promise<Page<EnvironmentRow>> {
+  private async environmentPage(where: string[], p: Params, page: EnvironmentPageArgs, serverCounts = false): Promise<EnvironmentPage> {
     const order = new PageOrder(environmentSortKey(page.order?.field ?? "NAME"), "e.id", { descending: page.order?.descending, backward: page.backward });
     if (page.after) where.push(order.after(page.after, p));
-    const rows = await this.db.query<Record<string, unknown> & { sort_key: string | null }>(
-      `SELECT ${ENVIRONMENT_SELECT}, ${order.keySql} AS sort_key FROM account_tool_environments e WHERE ${where.join(" AND ")}
+    // Each count is one index range, so a dashboard's droplets and their counts are one statement.
+    const count = serverCounts
+      ? ", (SELECT count(*)::int FROM account_tool_instances s WHERE s.account_tool_environment_id = e.id AND s.mcp_server_type IS NOT NULL) AS server_count"
+      : "";
+    const rows = await this.db.query<Record<string, unknown> & { sort_key: string | null; server_count?: number }>(
+      `SELECT ${ENVIRONMENT_SELECT}, ${order.keySql} AS sort_key${count} FROM account_tool_environments e WHERE ${where.join(" AND ")}
        ORDER BY ${order.sql} LIMIT ${p.add(page.first + 1)}`,
       p.values,
     );
-    return keyedPage(rows, page, toEnvironmentRow);
+    const result = keyedPage(rows, page, (row) => row);
+    return { ...result, rows: result.rows.map(toEnvironmentRow), serverCounts: serverCounts ? result.rows.map((r) => Number(r.server_count)) : undefined };
   }
 
   async listCatalog(filter: CatalogFilter, page: PageArgs): Promise<Page<CatalogToolRow>> {

@@ -132,6 +132,11 @@ export interface EnvironmentPageArgs extends PageArgs {
   order?: Order<EnvironmentOrderField>;
 }
 
+/** A page of environments; with `serverCounts` asked for, each one's count of MCP servers. */
+export interface EnvironmentPage extends Page<EnvironmentRow> {
+  serverCounts?: number[];
+}
+
 export interface Page<T> {
   rows: T[];
   /** More rows lie beyond this page in the direction of travel. */
@@ -235,7 +240,8 @@ export interface Store {
   environmentsChangedSince(from: ReplayFrom, page: PageArgs, ownerId?: string): Promise<Page<EnvironmentRow>>;
   /** Environments deleted after `from`, in deletion order. */
   environmentsRemovedSince(from: ReplayFrom, page: { first: number; after?: RemovedServer["cursor"] }, ownerId?: string): Promise<Page<RemovedServer>>;
-  listEnvironments(filter: EnvironmentFilter, page: EnvironmentPageArgs): Promise<Page<EnvironmentRow>>;
+  /** With `serverCounts`, each environment's count of MCP servers too, in the same statement. */
+  listEnvironments(filter: EnvironmentFilter, page: EnvironmentPageArgs, options?: { serverCounts?: boolean }): Promise<EnvironmentPage>;
   countEnvironments(filter: EnvironmentFilter): Promise<number>;
   environmentsByIds(ids: readonly string[], ownerId?: string): Promise<(EnvironmentRow | null)[]>;
   /** Catalog entries in name order, those the filter's owner may see. */
@@ -366,8 +372,8 @@ export class ScopedStore implements Store {
   environmentsRemovedSince(from: ReplayFrom, page: { first: number; after?: RemovedServer["cursor"] }) {
     return this.store.environmentsRemovedSince(from, page, this.ownerId);
   }
-  listEnvironments(filter: EnvironmentFilter, page: EnvironmentPageArgs) {
-    return this.store.listEnvironments({ ...filter, ownerId: this.ownerId }, page);
+  listEnvironments(filter: EnvironmentFilter, page: EnvironmentPageArgs, options?: { serverCounts?: boolean }) {
+    return this.store.listEnvironments({ ...filter, ownerId: this.ownerId }, page, options);
   }
   listCatalog(filter: CatalogFilter, page: PageArgs) {
     return this.store.listCatalog({ ...filter, ownerId: this.ownerId }, page);

@@ -47,6 +47,7 @@ import {
   type Columns,
   type DtmaReport,
   type EnvironmentFilter,
+  type EnvironmentPage,
   type EnvironmentPageArgs,
   type Order,
   type ServerOrderField,
@@ -319,14 +320,29 @@ export class SupabaseStore implements Store {
     return this.environmentList({ ownerId }, page, byName("name"), from.at);
   }
 
-  private async environmentList(filter: EnvironmentFilter, page: PageArgs, order: SegmentedOrder, changedSince?: Date): Promise<Page<EnvironmentRow>> {
+  private async environmentList(
+    filter: EnvironmentFilter,
+    page: PageArgs,
+    order: SegmentedOrder,
+    changedSince?: Date,
+    serverCounts = false,
+  ): Promise<EnvironmentPage> {
     const paged = await order.page(page, async (request, limit) => {
-      let query = this.client.from("account_tool_environments").select(ENVIRONMENT_COLUMNS.join(","));
+      // The count of each environment's MCP servers, embedded in the same request.
+      let query = this.client
+        .from("account_tool_environments")
+        .select(`${ENVIRONMENT_COLUMNS.join(",")}${serverCounts ? ",servers:account_tool_instances(count)" : ""}`);
+      if (serverCounts) query = query.not("servers.mcp_server_type", "is", null);
       if (changedSince) query = query.gt("updated_at", changedSince.toISOString());
       const { data } = await this.run<Record<string, unknown>[]>(ordered(this.applyEnvironmentFilter(query, filter, request.tree), request, limit));
       return data;
     });
-    return { rows: paged.rows.map(toEnvironmentRow), hasNextPage: paged.hasNextPage, keys: paged.keys };
+    return {
+      rows: paged.rows.map(toEnvironmentRow),
+      hasNextPage: paged.hasNextPage,
+      keys: paged.keys,
+      serverCounts: serverCounts ? paged.rows.map((r) => (r.servers as Array<{ count: number }>)[0]?.count ?? 0) : undefined,
+    };
   }
 
   serversRemovedSince(from: ReplayFrom, page: { first: number; after?: RemovedServer["cursor"] }, ownerId?: string): Promise<Page<RemovedServer>> {
@@ -507,8 +523,8 @@ export class SupabaseStore implements Store {
     return inKeyOrder(ids, data.map(toCatalogToolRow));
   }
 
-  listEnvironments(filter: EnvironmentFilter, page: EnvironmentPageArgs): Promise<Page<EnvironmentRow>> {
-    return this.environmentList(filter, page, environmentOrder(page));
+  listEnvironments(filter: EnvironmentFilter, page: EnvironmentPageArgs, options: { serverCounts?: boolean } = {}): Promise<EnvironmentPage> {
+    return this.environmentList(filter, page, environmentOrder(page), undefined, options.serverCounts);
   }
 
   async countEnvironments(filter: EnvironmentFilter) {

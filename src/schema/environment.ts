@@ -2,15 +2,15 @@
 // that read droplets (environments, environment).
 import { systemMetrics, type SystemMetrics } from "../domain/metrics.ts";
 import type { EnvironmentColumn, EnvironmentRow, ServerRow } from "../data/rows.ts";
-import type { Page } from "../data/store.ts";
+import type { Page, ServerFilter } from "../data/store.ts";
 import { builder } from "./builder.ts";
 import type { Context } from "./context.ts";
 import { EnvironmentFilterInput, ServerFilterInput, toEnvironmentFilter, toServerFilter } from "./filters.ts";
 import { parseId } from "./ids.ts";
 import { EnvironmentOrderInput, ServerOrderInput, toOrder } from "./ordering.ts";
-import { toConnection, toPageArgs } from "./pagination.ts";
+import { toConnection, toPageArgs, wantsRows } from "./pagination.ts";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
-import { reads } from "./selection.ts";
+import { reads, selectedFields } from "./selection.ts";
 import { EnvironmentStatusEnum } from "./enums.ts";
 
 const MemoryRef = builder.objectRef<NonNullable<SystemMetrics["memory"]>>("MemoryMetrics").implement({
@@ -78,36 +78,50 @@ builder.node(EnvironmentRef, {
       type: ServerRef,
       description: "The droplet's servers, in name order unless `orderBy` says otherwise.",
       args: { filter: t.arg({ type: ServerFilterInput }), orderBy: t.arg({ type: ServerOrderInput }) },
-      resolve: async (environment: EnvironmentRow, args, ctx) => {
+      resolve: async (environment: EnvironmentRow, args, ctx, info) => {
         const { order, tag } = toOrder(args.orderBy);
         const page = { ...toPageArgs(args, ctx.config, tag), order };
         const filter = toServerFilter(args.filter);
+        const counts = serverCounts(ctx, filter);
+        if (!wantsRows(info)) return toConnection<ServerRow>({ rows: [], hasNextPage: false }, page, () => counts.load(environment.id), tag);
         // Every environment in the response that asks for the same page is served by one statement.
         const key = JSON.stringify(["servers", filter, page]);
         const loader = ctx.loaders.keyed<Page<ServerRow>>(key, async (ids) => {
           const pages = await ctx.store.listServersByEnvironment(ids, filter, page, ctx.time);
           return ids.map((id) => pages.get(id) as Page<ServerRow>);
         });
-        // Likewise every count: one statement for all the environments that ask for it.
-        const counts = ctx.loaders.keyed<number>(JSON.stringify(["serverCounts", filter]), (ids) => ctx.store.countServersByEnvironment(ids, filter, ctx.time));
         return toConnection(await loader.load(environment.id), page, () => counts.load(environment.id), tag);
       },
     }),
   }),
 });
 
+/** Each environment's count of its servers under `filter`: one statement for every environment that asks. */
+function serverCounts(ctx: Context, filter: ServerFilter) {
+  return ctx.loaders.keyed<number>(JSON.stringify(["serverCounts", filter]), (ids) => ctx.store.countServersByEnvironment(ids, filter, ctx.time));
+}
+
 builder.queryFields((t) => ({
   environments: t.connection({
     type: EnvironmentRef,
     description: "Droplets, in name order unless `orderBy` says otherwise.",
     args: { filter: t.arg({ type: EnvironmentFilterInput }), orderBy: t.arg({ type: EnvironmentOrderInput }) },
-    resolve: async (_root, args, ctx) => {
+    resolve: async (_root, args, ctx, info) => {
       const { order, tag } = toOrder(args.orderBy);
       const page = { ...toPageArgs(args, ctx.config, tag), order };
       const filter = toEnvironmentFilter(args.filter);
-      const result = await ctx.store.listEnvironments(filter, page);
+      const count = () => ctx.store.countEnvironments(filter);
+      if (!wantsRows(info)) return toConnection<EnvironmentRow>({ rows: [], hasNextPage: false }, page, count, tag);
+      // A page that shows each droplet's server count reads the counts with the droplets.
+      const withCounts = selectedFields(info, ["edges", "node", "servers"]).has("totalCount");
+      const result = await ctx.store.listEnvironments(filter, page, { serverCounts: withCounts });
       for (const row of result.rows) ctx.loaders.environment.prime(row.id, row);
-      return toConnection(result, page, () => ctx.store.countEnvironments(filter), tag);
+      const { serverCounts: known } = result;
+      if (known) {
+        const counts = serverCounts(ctx, {});
+        for (const [i, row] of result.rows.entries()) counts.prime(row.id, known[i]);
+      }
+      return toConnection(result, page, count, tag);
     },
   }),
   environment: t.field({

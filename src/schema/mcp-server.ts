@@ -13,7 +13,7 @@ import { parseId } from "./ids.ts";
 import { columnsFor, reads, selectedFields } from "./selection.ts";
 import { ServerFilterInput, toServerFilter } from "./filters.ts";
 import { toOrder, ServerOrderInput } from "./ordering.ts";
-import { toConnection, toPageArgs } from "./pagination.ts";
+import { toConnection, toPageArgs, wantsRows } from "./pagination.ts";
 import type { GraphQLObjectType } from "graphql";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
 import { EndpointProblemEnum, InstallationStatusEnum, ServerHealthEnum, ServerStateEnum, ServerTypeEnum, TransportEnum } from "./enums.ts";
@@ -231,6 +231,8 @@ builder.queryFields((t) => ({
       const { order, tag } = toOrder(args.orderBy);
       const page = { ...toPageArgs(args, ctx.config, tag), order };
       const filter = toServerFilter(args.filter);
+      const count = () => ctx.store.countServers(filter, ctx.time);
+      if (!wantsRows(info)) return toConnection<ServerRow>({ rows: [], hasNextPage: false }, page, count, tag);
       // Only the columns the selected fields read, of the servers and of their environments.
       const fields = selectedFields(info, ["edges", "node"]);
       const serverType = info.schema.getType("MCPServer") as GraphQLObjectType;
@@ -256,7 +258,7 @@ builder.queryFields((t) => ({
           if (env) ctx.loaders.pageEnvironments.set(row, env);
         }
       }
-      return toConnection(result, page, () => ctx.store.countServers(filter, ctx.time), tag);
+      return toConnection(result, page, count, tag);
     },
   }),
   server: t.field({

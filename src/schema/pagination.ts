@@ -1,7 +1,9 @@
+import type { GraphQLResolveInfo } from "graphql";
 import type { Config } from "../config.ts";
 import type { Page, PageArgs } from "../data/store.ts";
 import { badInput } from "./errors.ts";
 import { decodeCursor, encodeCursor } from "./ids.ts";
+import { selectedFields } from "./selection.ts";
 
 interface ConnectionArgs {
   first?: number | null;
@@ -27,6 +29,12 @@ export function toPageArgs(args: ConnectionArgs, config: Config, order?: string)
     throw badInput(`\`${arg}\` may be at most ${config.maxPageSize} (got ${count}); page with \`${backward ? "before" : "after"}\``, arg);
   const cursor = backward ? args.before : args.after;
   return { first: count, after: cursor != null ? decodeCursor(cursor, order, backward ? "before" : "after") : undefined, backward };
+}
+
+/** Whether a connection's rows are needed: not when a client asks only for its `totalCount`. */
+export function wantsRows(info: GraphQLResolveInfo): boolean {
+  const selected = selectedFields(info, []);
+  return selected.has("edges") || selected.has("pageInfo");
 }
 
 class Edge<T extends { id: string; name: string | null }> {

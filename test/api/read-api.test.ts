@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 // The read API through HTTP against a started server, on PGlite and on real Postgres.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeGlobalID } from "@pothos/plugin-relay";
@@ -336,6 +337,27 @@ describe.each(sqlTargets)("read API on $name", (target) => {
       expect(beats.slice(0, known.length)).toEqual(known);
       expect(known).toEqual([...known].sort().reverse());
     }
+  });
+
+  it("serves the dashboard's first screen (summary, worst servers first, droplets with counts) in 3 statements", async () => {
+    const document = readFileSync(new URL("../../schema/operations/dashboard.graphql", import.meta.url), "utf8");
+    const { result, count } = await counted(() => server.gql(document));
+    expect(result.body.errors).toBeUndefined();
+    expect(count, statements.join("\n---\n")).toBe(3);
+    const data = result.body.data;
+    expect(data.servers.edges[0].node.status.health).toBe("UNHEALTHY");
+    // Each droplet's count is what counting its servers gives.
+    const envs = data.environments.edges.map((e: any) => e.node);
+    const total = envs.reduce((n: number, e: any) => n + e.servers.totalCount, 0);
+    expect(total).toBe(data.fleetSummary.servers);
+    const one = envs.find((e: any) => e.id === encodeGlobalID("Environment", ids.env));
+    // A count alone reads no rows: one statement.
+    const { result: direct, count: counting } = await counted(() =>
+      server.gql(`query($id: ID!) { servers(filter: { environmentIds: [$id] }) { totalCount } }`, { id: ids.env }),
+    );
+    expect(counting).toBe(1);
+    expect(one.servers.totalCount).toBe(direct.body.data.servers.totalCount);
+    expect(one.servers.totalCount).toBe(2);
   });
 
   it("refuses invalid filters with a clear error and keeps serving", async () => {

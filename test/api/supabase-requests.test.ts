@@ -96,7 +96,7 @@ function respond(req: Captured): Response {
     const rows = ids
       ? ids.map((id) => environment(Number.parseInt(id.slice(-12), 16)))
       : Array.from({ length: Math.min(limitOf(req), ENVIRONMENTS) }, (_, n) => environment(n));
-    if (select.includes("(count)")) return json(rows.map((e) => ({ id: e.id, servers: [{ count: 2 }] })));
+    if (select.includes("(count)")) return json(rows.map((e) => ({ ...e, servers: [{ count: 2 }] })));
     if (select.includes("servers:")) {
       const perEnvironment = Math.min(limitOf(req, "servers.limit"), 2);
       return json(rows.map((e, i) => ({ ...e, servers: Array.from({ length: perEnvironment }, (_, k) => server(i + k * ENVIRONMENTS)) })));
