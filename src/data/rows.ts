@@ -23,6 +23,8 @@ export interface ServerRow {
   lastStartedAt: Date | null;
   /** The container this row created (the agent's container id), when known. */
   containerId: string | null;
+  /** What made the row's last write (migration 014): LIFECYCLE, AGENT_REPORT, MONITOR or DATABASE. */
+  writeSource: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -44,6 +46,8 @@ export interface EnvironmentRow {
   dtmaVersion: string | null;
   healthDetails: unknown;
   provisioningError: string | null;
+  /** As ServerRow's. */
+  writeSource: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -66,6 +70,7 @@ export const SERVER_COLUMNS = [
   "mcp_discovery_metadata",
   "last_started_at",
   "mcp_fleet_container_id",
+  "mcp_fleet_write_source",
   "created_at",
   "updated_at",
 ] as const;
@@ -100,6 +105,7 @@ export const ENVIRONMENT_COLUMNS = [
   "dtma_last_known_version",
   "dtma_health_details_json",
   "provisioning_error_message",
+  "mcp_fleet_write_source",
   "created_at",
   "updated_at",
 ] as const;
@@ -143,6 +149,7 @@ export function toServerRow(r: Raw): ServerRow {
     discoveryMetadata: r.mcp_discovery_metadata ?? null,
     lastStartedAt: date(r.last_started_at),
     containerId: text(r.mcp_fleet_container_id),
+    writeSource: text(r.mcp_fleet_write_source),
     createdAt: date(r.created_at) as Date,
     updatedAt: date(r.updated_at) as Date,
   };
@@ -167,6 +174,7 @@ export function toEnvironmentRow(r: Raw): EnvironmentRow {
     dtmaVersion: text(r.dtma_last_known_version),
     healthDetails: r.dtma_health_details_json ?? null,
     provisioningError: text(r.provisioning_error_message),
+    writeSource: text(r.mcp_fleet_write_source),
     createdAt: date(r.created_at) as Date,
     updatedAt: date(r.updated_at) as Date,
   };

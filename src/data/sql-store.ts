@@ -49,6 +49,7 @@ import {
   type EnvironmentPageArgs,
   type ServerOrderField,
   type ServerPageArgs,
+  type WriteSource,
   type CatalogFilter,
   type EnvironmentFilter,
   type FleetSummary,
@@ -232,6 +233,13 @@ function writtenAfter(from: ReplayFrom, xidColumn: string, timeColumn: string, p
   const snapshot = `${p.add(from.position)}::pg_snapshot`;
   return `(${xidColumn} >= pg_snapshot_xmin(${snapshot}) AND NOT pg_visible_in_snapshot(${xidColumn}, ${snapshot}))`;
 }
+
+/**
+ * Tags a statement's writes with who made them (migration 014): a CTE that sets the transaction's
+ * mcp_fleet.write_source, which the statement must read (FROM mcp_fleet_writer) so it runs before
+ * any row is written. Each statement is its own transaction, so the tag ends with it.
+ */
+const writer = (source: WriteSource) => `mcp_fleet_writer AS MATERIALIZED (SELECT set_config('mcp_fleet.write_source', '${source}', true))`;
 
 // Compared as the column's enum, not as text: no cast per row (a third of a sort by health). Sent
 // as an array literal: PGlite cannot serialise a JS array for an enum array parameter.
@@ -721,7 +729,10 @@ export class SqlStore implements Store {
   }
 
   async setServerContainer(id: string, containerId: string | null) {
-    await this.db.query("UPDATE account_tool_instances SET mcp_fleet_container_id = $2 WHERE id = $1", [id, containerId]);
+    await this.db.query(`WITH ${writer("LIFECYCLE")} UPDATE account_tool_instances SET mcp_fleet_container_id = $2 FROM mcp_fleet_writer WHERE id = $1`, [
+      id,
+      containerId,
+    ]);
   }
 
   async serversOn(environmentId: string) {
@@ -734,30 +745,33 @@ export class SqlStore implements Store {
 
   async setServerStatus(id: string, status: InstallationStatus, errorMessage?: string | null) {
     const rows = await this.db.query(
-      `UPDATE account_tool_instances s SET status_on_toolbox = $2::account_tool_installation_status_enum,
+      `WITH ${writer("LIFECYCLE")} UPDATE account_tool_instances s SET status_on_toolbox = $2::account_tool_installation_status_enum,
          instance_error_message = CASE WHEN $3::boolean THEN $4 ELSE instance_error_message END
-       WHERE s.id = $1 AND s.mcp_server_type IS NOT NULL RETURNING ${SERVER_SELECT}`,
+       FROM mcp_fleet_writer WHERE s.id = $1 AND s.mcp_server_type IS NOT NULL RETURNING ${SERVER_SELECT}`,
       [id, status, errorMessage !== undefined, errorMessage ?? null],
     );
     return rows[0] ? toServerRow(rows[0]) : null;
   }
 
   async applyDtmaReport(environmentId: string, report: DtmaReport) {
-    const [row] = await this.db.query<{ n: number }>("SELECT mcp_fleet_apply_dtma_report($1::uuid, $2::timestamptz, $3, $4::jsonb, $5::jsonb, $6) AS n", [
-      environmentId,
-      report.at.toISOString(),
-      report.version,
-      report.systemMetrics ? JSON.stringify(report.systemMetrics) : null,
-      JSON.stringify(report.instances),
-      report.missingMessage ?? null,
-    ]);
+    const [row] = await this.db.query<{ n: number }>(
+      `WITH ${writer("AGENT_REPORT")} SELECT mcp_fleet_apply_dtma_report($1::uuid, $2::timestamptz, $3, $4::jsonb, $5::jsonb, $6) AS n FROM mcp_fleet_writer`,
+      [
+        environmentId,
+        report.at.toISOString(),
+        report.version,
+        report.systemMetrics ? JSON.stringify(report.systemMetrics) : null,
+        JSON.stringify(report.instances),
+        report.missingMessage ?? null,
+      ],
+    );
     return { instancesUpdated: row.n };
   }
 
   async markEnvironmentUnresponsive(environmentId: string, error: string) {
     await this.db.query(
-      `UPDATE account_tool_environments SET status = 'unresponsive', dtma_health_details_json = jsonb_build_object('error', $2::text)
-       WHERE id = $1 AND status NOT IN ('pending_deprovision','deprovisioning','deprovisioned')`,
+      `WITH ${writer("MONITOR")} UPDATE account_tool_environments SET status = 'unresponsive', dtma_health_details_json = jsonb_build_object('error', $2::text)
+       FROM mcp_fleet_writer WHERE id = $1 AND status NOT IN ('pending_deprovision','deprovisioning','deprovisioned')`,
       [environmentId, error],
     );
   }
@@ -784,10 +798,10 @@ export class SqlStore implements Store {
            $2, $2, false, owner.user_id, 'Deployed from an image, outside the curated catalog' FROM owner
          ON CONFLICT (tool_name) DO UPDATE SET updated_at = tool_catalog.updated_at RETURNING id)`;
     const rows = await this.db.query(
-      `WITH owner AS (SELECT user_id FROM account_tool_environments WHERE id = $1), ${tool}
+      `WITH owner AS (SELECT user_id FROM account_tool_environments WHERE id = $1), ${tool}, ${writer("LIFECYCLE")}
        INSERT INTO account_tool_instances AS s (account_tool_environment_id, tool_catalog_id, status_on_toolbox, instance_name_on_toolbox,
          port_mapping_json, base_config_override_json, mcp_server_type, mcp_transport_type, mcp_endpoint_path)
-       SELECT $1, tool.id, $3::account_tool_installation_status_enum, $4, $5::jsonb, $6::jsonb, 'mcp_server', $7, $8 FROM tool
+       SELECT $1, tool.id, $3::account_tool_installation_status_enum, $4, $5::jsonb, $6::jsonb, 'mcp_server', $7, $8 FROM tool, mcp_fleet_writer
        RETURNING ${SERVER_SELECT}`,
       [
         server.environmentId,
@@ -818,8 +832,8 @@ export class SqlStore implements Store {
 
   async updateServerConfig(id: string, config: ServerConfig) {
     await this.db.query(
-      `UPDATE account_tool_instances SET base_config_override_json = $2::jsonb, port_mapping_json = $3::jsonb, mcp_transport_type = $4,
-         mcp_endpoint_path = $5, version = COALESCE($6, version), mcp_fleet_container_id = $7 WHERE id = $1`,
+      `WITH ${writer("LIFECYCLE")} UPDATE account_tool_instances SET base_config_override_json = $2::jsonb, port_mapping_json = $3::jsonb,
+         mcp_transport_type = $4, mcp_endpoint_path = $5, version = COALESCE($6, version), mcp_fleet_container_id = $7 FROM mcp_fleet_writer WHERE id = $1`,
       [
         id,
         JSON.stringify(config.baseConfigOverride),

@@ -5,6 +5,9 @@ import type { CatalogToolRow, ConnectionTestRow, EnvironmentColumn, EnvironmentR
 
 export type ServerType = "mcp_server" | "standard_tool";
 
+/** Who wrote a fleet row, as the write tags itself (migration 014); any other write is DATABASE. */
+export type WriteSource = "LIFECYCLE" | "AGENT_REPORT" | "MONITOR";
+
 export interface DtmaReport {
   at: Date;
   version: string | null;

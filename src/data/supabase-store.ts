@@ -52,6 +52,7 @@ import {
   type Order,
   type ServerOrderField,
   type ServerPageArgs,
+  type WriteSource,
   type NewServer,
   type Page,
   type PageArgs,
@@ -156,7 +157,10 @@ function environmentOrder(page: EnvironmentPageArgs): SegmentedOrder {
 
 const byName = (column: string) => new SegmentedOrder([{ tree: null, column }]);
 
+const WRITE_SOURCE_HEADER = "x-mcp-fleet-source";
+
 interface PostgrestRequest {
+  setHeader(name: string, value: string): unknown;
   retry(enabled: boolean): PromiseLike<{ data: unknown; error: { message: string; code?: string } | null; count?: number | null; status: number }>;
 }
 
@@ -225,7 +229,9 @@ export class SupabaseStore implements Store {
     return store;
   }
 
-  private async run<T>(request: PostgrestRequest): Promise<{ data: T; count: number | null }> {
+  /** Runs a request; a write names its writer (`source`, migration 014) in a header PostgREST passes to the trigger. */
+  private async run<T>(request: PostgrestRequest, source?: WriteSource): Promise<{ data: T; count: number | null }> {
+    if (source) request.setHeader(WRITE_SOURCE_HEADER, source);
     let result: Awaited<ReturnType<PostgrestRequest["retry"]>>;
     try {
       // postgrest-js would retry a failed read for 7 s; a GraphQL request should fail fast
@@ -596,7 +602,7 @@ export class SupabaseStore implements Store {
     const values: Record<string, unknown> = { status_on_toolbox: status };
     if (errorMessage !== undefined) values.instance_error_message = errorMessage;
     const query = this.client.from("account_tool_instances").update(values).eq("id", id).not("mcp_server_type", "is", null).select(SERVER_COLUMNS.join(","));
-    const { data } = await this.run<Record<string, unknown>[]>(query);
+    const { data } = await this.run<Record<string, unknown>[]>(query, "LIFECYCLE");
     return data[0] ? toServerRow(data[0]) : null;
   }
 
@@ -611,6 +617,7 @@ export class SupabaseStore implements Store {
         p_instances: report.instances,
         p_missing_message: report.missingMessage ?? null,
       }) as unknown as PostgrestRequest,
+      "AGENT_REPORT",
     );
     return { instancesUpdated: Number(data) };
   }
@@ -622,6 +629,7 @@ export class SupabaseStore implements Store {
         .update({ status: "unresponsive", dtma_health_details_json: { error } })
         .eq("id", environmentId)
         .not("status", "in", "(pending_deprovision,deprovisioning,deprovisioned)"),
+      "MONITOR",
     );
   }
 
@@ -659,6 +667,7 @@ export class SupabaseStore implements Store {
           mcp_endpoint_path: server.endpointPath,
         })
         .select(SERVER_COLUMNS.join(",")),
+      "LIFECYCLE",
     );
     return toServerRow(data[0]);
   }
@@ -748,7 +757,7 @@ export class SupabaseStore implements Store {
   }
 
   async setServerContainer(id: string, containerId: string | null) {
-    await this.run(this.client.from("account_tool_instances").update({ mcp_fleet_container_id: containerId }).eq("id", id));
+    await this.run(this.client.from("account_tool_instances").update({ mcp_fleet_container_id: containerId }).eq("id", id), "LIFECYCLE");
   }
 
   async serversOn(environmentId: string) {
@@ -782,6 +791,7 @@ export class SupabaseStore implements Store {
           mcp_fleet_container_id: config.containerId,
         })
         .eq("id", id),
+      "LIFECYCLE",
     );
   }
 

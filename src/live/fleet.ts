@@ -16,7 +16,7 @@ import { nextHealthChange, serverStatus, type HeartbeatThresholds, type ServerSt
 import type { Logger } from "../log.ts";
 import type { BusMessage, ReplicaBus } from "./bus.ts";
 import type { Clock } from "./clock.ts";
-import { serverEvent, type ConnectionTestEvent, type EnvironmentEvent, type EventSource, type ServerEvent } from "./events.ts";
+import { serverEvent, writtenBy, type ConnectionTestEvent, type EnvironmentEvent, type EventSource, type ServerEvent } from "./events.ts";
 import { HealthClock } from "./health-clock.ts";
 import { type CountedEnvironment, type CountedServer, FleetCounts } from "./summary.ts";
 
@@ -309,7 +309,7 @@ export class LiveFleet {
   private toCached(row: ServerRow, now: Date): Cached {
     const env = this.environments.get(row.environmentId);
     const status = serverStatus(row, now, this.options.thresholds);
-    const { updatedAt: _ignored, ...visible } = row;
+    const { updatedAt: _ignored, writeSource: _writer, ...visible } = row;
     return {
       row,
       status,
@@ -363,7 +363,9 @@ export class LiveFleet {
       return;
     }
     this.setEnvironment(row);
-    if (before && JSON.stringify({ ...before, updatedAt: 0 }) === JSON.stringify({ ...row, updatedAt: 0 })) return;
+    if (before && JSON.stringify({ ...before, updatedAt: 0, writeSource: 0 }) === JSON.stringify({ ...row, updatedAt: 0, writeSource: 0 })) return;
+    const eventAt = source === "DATABASE" ? row.updatedAt : at;
+    if (source === "DATABASE") source = writtenBy(row);
     if (!before || before.status !== row.status) {
       this.pendingHistory.environments.push({
         environmentId: id,
@@ -374,7 +376,6 @@ export class LiveFleet {
         source,
       });
     }
-    const eventAt = source === "DATABASE" ? row.updatedAt : at;
     this.environmentEvents.publish({
       kind: before ? "UPDATED" : "ADDED",
       environmentId: id,
@@ -406,7 +407,8 @@ export class LiveFleet {
     const after = this.toCached(row, now);
     this.remember(id, after);
     if (source === "DATABASE") this.options.onLag?.(Math.max(0, Date.now() - row.updatedAt.getTime()) / 1000);
-    const event = serverEvent(before ? "UPDATED" : "ADDED", source, source === "DATABASE" ? row.updatedAt : now, this.position, {
+    const written = source === "DATABASE";
+    const event = serverEvent(before ? "UPDATED" : "ADDED", written ? writtenBy(row) : source, written ? row.updatedAt : now, this.position, {
       serverId: id,
       server: row,
       environment: this.environments.get(row.environmentId) ?? null,

@@ -19,7 +19,10 @@ import { ServerStatusRef } from "./mcp-server.ts";
 
 export const SourceEnum = builder.enumType("ChangeSource", {
   values: {
-    DATABASE: { description: "A row was written." },
+    DATABASE: { description: "A row was written (by anything but the writers below)." },
+    LIFECYCLE: { description: "A lifecycle action through this API wrote the row: deploy, start, stop, restart, configure, delete." },
+    AGENT_REPORT: { description: "A droplet agent's report wrote the row: a heartbeat, or a status refresh." },
+    MONITOR: { description: "The droplet monitor wrote the row: an agent that stopped answering is marked unresponsive." },
     HEALTH_CLOCK: { description: "Time passed: a heartbeat aged past a threshold." },
     RESYNC: { description: "Found while re-reading the fleet after the change feed reconnected." },
     REPLAY: { description: "Changed since the `since` cursor, sent before live events." },

@@ -51,7 +51,7 @@ describe("masking of unexpected errors", () => {
     const res = await fetch(server.url, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ query: "{ servers { totalCount } }" }),
+      body: JSON.stringify({ query: "{ servers { edges { node { id } } } }" }),
     });
     expect(res.status).toBe(200);
     const raw = await res.text();
@@ -66,7 +66,7 @@ describe("masking of unexpected errors", () => {
         let result: { errors?: any; data?: any } = {};
         client.subscribe({ query }, { next: (v) => (result = v as typeof result), error: reject, complete: () => resolve(result) });
       });
-    const failed = await run("{ servers { totalCount } }");
+    const failed = await run("{ servers { edges { node { id } } } }");
     expectMasked(failed.errors, JSON.stringify(failed));
     expect(await run("{ environments { totalCount } }")).toEqual({ data: { environments: { totalCount: 0 } } });
     await client.dispose();

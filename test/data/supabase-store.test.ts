@@ -66,7 +66,7 @@ describe("SupabaseStore requests", () => {
       [
         "select",
         expect.stringMatching(
-          /^id,account_tool_environment_id,.*,last_started_at,mcp_fleet_container_id,created_at,updated_at,environment:account_tool_environments!inner\(id,user_id,.*,updated_at\)$/,
+          /^id,account_tool_environment_id,.*,last_started_at,mcp_fleet_container_id,mcp_fleet_write_source,created_at,updated_at,environment:account_tool_environments!inner\(id,user_id,.*,updated_at\)$/,
         ),
       ],
       ["mcp_server_type", "not.is.null"],
@@ -164,6 +164,20 @@ describe("SupabaseStore requests", () => {
     });
     expect(pages.get(ENV_ROW.id)!.rows.map((r) => r.name)).toEqual(["weather"]);
     expect(pages.get(other)!.rows).toEqual([]);
+  });
+
+  it("names the writer of each write in a header the trigger reads (migration 014), and of no read", async () => {
+    const { store, requests } = capture((req) => json(req.method === "POST" ? 1 : [PAGE_ROW]));
+    await store.setServerStatus(SERVER_ROW.id, "stopped");
+    await store.applyDtmaReport(ENV_ROW.id, { at: new Date(), version: "1", systemMetrics: null, instances: [] });
+    await store.markEnvironmentUnresponsive(ENV_ROW.id, "no answer");
+    await store.listServers({}, { first: 1 }, time);
+    expect(requests.map((r) => [r.method, r.headers["x-mcp-fleet-source"] ?? null])).toEqual([
+      ["PATCH", "LIFECYCLE"],
+      ["POST", "AGENT_REPORT"],
+      ["PATCH", "MONITOR"],
+      ["GET", null],
+    ]);
   });
 
   it("counts with a HEAD request and reads the total from Content-Range", async () => {

@@ -77,4 +77,41 @@ describe.each(sqlTargets)("status history on $name", (target) => {
     });
     expect(body.data.environment.statusHistory).toEqual([{ previousStatus: "active", status: "unresponsive", source: "DATABASE" }]);
   });
+
+  // Each writer names itself for its own write only: a lifecycle action, an agent's report and the
+  // droplet monitor, through the store's own methods; any other write (here plain SQL, run right
+  // after on the same pool) is DATABASE again.
+  it("says who wrote each transition: a lifecycle action, an agent's report, the monitor, or the database", async () => {
+    const store = new SqlStore(db);
+    const other = await insertServer(db, { env: ids.env, name: "sources", status: "running", heartbeatSecondsAgo: 1 });
+    const sources = async () =>
+      (
+        await db.query<{ state: string; source: string }>(
+          "SELECT state, source FROM mcp_fleet_status_history WHERE account_tool_instance_id = $1 ORDER BY at, id",
+          [other],
+        )
+      ).map((h) => `${h.state}:${h.source}`);
+    const recorded = (n: number, what: string) => until(async () => (await sources()).length >= n, what);
+    await recorded(1, "the new server");
+    await store.setServerStatus(other, "stopped");
+    await recorded(2, "the lifecycle stop");
+    await db.query("UPDATE account_tool_instances SET status_on_toolbox = 'running', last_heartbeat_from_dtma = now() WHERE id = $1", [other]);
+    await recorded(3, "the plain write");
+    await store.applyDtmaReport(ids.env, { at: new Date(), version: "1", systemMetrics: null, instances: [{ id: other, name: null, status: "stopped" }] });
+    await recorded(4, "the agent's report");
+    expect((await sources()).slice(1)).toEqual(["STOPPED:LIFECYCLE", "RUNNING:DATABASE", "STOPPED:AGENT_REPORT"]);
+    const droplet = async () =>
+      (
+        await db.query<{ status: string; source: string }>(
+          "SELECT status, source FROM mcp_fleet_environment_history WHERE account_tool_environment_id = $1 ORDER BY at DESC, id DESC LIMIT 1",
+          [ids.env],
+        )
+      ).map((h) => `${h.status}:${h.source}`)[0];
+    await db.query("UPDATE account_tool_environments SET status = 'active' WHERE id = $1", [ids.env]);
+    await until(async () => (await droplet())?.startsWith("active:"), "the droplet active");
+    await store.markEnvironmentUnresponsive(ids.env, "no answer");
+    await until(async () => (await droplet()) === "unresponsive:MONITOR", "the monitor's mark");
+    await db.query("UPDATE account_tool_environments SET status = 'active' WHERE id = $1", [ids.env]);
+    await until(async () => (await droplet()) === "active:DATABASE", "the plain write after it");
+  });
 });

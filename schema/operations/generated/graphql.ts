@@ -32,10 +32,16 @@ export type ChangeKind =
   | 'UPDATED';
 
 export type ChangeSource =
-  /** A row was written. */
+  /** A droplet agent's report wrote the row: a heartbeat, or a status refresh. */
+  | 'AGENT_REPORT'
+  /** A row was written (by anything but the writers below). */
   | 'DATABASE'
   /** Time passed: a heartbeat aged past a threshold. */
   | 'HEALTH_CLOCK'
+  /** A lifecycle action through this API wrote the row: deploy, start, stop, restart, configure, delete. */
+  | 'LIFECYCLE'
+  /** The droplet monitor wrote the row: an agent that stopped answering is marked unresponsive. */
+  | 'MONITOR'
   /** Changed since the `since` cursor, sent before live events. */
   | 'REPLAY'
   /** Found while re-reading the fleet after the change feed reconnected. */
