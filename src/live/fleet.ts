@@ -20,9 +20,10 @@ import { serverEvent, writtenBy, type ConnectionTestEvent, type EnvironmentEvent
 import { HealthClock } from "./health-clock.ts";
 import { type CountedEnvironment, type CountedServer, FleetCounts } from "./summary.ts";
 
-/** Whose fleet summary moved: the owners (the empty string for droplets with no owner). */
+/** Whose fleet summary moved: the owners (the empty string for droplets with no owner) and the droplets. */
 export interface SummaryEvent {
   owners: Set<string>;
+  environments: Set<string>;
 }
 
 const countedServer = (c: Cached): CountedServer => ({
@@ -206,8 +207,8 @@ export class LiveFleet {
 
   /** Tells summary subscribers whose counts moved in the batch just applied. */
   private announceSummary() {
-    const owners = this.counts.takeDirty();
-    if (owners.size) this.summaryEvents.publish({ owners });
+    const moved = this.counts.takeDirty();
+    if (moved.owners.size) this.summaryEvents.publish(moved);
   }
 
   /**

@@ -17,6 +17,19 @@ export interface CountedEnvironment {
   region: string;
 }
 
+/** Servers counted by state and health: a fleet's, an owner's or one droplet's. */
+class ServerCounts {
+  servers = 0;
+  readonly byState = Object.fromEntries(SERVER_STATES.map((s) => [s, 0])) as Record<ServerState, number>;
+  readonly byHealth = Object.fromEntries(SERVER_HEALTHS.map((h) => [h, 0])) as Record<ServerHealth, number>;
+
+  add(s: CountedServer, delta: number) {
+    this.servers += delta;
+    this.byState[s.state] += delta;
+    this.byHealth[s.health] += delta;
+  }
+}
+
 class Counts {
   servers = 0;
   readonly byState = Object.fromEntries(SERVER_STATES.map((s) => [s, 0])) as Record<ServerState, number>;
@@ -55,8 +68,10 @@ class Counts {
 export class FleetCounts {
   private readonly all = new Counts();
   private readonly owners = new Map<string, Counts>();
-  /** Owners whose counts moved since the last take (the empty string: a droplet with no owner). */
-  private dirty = new Set<string>();
+  /** Each droplet's servers, and whose they are: the summary of some droplets adds these up. */
+  private readonly perEnvironment = new Map<string, ServerCounts & { owner?: string | null }>();
+  /** Owners and droplets whose counts moved since the last take (the empty string: a droplet with no owner). */
+  private dirty = { owners: new Set<string>(), environments: new Set<string>() };
 
   private of(owner: string | null): Counts {
     const key = owner ?? "";
@@ -82,7 +97,13 @@ export class FleetCounts {
       if (!s) continue;
       this.all.server(s, delta);
       this.of(s.owner).server(s, delta);
-      this.dirty.add(s.owner ?? "");
+      let counts = this.perEnvironment.get(s.environmentId);
+      if (!counts) this.perEnvironment.set(s.environmentId, (counts = new ServerCounts()));
+      counts.add(s, delta);
+      counts.owner = s.owner;
+      if (counts.servers === 0) this.perEnvironment.delete(s.environmentId);
+      this.dirty.owners.add(s.owner ?? "");
+      this.dirty.environments.add(s.environmentId);
     }
   }
 
@@ -91,24 +112,43 @@ export class FleetCounts {
     if (before) {
       this.all.environments.delete(id);
       this.of(before.owner).environments.delete(id);
-      this.dirty.add(before.owner ?? "");
+      this.dirty.owners.add(before.owner ?? "");
     }
     if (after) {
       this.all.environments.set(id, after);
       this.of(after.owner).environments.set(id, after);
-      this.dirty.add(after.owner ?? "");
+      this.dirty.owners.add(after.owner ?? "");
     }
+    this.dirty.environments.add(id);
   }
 
-  /** The summary of one owner's fleet, or of everyone's (undefined). */
-  summary(owner: string | undefined): FleetSummary {
-    return owner === undefined ? this.all.summary() : (this.owners.get(owner)?.summary() ?? new Counts().summary());
+  /**
+   * The summary of one owner's fleet, or of everyone's (undefined); with `environmentIds`, of
+   * those droplets only (the owner's among them), added up from each droplet's counts.
+   */
+  summary(owner: string | undefined, environmentIds?: readonly string[]): FleetSummary {
+    if (!environmentIds) return owner === undefined ? this.all.summary() : (this.owners.get(owner)?.summary() ?? new Counts().summary());
+    const some = new Counts();
+    const all = this.all.environments;
+    for (const id of new Set(environmentIds)) {
+      const environment = all.get(id);
+      const servers = this.perEnvironment.get(id);
+      const whose = environment ? environment.owner : servers?.owner;
+      if (owner !== undefined && (whose ?? "") !== owner) continue;
+      if (environment) some.environments.set(id, environment);
+      if (!servers) continue;
+      some.servers += servers.servers;
+      for (const state of SERVER_STATES) some.byState[state] += servers.byState[state];
+      for (const health of SERVER_HEALTHS) some.byHealth[health] += servers.byHealth[health];
+      some.serversPerEnvironment.set(id, servers.servers);
+    }
+    return some.summary();
   }
 
-  /** The owners whose counts moved since the last call. */
-  takeDirty(): Set<string> {
+  /** The owners and droplets whose counts moved since the last call. */
+  takeDirty(): { owners: Set<string>; environments: Set<string> } {
     const taken = this.dirty;
-    this.dirty = new Set();
+    this.dirty = { owners: new Set(), environments: new Set() };
     return taken;
   }
 }

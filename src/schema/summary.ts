@@ -4,9 +4,18 @@ import type { FleetSummary } from "../data/store.ts";
 import { ownerScope } from "../auth/visibility.ts";
 import { builder } from "./builder.ts";
 import { holdSubscription } from "./context.ts";
-import { userError } from "./errors.ts";
+import { badInput, userError } from "./errors.ts";
 import { ServerHealthEnum, ServerStateEnum } from "./enums.ts";
 import { ServerFilterInput, toServerFilter } from "./filters.ts";
+import { parseId } from "./ids.ts";
+
+const MAX_ENVIRONMENTS = 500;
+
+function environmentScope(ids: ReadonlyArray<string | number> | null | undefined): string[] | undefined {
+  if (!ids) return undefined;
+  if (ids.length > MAX_ENVIRONMENTS) throw badInput(`At most ${MAX_ENVIRONMENTS} environment ids`, "environmentIds");
+  return ids.map((id) => parseId(String(id), "Environment", "environmentIds"));
+}
 
 const StateCountRef = builder.objectRef<{ state: (typeof SERVER_STATES)[number]; count: number }>("StateCount").implement({
   fields: (t) => ({ state: t.field({ type: ServerStateEnum, resolve: (c) => c.state }), count: t.exposeInt("count") }),
@@ -46,13 +55,17 @@ builder.subscriptionField("fleetSummaryChanged", (t) =>
   t.field({
     type: FleetSummaryRef,
     description:
-      "Your whole fleet's summary (no filter), now and each time it changes: kept by the live fleet as servers and droplets change and heartbeats age, not recomputed per subscriber.",
-    subscribe: (_root, _args, ctx) => {
+      "Your fleet's summary (or that of some of your droplets), now and each time it changes: kept by the live fleet as servers and droplets change and heartbeats age, not recomputed per subscriber.",
+    args: { environmentIds: t.arg.idList({ description: `Only these droplets (global ids or UUIDs, at most ${MAX_ENVIRONMENTS}).` }) },
+    subscribe: (_root, args, ctx) => {
       if (!ctx.live) throw userError("UPSTREAM_UNAVAILABLE", "Live updates are not running on this server");
       const live = ctx.live;
       const owner = ownerScope(ctx.viewer);
+      const scope = environmentScope(args.environmentIds);
       return holdSubscription(ctx, () => {
-        const changes = live.summaryEvents.subscribe((e) => owner === undefined || e.owners.has(owner));
+        const changes = live.summaryEvents.subscribe(
+          (e) => (owner === undefined || e.owners.has(owner)) && (!scope || scope.some((id) => e.environments.has(id))),
+        );
         // The current summary first, then one per change.
         let first = true;
         const iterator: AsyncIterableIterator<unknown> = {
@@ -67,6 +80,6 @@ builder.subscriptionField("fleetSummaryChanged", (t) =>
         return iterator;
       });
     },
-    resolve: (_event, _args, ctx) => (ctx.live as NonNullable<typeof ctx.live>).counts.summary(ownerScope(ctx.viewer)),
+    resolve: (_event, args, ctx) => (ctx.live as NonNullable<typeof ctx.live>).counts.summary(ownerScope(ctx.viewer), environmentScope(args.environmentIds)),
   }),
 );

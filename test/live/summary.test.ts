@@ -20,11 +20,14 @@ describe("fleetSummaryChanged", () => {
   const tokens: Record<string, string> = {};
   const ids: Record<string, string> = {};
 
-  const query = async (who: string) => {
+  const query = async (who: string, environmentIds?: string[]) => {
     const res = await fetch(server.url, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${tokens[who]}` },
-      body: JSON.stringify({ query: `{ fleetSummary { ${SUMMARY} } }` }),
+      body: JSON.stringify({
+        query: `query($ids: [ID!]) { fleetSummary(filter: { environmentIds: $ids }) { ${SUMMARY} } }`,
+        variables: { ids: environmentIds ?? null },
+      }),
     });
     return ((await res.json()) as { data: { fleetSummary: unknown } }).data.fleetSummary;
   };
@@ -65,5 +68,26 @@ describe("fleetSummaryChanged", () => {
     expect(await mine.quiet(300)).toBe(true);
     await alice.dispose();
     await service.dispose();
+  });
+
+  it("keeps the summary of some droplets, told only of changes to them, and only of the viewer's own", async () => {
+    const service = wsClient(server.url, { authorization: `Bearer ${tokens.service}` });
+    const alice = wsClient(server.url, { authorization: `Bearer ${tokens.alice}` });
+    const q = `subscription($ids: [ID!]) { fleetSummaryChanged(environmentIds: $ids) { ${SUMMARY} } }`;
+    const mineOnly = subscribeWs(service, q, { ids: [ids.mine] });
+    const notHers = subscribeWs(alice, q, { ids: [ids.other] });
+    expect((await mineOnly.next()).fleetSummaryChanged).toEqual(await query("service", [ids.mine]));
+    // Another owner's droplet, asked for by Alice: empty, as the query answers her.
+    const empty = (await notHers.next()).fleetSummaryChanged as { servers: number; environments: number };
+    expect(empty).toEqual(await query("alice", [ids.other]));
+    expect([empty.servers, empty.environments]).toEqual([0, 0]);
+
+    await insertServer(db, { env: ids.other, name: "d", status: "running", heartbeatSecondsAgo: 1 });
+    expect(await mineOnly.quiet(300)).toBe(true);
+    expect(await notHers.quiet(50)).toBe(true);
+    await db.query("UPDATE account_tool_instances SET status_on_toolbox = 'running', last_heartbeat_from_dtma = now() WHERE id = $1", [ids.b]);
+    expect((await mineOnly.next()).fleetSummaryChanged).toEqual(await query("service", [ids.mine]));
+    await service.dispose();
+    await alice.dispose();
   });
 });
