@@ -51,10 +51,16 @@ export function createYogaApp(services: Services, options: { prometheus?: boolea
     graphiql: config.graphiql
       ? {
           title: "mcp-fleet",
+          // Both: GraphiQL opens on `query` (yoga's page would otherwise start on an empty editor,
+          // and the first run answer "Unexpected <EOF>"); `defaultQuery` fills new tabs.
+          ...({ query: GRAPHIQL_QUERY } as object),
           defaultQuery: GRAPHIQL_QUERY,
           ...(services.graphiqlHeaders ? { headers: JSON.stringify(services.graphiqlHeaders, null, 2), defaultEditorToolsVisibility: "headers" as const } : {}),
         }
       : false,
+    // GraphiQL from the packaged build (no CDN: it works offline), loaded on the first visit only:
+    // its 9 MB bundle stays out of memory for a server nobody browses.
+    renderGraphiQL: async (options) => (await import("@graphql-yoga/render-graphiql")).renderGraphiQL(options),
     landingPage: false,
     // Same origin by default: no CORS headers at all unless the request's origin is listed.
     cors: (request) => {
