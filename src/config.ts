@@ -123,7 +123,13 @@ function toConfig(env: z.infer<typeof schema>) {
     /** The change feed's LISTEN connection answers a round trip this often, within as long. */
     changeFeedCheckMs: env.CHANGE_FEED_CHECK_MS,
     supabase: env.SUPABASE_URL
-      ? { url: env.SUPABASE_URL, key: (env.SUPABASE_SERVICE_ROLE_KEY ?? env.SUPABASE_ANON_KEY) as string, timeoutMs: env.SUPABASE_TIMEOUT_MS }
+      ? {
+          url: env.SUPABASE_URL,
+          key: (env.SUPABASE_SERVICE_ROLE_KEY ?? env.SUPABASE_ANON_KEY) as string,
+          /** Public by design (browsers sign in with it): the dashboard's Supabase sign-in uses it. */
+          anonKey: env.SUPABASE_ANON_KEY,
+          timeoutMs: env.SUPABASE_TIMEOUT_MS,
+        }
       : undefined,
     pgliteDir: env.PGLITE_MEMORY ? undefined : env.PGLITE_DIR,
     seed: env.SEED,

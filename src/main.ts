@@ -33,7 +33,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   const app = await startServer(services);
   const monitor = startMonitor(services);
   logger.info({ store: services.store.kind, live: !!services.live, url: app.url }, "mcp-fleet is serving");
-  if (config.graphiql) console.log(`\n  GraphiQL: ${app.url}\n`);
+  console.log(`\n  Dashboard: ${app.url.replace(/\/graphql$/, "/")}${config.graphiql ? `\n  GraphiQL:  ${app.url}` : ""}\n`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -5,6 +5,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Services } from "../app/index.ts";
 import { bearer } from "../auth/verify.ts";
 import { handleHeartbeat } from "../dtma/heartbeat.ts";
+import { dashboardRoutes } from "./dashboard.ts";
+
+/** The dashboard's routes of each app (its assets are read on the first visit). */
+const dashboards = new WeakMap<Services, ReturnType<typeof dashboardRoutes>>();
 
 /** Whether an Authorization header carries exactly `token` as a bearer token (compared in constant time). */
 function bearerMatches(header: string | undefined, token: string): boolean {
@@ -75,5 +79,7 @@ export async function handleRoute(req: IncomingMessage, res: ServerResponse, ser
     }
     return true;
   }
-  return false;
+  let dashboard = dashboards.get(services);
+  if (!dashboard) dashboards.set(services, (dashboard = dashboardRoutes({ config, headers: services.graphiqlHeaders })));
+  return dashboard(path, req, res);
 }

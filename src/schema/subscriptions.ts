@@ -105,6 +105,18 @@ function decodeResume(cursor: string): ReplayFrom {
   return { position: parsed.p, at: new Date(parsed.t) };
 }
 
+builder.queryField("changeCursor", (t) =>
+  t.string({
+    description:
+      "A cursor for this moment: a subscription started later with it as `after` receives every change committed since (REPLAY first). Take it before the query that reads the current state, so nothing committed in between is missed.",
+    resolve: async (_root, _args, ctx) => {
+      const position = (await ctx.store.capabilities.positions?.current()) ?? null;
+      // Milliseconds: a cursor without a position (Supabase) replays writes after this moment.
+      return encodeResume({ position, at: new Date(Date.now() - 1) });
+    },
+  }),
+);
+
 /** Where a subscription resumes from, if it does: `after` (a cursor) or `since` (a moment), within the replay window. */
 function resumeFrom(args: { after?: string | null; since?: Date | null }): ReplayFrom | null {
   if (args.after && args.since) throw badInput("Give `after` or `since`, not both", "after");

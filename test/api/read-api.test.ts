@@ -341,7 +341,7 @@ describe.each(sqlTargets)("read API on $name", (target) => {
 
   it("serves the dashboard's first screen (summary, worst servers first, droplets with counts) in 3 statements", async () => {
     const document = readFileSync(new URL("../../schema/operations/dashboard.graphql", import.meta.url), "utf8");
-    const { result, count } = await counted(() => server.gql(document));
+    const { result, count } = await counted(() => server.gql(document, undefined, "DashboardFirstScreen"));
     expect(result.body.errors).toBeUndefined();
     expect(count, statements.join("\n---\n")).toBe(3);
     const data = result.body.data;

@@ -12,6 +12,7 @@ export interface TestServer {
   gql<T = any>(
     query: string,
     variables?: Record<string, unknown>,
+    operationName?: string,
   ): Promise<{ status: number; body: { data?: T; errors?: Array<{ message: string; extensions?: Record<string, unknown>; path?: unknown[] }> } }>;
   close(): Promise<void>;
 }
@@ -35,8 +36,12 @@ export async function startTestServer(store: Store, options: TestServerOptions =
     app,
     live: services.live,
     url: app.url,
-    async gql(query, variables) {
-      const res = await fetch(app.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+    async gql(query, variables, operationName) {
+      const res = await fetch(app.url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query, variables, operationName }),
+      });
       return { status: res.status, body: await res.json() };
     },
     close: () => app.close(),

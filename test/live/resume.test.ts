@@ -36,6 +36,21 @@ describe.each(sqlTargets)("resuming with `after` on $name", (target) => {
     await close?.();
   });
 
+  it("gives a cursor for now, before any event: what a query then a subscription from it would miss is replayed", async () => {
+    const { body } = await server.gql<{ changeCursor: string }>("{ changeCursor }");
+    const cursor = body.data!.changeCursor;
+    // Committed after the cursor, before the subscription starts: a dashboard between its query and its subscription.
+    await db.query("UPDATE account_tool_instances SET version = 'between' WHERE id = $1", [ids.a]);
+    const client = wsClient(server.url);
+    try {
+      const events = subscribeWs(client, SERVER_CHANGED, { after: cursor });
+      expect((await events.next()).serverChanged).toMatchObject({ kind: "UPDATED", server: { name: "a", version: "between" }, source: "REPLAY" });
+      expect(await events.quiet(200)).toBe(true);
+    } finally {
+      await client.dispose();
+    }
+  });
+
   it("replays what changed after the cursor (servers and droplets, written and deleted), and nothing before it", async () => {
     const client = wsClient(server.url);
     const servers = subscribeWs(client, SERVER_CHANGED);
