@@ -1,20 +1,30 @@
-# mcp-fleet: the API over Postgres (DATABASE_URL) or Supabase (SUPABASE_URL + key).
-# The TypeScript sources run through tsx, so there is no build step to drift from the tests.
-FROM node:20-bookworm-slim AS deps
+# mcp-fleet: the API over Postgres (DATABASE_URL) or Supabase (SUPABASE_URL + key), on Node 24 (the
+# current LTS). It runs the compiled JavaScript (npm run build, dist/): nothing is transpiled at
+# start. test/build.test.ts builds dist/ the same way and checks the compiled server against the
+# sources' schema, so what ships is what was tested.
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+RUN npm ci --no-audit --no-fund
+COPY src ./src
+RUN npm run build
+
+FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=4000 PGLITE_DIR=/home/node/mcp-fleet-data
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
 COPY package.json ./
-COPY bin ./bin
-COPY src ./src
+# The dashboard's page, script and style are served as they are.
+COPY src/dashboard ./src/dashboard
 COPY schema ./schema
 USER node
 EXPOSE 4000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||4000)+'/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "bin/mcp-fleet.js", "serve"]
+CMD ["node", "dist/main.js", "serve"]
