@@ -288,6 +288,7 @@ async function logs(server) {
 
 // ---- Live: changes since the cursor taken before the first load, over WebSocket (SSE fallback).
 let live;
+let transport;
 
 function banner(message, back) {
   const el = $("banner");
@@ -312,10 +313,36 @@ function connectLive(cursor) {
     setTimeout(() => !lost && banner(null), 3000);
   };
   const useSse = new URLSearchParams(location.search).get("transport") === "sse" || !window.WebSocket;
-  const client = useSse ? sseClient(onLost, onBack) : wsClient(onLost, onBack);
+  let client;
+  const stops = [];
+  // WebSocket first; if it never connects (a proxy that refuses upgrades), SSE from the same cursors.
+  let everConnected = false;
+  let failures = 0;
+  const toSse = () => {
+    for (const stop of stops.splice(0)) stop();
+    client.dispose();
+    transport = "sse";
+    client = sseClient(onLost, onBack);
+    subscribeAll();
+  };
+  if (useSse) client = sseClient(onLost, onBack);
+  else
+    client = wsClient(
+      () => {
+        onLost();
+        if (!everConnected && ++failures === 3) setTimeout(toSse);
+      },
+      () => {
+        everConnected = true;
+        onBack();
+      },
+    );
+  transport = useSse ? "sse" : "websocket";
   const subscribe = (name, variables, onData) => {
     let stop;
+    let cancelled = false;
     const go = () => {
+      if (cancelled) return;
       stop = client.subscribe(
         { query: ops[name], operationName: name, variables },
         {
@@ -334,20 +361,26 @@ function connectLive(cursor) {
       );
     };
     go();
-    return () => stop?.();
+    stops.push(() => {
+      cancelled = true;
+      stop?.();
+    });
   };
-  subscribe("DashboardEnvironmentChanges", environmentVars, ({ environmentChanged: e }) => {
-    environmentVars.after = e.cursor;
-    if (e.kind === "REMOVED" || !e.environment) removeEnvironment(e.environmentId);
-    else environmentSection(e.environment);
-  });
-  subscribe("DashboardServerChanges", serverVars, ({ serverChanged: e }) => {
-    serverVars.after = e.cursor;
-    if (e.kind === "REMOVED" || !e.server) removeServer(e.serverId);
-    else renderServer(e.server, true);
-  });
-  subscribe("DashboardSummary", {}, ({ fleetSummaryChanged }) => renderSummary(fleetSummaryChanged));
-  return client;
+  const subscribeAll = () => {
+    subscribe("DashboardEnvironmentChanges", environmentVars, ({ environmentChanged: e }) => {
+      environmentVars.after = e.cursor;
+      if (e.kind === "REMOVED" || !e.environment) removeEnvironment(e.environmentId);
+      else environmentSection(e.environment);
+    });
+    subscribe("DashboardServerChanges", serverVars, ({ serverChanged: e }) => {
+      serverVars.after = e.cursor;
+      if (e.kind === "REMOVED" || !e.server) removeServer(e.serverId);
+      else renderServer(e.server, true);
+    });
+    subscribe("DashboardSummary", {}, ({ fleetSummaryChanged }) => renderSummary(fleetSummaryChanged));
+  };
+  subscribeAll();
+  return { dispose: () => client.dispose(), terminate: () => client.terminate?.(), transport: () => transport };
 }
 
 function wsClient(onLost, onBack) {

@@ -137,6 +137,46 @@ describeBrowser("the dashboard in a real browser", () => {
     await page.close();
   });
 
+  it("falls back to SSE by itself when WebSocket never connects (a proxy that refuses upgrades)", async () => {
+    const { page, errors } = await offlinePage(browser, origin);
+    // A WebSocket that always fails to open, as behind such a proxy.
+    await page.evaluateOnNewDocument(() => {
+      window.WebSocket = class {
+        static readonly OPEN = 1;
+        readyState = 0;
+        onclose: ((e: { code: number; reason: string }) => void) | null = null;
+        onerror: ((e: unknown) => void) | null = null;
+        constructor() {
+          setTimeout(() => {
+            this.readyState = 3;
+            this.onerror?.(new Event("error"));
+            this.onclose?.({ code: 1006, reason: "" });
+          }, 10);
+        }
+        close() {}
+        send() {}
+      } as unknown as typeof WebSocket;
+    });
+    await page.goto(`${origin}/`, { waitUntil: "load" });
+    await page.waitForFunction(() => document.querySelectorAll("tbody tr").length === 23, { timeout: 10_000 });
+    await page.waitForFunction(() => window.mcpFleet?.live()?.transport() === "sse", { timeout: 15_000 });
+    await new Promise((r) => setTimeout(r, 500)); // the streams are open
+    await db.query(
+      "UPDATE account_tool_instances SET status_on_toolbox = 'running', last_heartbeat_from_dtma = now() WHERE instance_name_on_toolbox = 'weather-tools'",
+    );
+    await page.waitForFunction(
+      () =>
+        [...document.querySelectorAll<HTMLTableRowElement>("tbody tr")].some(
+          (r) => r.cells[0].textContent === "weather-tools" && r.cells[1].textContent === "RUNNING",
+        ),
+      {
+        timeout: 2000,
+      },
+    );
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it("runs a connection test from the page and shows its phases; a failing action shows its coded error", async () => {
     const { page, errors } = await offlinePage(browser, origin);
     await page.goto(`${origin}/`, { waitUntil: "load" });
@@ -242,6 +282,6 @@ describeBrowser("the dashboard's first paint of 500 servers", () => {
 
 declare global {
   interface Window {
-    mcpFleet: { live(): { terminate(): void } };
+    mcpFleet: { live(): { terminate(): void; transport(): string } };
   }
 }
