@@ -1,10 +1,37 @@
 // The MCP connection probe: a real handshake with the official SDK client. Streamable HTTP
 // first, then the older HTTP+SSE transport; initialize, list what the server declares, ping.
 // Every phase is timed; the whole probe has one deadline; failures are classified.
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
-import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+
+/**
+ * The MCP SDK's client, loaded on the first probe: about 13 MB of a server's idle memory (its
+ * schemas) that a server running no connection test never needs.
+ */
+let sdk:
+  | {
+      Client: typeof import("@modelcontextprotocol/sdk/client/index.js").Client;
+      SSEClientTransport: typeof import("@modelcontextprotocol/sdk/client/sse.js").SSEClientTransport;
+      StreamableHTTPClientTransport: typeof import("@modelcontextprotocol/sdk/client/streamableHttp.js").StreamableHTTPClientTransport;
+      StreamableHTTPError: typeof import("@modelcontextprotocol/sdk/client/streamableHttp.js").StreamableHTTPError;
+    }
+  | undefined;
+
+async function loadSdk(): Promise<NonNullable<typeof sdk>> {
+  if (sdk) return sdk;
+  const [client, sse, streamable] = await Promise.all([
+    import("@modelcontextprotocol/sdk/client/index.js"),
+    import("@modelcontextprotocol/sdk/client/sse.js"),
+    import("@modelcontextprotocol/sdk/client/streamableHttp.js"),
+  ]);
+  sdk = {
+    Client: client.Client,
+    SSEClientTransport: sse.SSEClientTransport,
+    StreamableHTTPClientTransport: streamable.StreamableHTTPClientTransport,
+    StreamableHTTPError: streamable.StreamableHTTPError,
+  };
+  return sdk;
+}
 
 export const PROBE_ERROR_KINDS = ["REFUSED", "TIMEOUT", "TLS", "HTTP_STATUS", "PROTOCOL", "NO_ENDPOINT", "NOT_RUNNING"] as const;
 export type ProbeErrorKind = (typeof PROBE_ERROR_KINDS)[number];
@@ -78,7 +105,7 @@ export function classify(error: unknown, deadline: AbortSignal): ProbeFailure {
   }
   if (chain.some((e) => e?.code === "ECONNREFUSED")) return new ProbeFailure("REFUSED", "Connection refused: nothing is listening at the endpoint");
   if (chain.some((e) => TLS_CODES.test(String(e?.code ?? "")))) return new ProbeFailure("TLS", `TLS handshake failed: ${message}`);
-  const http = chain.find((e) => e instanceof StreamableHTTPError || (typeof e?.code === "number" && e.code >= 400 && e.code < 600));
+  const http = chain.find((e) => (sdk && e instanceof sdk.StreamableHTTPError) || (typeof e?.code === "number" && e.code >= 400 && e.code < 600));
   if (http) return new ProbeFailure("HTTP_STATUS", `The server answered HTTP ${http.code}`, http.code);
   if (chain.some((e) => ["ECONNRESET", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"].includes(e?.code))) {
     return new ProbeFailure("REFUSED", `Could not reach the server: ${message}`);
@@ -174,6 +201,7 @@ export async function probeMcpServer(endpoint: string, options: ProbeOptions): P
   let transport: Transport | undefined;
   try {
     const url = new URL(endpoint);
+    const { Client, SSEClientTransport, StreamableHTTPClientTransport } = await loadSdk();
     await healthCheck(url, phases, options.healthTimeoutMs ?? Math.min(2000, options.timeoutMs), deadline);
     // Redirects are not followed: a probe talks to the address stored for the server, nowhere else.
     const requestInit: RequestInit = { redirect: "error", signal: deadline };
