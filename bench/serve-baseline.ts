@@ -82,7 +82,8 @@ async function dashboard() {
   };
 }
 
-function serverNode(r: Record<string, any>, now: Date) {
+/** A row's status and endpoint, by the domain's own rules (as the API derives them). */
+function derive(r: Record<string, any>, now: Date) {
   const status = serverStatus(
     { status: r.status_on_toolbox, lastHeartbeat: r.last_heartbeat_from_dtma, lastStartedAt: r.last_started_at, errorMessage: r.instance_error_message },
     now,
@@ -92,6 +93,11 @@ function serverNode(r: Record<string, any>, now: Date) {
     { publicIp: r.ip, transport: r.mcp_transport_type, endpointPath: r.mcp_endpoint_path, portMapping: r.port_mapping_json, baseConfigOverride: null },
     30000,
   );
+  return { status, endpoint };
+}
+
+function serverNode(r: Record<string, any>, now: Date) {
+  const { status, endpoint } = derive(r, now);
   return {
     id: r.id,
     name: r.instance_name_on_toolbox,
@@ -106,15 +112,7 @@ const server = createServer(async (req, res) => {
   const { rows } = await pool.query(SQL);
   const now = new Date();
   const edges = rows.map((r) => {
-    const status = serverStatus(
-      { status: r.status_on_toolbox, lastHeartbeat: r.last_heartbeat_from_dtma, lastStartedAt: r.last_started_at, errorMessage: r.instance_error_message },
-      now,
-      DEFAULT_THRESHOLDS,
-    );
-    const endpoint = buildEndpoint(
-      { publicIp: r.ip, transport: r.mcp_transport_type, endpointPath: r.mcp_endpoint_path, portMapping: r.port_mapping_json, baseConfigOverride: null },
-      30000,
-    );
+    const { status, endpoint } = derive(r, now);
     return {
       node: {
         id: r.id,
