@@ -71,6 +71,68 @@ export async function startStreamableServer(
   return { url: `http://${options.host ?? "127.0.0.1"}:${port}${path}`, port, close: closer(http) };
 }
 
+/**
+ * A server of the modern MCP era (revision 2026-07-28), written from the specification (the SDK
+ * ships none yet): stateless Streamable HTTP; every request must carry the version in
+ * `MCP-Protocol-Version` and in `_meta`, and its method in `Mcp-Method` (else 400); an unsupported
+ * version gets -32022 with the supported list; `server/discover` and `tools/list` answer with
+ * `resultType`, `ttlMs` and `cacheScope`; `initialize` is refused, naming the versions it speaks.
+ */
+export async function startModernServer(options: { name?: string; supported?: string[] } = {}): Promise<Running> {
+  const supported = options.supported ?? ["2026-07-28"];
+  const serverInfo = { name: options.name ?? "modern-sample", version: "2.0.0" };
+  const tools = [{ name: "echo", description: "Echoes its text", inputSchema: { type: "object", properties: { text: { type: "string" } } } }];
+  const http = createServer(async (req, res) => {
+    const reply = (status: number, body: unknown) => void res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+    if (req.url === "/health") return reply(200, { status: "ok" });
+    if (req.method !== "POST") return void res.writeHead(405).end();
+    let message: { id?: number | string; method?: string; params?: { _meta?: Record<string, unknown> } };
+    try {
+      message = JSON.parse(
+        await new Promise<string>((resolve) => {
+          let body = "";
+          req.on("data", (c) => (body += c));
+          req.on("end", () => resolve(body));
+        }),
+      );
+    } catch {
+      return reply(400, { jsonrpc: "2.0", id: null, error: { code: -32700, message: "Parse error" } });
+    }
+    const error = (status: number, code: number, text: string, data?: unknown) =>
+      reply(status, { jsonrpc: "2.0", id: message.id ?? null, error: { code, message: text, ...(data ? { data } : {}) } });
+    if (message.method === "initialize") return error(400, -32601, `This server speaks MCP ${supported.join(", ")} only: no initialize handshake`);
+    const version = req.headers["mcp-protocol-version"];
+    const metaVersion = message.params?._meta?.["io.modelcontextprotocol/protocolVersion"];
+    if (typeof version !== "string" || req.headers["mcp-method"] !== message.method || metaVersion === undefined) {
+      return error(400, -32600, "A modern request carries MCP-Protocol-Version, Mcp-Method and _meta");
+    }
+    if (metaVersion !== version) return error(400, -32020, "_meta protocolVersion does not match MCP-Protocol-Version");
+    if (!supported.includes(version)) return error(400, -32022, "Unsupported protocol version", { supported, requested: version });
+    const meta = { "io.modelcontextprotocol/serverInfo": serverInfo };
+    if (message.method === "server/discover") {
+      return reply(200, {
+        jsonrpc: "2.0",
+        id: message.id,
+        result: {
+          supportedVersions: supported,
+          capabilities: { tools: { listChanged: false } },
+          serverInfo,
+          resultType: "complete",
+          ttlMs: 300_000,
+          cacheScope: "public",
+          _meta: meta,
+        },
+      });
+    }
+    if (message.method === "tools/list") {
+      return reply(200, { jsonrpc: "2.0", id: message.id, result: { tools, resultType: "complete", ttlMs: 300_000, cacheScope: "public", _meta: meta } });
+    }
+    return error(200, -32601, `Method not found: ${message.method}`);
+  });
+  const port = await listen(http);
+  return { url: `http://127.0.0.1:${port}/mcp`, port, close: closer(http) };
+}
+
 /** The older HTTP+SSE transport only: GET /mcp opens the stream; a POST to /mcp is refused with 405. */
 export async function startSseOnlyServer(): Promise<Running> {
   const transports = new Map<string, SSEServerTransport>();

@@ -1,8 +1,10 @@
-// The MCP connection probe: a real handshake with the official SDK client. Streamable HTTP
-// first, then the older HTTP+SSE transport; initialize, list what the server declares, ping.
+// The MCP connection probe. The modern era first (2026-07-28, modern.ts): `server/discover`, then
+// `tools/list`. A legacy server then gets a real handshake with the official SDK client:
+// Streamable HTTP first, then the older HTTP+SSE transport; initialize, list what it declares, ping.
 // Every phase is timed; the whole probe has one deadline; failures are classified.
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import { answeredModern, MODERN_VERSION, type ModernAnswer, modernRequest, serverInfoOf, UNSUPPORTED_PROTOCOL_VERSION } from "./modern.ts";
 
 /**
  * The MCP SDK's client, loaded on the first probe: about 13 MB of a server's idle memory (its
@@ -33,12 +35,12 @@ async function loadSdk(): Promise<NonNullable<typeof sdk>> {
   return sdk;
 }
 
-export const PROBE_ERROR_KINDS = ["REFUSED", "TIMEOUT", "TLS", "HTTP_STATUS", "PROTOCOL", "NO_ENDPOINT", "NOT_RUNNING"] as const;
+export const PROBE_ERROR_KINDS = ["REFUSED", "TIMEOUT", "TLS", "HTTP_STATUS", "PROTOCOL", "UNSUPPORTED_VERSION", "NO_ENDPOINT", "NOT_RUNNING"] as const;
 export type ProbeErrorKind = (typeof PROBE_ERROR_KINDS)[number];
 export type ProbeTransport = "STREAMABLE_HTTP" | "SSE";
 
 export interface ProbePhase {
-  name: "health" | "initialize" | "tools/list" | "resources/list" | "prompts/list" | "ping";
+  name: "health" | "discover" | "initialize" | "tools/list" | "resources/list" | "prompts/list" | "ping";
   ms: number;
   ok: boolean;
   detail?: string;
@@ -159,6 +161,75 @@ async function healthCheck(url: URL, phases: ProbePhase[], ms: number, deadline:
   }
 }
 
+/**
+ * The modern-era probe: the result when the server is modern (a success, or a failure a modern
+ * server caused), or null when it is a legacy server, for the SDK's handshake to take over.
+ */
+async function modernProbe(
+  url: URL,
+  phases: ProbePhase[],
+  options: { fetch: typeof fetch; signal: AbortSignal; clientInfo: { name: string; version: string } },
+): Promise<Partial<ProbeResult> | null> {
+  const started = performance.now();
+  let answer: ModernAnswer;
+  try {
+    answer = await modernRequest(url, "server/discover", {}, options);
+  } catch (error) {
+    phases.push({ name: "discover", ms: Math.round(performance.now() - started), ok: false, detail: (error as Error)?.message });
+    throw error;
+  }
+  const ms = Math.round(performance.now() - started);
+  if (!answeredModern(answer)) {
+    const status = answer.kind === "http" || answer.kind === "error" ? answer.status : 0;
+    // Authentication and server errors are the server's answer whatever its era.
+    if (status === 401 || status === 403 || status >= 500) {
+      phases.push({ name: "discover", ms, ok: false, detail: `HTTP ${status}` });
+      throw new ProbeFailure("HTTP_STATUS", `The server answered HTTP ${status}`, status);
+    }
+    phases.push({ name: "discover", ms, ok: false, detail: "not a modern server: trying the legacy handshake" });
+    return null;
+  }
+  if (answer.kind === "error") {
+    phases.push({ name: "discover", ms, ok: false, detail: answer.error.message });
+    if (answer.error.code === UNSUPPORTED_PROTOCOL_VERSION) {
+      const supported = Array.isArray(answer.error.data?.supported) ? answer.error.data.supported.map(String).slice(0, 10).join(", ") : "none listed";
+      return { errorKind: "UNSUPPORTED_VERSION", error: `The server does not speak MCP ${MODERN_VERSION} (it supports: ${supported})`, protocolVersion: null };
+    }
+    return { errorKind: "PROTOCOL", error: `The server refused server/discover: ${answer.error.message}` };
+  }
+  if (answer.kind !== "result") return null; // (answeredModern: a result or a modern error)
+  phases.push({ name: "discover", ms, ok: true });
+  const discovered = answer.result;
+  const capabilities = (discovered.capabilities ?? {}) as Record<string, unknown>;
+  const declared = Object.keys(capabilities).filter((k) => k !== "experimental" && k !== "extensions");
+  let listed: Array<{ name: string; description?: string; inputSchema?: unknown }> = [];
+  if (capabilities.tools) {
+    const toolsStarted = performance.now();
+    const tools = await modernRequest(url, "tools/list", {}, options);
+    const toolsMs = Math.round(performance.now() - toolsStarted);
+    if (tools.kind !== "result") {
+      const detail = tools.kind === "error" ? tools.error.message : `HTTP ${tools.status}`;
+      phases.push({ name: "tools/list", ms: toolsMs, ok: false, detail });
+      return { errorKind: "PROTOCOL", error: `tools/list failed: ${detail}`, protocolVersion: MODERN_VERSION, serverInfo: serverInfoOf(discovered) };
+    }
+    phases.push({ name: "tools/list", ms: toolsMs, ok: true });
+    const toolList = (tools as { result: Record<string, unknown> }).result.tools;
+    listed = Array.isArray(toolList) ? (toolList as typeof listed).filter((t) => typeof t?.name === "string") : [];
+  }
+  return {
+    success: true,
+    transport: "STREAMABLE_HTTP",
+    protocolVersion: MODERN_VERSION,
+    serverInfo: serverInfoOf(discovered),
+    capabilities: declared.sort(),
+    tools: listed.map((t) => t.name),
+    toolDetails: listed.map((t) => ({ name: t.name, description: t.description ?? null, inputSchema: t.inputSchema ?? null })),
+    declaredCapabilities: capabilities,
+    resourceCount: null,
+    promptCount: null,
+  };
+}
+
 /** A result that learned nothing: the base of every result. */
 function nothingLearned(timestamp: Date): ProbeResult {
   return {
@@ -207,6 +278,11 @@ export async function probeMcpServer(endpoint: string, options: ProbeOptions): P
     const requestInit: RequestInit = { redirect: "error", signal: deadline };
     const limitedFetch = cappedFetch(options.maxResponseBytes ?? 4 * 1024 * 1024);
     const request = { timeout: options.timeoutMs, signal: deadline };
+    // The modern era first (2026-07-28): `server/discover`. A server that answers it, or with a
+    // modern error, is modern; a 4xx without one (or "method not found") is a legacy server.
+    const clientInfo = { name: options.clientName ?? "mcp-fleet", version: options.clientVersion ?? "0.1.0" };
+    const modern = await modernProbe(url, phases, { fetch: limitedFetch, signal: deadline, clientInfo });
+    if (modern) return result(modern);
     const connect = async (kind: ProbeTransport) => {
       client = new Client({ name: options.clientName ?? "mcp-fleet", version: options.clientVersion ?? "0.1.0" });
       transport =

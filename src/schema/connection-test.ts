@@ -1,5 +1,6 @@
 // ConnectionTest: the stored result of an MCP handshake with a server (mcp_connection_tests).
 import type { ConnectionTestRow } from "../data/rows.ts";
+import { MODERN_VERSION } from "../mcp/modern.ts";
 import type { PROBE_ERROR_KINDS } from "../mcp/probe.ts";
 import { builder } from "./builder.ts";
 import { nodeIdEncoder } from "./ids.ts";
@@ -37,12 +38,21 @@ export const ConnectionErrorKindEnum = builder.enumType("ConnectionErrorKind", {
     TLS: { description: "The TLS handshake failed." },
     HTTP_STATUS: { description: "The server answered with an HTTP error status (see httpStatus)." },
     PROTOCOL: { description: "Something answered, but not a working MCP server." },
+    UNSUPPORTED_VERSION: { description: "A modern MCP server that supports none of the protocol versions this API speaks (its list is in `error`)." },
     NO_ENDPOINT: { description: "No endpoint could be built for the server (see MCPServer.endpointProblem)." },
     NOT_RUNNING: { description: "The server is not running; nothing was probed (testServerConnection with probe: true tries anyway)." },
   } satisfies Record<(typeof PROBE_ERROR_KINDS)[number], { description: string }>,
 });
 
 const TransportUsedEnum = builder.enumType("ConnectionTransport", { values: ["STREAMABLE_HTTP", "SSE"] as const });
+
+const ProtocolEraEnum = builder.enumType("ProtocolEra", {
+  description: "Which era of MCP the server spoke (see README, Testing a server's connection).",
+  values: {
+    MODERN: { description: "Revision 2026-07-28 or later: stateless, `server/discover`, version and identity on every request." },
+    LEGACY: { description: "Revision 2025-11-25 or earlier: an `initialize` handshake and a session." },
+  } as const,
+});
 
 export const ConnectionTestRef = builder.objectRef<ConnectionTestRow>("ConnectionTest").implement({
   description: "The outcome of an MCP handshake with a server.",
@@ -60,6 +70,12 @@ export const ConnectionTestRef = builder.objectRef<ConnectionTestRow>("Connectio
     tools: t.exposeStringList("tools", { description: "The names of the server's tools." }),
     timestamp: t.field({ type: "DateTime", resolve: (c) => c.testedAt }),
     protocolVersion: t.exposeString("protocolVersion", { nullable: true }),
+    era: t.field({
+      type: ProtocolEraEnum,
+      nullable: true,
+      description: "Follows from the protocol version that answered (revisions are dates); null when none did.",
+      resolve: (c) => (c.protocolVersion ? (c.protocolVersion >= MODERN_VERSION ? "MODERN" : "LEGACY") : null),
+    }),
     serverInfo: t.field({ type: ServerInfoRef, nullable: true, resolve: (c) => c.serverInfo }),
   }),
 });

@@ -5,7 +5,7 @@ import { encodeGlobalID } from "@pothos/plugin-relay";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
 import type { LiveFleet } from "../../src/live/fleet.ts";
-import { startHangingServer, startStreamableServer, type Running } from "../../src/demo/sample-servers.ts";
+import { startHangingServer, startModernServer, startStreamableServer, type Running } from "../../src/demo/sample-servers.ts";
 import { insertEnvironment, insertServer } from "../../fixtures/fleet.ts";
 import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
 import { subscribeWs, wsClient } from "../helpers/subscriptions.ts";
@@ -13,7 +13,7 @@ import { until } from "../helpers/wait.ts";
 import { sqlTargets } from "../helpers/targets.ts";
 
 const TEST = `mutation($id: ID!) { testServerConnection(id: $id) {
-  success error errorKind httpStatus latency transport endpoint capabilities tools protocolVersion serverInfo { name version } timestamp
+  success error errorKind httpStatus latency transport endpoint capabilities tools protocolVersion era serverInfo { name version } timestamp
   phases { name durationMs ok } } }`;
 
 describe.each(sqlTargets)("testServerConnection on $name", (target) => {
@@ -21,11 +21,13 @@ describe.each(sqlTargets)("testServerConnection on $name", (target) => {
   let close: () => Promise<void>;
   let mcp: Running;
   let hanging: Running;
+  let modern: Running;
   const ids: Record<string, string> = {};
 
   beforeAll(async () => {
     mcp = await startStreamableServer({ name: "weather" });
     hanging = await startHangingServer();
+    modern = await startModernServer({ name: "stateless" });
     const opened = await target.open();
     close = opened.close;
     const db = opened.db;
@@ -38,6 +40,13 @@ describe.each(sqlTargets)("testServerConnection on $name", (target) => {
       status: "running",
       heartbeatSecondsAgo: 1,
       portMapping: { container_port: 8080, host_port: mcp.port },
+    });
+    ids.modern = await insertServer(db, {
+      env,
+      name: "stateless",
+      status: "running",
+      heartbeatSecondsAgo: 1,
+      portMapping: { container_port: 8080, host_port: modern.port },
     });
     ids.hangs = await insertServer(db, {
       env,
@@ -61,6 +70,7 @@ describe.each(sqlTargets)("testServerConnection on $name", (target) => {
     await close?.();
     await mcp?.close();
     await hanging?.close();
+    await modern?.close();
   });
 
   it("runs a real MCP handshake against the server's endpoint, stores it and publishes it", async () => {
@@ -79,9 +89,10 @@ describe.each(sqlTargets)("testServerConnection on $name", (target) => {
       endpoint: `http://127.0.0.1:${mcp.port}/mcp`,
       tools: ["echo", "add"],
       serverInfo: { name: "weather", version: "1.2.3" },
+      era: "LEGACY",
     });
     expect(result.capabilities).toEqual(expect.arrayContaining(["prompts", "resources", "tools"]));
-    expect(result.phases.map((p: any) => p.name)).toEqual(["health", "initialize", "tools/list", "resources/list", "prompts/list", "ping"]);
+    expect(result.phases.map((p: any) => p.name)).toEqual(["health", "discover", "initialize", "tools/list", "resources/list", "prompts/list", "ping"]);
     expect(await sub.next()).toEqual({ connectionTested: { success: true, tools: ["echo", "add"] } });
 
     const history = await server.gql(`query($id: ID!) { server(id: $id) { lastConnectionTest { success timestamp } connectionTests(first: 5) { success } } }`, {
@@ -91,6 +102,19 @@ describe.each(sqlTargets)("testServerConnection on $name", (target) => {
     expect(history.body.data.server.connectionTests).toHaveLength(1);
     await sub.close();
     await client.dispose();
+  });
+
+  it("tests a server of the modern era (2026-07-28) with server/discover, and says which era answered", async () => {
+    const { body } = await server.gql(TEST, { id: ids.modern });
+    expect(body.errors).toBeUndefined();
+    expect(body.data.testServerConnection).toMatchObject({
+      success: true,
+      era: "MODERN",
+      protocolVersion: "2026-07-28",
+      serverInfo: { name: "stateless", version: "2.0.0" },
+      tools: ["echo"],
+    });
+    expect(body.data.testServerConnection.phases.map((p: any) => p.name)).toEqual(["health", "discover", "tools/list"]);
   });
 
   it("reports a server that never answers as TIMEOUT, within the configured deadline", async () => {

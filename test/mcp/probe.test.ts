@@ -3,7 +3,15 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { probeMcpServer } from "../../src/mcp/probe.ts";
-import { freePort, startHangingServer, startPlainHttpServer, startSseOnlyServer, startStreamableServer, type Running } from "../../src/demo/sample-servers.ts";
+import {
+  freePort,
+  startHangingServer,
+  startModernServer,
+  startPlainHttpServer,
+  startSseOnlyServer,
+  startStreamableServer,
+  type Running,
+} from "../../src/demo/sample-servers.ts";
 
 describe("probeMcpServer", () => {
   const running: Running[] = [];
@@ -12,6 +20,8 @@ describe("probeMcpServer", () => {
   let hanging: Running;
   let html: Running;
   let broken: Running;
+  let modern: Running;
+  let future: Running;
 
   beforeAll(async () => {
     running.push((streamable = await startStreamableServer({ name: "weather" })));
@@ -19,6 +29,8 @@ describe("probeMcpServer", () => {
     running.push((hanging = await startHangingServer()));
     running.push((html = await startPlainHttpServer(200)));
     running.push((broken = await startPlainHttpServer(500)));
+    running.push((modern = await startModernServer({ name: "stateless" })));
+    running.push((future = await startModernServer({ supported: ["2099-01-01"] })));
   });
   afterAll(async () => {
     await Promise.all(running.map((r) => r.close()));
@@ -37,8 +49,10 @@ describe("probeMcpServer", () => {
     });
     expect(r.capabilities).toEqual(expect.arrayContaining(["tools", "resources", "prompts"]));
     expect(r.protocolVersion).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    // server/discover first: the SDK's server is of the legacy era, so the handshake follows.
     expect(r.phases.map((p) => [p.name, p.ok])).toEqual([
       ["health", true],
+      ["discover", false],
       ["initialize", true],
       ["tools/list", true],
       ["resources/list", true],
@@ -46,6 +60,31 @@ describe("probeMcpServer", () => {
       ["ping", true],
     ]);
     expect(r.latencyMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it("speaks the modern era to a 2026-07-28 server: server/discover then tools/list, no handshake", async () => {
+    const r = await probeMcpServer(modern.url, { timeoutMs: 5000 });
+    expect(r).toMatchObject({
+      success: true,
+      errorKind: null,
+      transport: "STREAMABLE_HTTP",
+      protocolVersion: "2026-07-28",
+      serverInfo: { name: "stateless", version: "2.0.0" },
+      capabilities: ["tools"],
+      tools: ["echo"],
+    });
+    expect(r.phases.map((p) => [p.name, p.ok])).toEqual([
+      ["health", true],
+      ["discover", true],
+      ["tools/list", true],
+    ]);
+  });
+
+  it("says so when a modern server speaks none of our versions (-32022), without falling back to the handshake", async () => {
+    const r = await probeMcpServer(future.url, { timeoutMs: 5000 });
+    expect(r).toMatchObject({ success: false, errorKind: "UNSUPPORTED_VERSION" });
+    expect(r.error).toContain("2099-01-01");
+    expect(r.phases.map((p) => p.name)).toEqual(["health", "discover"]);
   });
 
   it("falls back to the older HTTP+SSE transport", async () => {

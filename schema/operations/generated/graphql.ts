@@ -78,7 +78,9 @@ export type ConnectionErrorKind =
   /** The server did not answer within the probe's deadline. */
   | 'TIMEOUT'
   /** The TLS handshake failed. */
-  | 'TLS';
+  | 'TLS'
+  /** A modern MCP server that supports none of the protocol versions this API speaks (its list is in `error`). */
+  | 'UNSUPPORTED_VERSION';
 
 export type ConnectionTransport =
   | 'SSE'
