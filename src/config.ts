@@ -87,6 +87,11 @@ const schema = z.object({
   DEV_AUTH: bool.default(false),
   MONITOR_INTERVAL_MS: int(0, 86_400_000).default(0),
   MONITOR_CONCURRENCY: int(1, 100).default(5),
+  PROBE_INTERVAL_MS: int(0, 86_400_000).default(0),
+  PROBE_CONCURRENCY: int(1, 256).default(8),
+  PROBE_START_BUDGET_MS: int(100, 600_000).default(60_000),
+  PROBE_SLOW_MS: int(1, 600_000).default(5000),
+  PROBE_FAILURES: int(1, 100).default(3),
   DTMA_TIMEOUT_MS: int(100, 120_000).default(10_000),
   DTMA_RETRIES: int(0, 5).default(2),
   METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
@@ -175,6 +180,13 @@ function toConfig(env: z.infer<typeof schema>) {
     /** Let connection tests and DTMA calls reach loopback, private and link-local addresses (demo, tests). */
     allowPrivateTargets: env.ALLOW_PRIVATE_TARGETS,
     monitor: { intervalMs: env.MONITOR_INTERVAL_MS, concurrency: env.MONITOR_CONCURRENCY },
+    /** The background prober (fleet/prober.ts) and the reachability axis it feeds (domain/reachability.ts). */
+    prober: {
+      intervalMs: env.PROBE_INTERVAL_MS,
+      concurrency: env.PROBE_CONCURRENCY,
+      startBudgetMs: env.PROBE_START_BUDGET_MS,
+      reachability: { slowMs: env.PROBE_SLOW_MS, failuresToUnreachable: env.PROBE_FAILURES },
+    },
     /** The replica bus (health-clock transitions and connection tests to the other replicas). */
     redis: env.REDIS_URL ? { url: env.REDIS_URL, channel: env.REDIS_CHANNEL, connectTimeoutMs: env.REDIS_CONNECT_TIMEOUT_MS } : undefined,
     dtma: {

@@ -11,6 +11,7 @@ import { createLogger, type Logger } from "./log.ts";
 import { startServer } from "./http/server.ts";
 import { announceAuth } from "./auth/dev.ts";
 import { Monitor } from "./fleet/monitor.ts";
+import { Prober } from "./fleet/prober.ts";
 import { operationDeps } from "./fleet/operations.ts";
 import { printedSchema } from "./schema/index.ts";
 
@@ -32,6 +33,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   const services = await openApp(config, logger, { graphiqlHeaders: await announceAuth(config, logger) });
   const app = await startServer(services);
   const monitor = startMonitor(services);
+  const prober = startProber(services);
   logger.info({ store: services.store.kind, live: !!services.live, url: app.url }, "mcp-fleet is serving");
   console.log(`\n  Dashboard: ${app.url.replace(/\/graphql$/, "/")}${config.graphiql ? `\n  GraphiQL:  ${app.url}` : ""}\n`);
   let stopping = false;
@@ -41,6 +43,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     logger.info({ signal }, "shutting down");
     (async () => {
       await monitor?.stop();
+      await prober?.stop();
       await app.close();
     })().then(
       () => process.exit(0),
@@ -65,6 +68,30 @@ function startMonitor({ config, store, dtma, logger }: Services): Monitor | unde
   monitor.start();
   logger.info({ intervalMs: config.monitor.intervalMs }, "background monitor on");
   return monitor;
+}
+
+function startProber({ config, store, logger, metrics, live }: Services): Prober | undefined {
+  if (config.prober.intervalMs <= 0) return undefined;
+  if (!store.capabilities.withLock) {
+    logger.warn("the background prober needs Postgres or the embedded database (it takes an advisory lock)");
+    return undefined;
+  }
+  const prober = new Prober(
+    {
+      store,
+      dtmaPort: config.dtmaPort,
+      allowPrivateTargets: config.allowPrivateTargets,
+      probeTimeoutMs: config.mcpProbeTimeoutMs,
+      historyLimit: config.connectionTestHistory,
+      logger,
+      onProbe: (result) => metrics.mcpProbe.observe({ outcome: result.success ? "ok" : (result.errorKind ?? "error") }, result.latencyMs / 1000),
+      onStored: (test) => live?.announceConnectionTest(test),
+    },
+    { ...config.prober, logger },
+  );
+  prober.start();
+  logger.info({ intervalMs: config.prober.intervalMs }, "background prober on");
+  return prober;
 }
 
 async function demo(logger: Logger) {

@@ -1,6 +1,7 @@
 // MCPServer: one row of account_tool_instances whose mcp_server_type is set; its status; and the
 // root fields that read servers (servers, server).
 import { buildEndpoint, endpointInput, type Endpoint } from "../domain/endpoint.ts";
+import { REACHABILITIES, reachabilityOf, type ReachabilityStatus } from "../domain/reachability.ts";
 import { serverStatus, type ServerStatus } from "../domain/status.ts";
 import type { ConnectionTestRow, EnvironmentColumn, EnvironmentRow, ServerColumn, ServerRow } from "../data/rows.ts";
 import { builder } from "./builder.ts";
@@ -49,6 +50,19 @@ const ENDPOINT = reads<ServerColumn, EnvironmentColumn>(
   ["public_ip_address"],
 );
 const NOTHING = reads([]);
+
+const ReachabilityEnum = builder.enumType("Reachability", { values: REACHABILITIES });
+
+const ReachabilityRef = builder.objectRef<ReachabilityStatus>("ServerReachability").implement({
+  description: "The reachability axis: does the MCP endpoint answer (see README, Active health).",
+  fields: (t) => ({
+    status: t.field({ type: ReachabilityEnum, resolve: (r) => r.status }),
+    lastProbeAt: t.expose("lastProbeAt", { type: "DateTime", nullable: true }),
+    latencyMs: t.exposeInt("latencyMs", { nullable: true, description: "The newest test's latency." }),
+    consecutiveFailures: t.exposeInt("consecutiveFailures"),
+    lastError: t.exposeString("lastError", { nullable: true, description: "The newest test's error, while it is failing." }),
+  }),
+});
 
 const then = <T, R>(value: T | Promise<T>, f: (v: T) => R): R | Promise<R> => (value instanceof Promise ? value.then(f) : f(value));
 
@@ -202,6 +216,20 @@ builder.node(ServerRef, {
         const test = await ctx.loaders.lastConnectionTest.load(s.id);
         chargeResponse(ctx, responseSize(test));
         return test;
+      },
+    }),
+    reachability: t.field({
+      ...NOTHING,
+      type: ReachabilityRef,
+      description:
+        "Whether the MCP endpoint answers, from the server's recent connection tests (the background prober's, PROBE_INTERVAL_MS, and anyone's): UNREACHABLE after PROBE_FAILURES (3) failures in a row, SLOW above PROBE_SLOW_MS (5 s), UNKNOWN before any test.",
+      resolve: async (s, _args, ctx) => {
+        // The same batch as connectionTests(first: 10): one statement for a page.
+        const tests = await ctx.loaders.keyed<ConnectionTestRow[]>("connectionTests:10", (ids) => ctx.store.connectionTestsOf(ids, 10)).load(s.id);
+        return reachabilityOf(
+          tests.map((t) => ({ success: t.success, latencyMs: t.latencyMs, error: t.error, testedAt: t.testedAt })),
+          ctx.config.prober.reachability,
+        );
       },
     }),
     connectionTests: t.field({

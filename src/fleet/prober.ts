@@ -1,0 +1,113 @@
+// The background prober (opt-in, PROBE_INTERVAL_MS): tests the MCP connection of every running
+// server once per interval, with jitter, a few at a time, on one replica at a time (an advisory
+// lock), and only servers whose last test is older than the interval, so several replicas probe
+// each server once per interval, not once each. The first probe after a (re)start gets a longer
+// budget (cold starts of servers with many tools take tens of seconds). Results go where every
+// connection test goes: the server's history (capped per server), connectionTested subscribers,
+// and the reachability axis (domain/reachability.ts).
+import type { ServerRow } from "../data/rows.ts";
+import { allPages, type StoreCapabilities } from "../data/store.ts";
+import { DEFAULT_THRESHOLDS } from "../domain/status.ts";
+import type { Logger } from "../log.ts";
+import { mapLimited } from "./concurrency.ts";
+import { testConnection, type TestConnectionDeps } from "./test-connection.ts";
+
+/** Arbitrary but fixed: the advisory lock every replica's prober competes for. */
+export const PROBER_LOCK_KEY = 0x6d6370; // "mcp"
+
+export interface ProberOptions {
+  intervalMs: number;
+  concurrency: number;
+  /** The budget of a server's first probe after it (re)started. */
+  startBudgetMs: number;
+  logger: Logger;
+  now?: () => number;
+}
+
+export interface ProbeRound {
+  ran: boolean;
+  probed: number;
+  failed: number;
+}
+
+export class Prober {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+  private readonly withLock: NonNullable<StoreCapabilities["withLock"]>;
+  private readonly now: () => number;
+
+  /** `deps.store` is the service role's: the prober sees every server. Needs an advisory lock. */
+  constructor(
+    private readonly deps: TestConnectionDeps,
+    private readonly options: ProberOptions,
+  ) {
+    const { withLock } = deps.store.capabilities;
+    if (!withLock) throw new Error("the background prober needs Postgres or the embedded database (it takes an advisory lock)");
+    this.withLock = withLock;
+    this.now = options.now ?? Date.now;
+  }
+
+  start(): void {
+    if (this.options.intervalMs <= 0) return;
+    const next = () => {
+      if (this.stopped) return;
+      // ±10% jitter: replicas started together do not knock at the lock at the same moment.
+      this.timer = setTimeout(
+        () => {
+          this.running = this.running
+            .then(() => this.runOnce())
+            .catch((error) => this.options.logger.warn({ err: String(error) }, "prober round failed"))
+            .finally(next);
+        },
+        this.options.intervalMs * (0.9 + Math.random() * 0.2),
+      );
+      this.timer.unref();
+    };
+    next();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running.catch(() => undefined);
+  }
+
+  /** One round; `ran` is false when another replica holds the lock. */
+  async runOnce(): Promise<ProbeRound> {
+    const round = { ran: false, probed: 0, failed: 0 };
+    round.ran = await this.withLock(PROBER_LOCK_KEY, async () => {
+      const servers = await this.runningServers();
+      const last = await this.deps.store.lastConnectionTests(servers.map((s) => s.id));
+      const now = this.now();
+      // Due: never tested, or tested longer ago than the interval (less the jitter).
+      const due = servers
+        .map((server, i) => ({ server, last: last[i] }))
+        .filter(({ last: test }) => !test || now - test.testedAt.getTime() >= this.options.intervalMs * 0.85);
+      await mapLimited(due, this.options.concurrency, async ({ server, last: test }) => {
+        const justStarted = server.lastStartedAt !== null && (!test || test.testedAt < server.lastStartedAt);
+        try {
+          const result = await testConnection({ ...this.deps, probeTimeoutMs: justStarted ? this.options.startBudgetMs : this.deps.probeTimeoutMs }, server.id);
+          round.probed++;
+          if (!result.success) round.failed++;
+        } catch (error) {
+          round.failed++;
+          this.options.logger.info({ server: server.id, err: (error as Error).message }, "prober: test failed");
+        }
+      });
+    });
+    return round;
+  }
+
+  private async runningServers(): Promise<ServerRow[]> {
+    const all: ServerRow[] = [];
+    for await (const page of allPages((after) => this.deps.store.listServers({ states: ["RUNNING"] }, { first: 500, after }, this.time())))
+      all.push(...page.rows);
+    return all;
+  }
+
+  private time() {
+    // Only the state filter applies, which does not depend on heartbeat thresholds.
+    return { now: new Date(this.now()), thresholds: DEFAULT_THRESHOLDS };
+  }
+}
