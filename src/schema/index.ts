@@ -11,6 +11,7 @@ import "./catalog.ts";
 import "./logs.ts";
 import "./summary.ts";
 import "./history.ts";
+import "./risk.ts";
 import "./subscriptions.ts";
 import "./mutations/test-connection.ts";
 import "./mutations/lifecycle.ts";

@@ -22,7 +22,7 @@ import { EndpointProblemEnum, InstallationStatusEnum, ServerHealthEnum, ServerSt
 // These run for every server of every page: they stay synchronous when the environment is
 // already loaded (as it is for a page), and create no named closures per call (tsx keeps
 // function names by wrapping each one created, which showed in profiles).
-function environmentOf(server: ServerRow, ctx: Context): EnvironmentRow | Promise<EnvironmentRow> {
+export function environmentOf(server: ServerRow, ctx: Context): EnvironmentRow | Promise<EnvironmentRow> {
   const onPage = ctx.loaders.pageEnvironments.get(server);
   if (onPage) return onPage;
   const loaded = ctx.loaders.environment.load(server.environmentId);

@@ -360,6 +360,21 @@ describe.each(sqlTargets)("read API on $name", (target) => {
     expect(one.servers.totalCount).toBe(2);
   });
 
+  it("warns early: a server that keeps changing status is at risk, with its reasons, from its stored history", async () => {
+    for (let i = 0; i < 4; i++) {
+      await db.query(
+        `INSERT INTO mcp_fleet_status_history (account_tool_instance_id, account_tool_environment_id, at, state, health, source)
+         VALUES ($1, $2, now() - make_interval(secs => $3), $4, 'UNKNOWN', 'DATABASE')`,
+        [ids.running, ids.env, i * 60, i % 2 ? "RUNNING" : "STOPPED"],
+      );
+    }
+    const { body } = await server.gql(`query($id: ID!) { server(id: $id) { risk { level reasons { kind level detail } } environment { risk { level } } } }`, {
+      id: ids.running,
+    });
+    expect(body.data.server.risk).toEqual({ level: "MEDIUM", reasons: [{ kind: "FLAPPING", level: "MEDIUM", detail: "4 status changes in 10 min" }] });
+    expect(body.data.server.environment.risk).toEqual({ level: "NONE" });
+  });
+
   it("refuses invalid filters with a clear error and keeps serving", async () => {
     const literal = await server.gql(`{ servers(filter: { states: [SLEEPING] }) { totalCount } }`);
     expect(codes(literal.body)).toEqual(["GRAPHQL_VALIDATION_FAILED"]);

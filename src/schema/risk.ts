@@ -1,0 +1,67 @@
+// Early warning on the schema: MCPServer.risk and Environment.risk, by the rules in
+// domain/risk.ts, from what a page already batches (history, connection tests, the droplet).
+import type { ConnectionTestRow, EnvironmentColumn, ServerColumn } from "../data/rows.ts";
+import type { StatusTransition } from "../data/store.ts";
+import { systemMetrics } from "../domain/metrics.ts";
+import { environmentRisk, RISK_LEVELS, RISK_REASONS, type Risk, type RiskReason, serverRisk } from "../domain/risk.ts";
+import { serverStatus } from "../domain/status.ts";
+import { builder } from "./builder.ts";
+import { environmentOf } from "./mcp-server.ts";
+import { EnvironmentRef, ServerRef } from "./refs.ts";
+import { reads } from "./selection.ts";
+
+const RiskLevelEnum = builder.enumType("RiskLevel", { values: RISK_LEVELS });
+const RiskReasonKindEnum = builder.enumType("RiskReasonKind", { values: RISK_REASONS });
+
+const RiskReasonRef = builder.objectRef<RiskReason>("RiskReason").implement({
+  fields: (t) => ({
+    kind: t.field({ type: RiskReasonKindEnum, resolve: (r) => r.kind }),
+    level: t.field({ type: RiskLevelEnum, resolve: (r) => r.level }),
+    detail: t.exposeString("detail"),
+  }),
+});
+
+const RiskRef = builder.objectRef<Risk>("Risk").implement({
+  description: "Early warning: the highest level among the reasons (rules in README, Active health).",
+  fields: (t) => ({
+    level: t.field({ type: RiskLevelEnum, resolve: (r) => r.level }),
+    reasons: t.field({ type: [RiskReasonRef], resolve: (r) => r.reasons }),
+  }),
+});
+
+/** Transitions looked at: enough for the longest window at any sane rate. */
+const HISTORY = 50;
+
+builder.objectField(ServerRef, "risk", (t) =>
+  t.field({
+    ...reads<ServerColumn, EnvironmentColumn>(
+      ["status_on_toolbox", "last_heartbeat_from_dtma", "last_started_at", "instance_error_message"],
+      ["dtma_health_details_json"],
+    ),
+    type: RiskRef,
+    description: "Early warning from flapping, restarts, late heartbeats, failing or slowing connection tests and the droplet's resources, as of this request.",
+    resolve: async (s, _args, ctx) => {
+      // Each batched for the whole page: one statement per kind.
+      const [history, tests, environment] = await Promise.all([
+        ctx.loaders.keyed<StatusTransition[]>(`statusHistory:${HISTORY}:`, (ids) => ctx.store.statusHistoryOf(ids, { first: HISTORY })).load(s.id),
+        ctx.loaders.keyed<ConnectionTestRow[]>("connectionTests:10", (ids) => ctx.store.connectionTestsOf(ids, 10)).load(s.id),
+        environmentOf(s, ctx),
+      ]);
+      const { state } = serverStatus(s, ctx.time.now, ctx.time.thresholds);
+      return serverRisk(
+        { state, lastHeartbeat: s.lastHeartbeat, history, tests, metrics: systemMetrics(environment.healthDetails) },
+        ctx.time.now,
+        ctx.time.thresholds,
+      );
+    },
+  }),
+);
+
+builder.objectField(EnvironmentRef, "risk", (t) =>
+  t.field({
+    ...reads<EnvironmentColumn>(["dtma_health_details_json"]),
+    type: RiskRef,
+    description: "Early warning from the droplet's CPU, memory and disk as its agent last reported them.",
+    resolve: (e) => environmentRisk(systemMetrics(e.healthDetails)),
+  }),
+);
