@@ -18,7 +18,10 @@ const SQL = `SELECT s.id, s.instance_name_on_toolbox, s.status_on_toolbox, s.las
 // degraded under 15, else (or never heard from) unhealthy; an errored one unhealthy.
 const RUNNING = "s.status_on_toolbox IN ('running', 'active')";
 const ERRORED = "s.status_on_toolbox IN ('error', 'error_install', 'error_uninstall', 'error_runtime')";
-const HEALTH_RANK = `CASE WHEN ${ERRORED} OR (${RUNNING} AND (s.last_heartbeat_from_dtma IS NULL OR s.last_heartbeat_from_dtma <= now() - interval '15 minutes')) THEN 0
+// A running server never heard from is UNKNOWN within 5 minutes of its start, then UNHEALTHY.
+const HEALTH_RANK = `CASE WHEN ${ERRORED} OR (${RUNNING} AND (s.last_heartbeat_from_dtma <= now() - interval '15 minutes'
+    OR (s.last_heartbeat_from_dtma IS NULL AND (s.last_started_at IS NULL OR s.last_started_at <= now() - interval '5 minutes')))) THEN 0
+  WHEN ${RUNNING} AND s.last_heartbeat_from_dtma IS NULL THEN 2
   WHEN ${RUNNING} AND s.last_heartbeat_from_dtma <= now() - interval '5 minutes' THEN 1 WHEN ${RUNNING} THEN 3 ELSE 2 END`;
 const HEALTH_NAMES = ["UNHEALTHY", "DEGRADED", "UNKNOWN", "HEALTHY"];
 const SUMMARY_SQL = `SELECT s.status_on_toolbox::text AS status, ${HEALTH_RANK} AS health, count(*)::int AS n

@@ -255,6 +255,14 @@ function healthSql(condition: HealthCondition, p: Params): string {
     const w = window.join(" AND ");
     parts.push(condition.orHeartbeatNull ? `(${w} OR s.last_heartbeat_from_dtma IS NULL)` : w);
   }
+  if (condition.heartbeatNull) parts.push("s.last_heartbeat_from_dtma IS NULL");
+  const started: string[] = [];
+  if (condition.startedAfter) started.push(`s.last_started_at > ${p.add(condition.startedAfter.toISOString())}::timestamptz`);
+  if (condition.startedAtOrBefore) started.push(`s.last_started_at <= ${p.add(condition.startedAtOrBefore.toISOString())}::timestamptz`);
+  if (started.length) {
+    const w = started.join(" AND ");
+    parts.push(condition.orStartedNull ? `(${w} OR s.last_started_at IS NULL)` : w);
+  }
   return `(${parts.join(" AND ")})`;
 }
 
@@ -460,13 +468,15 @@ export class SqlStore implements Store {
     // and health. Droplets by status and region, with their servers.
     const unhealthyAt = new Date(time.now.getTime() - time.thresholds.unhealthyAfterMs);
     const degradedAt = new Date(time.now.getTime() - time.thresholds.degradedAfterMs);
-    const age = `CASE WHEN s.last_heartbeat_from_dtma IS NULL THEN 0 WHEN s.last_heartbeat_from_dtma <= ${p.add(unhealthyAt.toISOString())}::timestamptz THEN 1
-      WHEN s.last_heartbeat_from_dtma <= ${p.add(degradedAt.toISOString())}::timestamptz THEN 2 ELSE 3 END`;
+    const degraded = p.add(degradedAt.toISOString());
+    const age = `CASE WHEN s.last_heartbeat_from_dtma IS NULL THEN (CASE WHEN s.last_started_at > ${degraded}::timestamptz THEN 4 ELSE 0 END)
+      WHEN s.last_heartbeat_from_dtma <= ${p.add(unhealthyAt.toISOString())}::timestamptz THEN 1
+      WHEN s.last_heartbeat_from_dtma <= ${degraded}::timestamptz THEN 2 ELSE 3 END`;
     const envWhere = ["true"];
     if (filter.ownerId) envWhere.push(`e.user_id = ${p.add(filter.ownerId)}::uuid`);
     if (filter.environmentIds) envWhere.push(`e.id = ANY(${p.add(filter.environmentIds)}::uuid[])`);
     const [row] = await this.db.query<{
-      servers: Array<{ status: string; age: 0 | 1 | 2 | 3; n: number }> | null;
+      servers: Array<{ status: string; age: 0 | 1 | 2 | 3 | 4; n: number }> | null;
       envs: Array<{ status: string; region: string; n: number; servers: number }> | null;
     }>(
       `SELECT (SELECT json_agg(x) FROM (
@@ -478,8 +488,9 @@ export class SqlStore implements Store {
                  WHERE ${envWhere.join(" AND ")} GROUP BY 1, 2) x) AS envs`,
       p.values,
     );
-    // A heartbeat standing for each age group: never, as old as unhealthy, as old as degraded, fresh.
-    const heartbeatOf = [null, unhealthyAt, degradedAt, time.now];
+    // A heartbeat standing for each age group: never, as old as unhealthy, as old as degraded,
+    // fresh; and never, but started within the grace (UNKNOWN, not UNHEALTHY).
+    const heartbeatOf = [null, unhealthyAt, degradedAt, time.now, null];
     const byState = Object.fromEntries(SERVER_STATES.map((state) => [state, 0])) as FleetSummary["byState"];
     const byHealth = Object.fromEntries(SERVER_HEALTHS.map((health) => [health, 0])) as FleetSummary["byHealth"];
     let servers = 0;
@@ -487,7 +498,7 @@ export class SqlStore implements Store {
       const state = stateOf(group.status);
       servers += group.n;
       byState[state] += group.n;
-      byHealth[healthOf(state, heartbeatOf[group.age], time.now, time.thresholds)] += group.n;
+      byHealth[healthOf(state, heartbeatOf[group.age], time.now, time.thresholds, group.age === 4 ? time.now : null)] += group.n;
     }
     const envs = row.envs ?? [];
     const regions = new Map<string, { region: string; servers: number; environments: number }>();

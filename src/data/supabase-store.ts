@@ -92,7 +92,13 @@ function healthTree(c: HealthCondition): string {
   const window: string[] = [];
   if (c.heartbeatAfter) window.push(`last_heartbeat_from_dtma.gt.${quote(c.heartbeatAfter.toISOString())}`);
   if (c.heartbeatAtOrBefore) window.push(`last_heartbeat_from_dtma.lte.${quote(c.heartbeatAtOrBefore.toISOString())}`);
-  if (window.length) parts.push(c.orHeartbeatNull ? `or(${window.join(",")},last_heartbeat_from_dtma.is.null)` : window.join(","));
+  const all = (conditions: string[]) => (conditions.length > 1 ? `and(${conditions.join(",")})` : conditions[0]);
+  if (window.length) parts.push(c.orHeartbeatNull ? `or(${all(window)},last_heartbeat_from_dtma.is.null)` : window.join(","));
+  if (c.heartbeatNull) parts.push("last_heartbeat_from_dtma.is.null");
+  const started: string[] = [];
+  if (c.startedAfter) started.push(`last_started_at.gt.${quote(c.startedAfter.toISOString())}`);
+  if (c.startedAtOrBefore) started.push(`last_started_at.lte.${quote(c.startedAtOrBefore.toISOString())}`);
+  if (started.length) parts.push(c.orStartedNull ? `or(${all(started)},last_started_at.is.null)` : started.join(","));
   return `and(${parts.join(",")})`;
 }
 

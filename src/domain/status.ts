@@ -149,14 +149,24 @@ export function installationStatusesFor(state: ServerState): InstallationStatus[
   return INSTALLATION_STATUSES.filter((s) => STATE_OF[s] === state);
 }
 
-/** The health of a server. Only a running server's health depends on heartbeat age. */
-export function healthOf(state: ServerState, lastHeartbeat: Date | null, now: Date, thresholds: HeartbeatThresholds = DEFAULT_THRESHOLDS): ServerHealth {
+/**
+ * The health of a server. Only a running server's health depends on heartbeat age. A running
+ * server not yet heard from is UNKNOWN while it started less than `degradedAfterMs` ago (just
+ * deployed or started: its agent has not reported yet), and UNHEALTHY after that (as upstream).
+ */
+export function healthOf(
+  state: ServerState,
+  lastHeartbeat: Date | null,
+  now: Date,
+  thresholds: HeartbeatThresholds = DEFAULT_THRESHOLDS,
+  lastStartedAt: Date | null = null,
+): ServerHealth {
   switch (state) {
     case "ERROR":
       return "UNHEALTHY";
     case "RUNNING": {
-      // Running, but never heard from: as upstream, that is not healthy.
-      if (!lastHeartbeat) return "UNHEALTHY";
+      // Running, but never heard from: UNKNOWN within the start grace, then (as upstream) not healthy.
+      if (!lastHeartbeat) return startedWithinGrace(lastStartedAt, now, thresholds) ? "UNKNOWN" : "UNHEALTHY";
       const age = now.getTime() - lastHeartbeat.getTime();
       if (age < thresholds.degradedAfterMs) return "HEALTHY";
       if (age < thresholds.unhealthyAfterMs) return "DEGRADED";
@@ -167,16 +177,25 @@ export function healthOf(state: ServerState, lastHeartbeat: Date | null, now: Da
   }
 }
 
+const startedWithinGrace = (lastStartedAt: Date | null, now: Date, thresholds: HeartbeatThresholds) =>
+  lastStartedAt !== null && now.getTime() - lastStartedAt.getTime() < thresholds.degradedAfterMs;
+
 /**
  * One disjunct of a health filter, as data (SQL is built in data/): rows whose status is one of
  * `statuses` and, when given, whose heartbeat falls in the window. `heartbeatAfter` is exclusive
  * (heartbeat > t); `heartbeatAtOrBefore` inclusive; `orHeartbeatNull` also admits a null heartbeat.
+ * `heartbeatNull` admits only a null heartbeat, with the start (last_started_at) in its own window
+ * the same way (`orStartedNull` also admitting a null start).
  */
 export interface HealthCondition {
   statuses: InstallationStatus[];
   heartbeatAfter?: Date;
   heartbeatAtOrBefore?: Date;
   orHeartbeatNull?: boolean;
+  heartbeatNull?: boolean;
+  startedAfter?: Date;
+  startedAtOrBefore?: Date;
+  orStartedNull?: boolean;
 }
 
 /** The rows that have `health` at `now`, expressed so a store can filter (and page) in its query. */
@@ -190,9 +209,16 @@ export function healthConditions(health: ServerHealth, now: Date, thresholds: He
     case "DEGRADED":
       return [{ statuses: running, heartbeatAfter: unhealthyAt, heartbeatAtOrBefore: degradedAt }];
     case "UNHEALTHY":
-      return [{ statuses: installationStatusesFor("ERROR") }, { statuses: running, heartbeatAtOrBefore: unhealthyAt, orHeartbeatNull: true }];
+      return [
+        { statuses: installationStatusesFor("ERROR") },
+        { statuses: running, heartbeatAtOrBefore: unhealthyAt },
+        { statuses: running, heartbeatNull: true, startedAtOrBefore: degradedAt, orStartedNull: true },
+      ];
     case "UNKNOWN":
-      return [{ statuses: INSTALLATION_STATUSES.filter((s) => !["RUNNING", "ERROR"].includes(STATE_OF[s])) }];
+      return [
+        { statuses: INSTALLATION_STATUSES.filter((s) => !["RUNNING", "ERROR"].includes(STATE_OF[s])) },
+        { statuses: running, heartbeatNull: true, startedAfter: degradedAt },
+      ];
   }
 }
 
@@ -218,7 +244,7 @@ export function serverStatus(input: ServerStatusInput, now: Date, thresholds: He
   const state = stateOf(input.status);
   return {
     state,
-    health: healthOf(state, input.lastHeartbeat, now, thresholds),
+    health: healthOf(state, input.lastHeartbeat, now, thresholds, input.lastStartedAt),
     uptimeSeconds: state === "RUNNING" ? secondsSince(input.lastStartedAt, now) : null,
     lastStarted: input.lastStartedAt,
     lastError: input.errorMessage || null,
@@ -236,16 +262,31 @@ function secondsSince(since: Date | null, now: Date): number | null {
  */
 export function healthCrossings(since: Date, now: Date, thresholds: HeartbeatThresholds = DEFAULT_THRESHOLDS): HealthCondition[] {
   const running = installationStatusesFor("RUNNING");
-  return [thresholds.degradedAfterMs, thresholds.unhealthyAfterMs].map((after) => ({
-    statuses: running,
-    heartbeatAfter: new Date(since.getTime() - after),
-    heartbeatAtOrBefore: new Date(now.getTime() - after),
-  }));
+  const window = (after: number) => ({ after: new Date(since.getTime() - after), atOrBefore: new Date(now.getTime() - after) });
+  const crossings: HealthCondition[] = [thresholds.degradedAfterMs, thresholds.unhealthyAfterMs].map((after) => {
+    const w = window(after);
+    return { statuses: running, heartbeatAfter: w.after, heartbeatAtOrBefore: w.atOrBefore };
+  });
+  // A server never heard from leaves its start grace (UNKNOWN to UNHEALTHY).
+  const grace = window(thresholds.degradedAfterMs);
+  crossings.push({ statuses: running, heartbeatNull: true, startedAfter: grace.after, startedAtOrBefore: grace.atOrBefore });
+  return crossings;
 }
 
 /** When the health of a running server will next change with time alone, or null if never. */
-export function nextHealthChange(state: ServerState, lastHeartbeat: Date | null, now: Date, thresholds: HeartbeatThresholds = DEFAULT_THRESHOLDS): Date | null {
-  if (state !== "RUNNING" || !lastHeartbeat) return null;
+export function nextHealthChange(
+  state: ServerState,
+  lastHeartbeat: Date | null,
+  now: Date,
+  thresholds: HeartbeatThresholds = DEFAULT_THRESHOLDS,
+  lastStartedAt: Date | null = null,
+): Date | null {
+  if (state !== "RUNNING") return null;
+  if (!lastHeartbeat) {
+    // Never heard from: the start grace ends (UNKNOWN to UNHEALTHY).
+    if (!startedWithinGrace(lastStartedAt, now, thresholds)) return null;
+    return new Date((lastStartedAt as Date).getTime() + thresholds.degradedAfterMs);
+  }
   for (const after of [thresholds.degradedAfterMs, thresholds.unhealthyAfterMs]) {
     const at = lastHeartbeat.getTime() + after;
     if (at > now.getTime()) return new Date(at);

@@ -93,7 +93,8 @@ describe.each(targets)("store contract on $name", (target) => {
     ids.healthy = await f.server({ env: ids.envA, name: "healthy", status: "running", heartbeatSecondsAgo: 10, startedSecondsAgo: 100 });
     ids.degraded = await f.server({ env: ids.envA, name: "degraded", status: "active", heartbeatSecondsAgo: 6 * 60, startedSecondsAgo: 5000 });
     ids.stale = await f.server({ env: ids.envA, name: "stale", status: "running", heartbeatSecondsAgo: 20 * 60, startedSecondsAgo: 300 });
-    ids.never = await f.server({ env: ids.envB, name: "never", status: "running", heartbeatSecondsAgo: null });
+    // Never heard from, started an hour ago: past its start grace, so UNHEALTHY.
+    ids.never = await f.server({ env: ids.envB, name: "never", status: "running", heartbeatSecondsAgo: null, startedSecondsAgo: 3600 });
     ids.broken = await f.server({ env: ids.envB, name: "broken", status: "error_runtime", error: "exit 1", startedSecondsAgo: 50 });
     ids.stopped = await f.server({ env: ids.envB, name: "Stopped_100%", status: "stopped" });
     ids.unnamed = await f.server({ env: ids.envB, name: null, status: "deploying" });
@@ -143,7 +144,7 @@ describe.each(targets)("store contract on $name", (target) => {
   const SERVER_ORDERS: Array<[ServerOrderField, ((row: ServerRow, now: Date) => number | string | null) | null]> = [
     ["NAME", (r) => r.name],
     ["STATE", (r) => SERVER_STATE_SEVERITY.indexOf(stateOf(r.status))],
-    ["HEALTH", (r, now) => SERVER_HEALTH_SEVERITY.indexOf(healthOf(stateOf(r.status), r.lastHeartbeat, now))],
+    ["HEALTH", (r, now) => SERVER_HEALTH_SEVERITY.indexOf(healthOf(stateOf(r.status), r.lastHeartbeat, now, DEFAULT_THRESHOLDS, r.lastStartedAt))],
     ["LAST_HEARTBEAT", (r) => r.lastHeartbeat?.getTime() ?? null],
     // Uptime ascending: the latest start first; only running servers have one.
     ["UPTIME", (r) => (stateOf(r.status) === "RUNNING" && r.lastStartedAt ? -r.lastStartedAt.getTime() : null)],
@@ -221,6 +222,14 @@ describe.each(targets)("store contract on $name", (target) => {
     expect(names((await store.listServers({ healths: ["DEGRADED"] }, { first: 50 }, t)).rows)).toEqual(["degraded"]);
     expect(names((await store.listServers({ healths: ["UNHEALTHY"] }, { first: 50 }, t)).rows)).toEqual(["broken", "never", "stale"]);
     expect(names((await store.listServers({ healths: ["UNKNOWN"] }, { first: 50 }, t)).rows)).toEqual(["Stopped_100%", null]);
+  });
+
+  it("counts a running server not yet heard from as UNKNOWN within its start grace, UNHEALTHY after, in the query", async () => {
+    const t = time();
+    const inGrace = { now: new Date(Date.now() - 3595_000 + 60_000), thresholds: DEFAULT_THRESHOLDS }; // a minute after its start
+    expect(names((await store.listServers({ healths: ["UNKNOWN"] }, { first: 50 }, inGrace)).rows)).toContain("never");
+    expect(names((await store.listServers({ healths: ["UNHEALTHY"] }, { first: 50 }, inGrace)).rows)).not.toContain("never");
+    expect(names((await store.listServers({ healths: ["UNHEALTHY"] }, { first: 50 }, t)).rows)).toContain("never");
   });
 
   it("sees a server degrade as time passes, without any write", async () => {

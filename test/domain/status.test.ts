@@ -1,10 +1,13 @@
 import { describe, expect, it } from "vitest";
 import {
+  DEFAULT_THRESHOLDS,
   DOCKER_STATES,
   INSTALLATION_STATUSES,
   SERVER_HEALTHS,
   healthConditions,
+  healthCrossings,
   healthOf,
+  nextHealthChange,
   installationStatusesFor,
   serverStatus,
   stateOf,
@@ -102,22 +105,45 @@ describe("healthOf", () => {
 });
 
 describe("healthConditions agree with healthOf", () => {
-  function matches(c: HealthCondition, status: string, hb: Date | null): boolean {
+  // The conditions evaluated in JS the way the stores evaluate them in SQL and PostgREST.
+  function inWindow(value: Date | null, after: Date | undefined, atOrBefore: Date | undefined, orNull: boolean | undefined): boolean {
+    if (after === undefined && atOrBefore === undefined) return true;
+    if (value === null) return !!orNull;
+    return (!after || value > after) && (!atOrBefore || value <= atOrBefore);
+  }
+  function matches(c: HealthCondition, status: string, hb: Date | null, started: Date | null): boolean {
     if (!c.statuses.includes(status as never)) return false;
-    const windowed = c.heartbeatAfter !== undefined || c.heartbeatAtOrBefore !== undefined;
-    if (!windowed) return true;
-    if (hb === null) return !!c.orHeartbeatNull;
-    return (!c.heartbeatAfter || hb > c.heartbeatAfter) && (!c.heartbeatAtOrBefore || hb <= c.heartbeatAtOrBefore);
+    if (c.heartbeatNull && hb !== null) return false;
+    return inWindow(hb, c.heartbeatAfter, c.heartbeatAtOrBefore, c.orHeartbeatNull) && inWindow(started, c.startedAfter, c.startedAtOrBefore, c.orStartedNull);
   }
   const heartbeats = [null, ago(0), ago(5 * MIN - 1), ago(5 * MIN), ago(5 * MIN + 1), ago(15 * MIN - 1), ago(15 * MIN), ago(15 * MIN + 1), ago(60 * MIN)];
-  it("puts every (status, heartbeat) in exactly the health healthOf gives it", () => {
+  const starts = [null, ago(0), ago(5 * MIN - 1), ago(5 * MIN), ago(5 * MIN + 1), ago(60 * MIN)];
+  it("puts every (status, heartbeat, start) in exactly the health healthOf gives it", () => {
     for (const status of INSTALLATION_STATUSES) {
       for (const hb of heartbeats) {
-        const expected = healthOf(stateOf(status), hb, NOW);
-        const found = SERVER_HEALTHS.filter((h: ServerHealth) => healthConditions(h, NOW).some((c) => matches(c, status, hb)));
-        expect(found, `${status} @ ${hb?.toISOString()}`).toEqual([expected]);
+        for (const started of starts) {
+          const expected = healthOf(stateOf(status), hb, NOW, DEFAULT_THRESHOLDS, started);
+          const found = SERVER_HEALTHS.filter((h: ServerHealth) => healthConditions(h, NOW).some((c) => matches(c, status, hb, started)));
+          expect(found, `${status} @ ${hb?.toISOString()} started ${started?.toISOString()}`).toEqual([expected]);
+        }
       }
     }
+  });
+
+  it("gives a running server never heard from UNKNOWN within 5 minutes of its start, then UNHEALTHY, and says when it turns", () => {
+    expect(healthOf("RUNNING", null, NOW, DEFAULT_THRESHOLDS, ago(5 * MIN - 1))).toBe("UNKNOWN");
+    expect(healthOf("RUNNING", null, NOW, DEFAULT_THRESHOLDS, ago(5 * MIN))).toBe("UNHEALTHY");
+    expect(healthOf("RUNNING", null, NOW, DEFAULT_THRESHOLDS, null)).toBe("UNHEALTHY");
+    expect(nextHealthChange("RUNNING", null, NOW, DEFAULT_THRESHOLDS, ago(MIN))).toEqual(new Date(NOW.getTime() + 4 * MIN));
+    expect(nextHealthChange("RUNNING", null, NOW, DEFAULT_THRESHOLDS, ago(5 * MIN))).toBeNull();
+  });
+
+  it("finds a server leaving its start grace among the time crossings", () => {
+    const since = ago(MIN);
+    const crossed = (started: Date) => healthCrossings(since, NOW).some((c) => matches(c, "running", null, started));
+    expect(crossed(ago(5 * MIN + 30_000))).toBe(true); // its grace ended 30 s ago, after `since`
+    expect(crossed(ago(7 * MIN))).toBe(false); // ended before `since`
+    expect(crossed(ago(4 * MIN))).toBe(false); // not yet
   });
 });
 

@@ -114,4 +114,21 @@ describe.each(sqlTargets)("status history on $name", (target) => {
     await db.query("UPDATE account_tool_environments SET status = 'active' WHERE id = $1", [ids.env]);
     await until(async () => (await droplet()) === "active:DATABASE", "the plain write after it");
   });
+
+  it("shows a just-started server never heard from as UNKNOWN, and records it turning UNHEALTHY when its start grace ends", async () => {
+    const fresh = await insertServer(db, { env: ids.env, name: "fresh", status: "running", heartbeatSecondsAgo: null });
+    const { body } = await replicas[0].gql(`query($id: ID!) { server(id: $id) { status { state health } } }`, { id: fresh });
+    expect(body.data.server.status).toEqual({ state: "RUNNING", health: "UNKNOWN" });
+    const [{ started }] = await db.query<{ started: Date }>("SELECT last_started_at AS started FROM account_tool_instances WHERE id = $1", [fresh]);
+    const turned = async () =>
+      db.query<{ at: Date; previous_health: string | null; health: string; source: string }>(
+        "SELECT at, previous_health, health, source FROM mcp_fleet_status_history WHERE account_tool_instance_id = $1 AND source = 'HEALTH_CLOCK'",
+        [fresh],
+      );
+    await until(async () => (await turned()).length >= 1, "the end of its start grace", 8000);
+    const [entry] = await turned();
+    expect(entry).toMatchObject({ previous_health: "UNKNOWN", health: "UNHEALTHY", source: "HEALTH_CLOCK" });
+    // At the grace's own moment (HEARTBEAT_DEGRADED_AFTER_MS after the start), whichever replica saw it.
+    expect(new Date(entry.at).getTime()).toBe(new Date(started).getTime() + 1500);
+  });
 });
