@@ -368,6 +368,33 @@ export function toCatalogToolRow(r: Raw): CatalogToolRow {
   };
 }
 
+/** A status transition as a row of mcp_fleet_status_history (without its id). */
+export function statusTransitionValues(t: StatusTransition) {
+  return {
+    account_tool_instance_id: t.serverId,
+    account_tool_environment_id: t.environmentId,
+    user_id: t.userId,
+    at: t.at.toISOString(),
+    previous_state: t.previous?.state ?? null,
+    previous_health: t.previous?.health ?? null,
+    state: t.current.state,
+    health: t.current.health,
+    source: t.source,
+  };
+}
+
+/** A droplet's status change as a row of mcp_fleet_environment_history (without its id). */
+export function environmentTransitionValues(t: EnvironmentTransition) {
+  return {
+    account_tool_environment_id: t.environmentId,
+    user_id: t.userId,
+    at: t.at.toISOString(),
+    previous_status: t.previousStatus,
+    status: t.status,
+    source: t.source,
+  };
+}
+
 /** A row of mcp_fleet_status_history. */
 export function toStatusTransition(r: Raw): StatusTransition {
   return {

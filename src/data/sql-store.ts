@@ -27,6 +27,8 @@ import {
   toEnvironmentTransition,
   toStatusTransition,
   historyArgs,
+  statusTransitionValues,
+  environmentTransitionValues,
   toEnvironmentRow,
   serverColumns,
   toRemovedServer,
@@ -680,36 +682,19 @@ export class SqlStore implements Store {
   }
 
   async recordHistory(servers: StatusTransition[], environments: EnvironmentTransition[], keepDays: number) {
-    const serverRows = servers.map((t) => ({
-      server_id: t.serverId,
-      environment_id: t.environmentId,
-      user_id: t.userId,
-      at: t.at.toISOString(),
-      previous_state: t.previous?.state ?? null,
-      previous_health: t.previous?.health ?? null,
-      state: t.current.state,
-      health: t.current.health,
-      source: t.source,
-    }));
-    const environmentRows = environments.map((t) => ({
-      environment_id: t.environmentId,
-      user_id: t.userId,
-      at: t.at.toISOString(),
-      previous_status: t.previousStatus,
-      status: t.status,
-      source: t.source,
-    }));
+    const serverRows = servers.map(statusTransitionValues);
+    const environmentRows = environments.map(environmentTransitionValues);
     // One statement: both inserts (a copy another replica wrote first is skipped) and the pruning.
     await this.db.query(
       `WITH s AS (
          INSERT INTO mcp_fleet_status_history (account_tool_instance_id, account_tool_environment_id, user_id, at, previous_state, previous_health, state, health, source)
-         SELECT server_id, environment_id, user_id, at, previous_state, previous_health, state, health, source FROM json_to_recordset($1::json)
-           AS r(server_id uuid, environment_id uuid, user_id uuid, at timestamptz, previous_state text, previous_health text, state text, health text, source text)
+         SELECT account_tool_instance_id, account_tool_environment_id, user_id, at, previous_state, previous_health, state, health, source FROM json_to_recordset($1::json)
+           AS r(account_tool_instance_id uuid, account_tool_environment_id uuid, user_id uuid, at timestamptz, previous_state text, previous_health text, state text, health text, source text)
          ON CONFLICT ON CONSTRAINT uq_mcp_fleet_status_history DO NOTHING RETURNING 1),
        e AS (
          INSERT INTO mcp_fleet_environment_history (account_tool_environment_id, user_id, at, previous_status, status, source)
-         SELECT environment_id, user_id, at, previous_status, status, source FROM json_to_recordset($2::json)
-           AS r(environment_id uuid, user_id uuid, at timestamptz, previous_status text, status text, source text)
+         SELECT account_tool_environment_id, user_id, at, previous_status, status, source FROM json_to_recordset($2::json)
+           AS r(account_tool_environment_id uuid, user_id uuid, at timestamptz, previous_status text, status text, source text)
          ON CONFLICT ON CONSTRAINT uq_mcp_fleet_environment_history DO NOTHING RETURNING 1),
        ps AS (DELETE FROM mcp_fleet_status_history WHERE at < now() - make_interval(days => $3::int) RETURNING 1),
        pe AS (DELETE FROM mcp_fleet_environment_history WHERE at < now() - make_interval(days => $3::int) RETURNING 1)

@@ -35,6 +35,8 @@ import {
   toEnvironmentTransition,
   toStatusTransition,
   historyArgs,
+  statusTransitionValues,
+  environmentTransitionValues,
   toServerRow,
   type ConnectionTestRow,
   type EnvironmentRow,
@@ -708,31 +710,14 @@ export class SupabaseStore implements Store {
     const cutoff = new Date(Date.now() - keepDays * 86_400_000).toISOString();
     const writes: Promise<unknown>[] = [];
     if (servers.length) {
-      const rows = servers.map((t) => ({
-        account_tool_instance_id: t.serverId,
-        account_tool_environment_id: t.environmentId,
-        user_id: t.userId,
-        at: t.at.toISOString(),
-        previous_state: t.previous?.state ?? null,
-        previous_health: t.previous?.health ?? null,
-        state: t.current.state,
-        health: t.current.health,
-        source: t.source,
-      }));
+      const rows = servers.map(statusTransitionValues);
       writes.push(
         this.run(this.client.from("mcp_fleet_status_history").upsert(rows, { onConflict: "account_tool_instance_id,at,state,health", ignoreDuplicates: true })),
         this.run(this.client.from("mcp_fleet_status_history").delete().lt("at", cutoff)),
       );
     }
     if (environments.length) {
-      const rows = environments.map((t) => ({
-        account_tool_environment_id: t.environmentId,
-        user_id: t.userId,
-        at: t.at.toISOString(),
-        previous_status: t.previousStatus,
-        status: t.status,
-        source: t.source,
-      }));
+      const rows = environments.map(environmentTransitionValues);
       writes.push(
         this.run(
           this.client.from("mcp_fleet_environment_history").upsert(rows, { onConflict: "account_tool_environment_id,at,status", ignoreDuplicates: true }),
