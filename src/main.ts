@@ -12,6 +12,7 @@ import { startServer } from "./http/server.ts";
 import { announceAuth } from "./auth/dev.ts";
 import { Monitor } from "./fleet/monitor.ts";
 import { Prober } from "./fleet/prober.ts";
+import { connectionTestDeps } from "./fleet/test-connection.ts";
 import { operationDeps } from "./fleet/operations.ts";
 import { printedSchema } from "./schema/index.ts";
 
@@ -76,19 +77,7 @@ function startProber({ config, store, logger, metrics, live }: Services): Prober
     logger.warn("the background prober needs Postgres or the embedded database (it takes an advisory lock)");
     return undefined;
   }
-  const prober = new Prober(
-    {
-      store,
-      dtmaPort: config.dtmaPort,
-      allowPrivateTargets: config.allowPrivateTargets,
-      probeTimeoutMs: config.mcpProbeTimeoutMs,
-      historyLimit: config.connectionTestHistory,
-      logger,
-      onProbe: (result) => metrics.mcpProbe.observe({ outcome: result.success ? "ok" : (result.errorKind ?? "error") }, result.latencyMs / 1000),
-      onStored: (test) => live?.announceConnectionTest(test),
-    },
-    { ...config.prober, logger },
-  );
+  const prober = new Prober(connectionTestDeps({ store, config, logger, metrics, live }), { ...config.prober, logger });
   prober.start();
   logger.info({ intervalMs: config.prober.intervalMs }, "background prober on");
   return prober;

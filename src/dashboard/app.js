@@ -403,7 +403,6 @@ function sseClient(onLost, onBack) {
     headers: () => authHeaders(),
     retryAttempts: Number.POSITIVE_INFINITY,
     on: { connected: onBack },
-    onMessage: undefined,
     retry: async (retries) => {
       onLost();
       await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 500 * 2 ** retries)));

@@ -1,7 +1,10 @@
 // Testing a server's connection: a real MCP handshake with its endpoint (mcp/probe.ts), stored in
 // its history and announced to connectionTested subscribers.
 import type { ConnectionTestRow } from "../data/rows.ts";
+import type { Config } from "../config.ts";
 import type { Store } from "../data/store.ts";
+import type { LiveFleet } from "../live/fleet.ts";
+import type { Metrics } from "../metrics.ts";
 import { buildEndpoint, endpointInput, outboundRefusal } from "../domain/endpoint.ts";
 import { stateOf } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
@@ -25,6 +28,27 @@ export interface TestConnectionDeps {
   onProbe?: (result: ProbeResult) => void;
   /** Told of every stored result (the live fleet publishes it). */
   onStored?: (test: ConnectionTestRow) => void;
+}
+
+/**
+ * What a connection test needs, from the app's parts: a request's (its viewer's store), or the
+ * service role's for the background prober.
+ */
+export function connectionTestDeps(
+  parts: { store: Store; config: Config; logger: Logger; metrics: Metrics; live: LiveFleet | undefined },
+  probeAnyway = false,
+): TestConnectionDeps {
+  return {
+    store: parts.store,
+    dtmaPort: parts.config.dtmaPort,
+    allowPrivateTargets: parts.config.allowPrivateTargets,
+    probeTimeoutMs: parts.config.mcpProbeTimeoutMs,
+    historyLimit: parts.config.connectionTestHistory,
+    probeAnyway,
+    logger: parts.logger,
+    onProbe: (result) => parts.metrics.mcpProbe.observe({ outcome: result.success ? "ok" : (result.errorKind ?? "error") }, result.latencyMs / 1000),
+    onStored: (test) => parts.live?.announceConnectionTest(test),
+  };
 }
 
 export async function testConnection(deps: TestConnectionDeps, serverId: string): Promise<ConnectionTestRow> {

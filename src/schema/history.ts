@@ -1,6 +1,7 @@
 // Status history: what happened to a server (or droplet), newest first, batched for a whole page.
 import type { EnvironmentTransition, StatusTransition } from "../data/store.ts";
 import { builder } from "./builder.ts";
+import type { Context } from "./context.ts";
 import { ServerHealthEnum, ServerStateEnum } from "./enums.ts";
 import { badInput } from "./errors.ts";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
@@ -43,6 +44,13 @@ const historyArgs = (first: number | null | undefined) => {
   return n;
 };
 
+/** A server's newest transitions: one statement for every server of the response that asks the same. */
+export function serverHistory(ctx: Context, serverId: string, first: number, before?: Date): Promise<StatusTransition[]> {
+  return ctx.loaders
+    .keyed<StatusTransition[]>(`statusHistory:${first}:${before?.toISOString() ?? ""}`, (ids) => ctx.store.statusHistoryOf(ids, { first, before }))
+    .load(serverId);
+}
+
 builder.objectField(ServerRef, "statusHistory", (t) =>
   t.field({
     ...reads([]),
@@ -52,11 +60,7 @@ builder.objectField(ServerRef, "statusHistory", (t) =>
     resolve: (s, args, ctx) => {
       const first = historyArgs(args.first);
       const before = args.before ?? undefined;
-      // Every server of the response that asks the same is served by one statement.
-      const loader = ctx.loaders.keyed<StatusTransition[]>(`statusHistory:${first}:${before?.toISOString() ?? ""}`, (ids) =>
-        ctx.store.statusHistoryOf(ids, { first, before }),
-      );
-      return loader.load(s.id);
+      return serverHistory(ctx, s.id, first, before);
     },
   }),
 );

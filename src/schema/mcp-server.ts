@@ -44,6 +44,11 @@ function endpointAt(server: ServerRow, environment: EnvironmentRow, ctx: Context
   return buildEndpoint(endpointInput(server, environment), ctx.config.dtmaPort);
 }
 
+/** A server's newest `first` connection tests: one statement for every server of the response that asks for as many. */
+export function recentConnectionTests(ctx: Context, serverId: string, first: number): Promise<ConnectionTestRow[]> {
+  return ctx.loaders.keyed<ConnectionTestRow[]>(`connectionTests:${first}`, (ids) => ctx.store.connectionTestsOf(ids, first)).load(serverId);
+}
+
 const STATUS = reads<ServerColumn>(["status_on_toolbox", "last_heartbeat_from_dtma", "last_started_at", "instance_error_message"]);
 const ENDPOINT = reads<ServerColumn, EnvironmentColumn>(
   ["mcp_transport_type", "mcp_endpoint_path", "port_mapping_json", "base_config_override_json"],
@@ -225,7 +230,7 @@ builder.node(ServerRef, {
         "Whether the MCP endpoint answers, from the server's recent connection tests (the background prober's, PROBE_INTERVAL_MS, and anyone's): UNREACHABLE after PROBE_FAILURES (3) failures in a row, SLOW above PROBE_SLOW_MS (5 s), UNKNOWN before any test.",
       resolve: async (s, _args, ctx) => {
         // The same batch as connectionTests(first: 10): one statement for a page.
-        const tests = await ctx.loaders.keyed<ConnectionTestRow[]>("connectionTests:10", (ids) => ctx.store.connectionTestsOf(ids, 10)).load(s.id);
+        const tests = await recentConnectionTests(ctx, s.id, 10);
         return reachabilityOf(
           tests.map((t) => ({ success: t.success, latencyMs: t.latencyMs, error: t.error, testedAt: t.testedAt })),
           ctx.config.prober.reachability,
@@ -241,8 +246,7 @@ builder.node(ServerRef, {
         const first = args.first ?? 10;
         if (first < 0 || first > 100) throw badInput("`first` must be between 0 and 100", "first");
         // Every server in the response that asks for the same number is served by one statement.
-        const loader = ctx.loaders.keyed<ConnectionTestRow[]>(`connectionTests:${first}`, (ids) => ctx.store.connectionTestsOf(ids, first));
-        const tests = await loader.load(s.id);
+        const tests = await recentConnectionTests(ctx, s.id, first);
         for (const test of tests) chargeResponse(ctx, responseSize(test));
         return tests;
       },

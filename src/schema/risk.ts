@@ -1,12 +1,12 @@
 // Early warning on the schema: MCPServer.risk and Environment.risk, by the rules in
 // domain/risk.ts, from what a page already batches (history, connection tests, the droplet).
-import type { ConnectionTestRow, EnvironmentColumn, ServerColumn } from "../data/rows.ts";
-import type { StatusTransition } from "../data/store.ts";
+import type { EnvironmentColumn, ServerColumn } from "../data/rows.ts";
 import { systemMetrics } from "../domain/metrics.ts";
 import { environmentRisk, RISK_LEVELS, RISK_REASONS, type Risk, type RiskReason, serverRisk } from "../domain/risk.ts";
 import { serverStatus } from "../domain/status.ts";
 import { builder } from "./builder.ts";
-import { environmentOf } from "./mcp-server.ts";
+import { serverHistory } from "./history.ts";
+import { environmentOf, recentConnectionTests } from "./mcp-server.ts";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
 import { reads } from "./selection.ts";
 
@@ -42,11 +42,7 @@ builder.objectField(ServerRef, "risk", (t) =>
     description: "Early warning from flapping, restarts, late heartbeats, failing or slowing connection tests and the droplet's resources, as of this request.",
     resolve: async (s, _args, ctx) => {
       // Each batched for the whole page: one statement per kind.
-      const [history, tests, environment] = await Promise.all([
-        ctx.loaders.keyed<StatusTransition[]>(`statusHistory:${HISTORY}:`, (ids) => ctx.store.statusHistoryOf(ids, { first: HISTORY })).load(s.id),
-        ctx.loaders.keyed<ConnectionTestRow[]>("connectionTests:10", (ids) => ctx.store.connectionTestsOf(ids, 10)).load(s.id),
-        environmentOf(s, ctx),
-      ]);
+      const [history, tests, environment] = await Promise.all([serverHistory(ctx, s.id, HISTORY), recentConnectionTests(ctx, s.id, 10), environmentOf(s, ctx)]);
       const { state } = serverStatus(s, ctx.time.now, ctx.time.thresholds);
       return serverRisk(
         { state, lastHeartbeat: s.lastHeartbeat, history, tests, metrics: systemMetrics(environment.healthDetails) },

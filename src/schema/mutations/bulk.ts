@@ -5,14 +5,13 @@ import type { ConnectionTestRow, ServerRow } from "../../data/rows.ts";
 import { mapLimited } from "../../fleet/concurrency.ts";
 import { OperationError } from "../../fleet/errors.ts";
 import * as ops from "../../fleet/operations.ts";
-import { testConnection } from "../../fleet/test-connection.ts";
+import { connectionTestDeps, testConnection } from "../../fleet/test-connection.ts";
 import { builder } from "../builder.ts";
 import { ConnectionTestRef } from "../connection-test.ts";
 import { type Context, limitDropletCalls } from "../context.ts";
 import { badInput } from "../errors.ts";
 import { parseId } from "../ids.ts";
 import { ServerRef } from "../refs.ts";
-import { connectionTestDeps } from "./test-connection.ts";
 
 /** At most this many servers per bulk action. */
 const MAX_BULK = 100;

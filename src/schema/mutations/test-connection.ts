@@ -1,8 +1,8 @@
 // testServerConnection: a real MCP handshake with the server's endpoint, stored and published.
-import { testConnection, type TestConnectionDeps } from "../../fleet/test-connection.ts";
+import { connectionTestDeps, testConnection } from "../../fleet/test-connection.ts";
 import { builder } from "../builder.ts";
 import { ConnectionTestRef } from "../connection-test.ts";
-import { type Context, limitDropletCalls } from "../context.ts";
+import { limitDropletCalls } from "../context.ts";
 import { parseId } from "../ids.ts";
 import { runOperation } from "./run.ts";
 
@@ -25,18 +25,3 @@ builder.mutationField("testServerConnection", (t) =>
     },
   }),
 );
-
-/** What a connection test needs from the request (also for bulk tests). */
-export function connectionTestDeps(ctx: Context, probeAnyway: boolean): TestConnectionDeps {
-  return {
-    store: ctx.store,
-    dtmaPort: ctx.config.dtmaPort,
-    allowPrivateTargets: ctx.config.allowPrivateTargets,
-    probeTimeoutMs: ctx.config.mcpProbeTimeoutMs,
-    historyLimit: ctx.config.connectionTestHistory,
-    probeAnyway,
-    logger: ctx.logger,
-    onProbe: (result) => ctx.metrics.mcpProbe.observe({ outcome: result.success ? "ok" : (result.errorKind ?? "error") }, result.latencyMs / 1000),
-    onStored: (test) => ctx.live?.announceConnectionTest(test),
-  };
-}
