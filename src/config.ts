@@ -92,6 +92,12 @@ const schema = z.object({
   PROBE_START_BUDGET_MS: int(100, 600_000).default(60_000),
   PROBE_SLOW_MS: int(1, 600_000).default(5000),
   PROBE_FAILURES: int(1, 100).default(3),
+  RECOVERY_INTERVAL_MS: int(0, 86_400_000).default(30_000),
+  RECOVERY_CONCURRENCY: int(1, 100).default(4),
+  RECOVERY_BACKOFF_MS: int(1000, 86_400_000).default(30_000),
+  RECOVERY_BACKOFF_MAX_MS: int(1000, 86_400_000).default(600_000),
+  RECOVERY_MAX_ATTEMPTS: int(1, 100).default(5),
+  RECOVERY_WINDOW_MS: int(60_000, 7 * 86_400_000).default(3_600_000),
   DTMA_TIMEOUT_MS: int(100, 120_000).default(10_000),
   DTMA_RETRIES: int(0, 5).default(2),
   METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
@@ -186,6 +192,18 @@ function toConfig(env: z.infer<typeof schema>) {
       concurrency: env.PROBE_CONCURRENCY,
       startBudgetMs: env.PROBE_START_BUDGET_MS,
       reachability: { slowMs: env.PROBE_SLOW_MS, failuresToUnreachable: env.PROBE_FAILURES },
+    },
+    /** Automatic recovery (fleet/recovery.ts, its rules in domain/recovery.ts). */
+    recovery: {
+      intervalMs: env.RECOVERY_INTERVAL_MS,
+      concurrency: env.RECOVERY_CONCURRENCY,
+      policy: {
+        probeFailures: env.PROBE_FAILURES,
+        baseDelayMs: env.RECOVERY_BACKOFF_MS,
+        maxDelayMs: env.RECOVERY_BACKOFF_MAX_MS,
+        maxAttempts: env.RECOVERY_MAX_ATTEMPTS,
+        windowMs: env.RECOVERY_WINDOW_MS,
+      },
     },
     /** The replica bus (health-clock transitions and connection tests to the other replicas). */
     redis: env.REDIS_URL ? { url: env.REDIS_URL, channel: env.REDIS_CHANNEL, connectTimeoutMs: env.REDIS_CONNECT_TIMEOUT_MS } : undefined,

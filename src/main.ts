@@ -12,6 +12,7 @@ import { startServer } from "./http/server.ts";
 import { announceAuth } from "./auth/dev.ts";
 import { Monitor } from "./fleet/monitor.ts";
 import { Prober } from "./fleet/prober.ts";
+import { Recovery } from "./fleet/recovery.ts";
 import { connectionTestDeps } from "./fleet/test-connection.ts";
 import { operationDeps } from "./fleet/operations.ts";
 import { printedSchema } from "./schema/index.ts";
@@ -33,8 +34,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   }
   const services = await openApp(config, logger, { graphiqlHeaders: await announceAuth(config, logger) });
   const app = await startServer(services);
-  const monitor = startMonitor(services);
-  const prober = startProber(services);
+  const background = startBackground(services);
   logger.info({ store: services.store.kind, live: !!services.live, url: app.url }, "mcp-fleet is serving");
   console.log(`\n  Dashboard: ${app.url.replace(/\/graphql$/, "/")}${config.graphiql ? `\n  GraphiQL:  ${app.url}` : ""}\n`);
   let stopping = false;
@@ -43,8 +43,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
     stopping = true;
     logger.info({ signal }, "shutting down");
     (async () => {
-      await monitor?.stop();
-      await prober?.stop();
+      await Promise.all(background.map((task) => task.stop()));
       await app.close();
     })().then(
       () => process.exit(0),
@@ -59,28 +58,34 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   return -1; // keep running
 }
 
-function startMonitor({ config, store, dtma, logger }: Services): Monitor | undefined {
-  if (config.monitor.intervalMs <= 0) return undefined;
-  if (!store.capabilities.withLock) {
-    logger.warn("the background monitor needs Postgres or the embedded database (it takes an advisory lock)");
-    return undefined;
-  }
-  const monitor = new Monitor(operationDeps(config, { store, dtma, logger }), { ...config.monitor, logger });
-  monitor.start();
-  logger.info({ intervalMs: config.monitor.intervalMs }, "background monitor on");
-  return monitor;
-}
-
-function startProber({ config, store, logger, metrics, live }: Services): Prober | undefined {
-  if (config.prober.intervalMs <= 0) return undefined;
-  if (!store.capabilities.withLock) {
-    logger.warn("the background prober needs Postgres or the embedded database (it takes an advisory lock)");
-    return undefined;
-  }
-  const prober = new Prober(connectionTestDeps({ store, config, logger, metrics, live }), { ...config.prober, logger });
-  prober.start();
-  logger.info({ intervalMs: config.prober.intervalMs }, "background prober on");
-  return prober;
+/** The background tasks of `serve`, each on when its interval is set: they need an advisory lock. */
+export function startBackground(services: Services): Array<{ stop(): Promise<void> }> {
+  const { config, store, dtma, logger, metrics, live } = services;
+  const tasks: Array<{ stop(): Promise<void> }> = [];
+  const run = (what: string, intervalMs: number, make: () => { start(): void; stop(): Promise<void> }) => {
+    if (intervalMs <= 0) return;
+    if (!store.capabilities.withLock) {
+      logger.warn(`${what} needs Postgres or the embedded database (it takes an advisory lock): off`);
+      return;
+    }
+    const task = make();
+    task.start();
+    tasks.push(task);
+    logger.info({ intervalMs }, `${what} on`);
+  };
+  const operations = operationDeps(config, { store, dtma, logger });
+  run("the background monitor", config.monitor.intervalMs, () => new Monitor(operations, { ...config.monitor, logger }));
+  run(
+    "the background prober",
+    config.prober.intervalMs,
+    () => new Prober(connectionTestDeps({ store, config, logger, metrics, live }), { ...config.prober, logger }),
+  );
+  run(
+    "automatic recovery",
+    config.recovery.intervalMs,
+    () => new Recovery(operations, { ...config.recovery, thresholds: config.thresholds, historyDays: config.statusHistoryDays, logger }),
+  );
+  return tasks;
 }
 
 async function demo(logger: Logger) {

@@ -23,8 +23,18 @@ export interface ServerRow {
   lastStartedAt: Date | null;
   /** The container this row created (the agent's container id), when known. */
   containerId: string | null;
-  /** What made the row's last write (migration 014): LIFECYCLE, AGENT_REPORT, MONITOR or DATABASE. */
+  /** What made the row's last write (migration 014): LIFECYCLE, AGENT_REPORT, MONITOR, AUTO_RECOVERY, PROBE or DATABASE. */
   writeSource: string | null;
+  /** What someone last asked for, RUNNING or STOPPED (migration 015); null when nobody has said. */
+  desiredState: string | null;
+  /** Whether automatic recovery may act on this server (its policy; default on). */
+  autoRecovery: boolean;
+  /** This server's probe budget, overriding MCP_PROBE_TIMEOUT_MS; null for the default. */
+  probeBudgetMs: number | null;
+  /** Automatic recovery's record (domain/recovery.ts parseRecovery); null when it never acted. */
+  recovery: unknown;
+  /** The reachability the last connection test left (REACHABLE, SLOW, UNREACHABLE); null when never tested. */
+  reachability: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -71,6 +81,11 @@ export const SERVER_COLUMNS = [
   "last_started_at",
   "mcp_fleet_container_id",
   "mcp_fleet_write_source",
+  "mcp_fleet_desired_state",
+  "mcp_fleet_auto_recovery",
+  "mcp_fleet_probe_budget_ms",
+  "mcp_fleet_recovery",
+  "mcp_fleet_reachability",
   "created_at",
   "updated_at",
 ] as const;
@@ -150,6 +165,11 @@ export function toServerRow(r: Raw): ServerRow {
     lastStartedAt: date(r.last_started_at),
     containerId: text(r.mcp_fleet_container_id),
     writeSource: text(r.mcp_fleet_write_source),
+    desiredState: text(r.mcp_fleet_desired_state),
+    autoRecovery: r.mcp_fleet_auto_recovery !== false,
+    probeBudgetMs: r.mcp_fleet_probe_budget_ms == null ? null : Number(r.mcp_fleet_probe_budget_ms),
+    recovery: r.mcp_fleet_recovery ?? null,
+    reachability: text(r.mcp_fleet_reachability),
     createdAt: date(r.created_at) as Date,
     updatedAt: date(r.updated_at) as Date,
   };
@@ -380,6 +400,7 @@ export function statusTransitionValues(t: StatusTransition) {
     state: t.current.state,
     health: t.current.health,
     source: t.source,
+    detail: t.detail ?? null,
   };
 }
 
@@ -405,6 +426,7 @@ export function toStatusTransition(r: Raw): StatusTransition {
     previous: r.previous_state ? { state: r.previous_state as ServerState, health: r.previous_health as ServerHealth } : null,
     current: { state: r.state as ServerState, health: r.health as ServerHealth },
     source: String(r.source),
+    detail: r.detail == null ? null : String(r.detail),
   };
 }
 

@@ -687,9 +687,9 @@ export class SqlStore implements Store {
     // One statement: both inserts (a copy another replica wrote first is skipped) and the pruning.
     await this.db.query(
       `WITH s AS (
-         INSERT INTO mcp_fleet_status_history (account_tool_instance_id, account_tool_environment_id, user_id, at, previous_state, previous_health, state, health, source)
-         SELECT account_tool_instance_id, account_tool_environment_id, user_id, at, previous_state, previous_health, state, health, source FROM json_to_recordset($1::json)
-           AS r(account_tool_instance_id uuid, account_tool_environment_id uuid, user_id uuid, at timestamptz, previous_state text, previous_health text, state text, health text, source text)
+         INSERT INTO mcp_fleet_status_history (account_tool_instance_id, account_tool_environment_id, user_id, at, previous_state, previous_health, state, health, source, detail)
+         SELECT account_tool_instance_id, account_tool_environment_id, user_id, at, previous_state, previous_health, state, health, source, detail FROM json_to_recordset($1::json)
+           AS r(account_tool_instance_id uuid, account_tool_environment_id uuid, user_id uuid, at timestamptz, previous_state text, previous_health text, state text, health text, source text, detail text)
          ON CONFLICT ON CONSTRAINT uq_mcp_fleet_status_history DO NOTHING RETURNING 1),
        e AS (
          INSERT INTO mcp_fleet_environment_history (account_tool_environment_id, user_id, at, previous_status, status, source)
@@ -739,14 +739,42 @@ export class SqlStore implements Store {
     return rows.map(toServerRow);
   }
 
-  async setServerStatus(id: string, status: InstallationStatus, errorMessage?: string | null) {
+  async setServerStatus(id: string, status: InstallationStatus, errorMessage?: string | null, source: WriteSource = "LIFECYCLE") {
     const rows = await this.db.query(
-      `WITH ${writer("LIFECYCLE")} UPDATE account_tool_instances s SET status_on_toolbox = $2::account_tool_installation_status_enum,
+      `WITH ${writer(source)} UPDATE account_tool_instances s SET status_on_toolbox = $2::account_tool_installation_status_enum,
          instance_error_message = CASE WHEN $3::boolean THEN $4 ELSE instance_error_message END
        FROM mcp_fleet_writer WHERE s.id = $1 AND s.mcp_server_type IS NOT NULL RETURNING ${SERVER_SELECT}`,
       [id, status, errorMessage !== undefined, errorMessage ?? null],
     );
     return rows[0] ? toServerRow(rows[0]) : null;
+  }
+
+  async setServerHealthPolicy(id: string, policy: { autoRecovery?: boolean; probeBudgetMs?: number | null }) {
+    const rows = await this.db.query(
+      `WITH ${writer("LIFECYCLE")} UPDATE account_tool_instances s SET
+         mcp_fleet_auto_recovery = COALESCE($2::boolean, mcp_fleet_auto_recovery),
+         mcp_fleet_probe_budget_ms = CASE WHEN $3::boolean THEN $4::int ELSE mcp_fleet_probe_budget_ms END,
+         mcp_fleet_recovery = CASE WHEN $2::boolean AND NOT mcp_fleet_auto_recovery THEN NULL ELSE mcp_fleet_recovery END
+       FROM mcp_fleet_writer WHERE s.id = $1 AND s.mcp_server_type IS NOT NULL RETURNING ${SERVER_SELECT}`,
+      [id, policy.autoRecovery ?? null, policy.probeBudgetMs !== undefined, policy.probeBudgetMs ?? null],
+    );
+    return rows[0] ? toServerRow(rows[0]) : null;
+  }
+
+  async setRecovery(id: string, record: unknown) {
+    await this.db.query(
+      `WITH ${writer("AUTO_RECOVERY")} UPDATE account_tool_instances SET mcp_fleet_recovery = $2::jsonb FROM mcp_fleet_writer WHERE id = $1`,
+      [id, record == null ? null : JSON.stringify(record)],
+    );
+  }
+
+  async setReachability(id: string, reachability: string) {
+    const rows = await this.db.query(
+      `WITH ${writer("PROBE")} UPDATE account_tool_instances SET mcp_fleet_reachability = $2 FROM mcp_fleet_writer
+       WHERE id = $1 AND mcp_fleet_reachability IS DISTINCT FROM $2 RETURNING 1 AS changed`,
+      [id, reachability],
+    );
+    return rows.length > 0;
   }
 
   async applyDtmaReport(environmentId: string, report: DtmaReport) {

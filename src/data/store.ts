@@ -6,7 +6,8 @@ import type { CatalogToolRow, ConnectionTestRow, EnvironmentColumn, EnvironmentR
 export type ServerType = "mcp_server" | "standard_tool";
 
 /** Who wrote a fleet row, as the write tags itself (migration 014); any other write is DATABASE. */
-export type WriteSource = "LIFECYCLE" | "AGENT_REPORT" | "MONITOR";
+export type WriteSource = "LIFECYCLE" | "AGENT_REPORT" | "MONITOR" | "AUTO_RECOVERY" | "PROBE";
+export const WRITE_SOURCES: readonly WriteSource[] = ["LIFECYCLE", "AGENT_REPORT", "MONITOR", "AUTO_RECOVERY", "PROBE"];
 
 export interface DtmaReport {
   at: Date;
@@ -51,6 +52,8 @@ export interface StatusTransition {
   previous: { state: ServerState; health: ServerHealth } | null;
   current: { state: ServerState; health: ServerHealth };
   source: string;
+  /** What automatic recovery did (an attempt, its outcome, giving up); null for a plain transition. */
+  detail?: string | null;
 }
 
 /** One change of a droplet's status (status history). */
@@ -259,8 +262,14 @@ export interface Store {
   connectionTestsOf(serverIds: readonly string[], first: number): Promise<ConnectionTestRow[][]>;
   connectionTestsByIds(ids: readonly string[]): Promise<(ConnectionTestRow | null)[]>;
   // Writes (fleet operations). Each is one statement.
-  /** Sets a server's stored status; `errorMessage` undefined keeps the stored message. */
-  setServerStatus(id: string, status: InstallationStatus, errorMessage?: string | null): Promise<ServerRow | null>;
+  /** Sets a server's stored status; `errorMessage` undefined keeps the stored message. Written as `source` (LIFECYCLE). */
+  setServerStatus(id: string, status: InstallationStatus, errorMessage?: string | null, source?: WriteSource): Promise<ServerRow | null>;
+  /** A server's health policy; only the given fields change. Turning recovery on again clears its record (an open circuit closes). */
+  setServerHealthPolicy(id: string, policy: { autoRecovery?: boolean; probeBudgetMs?: number | null }): Promise<ServerRow | null>;
+  /** Automatic recovery's record of a server (written as AUTO_RECOVERY); null clears it. */
+  setRecovery(id: string, record: unknown): Promise<void>;
+  /** The reachability the last test left, written (as PROBE) only when it differs; true when it did. */
+  setReachability(id: string, reachability: string): Promise<boolean>;
   /** Records transitions once each (copies from other replicas are ignored) and prunes past `keepDays`. */
   recordHistory(servers: StatusTransition[], environments: EnvironmentTransition[], keepDays: number): Promise<void>;
   /** Each server's newest transitions (before `before`), newest first, in key order. */
@@ -406,8 +415,18 @@ export class ScopedStore implements Store {
   insertConnectionTest(test: NewConnectionTest, keep: number) {
     return this.store.insertConnectionTest(test, keep);
   }
-  setServerStatus(id: string, status: InstallationStatus, errorMessage?: string | null) {
-    return this.store.setServerStatus(id, status, errorMessage);
+  setServerStatus(id: string, status: InstallationStatus, errorMessage?: string | null, source?: WriteSource) {
+    return this.store.setServerStatus(id, status, errorMessage, source);
+  }
+  // Written only for servers already read through this store (operations load them first).
+  setServerHealthPolicy(id: string, policy: { autoRecovery?: boolean; probeBudgetMs?: number | null }) {
+    return this.store.setServerHealthPolicy(id, policy);
+  }
+  setRecovery(id: string, record: unknown) {
+    return this.store.setRecovery(id, record);
+  }
+  setReachability(id: string, reachability: string) {
+    return this.store.setReachability(id, reachability);
   }
   setServerContainer(id: string, containerId: string | null) {
     return this.store.setServerContainer(id, containerId);

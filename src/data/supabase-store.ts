@@ -606,12 +606,51 @@ export class SupabaseStore implements Store {
     return inKeyOrder(ids, data.map(toConnectionTestRow));
   }
 
-  async setServerStatus(id: string, status: InstallationStatus, errorMessage?: string | null) {
+  async setServerStatus(id: string, status: InstallationStatus, errorMessage?: string | null, source: WriteSource = "LIFECYCLE") {
     const values: Record<string, unknown> = { status_on_toolbox: status };
     if (errorMessage !== undefined) values.instance_error_message = errorMessage;
     const query = this.client.from("account_tool_instances").update(values).eq("id", id).not("mcp_server_type", "is", null).select(SERVER_COLUMNS.join(","));
+    const { data } = await this.run<Record<string, unknown>[]>(query, source);
+    return data[0] ? toServerRow(data[0]) : null;
+  }
+
+  // Two requests where turning recovery back on must clear its record: PostgREST updates set values, not expressions.
+  async setServerHealthPolicy(id: string, policy: { autoRecovery?: boolean; probeBudgetMs?: number | null }) {
+    const values: Record<string, unknown> = {};
+    if (policy.autoRecovery !== undefined) values.mcp_fleet_auto_recovery = policy.autoRecovery;
+    if (policy.probeBudgetMs !== undefined) values.mcp_fleet_probe_budget_ms = policy.probeBudgetMs;
+    if (policy.autoRecovery) {
+      await this.run(
+        this.client.from("account_tool_instances").update({ mcp_fleet_recovery: null }).eq("id", id).eq("mcp_fleet_auto_recovery", false),
+        "LIFECYCLE",
+      );
+    }
+    const query = this.client.from("account_tool_instances").update(values).eq("id", id).not("mcp_server_type", "is", null).select(SERVER_COLUMNS.join(","));
     const { data } = await this.run<Record<string, unknown>[]>(query, "LIFECYCLE");
     return data[0] ? toServerRow(data[0]) : null;
+  }
+
+  async setRecovery(id: string, record: unknown) {
+    await this.run(
+      this.client
+        .from("account_tool_instances")
+        .update({ mcp_fleet_recovery: record ?? null })
+        .eq("id", id),
+      "AUTO_RECOVERY",
+    );
+  }
+
+  async setReachability(id: string, reachability: string) {
+    const { data } = await this.run<Array<{ id: string }>>(
+      this.client
+        .from("account_tool_instances")
+        .update({ mcp_fleet_reachability: reachability })
+        .eq("id", id)
+        .or(`mcp_fleet_reachability.is.null,mcp_fleet_reachability.neq.${reachability}`)
+        .select("id"),
+      "PROBE",
+    );
+    return data.length > 0;
   }
 
   // The same SQL function the SQL store calls, so the report is applied atomically here too.

@@ -49,11 +49,22 @@ function closer(server: Server | net.Server, sockets?: Set<net.Socket>) {
 
 /** Streamable HTTP (stateless: a fresh server and transport per request), with GET /health. */
 export async function startStreamableServer(
-  options: { name?: string; path?: string; port?: number; host?: string; log?: (line: string) => void } = {},
+  options: {
+    name?: string;
+    path?: string;
+    port?: number;
+    host?: string;
+    log?: (line: string) => void;
+    /** Asked on every request (the simulator's injected faults): never answer, or answer after a delay. */
+    behaviour?: () => { hang?: boolean; delayMs?: number } | undefined;
+  } = {},
 ): Promise<Running> {
   const path = options.path ?? "/mcp";
   const http = createServer(async (req, res) => {
     res.on("finish", () => options.log?.(`${req.method} ${req.url} ${res.statusCode}`));
+    const behaviour = options.behaviour?.();
+    if (behaviour?.hang) return; // the connection stays open and nothing is ever sent
+    if (behaviour?.delayMs) await new Promise((resolve) => setTimeout(resolve, behaviour.delayMs));
     if (req.url === "/health") return void res.writeHead(200, { "content-type": "application/json" }).end('{"status":"ok"}');
     if (!req.url?.startsWith(path)) return void res.writeHead(404).end();
     if (req.method !== "POST") return void res.writeHead(405).end();

@@ -9,6 +9,13 @@ import { routeLabel } from "../metrics.ts";
 
 export type Fault = "hang" | "hold" | "garbage" | "huge" | "verbose-error" | "redirect" | "slow-drip" | 500 | 503;
 
+/**
+ * A fault of a running container's MCP server (with `mcpServers`): it crashes (the process exits
+ * and the container stays exited, as one whose restart policy gave up), exits after some seconds,
+ * stops answering while its container runs, or answers slowly.
+ */
+export type ServerFault = { kind: "crash" } | { kind: "exit-after"; seconds: number } | { kind: "hang" } | { kind: "slow"; delayMs: number };
+
 export interface SimulatorOptions {
   /** (A) agentopia dtma: /status needs the key, has account_tool_instance_id. (B) dtma-agent: open /status, Docker objects. */
   shape?: "A" | "B";
@@ -34,6 +41,9 @@ interface Container {
   hostPort: number | null;
   containerPort: number | null;
   mcp?: Running;
+  /** An injected hang or slowness of its MCP server (injectFault). */
+  fault?: { hang?: boolean; delayMs?: number };
+  exitTimer?: NodeJS.Timeout;
   /** What `docker logs --timestamps` would show: the agent's lifecycle lines and the MCP server's own. */
   logs: Array<{ at: Date; line: string }>;
 }
@@ -94,6 +104,28 @@ export class DtmaSimulator {
     for (const c of this.containers.values()) c.accountToolInstanceId = "";
   }
 
+  /** Injects a fault into a container's MCP server (demo, tests); a start or restart clears a hang or slowness. */
+  injectFault(name: string, fault: ServerFault): void {
+    const c = this.containers.get(name);
+    if (!c) throw new Error(`no container named ${name}`);
+    clearTimeout(c.exitTimer);
+    if (fault.kind === "crash") return void this.crash(c);
+    if (fault.kind === "exit-after") {
+      c.exitTimer = setTimeout(() => void this.crash(c), fault.seconds * 1000);
+      c.exitTimer.unref();
+      return;
+    }
+    c.fault = fault.kind === "hang" ? { hang: true } : { delayMs: fault.delayMs };
+    appendLog(c, fault.kind === "hang" ? "MCP server stopped answering" : `MCP server answering after ${fault.delayMs} ms`);
+  }
+
+  private async crash(c: Container) {
+    c.state = "exited";
+    c.fault = undefined;
+    appendLog(c, "MCP server exited with code 137");
+    await this.syncMcp(c);
+  }
+
   /** Adds a container as if deployed earlier. */
   async add(c: { name: string; accountToolInstanceId: string; image?: string; state?: Container["state"]; hostPort?: number }): Promise<void> {
     const container: Container = {
@@ -136,7 +168,13 @@ export class DtmaSimulator {
   private async syncMcp(c: Container) {
     if (!this.options.mcpServers || c.hostPort === null) return;
     if (c.state === "running" && !c.mcp) {
-      c.mcp = await startStreamableServer({ name: c.name, host: this.host, port: c.hostPort, log: (line) => appendLog(c, line) });
+      c.mcp = await startStreamableServer({
+        name: c.name,
+        host: this.host,
+        port: c.hostPort,
+        log: (line) => appendLog(c, line),
+        behaviour: () => c.fault,
+      });
     }
     if (c.state !== "running" && c.mcp) {
       await c.mcp.close();
@@ -286,6 +324,7 @@ export class DtmaSimulator {
       if (method === "POST" && tool[2] === "start") {
         const already = container.state === "running";
         container.state = "running";
+        container.fault = undefined;
         await this.syncMcp(container);
         return this.send(res, 200, {
           success: true,
@@ -321,6 +360,7 @@ export class DtmaSimulator {
       const container = this.containers.get(decodeURIComponent(restart[1]));
       if (!container) return this.send(res, 404, { success: false, error: "MCP server not found" });
       container.state = "running";
+      container.fault = undefined;
       await this.syncMcp(container);
       return this.send(res, 200, { success: true, message: `MCP server ${container.name} restarted` });
     }

@@ -1,7 +1,7 @@
 // Fleet lifecycle operations: each action as the upstream state transitions (enum values only),
 // the DTMA call, and the outcome written back. Resolvers call these; they build no SQL or URLs.
 import type { EnvironmentRow, ServerRow } from "../data/rows.ts";
-import type { Store } from "../data/store.ts";
+import type { Store, WriteSource } from "../data/store.ts";
 import { outboundRefusal, publishedHostPort } from "../domain/endpoint.ts";
 import { agentExpected, storedStatusFor, type InstallationStatus } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
@@ -23,6 +23,8 @@ export interface OperationDeps {
   credential?: DtmaCredential;
   /** Host ports a deploy chooses from when the caller gives none (DEPLOY_HOST_PORTS). */
   autoHostPorts?: { first: number; last: number };
+  /** Who a start, stop or restart is written as: LIFECYCLE (a person, through this API) unless automatic recovery. */
+  source?: WriteSource;
 }
 
 export type DtmaCredential = "shared-key" | "droplet-token";
@@ -189,14 +191,15 @@ async function transition(
   }
   if (owner === "other") throw notYours(server);
   if (owner === "absent") throw new OperationError("NOT_FOUND", `The droplet has no container named ${server.name}: refresh the server's status, or delete it`);
-  await deps.store.setServerStatus(server.id, during);
+  const source = deps.source ?? "LIFECYCLE";
+  await deps.store.setServerStatus(server.id, during, undefined, source);
   try {
     await call(t, server.name as string);
   } catch (error) {
-    await deps.store.setServerStatus(server.id, "error", error instanceof Error ? error.message : String(error));
+    await deps.store.setServerStatus(server.id, "error", error instanceof Error ? error.message : String(error), source);
     return fail(deps, env, error);
   }
-  return (await deps.store.setServerStatus(server.id, done, null)) ?? reload(deps, serverId);
+  return (await deps.store.setServerStatus(server.id, done, null, source)) ?? reload(deps, serverId);
 }
 
 export const startServer = (deps: OperationDeps, id: string) => transition(deps, id, "start", "starting", "running", (t, n) => deps.dtma.start(t, n));

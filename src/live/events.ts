@@ -1,15 +1,15 @@
 // What the live fleet publishes: server and environment events, built in one place.
 import type { ConnectionTestRow, EnvironmentRow, ServerRow } from "../data/rows.ts";
-import type { ReplayFrom, WriteSource } from "../data/store.ts";
+import { type ReplayFrom, WRITE_SOURCES, type WriteSource } from "../data/store.ts";
 import type { ServerStatus } from "../domain/status.ts";
 
 export type EventSource = "DATABASE" | WriteSource | "HEALTH_CLOCK" | "RESYNC" | "REPLAY";
 
-const WRITE_SOURCES: ReadonlySet<string> = new Set<WriteSource>(["LIFECYCLE", "AGENT_REPORT", "MONITOR"]);
+const WRITERS: ReadonlySet<string> = new Set<string>(WRITE_SOURCES);
 
 /** A change the feed brought: attributed to the writer the row names. */
 export function writtenBy(row: { writeSource: string | null }): EventSource {
-  return row.writeSource && WRITE_SOURCES.has(row.writeSource) ? (row.writeSource as WriteSource) : "DATABASE";
+  return row.writeSource && WRITERS.has(row.writeSource) ? (row.writeSource as WriteSource) : "DATABASE";
 }
 export type ChangeKind = "ADDED" | "UPDATED" | "REMOVED";
 

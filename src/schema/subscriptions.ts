@@ -23,6 +23,8 @@ export const SourceEnum = builder.enumType("ChangeSource", {
     LIFECYCLE: { description: "A lifecycle action through this API wrote the row: deploy, start, stop, restart, configure, delete." },
     AGENT_REPORT: { description: "A droplet agent's report wrote the row: a heartbeat, or a status refresh." },
     MONITOR: { description: "The droplet monitor wrote the row: an agent that stopped answering is marked unresponsive." },
+    AUTO_RECOVERY: { description: "Automatic recovery wrote the row: a restart it attempted, its outcome, or giving up." },
+    PROBE: { description: "A connection test (the background prober's or anyone's) changed the server's reachability." },
     HEALTH_CLOCK: { description: "Time passed: a heartbeat aged past a threshold." },
     RESYNC: { description: "Found while re-reading the fleet after the change feed reconnected." },
     REPLAY: { description: "Changed since the `since` cursor, sent before live events." },

@@ -66,7 +66,7 @@ describe("SupabaseStore requests", () => {
       [
         "select",
         expect.stringMatching(
-          /^id,account_tool_environment_id,.*,last_started_at,mcp_fleet_container_id,mcp_fleet_write_source,created_at,updated_at,environment:account_tool_environments!inner\(id,user_id,.*,updated_at\)$/,
+          /^id,account_tool_environment_id,.*,last_started_at,mcp_fleet_container_id,mcp_fleet_write_source,mcp_fleet_desired_state,mcp_fleet_auto_recovery,mcp_fleet_probe_budget_ms,mcp_fleet_recovery,mcp_fleet_reachability,created_at,updated_at,environment:account_tool_environments!inner\(id,user_id,.*,updated_at\)$/,
         ),
       ],
       ["mcp_server_type", "not.is.null"],

@@ -34,6 +34,8 @@ export type ChangeKind =
 export type ChangeSource =
   /** A droplet agent's report wrote the row: a heartbeat, or a status refresh. */
   | 'AGENT_REPORT'
+  /** Automatic recovery wrote the row: a restart it attempted, its outcome, or giving up. */
+  | 'AUTO_RECOVERY'
   /** A row was written (by anything but the writers below). */
   | 'DATABASE'
   /** Time passed: a heartbeat aged past a threshold. */
@@ -42,6 +44,8 @@ export type ChangeSource =
   | 'LIFECYCLE'
   /** The droplet monitor wrote the row: an agent that stopped answering is marked unresponsive. */
   | 'MONITOR'
+  /** A connection test (the background prober's or anyone's) changed the server's reachability. */
+  | 'PROBE'
   /** Changed since the `since` cursor, sent before live events. */
   | 'REPLAY'
   /** Found while re-reading the fleet after the change feed reconnected. */
