@@ -88,7 +88,16 @@ async function dashboard() {
 /** A row's status and endpoint, by the domain's own rules (as the API derives them). */
 function derive(r: Record<string, any>, now: Date) {
   const status = serverStatus(
-    { status: r.status_on_toolbox, lastHeartbeat: r.last_heartbeat_from_dtma, lastStartedAt: r.last_started_at, errorMessage: r.instance_error_message },
+    {
+      status: r.status_on_toolbox,
+      lastHeartbeat: r.last_heartbeat_from_dtma,
+      lastStartedAt: r.last_started_at,
+      errorMessage: r.instance_error_message,
+      desiredState: null,
+      reachability: null,
+      autoRecovery: true,
+      recovery: null,
+    },
     now,
     DEFAULT_THRESHOLDS,
   );

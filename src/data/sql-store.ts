@@ -5,6 +5,7 @@ import {
   ENVIRONMENT_STATUS_SEVERITY,
   healthOf,
   installationStatusesFor,
+  statusesDefaultingTo,
   SERVER_HEALTH_SEVERITY,
   SERVER_HEALTHS,
   SERVER_STATE_SEVERITY,
@@ -281,6 +282,18 @@ function serverWhere(filter: ServerFilter, time: QueryTime, p: Params): string[]
     where.push(conditions.length ? `(${conditions.map((c) => healthSql(c, p)).join(" OR ")})` : "false");
   }
   if (filter.search) where.push(`s.instance_name_on_toolbox ILIKE ${p.add(`%${escapeLike(filter.search)}%`)}`);
+  if (filter.desiredStates) {
+    const either = filter.desiredStates.map(
+      (d) => `s.mcp_fleet_desired_state = ${p.add(d)} OR (s.mcp_fleet_desired_state IS NULL AND ${statusIn(statusesDefaultingTo(d), p)})`,
+    );
+    where.push(either.length ? `(${either.join(" OR ")})` : "false");
+  }
+  if (filter.reachabilities) where.push(`COALESCE(s.mcp_fleet_reachability, 'UNKNOWN') = ANY(${p.add(filter.reachabilities)}::text[])`);
+  if (filter.recoveries) {
+    where.push(
+      `(CASE WHEN NOT s.mcp_fleet_auto_recovery THEN 'DISABLED' ELSE COALESCE(s.mcp_fleet_recovery->>'state', 'IDLE') END) = ANY(${p.add(filter.recoveries)}::text[])`,
+    );
+  }
   return where;
 }
 

@@ -1,5 +1,7 @@
 // The store interface every implementation (SQL over pg or PGlite, supabase-js) fulfils.
-import type { HeartbeatThresholds, InstallationStatus, ServerHealth, ServerState } from "../domain/status.ts";
+import type { Reachability } from "../domain/reachability.ts";
+import type { RecoveryStatus } from "../domain/recovery.ts";
+import type { DesiredState, HeartbeatThresholds, InstallationStatus, ServerHealth, ServerState } from "../domain/status.ts";
 import type { Db } from "./db.ts";
 import type { CatalogToolRow, ConnectionTestRow, EnvironmentColumn, EnvironmentRow, NewConnectionTest, ServerColumn, ServerRow } from "./rows.ts";
 
@@ -86,6 +88,12 @@ export interface ServerFilter {
   serverTypes?: ServerType[];
   /** Case-insensitive substring of the server's name. */
   search?: string;
+  /** The desired axis (a row nobody spoke for wants what it is: domain/status.ts desiredStateOf). */
+  desiredStates?: DesiredState[];
+  /** The reachability the last test left (UNKNOWN: never tested). */
+  reachabilities?: Reachability[];
+  /** Automatic recovery's status (domain/recovery.ts recoveryStatusOf). */
+  recoveries?: RecoveryStatus[];
 }
 
 export interface CatalogFilter {

@@ -7,6 +7,7 @@ import {
   healthCrossings,
   ENVIRONMENT_STATUS_SEVERITY,
   installationStatusesFor,
+  statusesDefaultingTo,
   SERVER_HEALTH_SEVERITY,
   SERVER_HEALTHS,
   SERVER_STATE_SEVERITY,
@@ -281,6 +282,30 @@ export class SupabaseStore implements Store {
     if (filter.healths) {
       const conditions = filter.healths.flatMap((h) => healthConditions(h, time.now, time.thresholds));
       trees.push(conditions.length ? `or(${conditions.map(healthTree).join(",")})` : "id.is.null");
+    }
+    if (filter.desiredStates) {
+      const either = filter.desiredStates.map(
+        (d) => `mcp_fleet_desired_state.eq.${d},and(mcp_fleet_desired_state.is.null,status_on_toolbox.in.${list(statusesDefaultingTo(d))})`,
+      );
+      trees.push(either.length ? `or(${either.join(",")})` : "id.is.null");
+    }
+    if (filter.reachabilities) {
+      const known = filter.reachabilities.filter((r) => r !== "UNKNOWN");
+      const either = [
+        ...(known.length ? [`mcp_fleet_reachability.in.${list(known)}`] : []),
+        ...(known.length < filter.reachabilities.length ? ["mcp_fleet_reachability.is.null"] : []),
+      ];
+      trees.push(either.length ? `or(${either.join(",")})` : "id.is.null");
+    }
+    if (filter.recoveries) {
+      const either = filter.recoveries.map((r) =>
+        r === "DISABLED"
+          ? "mcp_fleet_auto_recovery.is.false"
+          : r === "IDLE"
+            ? "and(mcp_fleet_auto_recovery.is.true,mcp_fleet_recovery.is.null)"
+            : `and(mcp_fleet_auto_recovery.is.true,mcp_fleet_recovery->>state.eq.${r})`,
+      );
+      trees.push(either.length ? `or(${either.join(",")})` : "id.is.null");
     }
     if (tree) trees.push(tree);
     if (changedSince) {

@@ -19,16 +19,7 @@
 // 7. No fault after attempts: RECOVERED once there is evidence (running, and for a probe fault a
 //    connection test that succeeded since the restart). Attempts stay in the window, so a crash
 //    loop keeps backing off and still gives up.
-import { agentExpected, type HeartbeatThresholds, type ServerState, stateOf } from "./status.ts";
-
-export const DESIRED_STATES = ["RUNNING", "STOPPED"] as const;
-export type DesiredState = (typeof DESIRED_STATES)[number];
-
-/** What someone asked for; a row nobody has spoken for wants what it is (migration 015 sets it from then on). */
-export function desiredStateOf(desired: string | null, status: string): DesiredState {
-  if (desired === "RUNNING" || desired === "STOPPED") return desired;
-  return stateOf(status) === "STOPPED" ? "STOPPED" : "RUNNING";
-}
+import type { DesiredState, ServerState } from "./status.ts";
 
 export interface RecoveryPolicy {
   /** Connection tests failing in a row since the last start that count as a fault. */
@@ -43,6 +34,15 @@ export const DEFAULT_RECOVERY: RecoveryPolicy = { probeFailures: 3, baseDelayMs:
 
 export const RECOVERY_STATES = ["RECOVERING", "RECOVERED", "BLOCKED", "GAVE_UP"] as const;
 export type RecoveryState = (typeof RECOVERY_STATES)[number];
+
+/** What a client sees: IDLE (recovery never acted, or its record was cleared), DISABLED (the server's policy is off), or the record's state. */
+export const RECOVERY_STATUSES = ["IDLE", ...RECOVERY_STATES, "DISABLED"] as const;
+export type RecoveryStatus = (typeof RECOVERY_STATUSES)[number];
+
+export function recoveryStatusOf(autoRecovery: boolean, record: unknown): RecoveryStatus {
+  if (!autoRecovery) return "DISABLED";
+  return parseRecovery(record)?.state ?? "IDLE";
+}
 
 /** What recovery keeps on the row (mcp_fleet_recovery). */
 export interface RecoveryRecord {
@@ -76,6 +76,8 @@ export function parseRecovery(value: unknown): RecoveryRecord | null {
 
 export interface RecoveryInput {
   now: Date;
+  /** The state the stored status means (status.ts stateOf). */
+  state: ServerState;
   policy: RecoveryPolicy;
   /** The server's own policy switch. */
   enabled: boolean;
@@ -116,7 +118,7 @@ function faultOf(input: RecoveryInput): Fault | null {
   if (input.status === "stopped") return { trigger: "AGENT", action: "START", reason: "the agent reports the container stopped, though it should run" };
   if (input.status === "error")
     return { trigger: "AGENT", action: "RESTART", reason: `the server is in error${input.errorMessage ? `: ${input.errorMessage}` : ""}` };
-  if (stateOf(input.status) !== "RUNNING") return null;
+  if (input.state !== "RUNNING") return null;
   let failures = 0;
   while (failures < input.testsSinceStart.length && !input.testsSinceStart[failures].success) failures++;
   if (failures < input.policy.probeFailures) return null;
@@ -125,8 +127,7 @@ function faultOf(input: RecoveryInput): Fault | null {
 }
 
 export function recoveryDecision(input: RecoveryInput): RecoveryDecision {
-  const { now, policy, record } = input;
-  const state = stateOf(input.status);
+  const { now, policy, record, state } = input;
   if (!input.enabled || input.desired !== "RUNNING" || TRANSIENT.has(state)) return { kind: "NONE" };
   const windowStart = now.getTime() - policy.windowMs;
   const attempts = (record?.attempts ?? []).filter((a) => Date.parse(a) > windowStart);
@@ -189,22 +190,4 @@ export function nextAttemptAt(record: RecoveryRecord | null, policy: RecoveryPol
   const last = record.attempts.at(-1);
   if (!last) return null;
   return new Date(Date.parse(last) + backoffMs(record.attempts.length, policy));
-}
-
-/**
- * Why a droplet's agent cannot be asked to act, or null when it can: the agent axis's verdict for
- * recovery. A droplet never heard from is asked (an attempt that fails marks it unresponsive).
- */
-export function agentProblemOf(
-  env: { status: string; name: string | null; id: string; lastHeartbeatAt: Date | null } | null,
-  now: Date,
-  thresholds: HeartbeatThresholds,
-): string | null {
-  if (!env) return "the droplet no longer exists";
-  const name = `the droplet "${env.name ?? env.id}"`;
-  if (env.status === "unresponsive") return `${name}'s agent is not answering (unresponsive)`;
-  if (!agentExpected(env.status)) return `${name} is ${env.status}: no agent is expected to answer there`;
-  const age = env.lastHeartbeatAt ? now.getTime() - env.lastHeartbeatAt.getTime() : 0;
-  if (age >= thresholds.unhealthyAfterMs) return `${name}'s agent has not reported for ${Math.floor(age / 60_000)} min`;
-  return null;
 }

@@ -1,5 +1,7 @@
 // Status and health rules: the one place that turns what the database and the DTMA report into
 // what a client sees. Pure functions; `now` is always a parameter.
+import type { Reachability } from "./reachability.ts";
+import { type RecoveryStatus, recoveryStatusOf } from "./recovery.ts";
 
 /** account_tool_installation_status_enum, every value, in the upstream order. */
 export const INSTALLATION_STATUSES = [
@@ -58,6 +60,41 @@ const AGENT_EXPECTED: ReadonlySet<string> = new Set<EnvironmentStatus>(["active"
 
 export function agentExpected(status: string): boolean {
   return AGENT_EXPECTED.has(status);
+}
+
+export const DESIRED_STATES = ["RUNNING", "STOPPED"] as const;
+export type DesiredState = (typeof DESIRED_STATES)[number];
+
+/**
+ * The desired axis: what someone asked for (migration 015 keeps it from each write's intent); a row
+ * nobody has spoken for wants what it is.
+ */
+export function desiredStateOf(desired: string | null, status: string): DesiredState {
+  if (desired === "RUNNING" || desired === "STOPPED") return desired;
+  return stateOf(status) === "STOPPED" ? "STOPPED" : "RUNNING";
+}
+
+/** The stored statuses a row with no desired state is taken to want `desired` by (desiredStateOf); for filtering in SQL. */
+export function statusesDefaultingTo(desired: DesiredState): InstallationStatus[] {
+  return INSTALLATION_STATUSES.filter((s) => (STATE_OF[s] === "STOPPED") === (desired === "STOPPED"));
+}
+
+/**
+ * Why a droplet's agent cannot be asked to act, or null when it can: the agent axis's verdict for
+ * recovery. A droplet never heard from is asked (an attempt that fails marks it unresponsive).
+ */
+export function agentProblemOf(
+  env: { status: string; name: string | null; id: string; lastHeartbeatAt: Date | null } | null,
+  now: Date,
+  thresholds: HeartbeatThresholds,
+): string | null {
+  if (!env) return "the droplet no longer exists";
+  const name = `the droplet "${env.name ?? env.id}"`;
+  if (env.status === "unresponsive") return `${name}'s agent is not answering (unresponsive)`;
+  if (!agentExpected(env.status)) return `${name} is ${env.status}: no agent is expected to answer there`;
+  const age = env.lastHeartbeatAt ? now.getTime() - env.lastHeartbeatAt.getTime() : 0;
+  if (age >= thresholds.unhealthyAfterMs) return `${name}'s agent has not reported for ${Math.floor(age / 60_000)} min`;
+  return null;
 }
 
 /** Docker container states the DTMA reports (`State.Status`), plus the DTMA's own two. */
@@ -227,6 +264,11 @@ export interface ServerStatusInput {
   lastHeartbeat: Date | null;
   lastStartedAt: Date | null;
   errorMessage: string | null;
+  desiredState: string | null;
+  /** As the last connection test left it (null: never tested). */
+  reachability: string | null;
+  autoRecovery: boolean;
+  recovery: unknown;
 }
 
 export interface ServerStatus {
@@ -238,7 +280,14 @@ export interface ServerStatus {
   lastError: string | null;
   /** Seconds since the last heartbeat from the DTMA; null when there never was one. */
   heartbeatAgeSeconds: number | null;
+  /** The desired axis. */
+  desired: DesiredState;
+  /** The reachability axis as the last connection test left it. */
+  reachability: Reachability;
+  recovery: RecoveryStatus;
 }
+
+const STORED_REACHABILITY: ReadonlySet<string> = new Set<Reachability>(["REACHABLE", "SLOW", "UNREACHABLE"]);
 
 export function serverStatus(input: ServerStatusInput, now: Date, thresholds: HeartbeatThresholds = DEFAULT_THRESHOLDS): ServerStatus {
   const state = stateOf(input.status);
@@ -249,6 +298,9 @@ export function serverStatus(input: ServerStatusInput, now: Date, thresholds: He
     lastStarted: input.lastStartedAt,
     lastError: input.errorMessage || null,
     heartbeatAgeSeconds: secondsSince(input.lastHeartbeat, now),
+    desired: desiredStateOf(input.desiredState, input.status),
+    reachability: input.reachability && STORED_REACHABILITY.has(input.reachability) ? (input.reachability as Reachability) : "UNKNOWN",
+    recovery: recoveryStatusOf(input.autoRecovery, input.recovery),
   };
 }
 

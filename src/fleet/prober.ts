@@ -1,8 +1,9 @@
 // The background prober (opt-in, PROBE_INTERVAL_MS): tests the MCP connection of every running
 // server once per interval, with jitter, a few at a time, on one replica at a time (an advisory
 // lock), and only servers whose last test is older than the interval, so several replicas probe
-// each server once per interval, not once each. The first probe after a (re)start gets a longer
-// budget (cold starts of servers with many tools take tens of seconds). Results go where every
+// each server once per interval, not once each. A server's own budget (setServerHealthPolicy)
+// replaces the default, and the first probe after a (re)start gets at least PROBE_START_BUDGET_MS
+// (cold starts of servers with many tools take tens of seconds). Results go where every
 // connection test goes: the server's history (capped per server), connectionTested subscribers,
 // and the reachability axis (domain/reachability.ts).
 import type { ServerRow } from "../data/rows.ts";
@@ -87,7 +88,7 @@ export class Prober {
       await mapLimited(due, this.options.concurrency, async ({ server, last: test }) => {
         const justStarted = server.lastStartedAt !== null && (!test || test.testedAt < server.lastStartedAt);
         try {
-          const result = await testConnection({ ...this.deps, probeTimeoutMs: justStarted ? this.options.startBudgetMs : this.deps.probeTimeoutMs }, server.id);
+          const result = await testConnection({ ...this.deps, minimumBudgetMs: justStarted ? this.options.startBudgetMs : undefined }, server.id);
           round.probed++;
           if (!result.success) round.failed++;
         } catch (error) {

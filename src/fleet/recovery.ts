@@ -5,16 +5,8 @@
 // events and transitions), and an entry with its `detail` in the server's status history.
 import type { EnvironmentRow, ServerRow } from "../data/rows.ts";
 import { allPages, type StatusTransition, type StoreCapabilities } from "../data/store.ts";
-import {
-  agentProblemOf,
-  desiredStateOf,
-  parseRecovery,
-  type RecoveryDecision,
-  type RecoveryPolicy,
-  type RecoveryRecord,
-  recoveryDecision,
-} from "../domain/recovery.ts";
-import { type HeartbeatThresholds, serverStatus } from "../domain/status.ts";
+import { parseRecovery, type RecoveryDecision, type RecoveryPolicy, type RecoveryRecord, recoveryDecision } from "../domain/recovery.ts";
+import { agentProblemOf, desiredStateOf, type HeartbeatThresholds, serverStatus, stateOf } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
 import { mapLimited } from "./concurrency.ts";
 import { OperationError } from "./errors.ts";
@@ -100,6 +92,7 @@ export class Recovery {
           const record = parseRecovery(server.recovery);
           const decision = recoveryDecision({
             now,
+            state: stateOf(server.status),
             policy: this.options.policy,
             enabled: server.autoRecovery,
             desired: desiredStateOf(server.desiredState, server.status),

@@ -11,6 +11,10 @@ import type { Logger } from "../log.ts";
 import { clip } from "../domain/text.ts";
 import { failedProbe, probeMcpServer, type ProbeResult } from "../mcp/probe.ts";
 import { OperationError } from "./errors.ts";
+import { reachabilityOf, type ReachabilityThresholds } from "../domain/reachability.ts";
+
+/** Tests the reachability axis looks at, newest first (MCPServer.reachability reads as many). */
+export const REACHABILITY_TESTS = 10;
 import { refuseUnlessContactable } from "./operations.ts";
 
 export interface TestConnectionDeps {
@@ -18,9 +22,14 @@ export interface TestConnectionDeps {
   store: Store;
   dtmaPort: number;
   allowPrivateTargets: boolean;
+  /** The default budget of a probe (a server's own, when set, replaces it). */
   probeTimeoutMs: number;
+  /** A floor on the budget (the prober's first probe after a start: PROBE_START_BUDGET_MS). */
+  minimumBudgetMs?: number;
   /** Tests kept per server (older ones are deleted). */
   historyLimit: number;
+  /** The reachability axis's thresholds: each test updates the server's stored reachability. */
+  reachability?: ReachabilityThresholds;
   /** Probe even a server that is not running (by default such a test answers NOT_RUNNING without probing). */
   probeAnyway?: boolean;
   logger: Logger;
@@ -44,6 +53,7 @@ export function connectionTestDeps(
     allowPrivateTargets: parts.config.allowPrivateTargets,
     probeTimeoutMs: parts.config.mcpProbeTimeoutMs,
     historyLimit: parts.config.connectionTestHistory,
+    reachability: parts.config.prober.reachability,
     probeAnyway,
     logger: parts.logger,
     onProbe: (result) => parts.metrics.mcpProbe.observe({ outcome: result.success ? "ok" : (result.errorKind ?? "error") }, result.latencyMs / 1000),
@@ -71,7 +81,8 @@ export async function testConnection(deps: TestConnectionDeps, serverId: string)
     // Only an actual probe goes out: only it needs the address to be one we may reach.
     const refusal = environment?.publicIp ? outboundRefusal(environment.publicIp, deps.allowPrivateTargets) : null;
     if (refusal) throw new OperationError("FORBIDDEN", refusal);
-    return probeMcpServer(endpoint.url, { timeoutMs: deps.probeTimeoutMs });
+    // The server's own budget (setServerHealthPolicy) or the default; a first probe after a start gets at least its own.
+    return probeMcpServer(endpoint.url, { timeoutMs: Math.max(server.probeBudgetMs ?? deps.probeTimeoutMs, deps.minimumBudgetMs ?? 0) });
   })();
   if (result.errorKind !== "NOT_RUNNING") deps.onProbe?.(result);
   deps.logger.info(
@@ -100,6 +111,12 @@ export async function testConnection(deps: TestConnectionDeps, serverId: string)
   if (result.success) {
     const discovery = discoveryRecord(result);
     await deps.store.recordDiscovery(serverId, discovery.capabilities, discovery.metadata);
+  }
+  if (deps.reachability) {
+    // On the row, so it can be filtered and its changes are status events; written only when it changes.
+    const recent = await deps.store.connectionTestsOf([serverId], REACHABILITY_TESTS);
+    const { status } = reachabilityOf(recent[0] ?? [], deps.reachability);
+    if (status !== "UNKNOWN") await deps.store.setReachability(serverId, status);
   }
   deps.onStored?.(stored);
   return stored;

@@ -22,7 +22,7 @@ export interface ServerEvent {
   scope: { environmentId: string; userId: string | null };
   previous: ServerStatus | null;
   current: ServerStatus | null;
-  /** True when state or health changed (serverStatusChanged delivers only these). */
+  /** True when an axis changed: state, health, desired state, reachability or recovery (serverStatusChanged delivers only these). */
   statusChanged: boolean;
   source: EventSource;
   at: Date;
@@ -46,6 +46,11 @@ export interface ConnectionTestEvent {
   environment: EnvironmentRow | null;
 }
 
+/** A change of state or health: what status history records. */
+export function stateOrHealthChanged(previous: ServerStatus | null, current: ServerStatus | null): boolean {
+  return !previous || !current || previous.state !== current.state || previous.health !== current.health;
+}
+
 /** A server event; `statusChanged` follows from the two statuses (a new or removed server's always did). */
 export function serverEvent(
   kind: ChangeKind,
@@ -62,6 +67,12 @@ export function serverEvent(
   },
 ): ServerEvent {
   const { previous, current } = change;
-  const statusChanged = !previous || !current || previous.state !== current.state || previous.health !== current.health;
+  const statusChanged =
+    !previous ||
+    !current ||
+    stateOrHealthChanged(previous, current) ||
+    previous.desired !== current.desired ||
+    previous.reachability !== current.reachability ||
+    previous.recovery !== current.recovery;
   return { kind, ...change, statusChanged, source, at, resumeFrom: { position, at } };
 }

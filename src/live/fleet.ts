@@ -16,7 +16,7 @@ import { nextHealthChange, serverStatus, type HeartbeatThresholds, type ServerSt
 import type { Logger } from "../log.ts";
 import type { BusMessage, ReplicaBus } from "./bus.ts";
 import type { Clock } from "./clock.ts";
-import { serverEvent, writtenBy, type ConnectionTestEvent, type EnvironmentEvent, type EventSource, type ServerEvent } from "./events.ts";
+import { serverEvent, stateOrHealthChanged, writtenBy, type ConnectionTestEvent, type EnvironmentEvent, type EventSource, type ServerEvent } from "./events.ts";
 import { HealthClock } from "./health-clock.ts";
 import { type CountedEnvironment, type CountedServer, FleetCounts } from "./summary.ts";
 
@@ -418,7 +418,7 @@ export class LiveFleet {
       current: after.status,
     });
     if (before && before.key === after.key && !event.statusChanged) return;
-    if (event.statusChanged) this.recordTransition(event, row.updatedAt);
+    if (stateOrHealthChanged(event.previous, event.current)) this.recordTransition(event, row.updatedAt);
     this.serverEvents.publish(event);
   }
 

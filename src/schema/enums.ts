@@ -1,6 +1,8 @@
 // The schema's enums, each from the domain's list of values.
 import { ENDPOINT_PROBLEMS } from "../domain/endpoint.ts";
-import { ENVIRONMENT_STATUSES, INSTALLATION_STATUSES, SERVER_HEALTHS, SERVER_STATES } from "../domain/status.ts";
+import { REACHABILITIES } from "../domain/reachability.ts";
+import { RECOVERY_STATUSES } from "../domain/recovery.ts";
+import { DESIRED_STATES, ENVIRONMENT_STATUSES, INSTALLATION_STATUSES, SERVER_HEALTHS, SERVER_STATES } from "../domain/status.ts";
 import { builder } from "./builder.ts";
 
 export const ServerStateEnum = builder.enumType("ServerState", {
@@ -38,3 +40,25 @@ export const TransportEnum = builder.enumType("MCPTransport", {
 });
 
 export const EndpointProblemEnum = builder.enumType("EndpointProblem", { values: ENDPOINT_PROBLEMS });
+
+export const DesiredStateEnum = builder.enumType("DesiredState", {
+  description: "What someone last asked of a server (a deploy or start: RUNNING; a stop: STOPPED), whoever wrote it; an agent's report never changes it.",
+  values: DESIRED_STATES,
+});
+
+export const ReachabilityEnum = builder.enumType("Reachability", {
+  description: "Whether the MCP endpoint answers: UNREACHABLE after PROBE_FAILURES failed tests in a row, SLOW above PROBE_SLOW_MS, UNKNOWN before any test.",
+  values: REACHABILITIES,
+});
+
+export const RecoveryStatusEnum = builder.enumType("RecoveryStatus", {
+  description: "Automatic recovery of a server (README, Automatic recovery).",
+  values: {
+    IDLE: { description: "Nothing to recover, or a person acted since." },
+    RECOVERING: { description: "Attempts are being made, with backoff." },
+    RECOVERED: { description: "The last fault was mended (attempts stay counted in the window)." },
+    BLOCKED: { description: "A fault, but the droplet's agent cannot be asked: the droplet's problem; nothing is sent." },
+    GAVE_UP: { description: "Too many attempts in the window: the circuit is open until a person starts, stops or restarts the server, or it recovers." },
+    DISABLED: { description: "The server's policy is off (setServerHealthPolicy)." },
+  } satisfies Record<(typeof RECOVERY_STATUSES)[number], unknown>,
+});

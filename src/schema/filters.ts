@@ -4,7 +4,7 @@ import type { EnvironmentFilter, ServerFilter } from "../data/store.ts";
 import { builder } from "./builder.ts";
 import { badInput } from "./errors.ts";
 import { parseId } from "./ids.ts";
-import { EnvironmentStatusEnum, ServerHealthEnum, ServerStateEnum, ServerTypeEnum } from "./enums.ts";
+import { DesiredStateEnum, EnvironmentStatusEnum, ReachabilityEnum, RecoveryStatusEnum, ServerHealthEnum, ServerStateEnum, ServerTypeEnum } from "./enums.ts";
 
 const MAX_SEARCH = 200;
 const MAX_IDS = 500;
@@ -17,6 +17,9 @@ export const ServerFilterInput = builder.inputType("ServerFilter", {
     healths: t.field({ type: [ServerHealthEnum], description: "Evaluated at the time of the request." }),
     serverTypes: t.field({ type: [ServerTypeEnum] }),
     search: t.string({ description: "Case-insensitive substring of the server name." }),
+    desiredStates: t.field({ type: [DesiredStateEnum], description: "What someone last asked for." }),
+    reachabilities: t.field({ type: [ReachabilityEnum], description: "As the last connection test left it (UNKNOWN: never tested)." }),
+    recoveries: t.field({ type: [RecoveryStatusEnum], description: "Automatic recovery's status, e.g. GAVE_UP for servers that need a person." }),
   }),
 });
 
@@ -42,6 +45,9 @@ export function toServerFilter(input: typeof ServerFilterInput.$inferInput | nul
     healths: input.healths ?? undefined,
     serverTypes: input.serverTypes ?? undefined,
     search: search(input.search),
+    desiredStates: input.desiredStates ?? undefined,
+    reachabilities: input.reachabilities ?? undefined,
+    recoveries: input.recoveries ?? undefined,
   };
 }
 

@@ -26,6 +26,11 @@ const ServerTransitionRef = builder.objectRef<StatusTransition>("ServerStatusTra
     previous: t.field({ type: StateHealthRef, nullable: true, description: "Null when the server appeared.", resolve: (h) => h.previous }),
     current: t.field({ type: StateHealthRef, resolve: (h) => h.current }),
     source: t.field({ type: SourceEnum, resolve: (h) => h.source as "DATABASE" }),
+    detail: t.string({
+      nullable: true,
+      description: "What automatic recovery did (an attempt, its outcome, giving up); null for a plain transition.",
+      resolve: (h) => h.detail ?? null,
+    }),
   }),
 });
 

@@ -12,6 +12,7 @@ import "./logs.ts";
 import "./summary.ts";
 import "./history.ts";
 import "./risk.ts";
+import "./active-health.ts";
 import "./subscriptions.ts";
 import "./mutations/test-connection.ts";
 import "./mutations/lifecycle.ts";

@@ -1,12 +1,13 @@
 // MCPServer: one row of account_tool_instances whose mcp_server_type is set; its status; and the
 // root fields that read servers (servers, server).
 import { buildEndpoint, endpointInput, type Endpoint } from "../domain/endpoint.ts";
-import { REACHABILITIES, reachabilityOf, type ReachabilityStatus } from "../domain/reachability.ts";
+import { reachabilityOf, type ReachabilityStatus } from "../domain/reachability.ts";
 import { serverStatus, type ServerStatus } from "../domain/status.ts";
 import type { ConnectionTestRow, EnvironmentColumn, EnvironmentRow, ServerColumn, ServerRow } from "../data/rows.ts";
 import { builder } from "./builder.ts";
 import { chargeResponse, type Context } from "./context.ts";
 import { environmentNames } from "../fleet/configure.ts";
+import { REACHABILITY_TESTS } from "../fleet/test-connection.ts";
 import { CatalogToolRef } from "./catalog.ts";
 import { ConnectionTestRef, responseSize } from "./connection-test.ts";
 import { badInput, userError } from "./errors.ts";
@@ -17,7 +18,17 @@ import { toOrder, ServerOrderInput } from "./ordering.ts";
 import { toConnection, toPageArgs, wantsRows } from "./pagination.ts";
 import type { GraphQLObjectType } from "graphql";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
-import { EndpointProblemEnum, InstallationStatusEnum, ServerHealthEnum, ServerStateEnum, ServerTypeEnum, TransportEnum } from "./enums.ts";
+import {
+  DesiredStateEnum,
+  EndpointProblemEnum,
+  InstallationStatusEnum,
+  ReachabilityEnum,
+  RecoveryStatusEnum,
+  ServerHealthEnum,
+  ServerStateEnum,
+  ServerTypeEnum,
+  TransportEnum,
+} from "./enums.ts";
 
 // These run for every server of every page: they stay synchronous when the environment is
 // already loaded (as it is for a page), and create no named closures per call (tsx keeps
@@ -49,14 +60,21 @@ export function recentConnectionTests(ctx: Context, serverId: string, first: num
   return ctx.loaders.keyed<ConnectionTestRow[]>(`connectionTests:${first}`, (ids) => ctx.store.connectionTestsOf(ids, first)).load(serverId);
 }
 
-const STATUS = reads<ServerColumn>(["status_on_toolbox", "last_heartbeat_from_dtma", "last_started_at", "instance_error_message"]);
+export const STATUS = reads<ServerColumn>([
+  "status_on_toolbox",
+  "last_heartbeat_from_dtma",
+  "last_started_at",
+  "instance_error_message",
+  "mcp_fleet_desired_state",
+  "mcp_fleet_reachability",
+  "mcp_fleet_auto_recovery",
+  "mcp_fleet_recovery",
+]);
 const ENDPOINT = reads<ServerColumn, EnvironmentColumn>(
   ["mcp_transport_type", "mcp_endpoint_path", "port_mapping_json", "base_config_override_json"],
   ["public_ip_address"],
 );
 const NOTHING = reads([]);
-
-const ReachabilityEnum = builder.enumType("Reachability", { values: REACHABILITIES });
 
 const ReachabilityRef = builder.objectRef<ReachabilityStatus>("ServerReachability").implement({
   description: "The reachability axis: does the MCP endpoint answer (see README, Active health).",
@@ -87,6 +105,13 @@ export const ServerStatusRef = builder.objectRef<ServerStatus>("MCPServerStatus"
       description: "Seconds since the last heartbeat from the droplet agent; null if it never sent one.",
       resolve: (s) => s.heartbeatAgeSeconds,
     }),
+    desired: t.field({ type: DesiredStateEnum, description: "What someone last asked for.", resolve: (s) => s.desired }),
+    reachability: t.field({
+      type: ReachabilityEnum,
+      description: "As the last connection test left it (MCPServer.reachability has the details).",
+      resolve: (s) => s.reachability,
+    }),
+    recovery: t.field({ type: RecoveryStatusEnum, resolve: (s) => s.recovery }),
   }),
 });
 
@@ -230,7 +255,7 @@ builder.node(ServerRef, {
         "Whether the MCP endpoint answers, from the server's recent connection tests (the background prober's, PROBE_INTERVAL_MS, and anyone's): UNREACHABLE after PROBE_FAILURES (3) failures in a row, SLOW above PROBE_SLOW_MS (5 s), UNKNOWN before any test.",
       resolve: async (s, _args, ctx) => {
         // The same batch as connectionTests(first: 10): one statement for a page.
-        const tests = await recentConnectionTests(ctx, s.id, 10);
+        const tests = await recentConnectionTests(ctx, s.id, REACHABILITY_TESTS);
         return reachabilityOf(
           tests.map((t) => ({ success: t.success, latencyMs: t.latencyMs, error: t.error, testedAt: t.testedAt })),
           ctx.config.prober.reachability,

@@ -14,7 +14,7 @@ const encodeServerId = nodeIdEncoder("MCPServer");
 const encodeEnvironmentId = nodeIdEncoder("Environment");
 import { ConnectionTestRef } from "./connection-test.ts";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
-import { ServerHealthEnum, ServerStateEnum } from "./enums.ts";
+import { DesiredStateEnum, ReachabilityEnum, RecoveryStatusEnum, ServerHealthEnum, ServerStateEnum } from "./enums.ts";
 import { ServerStatusRef } from "./mcp-server.ts";
 
 export const SourceEnum = builder.enumType("ChangeSource", {
@@ -76,6 +76,9 @@ const ServerEventFilterInput = builder.inputType("ServerEventFilter", {
     environmentIds: t.idList(),
     states: t.field({ type: [ServerStateEnum] }),
     healths: t.field({ type: [ServerHealthEnum] }),
+    desiredStates: t.field({ type: [DesiredStateEnum] }),
+    reachabilities: t.field({ type: [ReachabilityEnum] }),
+    recoveries: t.field({ type: [RecoveryStatusEnum] }),
   }),
 });
 
@@ -145,12 +148,18 @@ function serverFilter(input: typeof ServerEventFilterInput.$inferInput | null | 
   const envs = input?.environmentIds && new Set(input.environmentIds.map((id) => parseId(String(id), "Environment", "environmentIds")));
   const states = input?.states && new Set(input.states);
   const healths = input?.healths && new Set(input.healths);
+  const desired = input?.desiredStates && new Set(input.desiredStates);
+  const reachabilities = input?.reachabilities && new Set(input.reachabilities);
+  const recoveries = input?.recoveries && new Set(input.recoveries);
   return (e: ServerEvent) => {
     if (!canSeeEnvironment(ctx.viewer, e.scope)) return false;
     if (ids && !ids.has(e.serverId)) return false;
     if (envs && !envs.has(e.scope.environmentId)) return false;
     if (states && (!e.current || !states.has(e.current.state))) return false;
     if (healths && (!e.current || !healths.has(e.current.health))) return false;
+    if (desired && (!e.current || !desired.has(e.current.desired))) return false;
+    if (reachabilities && (!e.current || !reachabilities.has(e.current.reachability))) return false;
+    if (recoveries && (!e.current || !recoveries.has(e.current.recovery))) return false;
     return true;
   };
 }
@@ -253,7 +262,8 @@ builder.subscriptionType({
   fields: (t) => ({
     serverStatusChanged: t.field({
       type: ServerStatusChangeRef,
-      description: "A server's state or health changed: by a write, or by its heartbeat ageing.",
+      description:
+        "A server's status changed: its state or health (by a write, or by its heartbeat ageing), what its user wants, its reachability, or its automatic recovery.",
       args: {
         filter: t.arg({ type: ServerEventFilterInput }),
         after: t.arg.string({ description: AFTER }),

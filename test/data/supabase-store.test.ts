@@ -98,6 +98,19 @@ describe("SupabaseStore requests", () => {
     );
   });
 
+  it("expresses the desired, reachability and recovery axes as trees of the same `or`", async () => {
+    const { store, requests } = capture(() => json([]));
+    await store.listServers({ desiredStates: ["STOPPED"], reachabilities: ["UNREACHABLE", "UNKNOWN"], recoveries: ["GAVE_UP", "IDLE"] }, { first: 10 }, time);
+    const or = requests[0].params.find(([k]) => k === "or")![1];
+    expect(or).toContain(
+      `or(mcp_fleet_desired_state.eq.STOPPED,and(mcp_fleet_desired_state.is.null,status_on_toolbox.in.("uninstalled","pending_config","stopped","disabled")))`,
+    );
+    expect(or).toContain(`or(mcp_fleet_reachability.in.("UNREACHABLE"),mcp_fleet_reachability.is.null)`);
+    expect(or).toContain(
+      "or(and(mcp_fleet_auto_recovery.is.true,mcp_fleet_recovery->>state.eq.GAVE_UP),and(mcp_fleet_auto_recovery.is.true,mcp_fleet_recovery.is.null))",
+    );
+  });
+
   // PostgREST orders by columns, not by a rank: a rank order is read a rank per request, worst
   // first, only as far as the page needs.
   it("sorts by health with one request per rank, stopping once the page (and one more row) is read", async () => {

@@ -1,17 +1,15 @@
 // Automatic recovery's rules (domain/recovery.ts), each at its edges, with a fixed clock.
 import { describe, expect, it } from "vitest";
 import {
-  agentProblemOf,
   backoffMs,
   DEFAULT_RECOVERY,
-  desiredStateOf,
   nextAttemptAt,
   parseRecovery,
   type RecoveryInput,
   type RecoveryRecord,
   recoveryDecision,
 } from "../../src/domain/recovery.ts";
-import { DEFAULT_THRESHOLDS } from "../../src/domain/status.ts";
+import { agentProblemOf, DEFAULT_THRESHOLDS, desiredStateOf, stateOf } from "../../src/domain/status.ts";
 
 const now = new Date("2026-11-27T12:00:00Z");
 const ago = (ms: number) => new Date(now.getTime() - ms).toISOString();
@@ -20,6 +18,7 @@ const ok = { success: true, error: null };
 const bad = { success: false, error: "connection refused" };
 const base: RecoveryInput = {
   now,
+  state: "STOPPED",
   policy,
   enabled: true,
   desired: "RUNNING",
@@ -29,7 +28,10 @@ const base: RecoveryInput = {
   agentProblem: null,
   record: null,
 };
-const decide = (input: Partial<RecoveryInput>) => recoveryDecision({ ...base, ...input });
+const decide = (input: Partial<RecoveryInput>) => {
+  const status = input.status ?? base.status;
+  return recoveryDecision({ ...base, ...input, state: stateOf(status) });
+};
 const record = (r: Partial<RecoveryRecord>): RecoveryRecord => ({
   state: "RECOVERING",
   attempts: [],

@@ -154,23 +154,39 @@ describe("installationStatusesFor", () => {
   });
 });
 
+const AXES = { desiredState: null, reachability: null, autoRecovery: true, recovery: null };
+
 describe("serverStatus", () => {
   it("reports uptime from the last start, not from the heartbeat", () => {
-    const s = serverStatus({ status: "running", lastHeartbeat: ago(30_000), lastStartedAt: ago(3600_000), errorMessage: null }, NOW);
+    const s = serverStatus({ status: "running", lastHeartbeat: ago(30_000), lastStartedAt: ago(3600_000), errorMessage: null, ...AXES }, NOW);
     expect(s).toMatchObject({ state: "RUNNING", health: "HEALTHY", uptimeSeconds: 3600, heartbeatAgeSeconds: 30 });
   });
   it("reports no uptime when the start time is unknown", () => {
-    expect(serverStatus({ status: "running", lastHeartbeat: ago(1000), lastStartedAt: null, errorMessage: null }, NOW).uptimeSeconds).toBeNull();
+    expect(serverStatus({ status: "running", lastHeartbeat: ago(1000), lastStartedAt: null, errorMessage: null, ...AXES }, NOW).uptimeSeconds).toBeNull();
   });
   it("reports no uptime for a stopped server, but keeps when it last started", () => {
     const started = ago(7200_000);
-    const s = serverStatus({ status: "stopped", lastHeartbeat: null, lastStartedAt: started, errorMessage: null }, NOW);
+    const s = serverStatus({ status: "stopped", lastHeartbeat: null, lastStartedAt: started, errorMessage: null, ...AXES }, NOW);
     expect(s.uptimeSeconds).toBeNull();
     expect(s.lastStarted).toEqual(started);
     expect(s.heartbeatAgeSeconds).toBeNull();
   });
+  it("carries the other axes: what the user wants, reachability as last tested, recovery", () => {
+    const stopped = { status: "stopped", lastHeartbeat: null, lastStartedAt: null, errorMessage: null };
+    expect(serverStatus({ ...stopped, ...AXES }, NOW)).toMatchObject({ desired: "STOPPED", reachability: "UNKNOWN", recovery: "IDLE" });
+    expect(serverStatus({ ...stopped, ...AXES, desiredState: "RUNNING", reachability: "SLOW" }, NOW)).toMatchObject({
+      desired: "RUNNING",
+      reachability: "SLOW",
+    });
+    expect(serverStatus({ ...stopped, ...AXES, reachability: "bogus", autoRecovery: false }, NOW)).toMatchObject({
+      reachability: "UNKNOWN",
+      recovery: "DISABLED",
+    });
+    const record = { state: "GAVE_UP", attempts: [], trigger: "AGENT", reason: "x", lastError: null, since: NOW.toISOString() };
+    expect(serverStatus({ ...stopped, ...AXES, recovery: record }, NOW).recovery).toBe("GAVE_UP");
+  });
   it("carries the stored error message as lastError", () => {
-    expect(serverStatus({ status: "error", lastHeartbeat: null, lastStartedAt: null, errorMessage: "boom" }, NOW)).toMatchObject({
+    expect(serverStatus({ status: "error", lastHeartbeat: null, lastStartedAt: null, errorMessage: "boom", ...AXES }, NOW)).toMatchObject({
       state: "ERROR",
       health: "UNHEALTHY",
       lastError: "boom",

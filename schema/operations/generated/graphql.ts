@@ -125,6 +125,11 @@ export type DeployTransport =
   | 'STDIO'
   | 'WEBSOCKET';
 
+/** What someone last asked of a server (a deploy or start: RUNNING; a stop: STOPPED), whoever wrote it; an agent's report never changes it. */
+export type DesiredState =
+  | 'RUNNING'
+  | 'STOPPED';
+
 export type EndpointProblem =
   | 'DTMA_PORT_COLLISION'
   | 'INVALID_PORT_MAPPING'
@@ -203,20 +208,51 @@ export type PortBindingInput = {
   hostPort: number;
 };
 
+/** Whether the MCP endpoint answers: UNREACHABLE after PROBE_FAILURES failed tests in a row, SLOW above PROBE_SLOW_MS, UNKNOWN before any test. */
+export type Reachability =
+  | 'REACHABLE'
+  | 'SLOW'
+  | 'UNKNOWN'
+  | 'UNREACHABLE';
+
+/** Automatic recovery of a server (README, Automatic recovery). */
+export type RecoveryStatus =
+  /** A fault, but the droplet's agent cannot be asked: the droplet's problem; nothing is sent. */
+  | 'BLOCKED'
+  /** The server's policy is off (setServerHealthPolicy). */
+  | 'DISABLED'
+  /** Too many attempts in the window: the circuit is open until a person starts, stops or restarts the server, or it recovers. */
+  | 'GAVE_UP'
+  /** Nothing to recover, or a person acted since. */
+  | 'IDLE'
+  /** The last fault was mended (attempts stay counted in the window). */
+  | 'RECOVERED'
+  /** Attempts are being made, with backoff. */
+  | 'RECOVERING';
+
 /** Every given condition must hold; states and healths apply to the status after the change. */
 export type ServerEventFilter = {
+  desiredStates?: Array<DesiredState> | null | undefined;
   environmentIds?: Array<string | number> | null | undefined;
   healths?: Array<ServerHealth> | null | undefined;
+  reachabilities?: Array<Reachability> | null | undefined;
+  recoveries?: Array<RecoveryStatus> | null | undefined;
   serverIds?: Array<string | number> | null | undefined;
   states?: Array<ServerState> | null | undefined;
 };
 
 /** Every given condition must hold; within a list, any value matches. */
 export type ServerFilter = {
+  /** What someone last asked for. */
+  desiredStates?: Array<DesiredState> | null | undefined;
   /** Environment ids (global or UUID). */
   environmentIds?: Array<string | number> | null | undefined;
   /** Evaluated at the time of the request. */
   healths?: Array<ServerHealth> | null | undefined;
+  /** As the last connection test left it (UNKNOWN: never tested). */
+  reachabilities?: Array<Reachability> | null | undefined;
+  /** Automatic recovery's status, e.g. GAVE_UP for servers that need a person. */
+  recoveries?: Array<RecoveryStatus> | null | undefined;
   /** Case-insensitive substring of the server name. */
   search?: string | null | undefined;
   serverTypes?: Array<ServerType> | null | undefined;
