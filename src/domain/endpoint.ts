@@ -229,3 +229,24 @@ export function outboundRefusal(ip: string, allowPrivate: boolean): string | nul
   if (allowPrivate && (kind === "LOOPBACK" || kind === "PRIVATE" || kind === "LINK_LOCAL")) return null;
   return `Refusing to connect to ${ip}: a ${kind.toLowerCase().replace("_", "-")} address is not a droplet's public address`;
 }
+
+/**
+ * Placeholders a template left unexpanded: `${NAME}`, `{{ name }}`, `<your-...>`. A server
+ * configured with one cannot work; a failed test says which, by name (values may be secrets).
+ */
+const PLACEHOLDER = /\$\{[A-Za-z_][A-Za-z0-9_]*\}|\{\{\s*[A-Za-z_][\w.-]*\s*\}\}|<your[-_ ][^>]{1,60}>/i;
+
+export function hasPlaceholder(text: string): boolean {
+  return PLACEHOLDER.test(text);
+}
+
+/** The names of the container's environment variables (Env, NAME=value) whose values hold a placeholder. */
+export function placeholderVariables(baseConfigOverride: unknown): string[] {
+  const env = (baseConfigOverride as { Env?: unknown } | null)?.Env;
+  if (!Array.isArray(env)) return [];
+  return env.flatMap((e) => {
+    if (typeof e !== "string" || !e.includes("=")) return [];
+    const at = e.indexOf("=");
+    return hasPlaceholder(e.slice(at + 1)) ? [e.slice(0, at)] : [];
+  });
+}

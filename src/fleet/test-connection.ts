@@ -5,7 +5,7 @@ import type { Config } from "../config.ts";
 import type { Store } from "../data/store.ts";
 import type { LiveFleet } from "../live/fleet.ts";
 import type { Metrics } from "../metrics.ts";
-import { buildEndpoint, endpointInput, outboundRefusal } from "../domain/endpoint.ts";
+import { buildEndpoint, endpointInput, hasPlaceholder, outboundRefusal, placeholderVariables } from "../domain/endpoint.ts";
 import { stateOf } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
 import { clip } from "../domain/text.ts";
@@ -69,9 +69,10 @@ export async function testConnection(deps: TestConnectionDeps, serverId: string)
   const endpoint = buildEndpoint(endpointInput(server, environment), deps.dtmaPort);
   const result = await (async () => {
     if (!endpoint.url) return failedProbe("NO_ENDPOINT", endpoint.reason ?? "No endpoint can be built");
+    if (hasPlaceholder(endpoint.url)) return failedProbe("PLACEHOLDER", `The endpoint still holds a placeholder: ${endpoint.url}`);
     if (server.transport === "websocket") {
       return failedProbe(
-        "PROTOCOL",
+        "WRONG_TRANSPORT",
         "A WebSocket MCP server cannot be tested: WebSocket is not an MCP transport of the current specification (Streamable HTTP and SSE are)",
       );
     }
@@ -82,7 +83,16 @@ export async function testConnection(deps: TestConnectionDeps, serverId: string)
     const refusal = environment?.publicIp ? outboundRefusal(environment.publicIp, deps.allowPrivateTargets) : null;
     if (refusal) throw new OperationError("FORBIDDEN", refusal);
     // The server's own budget (setServerHealthPolicy) or the default; a first probe after a start gets at least its own.
-    return probeMcpServer(endpoint.url, { timeoutMs: Math.max(server.probeBudgetMs ?? deps.probeTimeoutMs, deps.minimumBudgetMs ?? 0) });
+    const probed = await probeMcpServer(endpoint.url, { timeoutMs: Math.max(server.probeBudgetMs ?? deps.probeTimeoutMs, deps.minimumBudgetMs ?? 0) });
+    // A server started with a placeholder for a value cannot work: that is the thing to fix.
+    const unset = probed.success ? [] : placeholderVariables(server.baseConfigOverride);
+    if (!unset.length) return probed;
+    const names = unset.slice(0, 5).join(", ");
+    return {
+      ...probed,
+      errorKind: "PLACEHOLDER" as const,
+      error: `${names} still hold${unset.length === 1 ? "s" : ""} a placeholder (the probe failed: ${probed.error})`,
+    };
   })();
   if (result.errorKind !== "NOT_RUNNING") deps.onProbe?.(result);
   deps.logger.info(

@@ -19,8 +19,8 @@ export interface ModernError {
 /** What a modern request came back with: a result, a JSON-RPC error, or an HTTP answer that is neither. */
 export type ModernAnswer =
   | { kind: "result"; result: Record<string, unknown> }
-  | { kind: "error"; status: number; error: ModernError }
-  | { kind: "http"; status: number };
+  | { kind: "error"; status: number; error: ModernError; authenticate: string | null }
+  | { kind: "http"; status: number; authenticate: string | null };
 
 /** Whether an answer says the server is modern (a result, or a modern error), as the revision's backward-compatibility rules read it. */
 export function answeredModern(answer: ModernAnswer): boolean {
@@ -63,6 +63,7 @@ export async function modernRequest(
   });
   const text = await res.text();
   const type = res.headers.get("content-type") ?? "";
+  const authenticate = res.headers.get("www-authenticate");
   const messages = type.includes("text/event-stream")
     ? text
         .split(/\r?\n/)
@@ -77,10 +78,10 @@ export async function modernRequest(
       continue;
     }
     if (message?.id !== id) continue;
-    if (message.error && typeof message.error.code === "number") return { kind: "error", status: res.status, error: message.error };
+    if (message.error && typeof message.error.code === "number") return { kind: "error", status: res.status, error: message.error, authenticate };
     if (res.ok && message.result && typeof message.result === "object") return { kind: "result", result: message.result as Record<string, unknown> };
   }
-  return { kind: "http", status: res.status };
+  return { kind: "http", status: res.status, authenticate };
 }
 
 /** The server's identity, from a result or its `_meta`. */

@@ -35,7 +35,22 @@ async function loadSdk(): Promise<NonNullable<typeof sdk>> {
   return sdk;
 }
 
-export const PROBE_ERROR_KINDS = ["REFUSED", "TIMEOUT", "TLS", "HTTP_STATUS", "PROTOCOL", "UNSUPPORTED_VERSION", "NO_ENDPOINT", "NOT_RUNNING"] as const;
+/** Failure classes a user can act on; stable (stored with each test). README, Testing a server's connection, says what to do about each. */
+export const PROBE_ERROR_KINDS = [
+  "REFUSED",
+  "DNS",
+  "TIMEOUT",
+  "TLS",
+  "AUTH_REQUIRED",
+  "SERVER_ERROR",
+  "HTTP_STATUS",
+  "WRONG_TRANSPORT",
+  "PROTOCOL",
+  "UNSUPPORTED_VERSION",
+  "PLACEHOLDER",
+  "NO_ENDPOINT",
+  "NOT_RUNNING",
+] as const;
 export type ProbeErrorKind = (typeof PROBE_ERROR_KINDS)[number];
 export type ProbeTransport = "STREAMABLE_HTTP" | "SSE";
 
@@ -108,11 +123,35 @@ export function classify(error: unknown, deadline: AbortSignal): ProbeFailure {
   if (chain.some((e) => e?.code === "ECONNREFUSED")) return new ProbeFailure("REFUSED", "Connection refused: nothing is listening at the endpoint");
   if (chain.some((e) => TLS_CODES.test(String(e?.code ?? "")))) return new ProbeFailure("TLS", `TLS handshake failed: ${message}`);
   const http = chain.find((e) => (sdk && e instanceof sdk.StreamableHTTPError) || (typeof e?.code === "number" && e.code >= 400 && e.code < 600));
-  if (http) return new ProbeFailure("HTTP_STATUS", `The server answered HTTP ${http.code}`, http.code);
-  if (chain.some((e) => ["ECONNRESET", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"].includes(e?.code))) {
+  if (http) return httpFailure(http.code, null);
+  if (chain.some((e) => ["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME"].includes(e?.code))) {
+    return new ProbeFailure("DNS", `The endpoint's host name does not resolve: ${message}`);
+  }
+  if (chain.some((e) => ["ECONNRESET", "EHOSTUNREACH", "ENETUNREACH"].includes(e?.code))) {
     return new ProbeFailure("REFUSED", `Could not reach the server: ${message}`);
   }
   return new ProbeFailure("PROTOCOL", `Not a working MCP server: ${message}`);
+}
+
+/**
+ * An HTTP error status as a failure class: 401 (or 403 with a WWW-Authenticate challenge) asks for
+ * credentials; 5xx is the server's own error; 404 and 405, after both transports were tried, say no
+ * MCP transport is served at that path; anything else is its status.
+ */
+function httpFailure(status: number, authenticate: string | null): ProbeFailure {
+  if (status === 401 || (status === 403 && authenticate)) {
+    const scheme = authenticate ? ` (${authenticate.split(/[\s,]/)[0]})` : "";
+    return new ProbeFailure("AUTH_REQUIRED", `The server requires authorization${scheme}: HTTP ${status}`, status);
+  }
+  if (status >= 500) return new ProbeFailure("SERVER_ERROR", `The server failed: HTTP ${status}`, status);
+  if (status === 404 || status === 405) {
+    return new ProbeFailure(
+      "WRONG_TRANSPORT",
+      `Neither Streamable HTTP nor SSE is served at this path (HTTP ${status}): check the endpoint path and transport`,
+      status,
+    );
+  }
+  return new ProbeFailure("HTTP_STATUS", `The server answered HTTP ${status}`, status);
 }
 
 /** fetch whose response bodies fail once they pass `max` bytes: a hostile server cannot flood us. */
@@ -182,9 +221,10 @@ async function modernProbe(
   if (!answeredModern(answer)) {
     const status = answer.kind === "http" || answer.kind === "error" ? answer.status : 0;
     // Authentication and server errors are the server's answer whatever its era.
+    const authenticate = answer.kind === "http" || answer.kind === "error" ? answer.authenticate : null;
     if (status === 401 || status === 403 || status >= 500) {
       phases.push({ name: "discover", ms, ok: false, detail: `HTTP ${status}` });
-      throw new ProbeFailure("HTTP_STATUS", `The server answered HTTP ${status}`, status);
+      throw httpFailure(status, authenticate);
     }
     phases.push({ name: "discover", ms, ok: false, detail: "not a modern server: trying the legacy handshake" });
     return null;
@@ -298,7 +338,7 @@ export async function probeMcpServer(endpoint: string, options: ProbeOptions): P
     } catch (error) {
       const failure = classify(error, deadline);
       // Older servers answer the Streamable HTTP POST with 4xx: try HTTP+SSE.
-      if (failure.kind !== "HTTP_STATUS" || !failure.httpStatus || failure.httpStatus >= 500) throw failure;
+      if (!failure.httpStatus || failure.httpStatus >= 500) throw failure;
       await client?.close().catch(() => undefined);
       kind = await timed(phases, "initialize", () => connect("SSE"));
     }

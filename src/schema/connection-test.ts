@@ -33,12 +33,23 @@ const PhaseRef = builder.objectRef<ConnectionTestRow["phases"][number]>("Connect
 
 export const ConnectionErrorKindEnum = builder.enumType("ConnectionErrorKind", {
   values: {
-    REFUSED: { description: "Nothing answered at the address (refused, reset, unreachable)." },
-    TIMEOUT: { description: "The server did not answer within the probe's deadline." },
+    REFUSED: { description: "Nothing answered at the address (refused, reset, unreachable): is the container running and its port published?" },
+    DNS: { description: "The endpoint's host name does not resolve." },
+    TIMEOUT: { description: "The server did not answer within the probe's budget (a slow cold start? raise probeBudgetMs)." },
     TLS: { description: "The TLS handshake failed." },
-    HTTP_STATUS: { description: "The server answered with an HTTP error status (see httpStatus)." },
+    AUTH_REQUIRED: { description: "The server wants credentials: HTTP 401, or 403 with a WWW-Authenticate challenge." },
+    SERVER_ERROR: { description: "The server failed (HTTP 5xx): see its logs." },
+    HTTP_STATUS: { description: "The server answered with another HTTP error status (see httpStatus)." },
+    WRONG_TRANSPORT: {
+      description:
+        "No MCP transport this API speaks is served there (HTTP 404 or 405 over Streamable HTTP and SSE), or the server's transport is not a network one (WebSocket, stdio): check the endpoint path and transport.",
+    },
     PROTOCOL: { description: "Something answered, but not a working MCP server." },
     UNSUPPORTED_VERSION: { description: "A modern MCP server that supports none of the protocol versions this API speaks (its list is in `error`)." },
+    PLACEHOLDER: {
+      description:
+        "The endpoint, or an environment variable of a server that failed, still holds a placeholder such as ${API_KEY} or {{TOKEN}}: set the real value.",
+    },
     NO_ENDPOINT: { description: "No endpoint could be built for the server (see MCPServer.endpointProblem)." },
     NOT_RUNNING: { description: "The server is not running; nothing was probed (testServerConnection with probe: true tries anyway)." },
   } satisfies Record<(typeof PROBE_ERROR_KINDS)[number], { description: string }>,

@@ -5,7 +5,7 @@ import { encodeGlobalID } from "@pothos/plugin-relay";
 import { migrate } from "../../src/data/migrate.ts";
 import { SqlStore } from "../../src/data/sql-store.ts";
 import type { LiveFleet } from "../../src/live/fleet.ts";
-import { startHangingServer, startModernServer, startStreamableServer, type Running } from "../../src/demo/sample-servers.ts";
+import { freePort, startHangingServer, startModernServer, startStreamableServer, type Running } from "../../src/demo/sample-servers.ts";
 import { insertEnvironment, insertServer } from "../../fixtures/fleet.ts";
 import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
 import { subscribeWs, wsClient } from "../helpers/subscriptions.ts";
@@ -63,7 +63,41 @@ describe.each(sqlTargets)("testServerConnection on $name", (target) => {
       heartbeatSecondsAgo: 1,
       portMapping: { container_port: 8080, host_port: mcp.port },
     });
+    const refused = await freePort();
+    ids.placeholderEnv = await insertServer(db, {
+      env,
+      name: "templated",
+      status: "running",
+      heartbeatSecondsAgo: 1,
+      portMapping: { container_port: 8080, host_port: refused },
+    });
+    await db.query("UPDATE account_tool_instances SET base_config_override_json = $2::jsonb WHERE id = $1", [
+      ids.placeholderEnv,
+      JSON.stringify({ Env: ["API_KEY=${API_KEY}", "TOKEN=sk-real-secret-value", "REGION={{ region }}"] }),
+    ]);
+    ids.placeholderPath = await insertServer(db, {
+      env,
+      name: "templated-path",
+      status: "running",
+      heartbeatSecondsAgo: 1,
+      portMapping: { container_port: 8080, host_port: mcp.port },
+    });
+    await db.query("UPDATE account_tool_instances SET mcp_endpoint_path = '/{{MCP_PATH}}' WHERE id = $1", [ids.placeholderPath]);
     server = await startTestServer(new SqlStore(db), { live: { coalesceMs: 5 }, env: { MCP_PROBE_TIMEOUT_MS: "800" } });
+  });
+
+  it("says which environment variables still hold a placeholder when a test fails, by name only", async () => {
+    const { body } = await server.gql(TEST, { id: ids.placeholderEnv });
+    const result = body.data.testServerConnection;
+    expect(result).toMatchObject({ success: false, errorKind: "PLACEHOLDER" });
+    expect(result.error).toMatch(/^API_KEY, REGION still hold a placeholder \(the probe failed: Connection refused/);
+    expect(JSON.stringify(body)).not.toContain("sk-real-secret-value");
+  });
+
+  it("does not probe an endpoint that still holds a placeholder", async () => {
+    const { body } = await server.gql(TEST, { id: ids.placeholderPath });
+    expect(body.data.testServerConnection).toMatchObject({ success: false, errorKind: "PLACEHOLDER", phases: [] });
+    expect(body.data.testServerConnection.error).toMatch(/^The endpoint still holds a placeholder: http:\/\/127\.0\.0\.1:\d+\/\{\{MCP_PATH\}\}$/);
   });
   afterAll(async () => {
     await server?.close();

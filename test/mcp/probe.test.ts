@@ -111,9 +111,47 @@ describe("probeMcpServer", () => {
     ]);
   });
 
-  it("reports the HTTP status of a failing server", async () => {
+  it("reports a failing server as SERVER_ERROR, with its status", async () => {
     const r = await probeMcpServer(broken.url, { timeoutMs: 3000 });
-    expect(r).toMatchObject({ success: false, errorKind: "HTTP_STATUS", httpStatus: 500 });
+    expect(r).toMatchObject({ success: false, errorKind: "SERVER_ERROR", httpStatus: 500 });
+  });
+
+  it("reports a host name that does not resolve as DNS", async () => {
+    const r = await probeMcpServer("http://no-such-droplet.invalid/mcp", { timeoutMs: 5000 });
+    expect(r).toMatchObject({ success: false, errorKind: "DNS" });
+  });
+
+  describe("failure classes from the HTTP answer", () => {
+    const servers: Array<{ close(): Promise<void> }> = [];
+    afterAll(async () => {
+      await Promise.all(servers.map((s) => s.close()));
+    });
+    const answering = async (status: number, headers: Record<string, string> = {}) => {
+      const http = createServer((_req, res) => res.writeHead(status, { "content-type": "text/plain", ...headers }).end("no"));
+      await new Promise<void>((r) => http.listen(0, "127.0.0.1", () => r()));
+      servers.push({ close: () => new Promise<void>((r) => http.close(() => r())) });
+      return `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`;
+    };
+
+    it.each([
+      [
+        "401 with a challenge",
+        401,
+        { "www-authenticate": 'Bearer resource_metadata="https://x/.well-known/oauth-protected-resource"' },
+        "AUTH_REQUIRED",
+        /requires authorization \(Bearer\): HTTP 401/,
+      ],
+      ["401 without one", 401, {}, "AUTH_REQUIRED", /HTTP 401/],
+      ["403 with a challenge (insufficient scope)", 403, { "www-authenticate": 'Bearer error="insufficient_scope"' }, "AUTH_REQUIRED", /HTTP 403/],
+      ["403 without a challenge", 403, {}, "HTTP_STATUS", /HTTP 403/],
+      ["404 on both transports", 404, {}, "WRONG_TRANSPORT", /Neither Streamable HTTP nor SSE is served at this path \(HTTP 404\)/],
+      ["405 on both transports", 405, {}, "WRONG_TRANSPORT", /HTTP 405/],
+      ["503", 503, {}, "SERVER_ERROR", /The server failed: HTTP 503/],
+    ] as const)("%s is %s", async (_what, status, headers, kind, message) => {
+      const r = await probeMcpServer(await answering(status, headers), { timeoutMs: 3000 });
+      expect(r).toMatchObject({ success: false, errorKind: kind, httpStatus: status });
+      expect(r.error).toMatch(message);
+    });
   });
 
   it("reports a refused connection", async () => {

@@ -69,22 +69,32 @@ export type ConfigureServerInput = {
 };
 
 export type ConnectionErrorKind =
-  /** The server answered with an HTTP error status (see httpStatus). */
+  /** The server wants credentials: HTTP 401, or 403 with a WWW-Authenticate challenge. */
+  | 'AUTH_REQUIRED'
+  /** The endpoint's host name does not resolve. */
+  | 'DNS'
+  /** The server answered with another HTTP error status (see httpStatus). */
   | 'HTTP_STATUS'
   /** The server is not running; nothing was probed (testServerConnection with probe: true tries anyway). */
   | 'NOT_RUNNING'
   /** No endpoint could be built for the server (see MCPServer.endpointProblem). */
   | 'NO_ENDPOINT'
+  /** The endpoint, or an environment variable of a server that failed, still holds a placeholder such as ${API_KEY} or {{TOKEN}}: set the real value. */
+  | 'PLACEHOLDER'
   /** Something answered, but not a working MCP server. */
   | 'PROTOCOL'
-  /** Nothing answered at the address (refused, reset, unreachable). */
+  /** Nothing answered at the address (refused, reset, unreachable): is the container running and its port published? */
   | 'REFUSED'
-  /** The server did not answer within the probe's deadline. */
+  /** The server failed (HTTP 5xx): see its logs. */
+  | 'SERVER_ERROR'
+  /** The server did not answer within the probe's budget (a slow cold start? raise probeBudgetMs). */
   | 'TIMEOUT'
   /** The TLS handshake failed. */
   | 'TLS'
   /** A modern MCP server that supports none of the protocol versions this API speaks (its list is in `error`). */
-  | 'UNSUPPORTED_VERSION';
+  | 'UNSUPPORTED_VERSION'
+  /** No MCP transport this API speaks is served there (HTTP 404 or 405 over Streamable HTTP and SSE), or the server's transport is not a network one (WebSocket, stdio): check the endpoint path and transport. */
+  | 'WRONG_TRANSPORT';
 
 export type ConnectionTransport =
   | 'SSE'
