@@ -3,18 +3,14 @@ import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
-import { openApp, type Services } from "./app/index.ts";
+import { openApp } from "./app/index.ts";
+import { startBackground } from "./app/background.ts";
 import { openDb } from "./data/index.ts";
 import { migrate } from "./data/migrate.ts";
 import { seedDemoFleet } from "./data/seed.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { startServer } from "./http/server.ts";
 import { announceAuth } from "./auth/dev.ts";
-import { Monitor } from "./fleet/monitor.ts";
-import { Prober } from "./fleet/prober.ts";
-import { Recovery } from "./fleet/recovery.ts";
-import { connectionTestDeps } from "./fleet/test-connection.ts";
-import { operationDeps } from "./fleet/operations.ts";
 import { printedSchema } from "./schema/index.ts";
 
 export const SCHEMA_FILE = fileURLToPath(new URL("../schema/schema.graphql", import.meta.url));
@@ -58,40 +54,15 @@ async function serve(config: Config, logger: Logger): Promise<number> {
   return -1; // keep running
 }
 
-/** The background tasks of `serve`, each on when its interval is set: they need an advisory lock. */
-export function startBackground(services: Services): Array<{ stop(): Promise<void> }> {
-  const { config, store, dtma, logger, metrics, live } = services;
-  const tasks: Array<{ stop(): Promise<void> }> = [];
-  const run = (what: string, intervalMs: number, make: () => { start(): void; stop(): Promise<void> }) => {
-    if (intervalMs <= 0) return;
-    if (!store.capabilities.withLock) {
-      logger.warn(`${what} needs Postgres or the embedded database (it takes an advisory lock): off`);
-      return;
-    }
-    const task = make();
-    task.start();
-    tasks.push(task);
-    logger.info({ intervalMs }, `${what} on`);
-  };
-  const operations = operationDeps(config, { store, dtma, logger });
-  run("the background monitor", config.monitor.intervalMs, () => new Monitor(operations, { ...config.monitor, logger }));
-  run(
-    "the background prober",
-    config.prober.intervalMs,
-    () => new Prober(connectionTestDeps({ store, config, logger, metrics, live }), { ...config.prober, logger }),
-  );
-  run(
-    "automatic recovery",
-    config.recovery.intervalMs,
-    () => new Recovery(operations, { ...config.recovery, thresholds: config.thresholds, historyDays: config.statusHistoryDays, logger }),
-  );
-  return tasks;
-}
-
 async function demo(logger: Logger) {
   const { startDemo, DEMO_GUIDE } = await import("./demo/index.ts");
   // A fresh in-memory database and a one-off agent key, whatever the environment says.
   const config = loadConfig({
+    // The fleet looking after itself, at a pace one can watch (each overridable).
+    PROBE_INTERVAL_MS: "15000",
+    PROBE_CONCURRENCY: "4",
+    RECOVERY_INTERVAL_MS: "5000",
+    RECOVERY_BACKOFF_MS: "5000",
     ...process.env,
     DATABASE_URL: "",
     SUPABASE_URL: "",
@@ -100,8 +71,8 @@ async function demo(logger: Logger) {
     DTMA_API_KEY: randomBytes(24).toString("hex"),
     ALLOW_PRIVATE_TARGETS: "true",
   });
-  const running = await startDemo(config, logger, 15_000, await announceAuth(config, logger));
-  console.log(DEMO_GUIDE(running.app.url));
+  const running = await startDemo(config, logger, { graphiqlHeaders: await announceAuth(config, logger) });
+  console.log(DEMO_GUIDE(running.app.url, config));
   const stop = () => void running.close().then(() => process.exit(0));
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);

@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import type { Config } from "../config.ts";
 import { openApp } from "../app/index.ts";
+import { startBackground } from "../app/background.ts";
 import { DEMO_USER_ID } from "../data/seed.ts";
 import type { SqlStore } from "../data/sql-store.ts";
 import { DtmaSimulator } from "./simulator.ts";
@@ -29,8 +30,20 @@ export interface Demo {
   close(): Promise<void>;
 }
 
+export interface DemoOptions {
+  heartbeatMs?: number;
+  graphiqlHeaders?: Record<string, string>;
+  /** The scripted faults: `weather` exits after `crashAfterSeconds`, `search` answers each request after `slowMs` (0: none). */
+  crashAfterSeconds?: number;
+  slowMs?: number;
+}
+
+/** The servers the scripted faults hit. */
+export const DEMO_FAULTS = { crashes: "weather", slow: "search" } as const;
+
 /** `config` should be the embedded store in memory, with a DTMA_API_KEY (main.ts arranges both). */
-export async function startDemo(config: Config, logger: Logger, heartbeatMs = 15_000, graphiqlHeaders?: Record<string, string>): Promise<Demo> {
+export async function startDemo(config: Config, logger: Logger, options: DemoOptions = {}): Promise<Demo> {
+  const { heartbeatMs = 15_000, graphiqlHeaders, crashAfterSeconds = 60, slowMs = 1000 } = options;
   const services = await openApp(config, logger, { graphiqlHeaders });
   const app = await startServer(services);
   const store = services.store as SqlStore;
@@ -88,26 +101,40 @@ export async function startDemo(config: Config, logger: Logger, heartbeatMs = 15
     await app.close();
     throw error;
   }
+  // Faults to watch the fleet look after itself (README, Demo): a crash recovered, a slow server flagged.
+  for (const sim of simulators) {
+    if (crashAfterSeconds > 0 && sim.containers.has(DEMO_FAULTS.crashes))
+      sim.injectFault(DEMO_FAULTS.crashes, { kind: "exit-after", seconds: crashAfterSeconds });
+    if (slowMs > 0 && sim.containers.has(DEMO_FAULTS.slow)) sim.injectFault(DEMO_FAULTS.slow, { kind: "slow", delayMs: slowMs });
+  }
+  const background = startBackground(services);
   return {
     app,
     simulators,
     async close() {
+      await Promise.all(background.map((task) => task.stop()));
       await Promise.all(simulators.map((s) => s.stop()));
       await app.close();
     },
   };
 }
 
-export const DEMO_GUIDE = (url: string) => `
+export const DEMO_GUIDE = (url: string, config: Config) => `
   mcp-fleet demo: GraphiQL at ${url}
 
   ${DROPLETS.length} simulated droplet(s); every server is a real MCP server (official SDK).
   Try, in GraphiQL:
-    subscription { serverStatusChanged { server { name } previous { state } current { state health } source } }
+    subscription { serverStatusChanged { server { name } current { state health reachability recovery } source } }
   and in another tab:
-    { servers(first: 10) { edges { node { id name status { state health } endpoint } } } }
+    { servers(first: 10) { edges { node { id name status { state health reachability } recovery { status reason } endpoint } } } }
     mutation { stopServer(id: "<id>") { rawStatus } }
     mutation { testServerConnection(id: "<id>") { success latency tools serverInfo { name } } }
-  Running servers turn DEGRADED after 5 minutes without heartbeat: stop a simulator to see it.
+
+  The fleet looks after itself: "${DEMO_FAULTS.crashes}" crashes a minute from now and automatic recovery
+  starts it again (source AUTO_RECOVERY); "${DEMO_FAULTS.slow}" answers slowly and the prober flags it SLOW.
+  Inject a fault yourself (the simulator's control route, on the server's droplet), e.g.:
+    curl -X POST http://${DROPLETS[0].ip}:${config.dtmaPort}/_sim/faults/${DROPLETS[0].servers.at(-1)} -d '{"kind":"crash"}'
+  kinds: crash, hang, {"kind":"slow","delayMs":1000} (per request), {"kind":"exit-after","seconds":30}; droplets:
+${DROPLETS.map((d) => `    ${d.ip}: ${d.servers.join(", ")}`).join("\n")}
   Ctrl-C stops everything.
 `;

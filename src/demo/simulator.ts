@@ -265,6 +265,20 @@ export class DtmaSimulator {
     const shape = this.options.shape ?? "A";
 
     if (method === "GET" && path === "/health") return void res.writeHead(200, { "content-type": "text/plain" }).end("OK");
+    // The simulator's own control route (not the agent's contract): inject a fault into a container's MCP server.
+    const control = /^\/_sim\/faults\/([^/]+)$/.exec(path);
+    if (control && method === "POST") {
+      const fault = parseServerFault(await this.body(req));
+      const name = decodeURIComponent(control[1]);
+      if (!fault)
+        return this.send(res, 400, {
+          success: false,
+          error: 'Send {"kind":"crash"}, {"kind":"exit-after","seconds":N}, {"kind":"hang"} or {"kind":"slow","delayMs":N}',
+        });
+      if (!this.containers.has(name)) return this.send(res, 404, { success: false, error: `No container named ${name}` });
+      this.injectFault(name, fault);
+      return this.send(res, 200, { success: true, message: `${fault.kind} injected into ${name}` });
+    }
     if (method === "GET" && path === "/status") {
       if (shape === "A" && !this.authorized(req, res)) return;
       return this.send(res, 200, this.statusBody(shape));
@@ -410,4 +424,24 @@ function systemMetrics() {
     memory: { total_bytes: total, active_bytes: total * 0.3, free_bytes: total * 0.55, used_bytes: total * 0.45 },
     disk: { mount: "/", total_bytes: 80 * 1024 ** 3, used_bytes: 20 * 1024 ** 3, free_bytes: 60 * 1024 ** 3 },
   };
+}
+
+/** A fault as sent to the control route, or null if it is not one. */
+export function parseServerFault(body: Record<string, unknown> | null): ServerFault | null {
+  const n = (v: unknown, max: number) => (typeof v === "number" && Number.isFinite(v) && v >= 0 && v <= max ? v : null);
+  switch (body?.kind) {
+    case "crash":
+    case "hang":
+      return { kind: body.kind };
+    case "exit-after": {
+      const seconds = n(body.seconds, 86_400);
+      return seconds === null ? null : { kind: "exit-after", seconds };
+    }
+    case "slow": {
+      const delayMs = n(body.delayMs, 600_000);
+      return delayMs === null ? null : { kind: "slow", delayMs };
+    }
+    default:
+      return null;
+  }
 }
