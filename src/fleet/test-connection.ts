@@ -1,6 +1,7 @@
 // Testing a server's connection: a real MCP handshake with its endpoint (mcp/probe.ts), stored in
 // its history and announced to connectionTested subscribers.
-import type { ConnectionTestRow } from "../data/rows.ts";
+import { isDeepStrictEqual } from "node:util";
+import type { ConnectionTestRow, ServerRow } from "../data/rows.ts";
 import type { Config } from "../config.ts";
 import type { Store } from "../data/store.ts";
 import type { LiveFleet } from "../live/fleet.ts";
@@ -120,7 +121,9 @@ export async function testConnection(deps: TestConnectionDeps, serverId: string)
   );
   if (result.success) {
     const discovery = discoveryRecord(result);
-    await deps.store.recordDiscovery(serverId, discovery.capabilities, discovery.metadata);
+    // Rewritten only when the server offers something else: a row write is an event to every
+    // dashboard, and the prober finds the same tools on every server every interval.
+    if (!sameDiscovery(server, discovery)) await deps.store.recordDiscovery(serverId, discovery.capabilities, discovery.metadata);
   }
   if (deps.reachability) {
     // On the row, so it can be filtered and its changes are status events; written only when it changes.
@@ -176,4 +179,11 @@ export function discoveryRecord(result: ProbeResult): { capabilities: unknown; m
       tools,
     },
   };
+}
+
+/** Whether a server's stored discovery record says what `discovery` says (when it was learned aside; jsonb reorders keys). */
+function sameDiscovery(server: ServerRow, discovery: ReturnType<typeof discoveryRecord>): boolean {
+  const { learnedAt: _stored, ...stored } = (server.discoveryMetadata ?? {}) as Record<string, unknown>;
+  const { learnedAt: _fresh, ...fresh } = discovery.metadata;
+  return isDeepStrictEqual(server.capabilities, discovery.capabilities) && isDeepStrictEqual(stored, fresh);
 }

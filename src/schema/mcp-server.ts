@@ -213,7 +213,7 @@ builder.node(ServerRef, {
       ...reads<ServerColumn>(["mcp_discovery_metadata"]),
       type: "DateTime",
       nullable: true,
-      description: "When `tools`, `capabilities` and `discoveryMetadata` were learned.",
+      description: "When `tools`, `capabilities` and `discoveryMetadata` were learned as they are (a later test that finds the same leaves them).",
       resolve: (s) => {
         const at = (s.discoveryMetadata as { learnedAt?: unknown } | null)?.learnedAt;
         return typeof at === "string" && !Number.isNaN(Date.parse(at)) ? new Date(at) : null;

@@ -185,7 +185,6 @@ describe.each(sqlTargets)("testServerConnection on $name", (target) => {
   });
   it("keeps what a successful test learned on the server: tools with descriptions and schemas, capabilities, server info, when", async () => {
     const id = encodeGlobalID("MCPServer", ids.ok);
-    const before = Date.now();
     expect((await server.gql(`mutation($id: ID!) { testServerConnection(id: $id) { success } }`, { id })).body.data.testServerConnection.success).toBe(true);
     const { body } = await server.gql(
       `query($id: ID!) { server(id: $id) { tools { name description inputSchema } capabilities discoveryMetadata discoveredAt } }`,
@@ -200,6 +199,21 @@ describe.each(sqlTargets)("testServerConnection on $name", (target) => {
     expect(Object.keys(s.capabilities)).toEqual(expect.arrayContaining(["tools", "resources", "prompts"]));
     expect(s.discoveryMetadata).toMatchObject({ serverInfo: { name: "weather", version: "1.2.3" }, transport: "STREAMABLE_HTTP", toolCount: 2 });
     expect(s.discoveryMetadata.protocolVersion).toMatch(/^\d{4}-\d{2}-\d{2}$/);
-    expect(new Date(s.discoveredAt).getTime()).toBeGreaterThanOrEqual(before - 1000);
+    expect(new Date(s.discoveredAt).getTime()).toBeLessThanOrEqual(Date.now());
+  });
+
+  it("does not rewrite the server when a test learns the same again: no change event for dashboards, discoveredAt kept", async () => {
+    const id = encodeGlobalID("MCPServer", ids.ok);
+    const discoveredAt = async () => (await server.gql(`query($id: ID!) { server(id: $id) { discoveredAt } }`, { id })).body.data.server.discoveredAt;
+    await server.gql(`mutation($id: ID!) { testServerConnection(id: $id) { success } }`, { id });
+    const first = await discoveredAt();
+    const client = wsClient(server.url);
+    const sub = subscribeWs(client, `subscription($ids: [ID!]) { serverChanged(filter: { serverIds: $ids }) { kind source } }`, { ids: [id] });
+    await until(() => server.live!.serverEvents.size >= 1, "the subscription");
+    expect((await server.gql(`mutation($id: ID!) { testServerConnection(id: $id) { success } }`, { id })).body.data.testServerConnection.success).toBe(true);
+    expect(await sub.quiet(300)).toBe(true);
+    expect(await discoveredAt()).toBe(first);
+    await sub.close();
+    await client.dispose();
   });
 });
