@@ -55,8 +55,9 @@ export function answerStats(subscribers: () => number): void {
  * In a server process: mcp-fleet as shipped (production, authentication on), on the database and
  * with the token secret and issuer its parent gave it; resolves its services and reports its port.
  */
-export async function serveMcpFleet(): Promise<Services> {
+export async function serveMcpFleet(extra: Record<string, string> = {}): Promise<Services> {
   const config = loadConfig({
+    ...extra,
     DATABASE_URL: process.env.DATABASE_URL,
     SUPABASE_JWT_SECRET: process.env.SUPABASE_JWT_SECRET,
     JWT_ISSUER: process.env.JWT_ISSUER,

@@ -2,7 +2,7 @@
 // droplets in real Postgres: servers(first: 100) with environments, and a dashboard's first screen
 // (schema/operations/dashboard.graphql: summary, the worst 50 servers, 100 droplets with their
 // server counts). Prints Markdown tables for BENCHMARKS.md.
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import autocannon from "autocannon";
 import { signDevToken } from "../src/auth/verify.ts";
@@ -14,6 +14,7 @@ import { createLogger } from "../src/log.ts";
 import { openApp } from "../src/app/index.ts";
 import { createYogaApp } from "../src/http/yoga.ts";
 import { freshPostgres } from "../fixtures/postgres.ts";
+import { cpuMs, median, postgresCpuMs } from "./measure.ts";
 import { startServerProcess } from "./processes.ts";
 
 // Baseline and API are measured in many short alternating rounds, so that a slow moment of the
@@ -29,28 +30,6 @@ const DASHBOARD = readFileSync(new URL("../schema/operations/dashboard.graphql",
 const SECRET = randomBytes(32).toString("hex");
 const ISSUER = "mcp-fleet-bench";
 const TOKEN = await signDevToken(SECRET, { sub: "00000000-0000-4000-8000-00000000ffff", role: "service_role" }, { audience: "authenticated", issuer: ISSUER });
-
-// CPU time (user + system, ms) of a process, and of every Postgres process, from /proc.
-function cpuMs(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    return (Number(fields[11]) + Number(fields[12])) * 10; // clock ticks of 10 ms
-  } catch {
-    return 0;
-  }
-}
-function postgresCpuMs(): number {
-  let total = 0;
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/comm`, "utf8").startsWith("postgres")) total += cpuMs(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return total;
-}
 
 interface Measured {
   rps: number;
@@ -87,7 +66,6 @@ async function load(url: string, body: string | undefined, pid: number): Promise
   };
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const medianOf = (runs: Measured[]): Measured => ({
   rps: median(runs.map((r) => r.rps)),
   p50: median(runs.map((r) => r.p50)),

@@ -637,7 +637,7 @@ export class SqlStore implements Store {
     return inKeyOrder(ids, rows.map(toEnvironmentRow));
   }
 
-  async insertConnectionTest(test: NewConnectionTest, keep: number): Promise<ConnectionTestRow> {
+  async insertConnectionTest(test: NewConnectionTest, keep: number, reachability?: string): Promise<ConnectionTestRow> {
     const values = connectionTestValues(test);
     const columns = Object.keys(values);
     const casts: Record<string, string> = {
@@ -659,9 +659,15 @@ export class SqlStore implements Store {
          DELETE FROM mcp_connection_tests WHERE id IN (
            SELECT id FROM mcp_connection_tests WHERE account_tool_instance_id = $${serverParam}::uuid
            ORDER BY tested_at DESC, id DESC OFFSET $${columns.length + 1}::int)
-       )
+       )${
+         reachability
+           ? `, ${writer("PROBE")}, reached AS (
+         UPDATE account_tool_instances SET mcp_fleet_reachability = $${columns.length + 2} FROM mcp_fleet_writer
+         WHERE id = $${serverParam}::uuid AND mcp_fleet_reachability IS DISTINCT FROM $${columns.length + 2})`
+           : ""
+       }
        SELECT * FROM inserted`,
-      [...params, Math.max(0, keep - 1)],
+      [...params, Math.max(0, keep - 1), ...(reachability ? [reachability] : [])],
     );
     return toConnectionTestRow(row);
   }
@@ -730,11 +736,10 @@ export class SqlStore implements Store {
   }
 
   async recordDiscovery(id: string, capabilities: unknown, discoveryMetadata: unknown) {
-    await this.db.query("UPDATE account_tool_instances SET mcp_server_capabilities = $2::jsonb, mcp_discovery_metadata = $3::jsonb WHERE id = $1", [
-      id,
-      JSON.stringify(capabilities),
-      JSON.stringify(discoveryMetadata),
-    ]);
+    await this.db.query(
+      `WITH ${writer("PROBE")} UPDATE account_tool_instances SET mcp_server_capabilities = $2::jsonb, mcp_discovery_metadata = $3::jsonb FROM mcp_fleet_writer WHERE id = $1`,
+      [id, JSON.stringify(capabilities), JSON.stringify(discoveryMetadata)],
+    );
   }
 
   async setServerContainer(id: string, containerId: string | null) {

@@ -263,7 +263,8 @@ export interface Store {
   countCatalog(filter: CatalogFilter): Promise<number>;
   catalogByIds(ids: readonly string[], ownerId?: string): Promise<(CatalogToolRow | null)[]>;
   /** Stores a test and keeps only the server's newest `keep` (history retention). */
-  insertConnectionTest(test: NewConnectionTest, keep: number): Promise<ConnectionTestRow>;
+  /** Stores a test, keeping the server's newest `keep`; with `reachability`, also the server's (as setReachability does), in the same statement where the engine allows. */
+  insertConnectionTest(test: NewConnectionTest, keep: number, reachability?: string): Promise<ConnectionTestRow>;
   /** The newest test of each server, in key order (null when never tested). */
   lastConnectionTests(serverIds: readonly string[]): Promise<(ConnectionTestRow | null)[]>;
   /** Each server's newest `first` tests, newest first, in one round trip where the engine allows (key order). */
@@ -420,8 +421,8 @@ export class ScopedStore implements Store {
   connectionTestsByIds(ids: readonly string[]) {
     return this.store.connectionTestsByIds(ids);
   }
-  insertConnectionTest(test: NewConnectionTest, keep: number) {
-    return this.store.insertConnectionTest(test, keep);
+  insertConnectionTest(test: NewConnectionTest, keep: number, reachability?: string) {
+    return this.store.insertConnectionTest(test, keep, reachability);
   }
   setServerStatus(id: string, status: InstallationStatus, errorMessage?: string | null, source?: WriteSource) {
     return this.store.setServerStatus(id, status, errorMessage, source);

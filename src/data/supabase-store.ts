@@ -579,7 +579,7 @@ export class SupabaseStore implements Store {
     return inKeyOrder(ids, data.map(toEnvironmentRow));
   }
 
-  async insertConnectionTest(test: NewConnectionTest, keep: number): Promise<ConnectionTestRow> {
+  async insertConnectionTest(test: NewConnectionTest, keep: number, reachability?: string): Promise<ConnectionTestRow> {
     const query = this.client.from("mcp_connection_tests").insert(connectionTestValues(test)).select(CONNECTION_TEST_COLUMNS.join(","));
     const { data } = await this.run<Record<string, unknown>[]>(query);
     // PostgREST has no DELETE ... OFFSET: find the ids beyond `keep`, then delete them.
@@ -602,6 +602,7 @@ export class SupabaseStore implements Store {
             older.data.map((r) => r.id),
           ),
       );
+    if (reachability) await this.setReachability(test.serverId, reachability);
     return toConnectionTestRow(data[0]);
   }
 
@@ -808,6 +809,7 @@ export class SupabaseStore implements Store {
   async recordDiscovery(id: string, capabilities: unknown, discoveryMetadata: unknown) {
     await this.run(
       this.client.from("account_tool_instances").update({ mcp_server_capabilities: capabilities, mcp_discovery_metadata: discoveryMetadata }).eq("id", id),
+      "PROBE",
     );
   }
 

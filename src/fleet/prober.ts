@@ -5,8 +5,10 @@
 // replaces the default, and the first probe after a (re)start gets at least PROBE_START_BUDGET_MS
 // (cold starts of servers with many tools take tens of seconds). Results go where every
 // connection test goes: the server's history (capped per server), connectionTested subscribers,
-// and the reachability axis (domain/reachability.ts).
-import type { ServerRow } from "../data/rows.ts";
+// and the reachability axis (domain/reachability.ts). Its probes are light (the handshake and
+// tools/list, in the era the server spoke last: mcp/probe.ts) and reuse the rows the round read.
+import { setTimeout as sleep } from "node:timers/promises";
+import type { ConnectionTestRow, EnvironmentRow, ServerRow } from "../data/rows.ts";
 import { allPages, type StoreCapabilities } from "../data/store.ts";
 import { DEFAULT_THRESHOLDS } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
@@ -35,6 +37,8 @@ export class Prober {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  /** Ends a paced round's waits at once on stop(). */
+  private readonly halt = new AbortController();
   private readonly withLock: NonNullable<StoreCapabilities["withLock"]>;
   private readonly now: () => number;
 
@@ -57,7 +61,7 @@ export class Prober {
       this.timer = setTimeout(
         () => {
           this.running = this.running
-            .then(() => this.runOnce())
+            .then(() => this.runOnce(true))
             .catch((error) => this.options.logger.warn({ err: String(error) }, "prober round failed"))
             .finally(next);
         },
@@ -70,25 +74,35 @@ export class Prober {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.halt.abort();
     clearTimeout(this.timer);
     await this.running.catch(() => undefined);
   }
 
-  /** One round; `ran` is false when another replica holds the lock. */
-  async runOnce(): Promise<ProbeRound> {
+  /**
+   * One round; `ran` is false when another replica holds the lock. `paced` (the timer's rounds)
+   * spreads the probes over 80% of the interval, so a fleet's probes are a steady trickle beside
+   * its reads, not a burst; unpaced, they go as fast as the concurrency allows.
+   */
+  async runOnce(paced = false): Promise<ProbeRound> {
     const round = { ran: false, probed: 0, failed: 0 };
     round.ran = await this.withLock(PROBER_LOCK_KEY, async () => {
-      const servers = await this.runningServers();
+      const { servers, environments } = await this.runningServers();
       const last = await this.deps.store.lastConnectionTests(servers.map((s) => s.id));
       const now = this.now();
       // Due: never tested, or tested longer ago than the interval (less the jitter).
       const due = servers
         .map((server, i) => ({ server, last: last[i] }))
-        .filter(({ last: test }) => !test || now - test.testedAt.getTime() >= this.options.intervalMs * 0.85);
-      await mapLimited(due, this.options.concurrency, async ({ server, last: test }) => {
-        const justStarted = server.lastStartedAt !== null && (!test || test.testedAt < server.lastStartedAt);
+        .filter(({ last: test }) => !test || now - test.testedAt.getTime() >= this.options.intervalMs * 0.85)
+        .map((item, slot) => ({ ...item, slot }));
+      const started = Date.now();
+      const spacing = paced && due.length ? (this.options.intervalMs * 0.8) / due.length : 0;
+      await mapLimited(due, this.options.concurrency, async ({ server, last: test, slot }) => {
+        const wait = started + slot * spacing - Date.now();
+        if (wait > 0) await sleep(wait, undefined, { signal: this.halt.signal, ref: false }).catch(() => undefined);
+        if (this.stopped) return;
         try {
-          const result = await testConnection({ ...this.deps, minimumBudgetMs: justStarted ? this.options.startBudgetMs : undefined }, server.id);
+          const result = await this.probe(server, environments.get(server.environmentId) ?? null, test ?? null);
           round.probed++;
           if (!result.success) round.failed++;
         } catch (error) {
@@ -100,11 +114,22 @@ export class Prober {
     return round;
   }
 
-  private async runningServers(): Promise<ServerRow[]> {
-    const all: ServerRow[] = [];
-    for await (const page of allPages((after) => this.deps.store.listServers({ states: ["RUNNING"] }, { first: 500, after }, this.time())))
-      all.push(...page.rows);
-    return all;
+  /** One server's probe, as a round makes it: light, with the rows the round read. */
+  probe(server: ServerRow, environment: EnvironmentRow | null, lastTest: ConnectionTestRow | null): Promise<ConnectionTestRow> {
+    const justStarted = server.lastStartedAt !== null && (!lastTest || lastTest.testedAt < server.lastStartedAt);
+    const deps = { ...this.deps, light: true, minimumBudgetMs: justStarted ? this.options.startBudgetMs : undefined };
+    return testConnection(deps, server.id, { server, environment, lastTest });
+  }
+
+  /** Every running server, with its droplet (a page brings both). */
+  private async runningServers(): Promise<{ servers: ServerRow[]; environments: Map<string, EnvironmentRow> }> {
+    const servers: ServerRow[] = [];
+    const environments = new Map<string, EnvironmentRow>();
+    for await (const page of allPages((after) => this.deps.store.listServers({ states: ["RUNNING"] }, { first: 500, after }, this.time()))) {
+      servers.push(...page.rows);
+      for (const env of page.environments) environments.set(env.id, env);
+    }
+    return { servers, environments };
   }
 
   private time() {

@@ -1,7 +1,8 @@
 // Testing a server's connection: a real MCP handshake with its endpoint (mcp/probe.ts), stored in
 // its history and announced to connectionTested subscribers.
 import { isDeepStrictEqual } from "node:util";
-import type { ConnectionTestRow, ServerRow } from "../data/rows.ts";
+import type { ConnectionTestRow, EnvironmentRow, ServerRow } from "../data/rows.ts";
+import { MODERN_VERSION } from "../mcp/modern.ts";
 import type { Config } from "../config.ts";
 import type { Store } from "../data/store.ts";
 import type { LiveFleet } from "../live/fleet.ts";
@@ -33,6 +34,8 @@ export interface TestConnectionDeps {
   reachability?: ReachabilityThresholds;
   /** Probe even a server that is not running (by default such a test answers NOT_RUNNING without probing). */
   probeAnyway?: boolean;
+  /** The background prober's light probe (mcp/probe.ts ProbeOptions.light), with the era the server spoke last. */
+  light?: boolean;
   logger: Logger;
   /** Told of every probe (metrics). */
   onProbe?: (result: ProbeResult) => void;
@@ -62,10 +65,17 @@ export function connectionTestDeps(
   };
 }
 
-export async function testConnection(deps: TestConnectionDeps, serverId: string): Promise<ConnectionTestRow> {
-  const [server] = await deps.store.serversByIds([serverId]);
+/** What a caller that has just read them (the prober, a page at a time) already knows of the server. */
+export interface KnownServer {
+  server: ServerRow;
+  environment: EnvironmentRow | null;
+  lastTest: ConnectionTestRow | null;
+}
+
+export async function testConnection(deps: TestConnectionDeps, serverId: string, known?: KnownServer): Promise<ConnectionTestRow> {
+  const server = known?.server ?? (await deps.store.serversByIds([serverId]))[0];
   if (!server) throw new OperationError("NOT_FOUND", `No MCP server with id ${serverId}`);
-  const [environment] = await deps.store.environmentsByIds([server.environmentId]);
+  const environment = known ? known.environment : (await deps.store.environmentsByIds([server.environmentId]))[0];
   if (environment) refuseUnlessContactable(environment);
   const endpoint = buildEndpoint(endpointInput(server, environment), deps.dtmaPort);
   const result = await (async () => {
@@ -84,7 +94,12 @@ export async function testConnection(deps: TestConnectionDeps, serverId: string)
     const refusal = environment?.publicIp ? outboundRefusal(environment.publicIp, deps.allowPrivateTargets) : null;
     if (refusal) throw new OperationError("FORBIDDEN", refusal);
     // The server's own budget (setServerHealthPolicy) or the default; a first probe after a start gets at least its own.
-    const probed = await probeMcpServer(endpoint.url, { timeoutMs: Math.max(server.probeBudgetMs ?? deps.probeTimeoutMs, deps.minimumBudgetMs ?? 0) });
+    const lastVersion = known?.lastTest?.success ? known.lastTest.protocolVersion : null;
+    const probed = await probeMcpServer(endpoint.url, {
+      timeoutMs: Math.max(server.probeBudgetMs ?? deps.probeTimeoutMs, deps.minimumBudgetMs ?? 0),
+      light: deps.light,
+      eraHint: deps.light && lastVersion ? (lastVersion >= MODERN_VERSION ? "MODERN" : "LEGACY") : null,
+    });
     // A server started with a placeholder for a value cannot work: that is the thing to fix.
     const unset = probed.success ? [] : placeholderVariables(server.baseConfigOverride);
     if (!unset.length) return probed;
@@ -100,6 +115,11 @@ export async function testConnection(deps: TestConnectionDeps, serverId: string)
     { call: "mcp.probe", server: serverId, target: endpoint.url, ms: result.latencyMs, outcome: result.success ? "ok" : result.errorKind },
     "MCP connection test",
   );
+  // A success decides reachability alone (the newest success decides): written with the test.
+  const reached =
+    deps.reachability && result.success
+      ? reachabilityOf([{ success: true, latencyMs: result.latencyMs, error: null, testedAt: result.timestamp }], deps.reachability).status
+      : undefined;
   const stored = await deps.store.insertConnectionTest(
     {
       serverId,
@@ -118,6 +138,7 @@ export async function testConnection(deps: TestConnectionDeps, serverId: string)
       testedAt: result.timestamp,
     },
     deps.historyLimit,
+    reached,
   );
   if (result.success) {
     const discovery = discoveryRecord(result);
@@ -125,11 +146,13 @@ export async function testConnection(deps: TestConnectionDeps, serverId: string)
     // dashboard, and the prober finds the same tools on every server every interval.
     if (!sameDiscovery(server, discovery)) await deps.store.recordDiscovery(serverId, discovery.capabilities, discovery.metadata);
   }
-  if (deps.reachability) {
-    // On the row, so it can be filtered and its changes are status events; written only when it changes.
-    const recent = await deps.store.connectionTestsOf([serverId], REACHABILITY_TESTS);
-    const { status } = reachabilityOf(recent[0] ?? [], deps.reachability);
-    if (status !== "UNKNOWN") await deps.store.setReachability(serverId, status);
+  if (deps.reachability && !stored.success) {
+    // On the row, so it can be filtered and its changes are status events; written only when it
+    // changes. A failure's verdict depends on the failures before it.
+    const recent = (await deps.store.connectionTestsOf([serverId], REACHABILITY_TESTS))[0] ?? [];
+    const { status } = reachabilityOf(recent, deps.reachability);
+    // A row read for this test shows what is stored; one a caller read earlier may be stale.
+    if (status !== "UNKNOWN" && (known || status !== server.reachability)) await deps.store.setReachability(serverId, status);
   }
   deps.onStored?.(stored);
   return stored;

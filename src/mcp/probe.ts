@@ -84,6 +84,13 @@ export interface ProbeResult {
 
 export interface ProbeOptions {
   timeoutMs: number;
+  /**
+   * `light`: what the background prober needs, at a third of the requests: no GET /health, no
+   * resources/list, prompts/list or ping (the handshake and tools/list prove the server works).
+   */
+  light?: boolean;
+  /** The era the server spoke last time: LEGACY goes straight to the handshake, and detects afresh if that fails. */
+  eraHint?: "MODERN" | "LEGACY" | null;
   /** Largest answer accepted from the server, per HTTP response. */
   maxResponseBytes?: number;
   /** How long the optional GET /health first step may take. */
@@ -298,6 +305,14 @@ export function failedProbe(kind: ProbeErrorKind, error: string): ProbeResult {
 }
 
 export async function probeMcpServer(endpoint: string, options: ProbeOptions): Promise<ProbeResult> {
+  const result = await probeOnce(endpoint, options);
+  // A legacy server may have become a modern one (which refuses the handshake): detect afresh.
+  const moved = options.eraHint === "LEGACY" && !result.success && !["REFUSED", "DNS", "TIMEOUT", "TLS"].includes(result.errorKind ?? "");
+  const left = options.timeoutMs - result.latencyMs;
+  return moved && left >= 100 ? probeOnce(endpoint, { ...options, eraHint: null, timeoutMs: left }) : result;
+}
+
+async function probeOnce(endpoint: string, options: ProbeOptions): Promise<ProbeResult> {
   const timestamp = new Date();
   const started = performance.now();
   const phases: ProbePhase[] = [];
@@ -313,7 +328,7 @@ export async function probeMcpServer(endpoint: string, options: ProbeOptions): P
   try {
     const url = new URL(endpoint);
     const { Client, SSEClientTransport, StreamableHTTPClientTransport } = await loadSdk();
-    await healthCheck(url, phases, options.healthTimeoutMs ?? Math.min(2000, options.timeoutMs), deadline);
+    if (!options.light) await healthCheck(url, phases, options.healthTimeoutMs ?? Math.min(2000, options.timeoutMs), deadline);
     // Redirects are not followed: a probe talks to the address stored for the server, nowhere else.
     const requestInit: RequestInit = { redirect: "error", signal: deadline };
     const limitedFetch = cappedFetch(options.maxResponseBytes ?? 4 * 1024 * 1024);
@@ -321,7 +336,7 @@ export async function probeMcpServer(endpoint: string, options: ProbeOptions): P
     // The modern era first (2026-07-28): `server/discover`. A server that answers it, or with a
     // modern error, is modern; a 4xx without one (or "method not found") is a legacy server.
     const clientInfo = { name: options.clientName ?? "mcp-fleet", version: options.clientVersion ?? "0.1.0" };
-    const modern = await modernProbe(url, phases, { fetch: limitedFetch, signal: deadline, clientInfo });
+    const modern = options.eraHint === "LEGACY" ? null : await modernProbe(url, phases, { fetch: limitedFetch, signal: deadline, clientInfo });
     if (modern) return result(modern);
     const connect = async (kind: ProbeTransport) => {
       client = new Client({ name: options.clientName ?? "mcp-fleet", version: options.clientVersion ?? "0.1.0" });
@@ -349,9 +364,12 @@ export async function probeMcpServer(endpoint: string, options: ProbeOptions): P
       .concat(Object.keys(capabilities.experimental ?? {}).map((k) => `experimental.${k}`));
     const listed = capabilities.tools ? (await timed(phases, "tools/list", () => c.listTools(undefined, request))).tools : [];
     const tools = listed.map((t) => t.name);
-    const resourceCount = capabilities.resources ? (await timed(phases, "resources/list", () => c.listResources(undefined, request))).resources.length : null;
-    const promptCount = capabilities.prompts ? (await timed(phases, "prompts/list", () => c.listPrompts(undefined, request))).prompts.length : null;
-    await timed(phases, "ping", () => c.ping(request));
+    const inventory = !options.light;
+    const resourceCount =
+      inventory && capabilities.resources ? (await timed(phases, "resources/list", () => c.listResources(undefined, request))).resources.length : null;
+    const promptCount =
+      inventory && capabilities.prompts ? (await timed(phases, "prompts/list", () => c.listPrompts(undefined, request))).prompts.length : null;
+    if (inventory) await timed(phases, "ping", () => c.ping(request));
     const version = c.getServerVersion();
     return result({
       success: true,

@@ -24,7 +24,9 @@ export const SourceEnum = builder.enumType("ChangeSource", {
     AGENT_REPORT: { description: "A droplet agent's report wrote the row: a heartbeat, or a status refresh." },
     MONITOR: { description: "The droplet monitor wrote the row: an agent that stopped answering is marked unresponsive." },
     AUTO_RECOVERY: { description: "Automatic recovery wrote the row: a restart it attempted, its outcome, or giving up." },
-    PROBE: { description: "A connection test (the background prober's or anyone's) changed the server's reachability." },
+    PROBE: {
+      description: "A connection test (the background prober's or anyone's) changed the server's reachability, or what it offers (tools, capabilities).",
+    },
     HEALTH_CLOCK: { description: "Time passed: a heartbeat aged past a threshold." },
     RESYNC: { description: "Found while re-reading the fleet after the change feed reconnected." },
     REPLAY: { description: "Changed since the `since` cursor, sent before live events." },

@@ -85,6 +85,47 @@ describe.each(sqlTargets)("the background prober on $name", (target) => {
   });
 });
 
+describe.each(sqlTargets)("a paced round of the prober on $name", (target) => {
+  let db: Db;
+  let close: () => Promise<void>;
+  let up: Running;
+  let ids: Awaited<ReturnType<typeof fleet>>;
+
+  beforeAll(async () => {
+    up = await startStreamableServer({ name: "paced" });
+    ({ db, close } = await target.open());
+    ids = await fleet(db, up, await freePort());
+    // The up server was tested before, and spoke the legacy era.
+    await new Prober(deps(db), { intervalMs: INTERVAL, concurrency: 4, startBudgetMs: 5000, logger }).runOnce();
+  });
+  afterAll(async () => {
+    await close?.();
+    await up?.close();
+  });
+
+  it("probes light, and a paced round spreads its probes over 80% of the interval; stop() ends one at once", async () => {
+    const paced = new Prober(deps(db), { intervalMs: 1000, concurrency: 4, startBudgetMs: 5000, logger, now: () => Date.now() + 5000 });
+    const started = Date.now();
+    expect(await paced.runOnce(true)).toMatchObject({ probed: 2 });
+    const times = await db.query<{ t: Date; phases: Array<{ name: string }> }>(
+      `SELECT tested_at AS t, phases FROM mcp_connection_tests WHERE account_tool_instance_id = ANY($1::uuid[]) AND tested_at >= $2 ORDER BY tested_at`,
+      [[ids.up, ids.down], new Date(started).toISOString()],
+    );
+    // Two due: the second starts 400 ms (0.8 x 1000 / 2) after the first.
+    expect(times[1].t.getTime() - times[0].t.getTime()).toBeGreaterThanOrEqual(380);
+    // Light: no GET /health, resources, prompts or ping; the up server spoke legacy last time, so no discovery either.
+    expect(times.map((r) => r.phases.map((p) => p.name)).sort()).toEqual([["discover"], ["initialize", "tools/list"]].sort());
+    // A paced round of a long interval is cut short by stop().
+    const slow = new Prober(deps(db), { intervalMs: 600_000, concurrency: 1, startBudgetMs: 5000, logger, now: () => Date.now() + INTERVAL * 20 });
+    const round = slow.runOnce(true);
+    await new Promise((r) => setTimeout(r, 100));
+    const stopping = Date.now();
+    await slow.stop();
+    await round;
+    expect(Date.now() - stopping).toBeLessThan(2000);
+  });
+});
+
 describePostgres("probers of two replicas", () => {
   let t: TestDatabase;
   let other: Db;

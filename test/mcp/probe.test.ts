@@ -87,6 +87,28 @@ describe("probeMcpServer", () => {
     expect(r.phases.map((p) => p.name)).toEqual(["health", "discover"]);
   });
 
+  it("probes light for the background prober: the handshake and tools/list only, straight to the era the server spoke last", async () => {
+    const phases = async (url: string, eraHint?: "MODERN" | "LEGACY") =>
+      (await probeMcpServer(url, { timeoutMs: 5000, light: true, eraHint })).phases.map((p) => [p.name, p.ok]);
+    expect(await phases(streamable.url)).toEqual([
+      ["discover", false],
+      ["initialize", true],
+      ["tools/list", true],
+    ]);
+    expect(await phases(streamable.url, "LEGACY")).toEqual([
+      ["initialize", true],
+      ["tools/list", true],
+    ]);
+    expect(await phases(modern.url, "MODERN")).toEqual([
+      ["discover", true],
+      ["tools/list", true],
+    ]);
+    // A server that became modern refuses the handshake: detected afresh, within the same budget.
+    const moved = await probeMcpServer(modern.url, { timeoutMs: 5000, light: true, eraHint: "LEGACY" });
+    expect(moved).toMatchObject({ success: true, protocolVersion: "2026-07-28" });
+    expect(moved.phases.map((p) => p.name)).toEqual(["discover", "tools/list"]);
+  });
+
   it("falls back to the older HTTP+SSE transport", async () => {
     const r = await probeMcpServer(sse.url, { timeoutMs: 5000 });
     expect(r).toMatchObject({ success: true, transport: "SSE", serverInfo: { name: "legacy-sse", version: "0.9.0" }, tools: ["echo", "add"] });

@@ -44,7 +44,7 @@ export type ChangeSource =
   | 'LIFECYCLE'
   /** The droplet monitor wrote the row: an agent that stopped answering is marked unresponsive. */
   | 'MONITOR'
-  /** A connection test (the background prober's or anyone's) changed the server's reachability. */
+  /** A connection test (the background prober's or anyone's) changed the server's reachability, or what it offers (tools, capabilities). */
   | 'PROBE'
   /** Changed since the `since` cursor, sent before live events. */
   | 'REPLAY'
