@@ -97,6 +97,7 @@ function derive(r: Record<string, any>, now: Date) {
       reachability: null,
       autoRecovery: true,
       recovery: null,
+      risk: null,
     },
     now,
     DEFAULT_THRESHOLDS,

@@ -93,6 +93,7 @@ const schema = z.object({
   PROBE_SLOW_MS: int(1, 600_000).default(5000),
   PROBE_FAILURES: int(1, 100).default(3),
   RECOVERY_INTERVAL_MS: int(0, 86_400_000).default(30_000),
+  EARLY_WARNING_INTERVAL_MS: int(0, 86_400_000).default(60_000),
   RECOVERY_CONCURRENCY: int(1, 100).default(4),
   RECOVERY_BACKOFF_MS: int(1000, 86_400_000).default(30_000),
   RECOVERY_BACKOFF_MAX_MS: int(1000, 86_400_000).default(600_000),
@@ -193,6 +194,8 @@ function toConfig(env: z.infer<typeof schema>) {
       startBudgetMs: env.PROBE_START_BUDGET_MS,
       reachability: { slowMs: env.PROBE_SLOW_MS, failuresToUnreachable: env.PROBE_FAILURES },
     },
+    /** The early-warning watch (fleet/early-warning.ts): how often risk levels are judged and stored. */
+    earlyWarningIntervalMs: env.EARLY_WARNING_INTERVAL_MS,
     /** Automatic recovery (fleet/recovery.ts, its rules in domain/recovery.ts). */
     recovery: {
       intervalMs: env.RECOVERY_INTERVAL_MS,

@@ -1,6 +1,7 @@
-// The background tasks of a serving process (`serve`, the demo): the droplet monitor, the prober
-// and automatic recovery, each on when its interval is set. Each takes an advisory lock, so with
+// The background tasks of a serving process (`serve`, the demo): the droplet monitor, the prober,
+// automatic recovery and the early-warning watch, each on when its interval is set. Each takes an advisory lock, so with
 // several replicas one of each runs at a time.
+import { EarlyWarning } from "../fleet/early-warning.ts";
 import { Monitor } from "../fleet/monitor.ts";
 import { operationDeps } from "../fleet/operations.ts";
 import { Prober } from "../fleet/prober.ts";
@@ -33,6 +34,11 @@ export function startBackground(services: Services): Array<{ stop(): Promise<voi
     "automatic recovery",
     config.recovery.intervalMs,
     () => new Recovery(operations, { ...config.recovery, thresholds: config.thresholds, historyDays: config.statusHistoryDays, logger }),
+  );
+  run(
+    "the early-warning watch",
+    config.earlyWarningIntervalMs,
+    () => new EarlyWarning(store, { intervalMs: config.earlyWarningIntervalMs, thresholds: config.thresholds, logger }),
   );
   return tasks;
 }

@@ -35,6 +35,8 @@ export interface ServerRow {
   recovery: unknown;
   /** The reachability the last connection test left (REACHABLE, SLOW, UNREACHABLE); null when never tested. */
   reachability: string | null;
+  /** The risk level the early-warning watch last judged (migration 016); null before it did. */
+  risk: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -58,6 +60,8 @@ export interface EnvironmentRow {
   provisioningError: string | null;
   /** As ServerRow's. */
   writeSource: string | null;
+  /** As ServerRow's. */
+  risk: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -86,6 +90,7 @@ export const SERVER_COLUMNS = [
   "mcp_fleet_probe_budget_ms",
   "mcp_fleet_recovery",
   "mcp_fleet_reachability",
+  "mcp_fleet_risk",
   "created_at",
   "updated_at",
 ] as const;
@@ -121,6 +126,7 @@ export const ENVIRONMENT_COLUMNS = [
   "dtma_health_details_json",
   "provisioning_error_message",
   "mcp_fleet_write_source",
+  "mcp_fleet_risk",
   "created_at",
   "updated_at",
 ] as const;
@@ -170,6 +176,7 @@ export function toServerRow(r: Raw): ServerRow {
     probeBudgetMs: r.mcp_fleet_probe_budget_ms == null ? null : Number(r.mcp_fleet_probe_budget_ms),
     recovery: r.mcp_fleet_recovery ?? null,
     reachability: text(r.mcp_fleet_reachability),
+    risk: text(r.mcp_fleet_risk),
     createdAt: date(r.created_at) as Date,
     updatedAt: date(r.updated_at) as Date,
   };
@@ -195,6 +202,7 @@ export function toEnvironmentRow(r: Raw): EnvironmentRow {
     healthDetails: r.dtma_health_details_json ?? null,
     provisioningError: text(r.provisioning_error_message),
     writeSource: text(r.mcp_fleet_write_source),
+    risk: text(r.mcp_fleet_risk),
     createdAt: date(r.created_at) as Date,
     updatedAt: date(r.updated_at) as Date,
   };

@@ -52,6 +52,7 @@ import {
   type EnvironmentPageArgs,
   type ServerOrderField,
   type ServerPageArgs,
+  type RiskLevelChange,
   type WriteSource,
   type CatalogFilter,
   type EnvironmentFilter,
@@ -288,6 +289,7 @@ function serverWhere(filter: ServerFilter, time: QueryTime, p: Params): string[]
     );
     where.push(either.length ? `(${either.join(" OR ")})` : "false");
   }
+  if (filter.risks) where.push(`COALESCE(s.mcp_fleet_risk, 'NONE') = ANY(${p.add(filter.risks)}::text[])`);
   if (filter.reachabilities) where.push(`COALESCE(s.mcp_fleet_reachability, 'UNKNOWN') = ANY(${p.add(filter.reachabilities)}::text[])`);
   if (filter.recoveries) {
     where.push(
@@ -305,6 +307,7 @@ function environmentWhere(filter: EnvironmentFilter, p: Params): string[] {
   const where = ["true"];
   if (filter.ownerId) where.push(`e.user_id = ${p.add(filter.ownerId)}::uuid`);
   if (filter.statuses) where.push(`e.status::text = ANY(${p.add(filter.statuses)}::text[])`);
+  if (filter.risks) where.push(`COALESCE(e.mcp_fleet_risk, 'NONE') = ANY(${p.add(filter.risks)}::text[])`);
   if (filter.search) {
     const pattern = p.add(`%${escapeLike(filter.search)}%`);
     where.push(`(e.name ILIKE ${pattern} OR e.do_droplet_name ILIKE ${pattern})`);
@@ -783,6 +786,19 @@ export class SqlStore implements Store {
     await this.db.query(
       `WITH ${writer("AUTO_RECOVERY")} UPDATE account_tool_instances SET mcp_fleet_recovery = $2::jsonb FROM mcp_fleet_writer WHERE id = $1`,
       [id, record == null ? null : JSON.stringify(record)],
+    );
+  }
+
+  async setRiskLevels(levels: { servers: RiskLevelChange[]; environments: RiskLevelChange[] }) {
+    if (!levels.servers.length && !levels.environments.length) return;
+    await this.db.query(
+      `WITH ${writer("EARLY_WARNING")},
+       s AS (UPDATE account_tool_instances t SET mcp_fleet_risk = r.level FROM mcp_fleet_writer, json_to_recordset($1::json) AS r(id uuid, level text)
+             WHERE t.id = r.id AND t.mcp_fleet_risk IS DISTINCT FROM r.level RETURNING 1),
+       e AS (UPDATE account_tool_environments t SET mcp_fleet_risk = r.level FROM mcp_fleet_writer, json_to_recordset($2::json) AS r(id uuid, level text)
+             WHERE t.id = r.id AND t.mcp_fleet_risk IS DISTINCT FROM r.level RETURNING 1)
+       SELECT (SELECT count(*) FROM s) + (SELECT count(*) FROM e) AS written`,
+      [JSON.stringify(levels.servers), JSON.stringify(levels.environments)],
     );
   }
 

@@ -1,6 +1,7 @@
 // The store interface every implementation (SQL over pg or PGlite, supabase-js) fulfils.
 import type { Reachability } from "../domain/reachability.ts";
 import type { RecoveryStatus } from "../domain/recovery.ts";
+import type { RiskLevel } from "../domain/risk.ts";
 import type { DesiredState, HeartbeatThresholds, InstallationStatus, ServerHealth, ServerState } from "../domain/status.ts";
 import type { Db } from "./db.ts";
 import type { CatalogToolRow, ConnectionTestRow, EnvironmentColumn, EnvironmentRow, NewConnectionTest, ServerColumn, ServerRow } from "./rows.ts";
@@ -8,8 +9,8 @@ import type { CatalogToolRow, ConnectionTestRow, EnvironmentColumn, EnvironmentR
 export type ServerType = "mcp_server" | "standard_tool";
 
 /** Who wrote a fleet row, as the write tags itself (migration 014); any other write is DATABASE. */
-export type WriteSource = "LIFECYCLE" | "AGENT_REPORT" | "MONITOR" | "AUTO_RECOVERY" | "PROBE";
-export const WRITE_SOURCES: readonly WriteSource[] = ["LIFECYCLE", "AGENT_REPORT", "MONITOR", "AUTO_RECOVERY", "PROBE"];
+export type WriteSource = "LIFECYCLE" | "AGENT_REPORT" | "MONITOR" | "AUTO_RECOVERY" | "PROBE" | "EARLY_WARNING";
+export const WRITE_SOURCES: readonly WriteSource[] = ["LIFECYCLE", "AGENT_REPORT", "MONITOR", "AUTO_RECOVERY", "PROBE", "EARLY_WARNING"];
 
 export interface DtmaReport {
   at: Date;
@@ -42,6 +43,11 @@ export interface FleetSummary {
   environments: number;
   byEnvironmentStatus: Array<{ status: string; count: number }>;
   byRegion: Array<{ region: string; servers: number; environments: number }>;
+}
+
+export interface RiskLevelChange {
+  id: string;
+  level: RiskLevel;
 }
 
 /** One transition of a server's state or health (status history). */
@@ -94,6 +100,8 @@ export interface ServerFilter {
   reachabilities?: Reachability[];
   /** Automatic recovery's status (domain/recovery.ts recoveryStatusOf). */
   recoveries?: RecoveryStatus[];
+  /** The risk level the early-warning watch last judged (NONE before it did). */
+  risks?: RiskLevel[];
 }
 
 export interface CatalogFilter {
@@ -109,6 +117,8 @@ export interface EnvironmentFilter {
   ownerId?: string;
   statuses?: string[];
   search?: string;
+  /** As ServerFilter's. */
+  risks?: RiskLevel[];
 }
 
 /**
@@ -279,6 +289,8 @@ export interface Store {
   setRecovery(id: string, record: unknown): Promise<void>;
   /** The reachability the last test left, written (as PROBE) only when it differs; true when it did. */
   setReachability(id: string, reachability: string): Promise<boolean>;
+  /** Risk levels the early-warning watch judged, written (as EARLY_WARNING) only where they differ. */
+  setRiskLevels(levels: { servers: RiskLevelChange[]; environments: RiskLevelChange[] }): Promise<void>;
   /** Records transitions once each (copies from other replicas are ignored) and prunes past `keepDays`. */
   recordHistory(servers: StatusTransition[], environments: EnvironmentTransition[], keepDays: number): Promise<void>;
   /** Each server's newest transitions (before `before`), newest first, in key order. */
@@ -436,6 +448,9 @@ export class ScopedStore implements Store {
   }
   setReachability(id: string, reachability: string) {
     return this.store.setReachability(id, reachability);
+  }
+  setRiskLevels(levels: { servers: RiskLevelChange[]; environments: RiskLevelChange[] }) {
+    return this.store.setRiskLevels(levels);
   }
   setServerContainer(id: string, containerId: string | null) {
     return this.store.setServerContainer(id, containerId);

@@ -55,6 +55,7 @@ import {
   type Order,
   type ServerOrderField,
   type ServerPageArgs,
+  type RiskLevelChange,
   type WriteSource,
   type NewServer,
   type Page,
@@ -88,6 +89,9 @@ export interface SupabaseStoreOptions {
 
 export { quote };
 const list = (values: readonly string[]) => `(${values.map(quote).join(",")})`;
+
+/** Rows at one of `levels` of the stored risk (null: never judged, which reads as NONE). */
+const riskTree = (levels: readonly string[]) => `or(mcp_fleet_risk.in.${list(levels)}${levels.includes("NONE") ? ",mcp_fleet_risk.is.null" : ""})`;
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 function healthTree(c: HealthCondition): string {
@@ -289,6 +293,7 @@ export class SupabaseStore implements Store {
       );
       trees.push(either.length ? `or(${either.join(",")})` : "id.is.null");
     }
+    if (filter.risks) trees.push(riskTree(filter.risks));
     if (filter.reachabilities) {
       const known = filter.reachabilities.filter((r) => r !== "UNKNOWN");
       const either = [
@@ -521,6 +526,7 @@ export class SupabaseStore implements Store {
       const pattern = quote(`%${escapeLike(filter.search)}%`);
       trees.push(`or(name.ilike.${pattern},do_droplet_name.ilike.${pattern})`);
     }
+    if (filter.risks) trees.push(riskTree(filter.risks));
     if (tree) trees.push(tree);
     if (trees.length) q = q.or(`and(${trees.join(",")})`);
     return q;
@@ -664,6 +670,19 @@ export class SupabaseStore implements Store {
         .eq("id", id),
       "AUTO_RECOVERY",
     );
+  }
+
+  // One request per change: PostgREST updates one set of values per request. Only changes are sent.
+  async setRiskLevels(levels: { servers: RiskLevelChange[]; environments: RiskLevelChange[] }) {
+    const write = (table: string, { id, level }: RiskLevelChange) =>
+      this.run(
+        this.client.from(table).update({ mcp_fleet_risk: level }).eq("id", id).or(`mcp_fleet_risk.is.null,mcp_fleet_risk.neq.${level}`),
+        "EARLY_WARNING",
+      );
+    await Promise.all([
+      ...levels.servers.map((c) => write("account_tool_instances", c)),
+      ...levels.environments.map((c) => write("account_tool_environments", c)),
+    ]);
   }
 
   async setReachability(id: string, reachability: string) {

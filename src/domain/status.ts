@@ -2,6 +2,7 @@
 // what a client sees. Pure functions; `now` is always a parameter.
 import type { Reachability } from "./reachability.ts";
 import { type RecoveryStatus, recoveryStatusOf } from "./recovery.ts";
+import { RISK_LEVELS, type RiskLevel } from "./risk.ts";
 
 /** account_tool_installation_status_enum, every value, in the upstream order. */
 export const INSTALLATION_STATUSES = [
@@ -269,6 +270,8 @@ export interface ServerStatusInput {
   reachability: string | null;
   autoRecovery: boolean;
   recovery: unknown;
+  /** As the early-warning watch last judged it (null: not yet). */
+  risk: string | null;
 }
 
 export interface ServerStatus {
@@ -285,6 +288,8 @@ export interface ServerStatus {
   /** The reachability axis as the last connection test left it. */
   reachability: Reachability;
   recovery: RecoveryStatus;
+  /** The early-warning level as the watch last judged it (NONE before it did). */
+  risk: RiskLevel;
 }
 
 const STORED_REACHABILITY: ReadonlySet<string> = new Set<Reachability>(["REACHABLE", "SLOW", "UNREACHABLE"]);
@@ -301,6 +306,7 @@ export function serverStatus(input: ServerStatusInput, now: Date, thresholds: He
     desired: desiredStateOf(input.desiredState, input.status),
     reachability: input.reachability && STORED_REACHABILITY.has(input.reachability) ? (input.reachability as Reachability) : "UNKNOWN",
     recovery: recoveryStatusOf(input.autoRecovery, input.recovery),
+    risk: input.risk && (RISK_LEVELS as readonly string[]).includes(input.risk) ? (input.risk as RiskLevel) : "NONE",
   };
 }
 

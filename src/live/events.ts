@@ -73,6 +73,7 @@ export function serverEvent(
     stateOrHealthChanged(previous, current) ||
     previous.desired !== current.desired ||
     previous.reachability !== current.reachability ||
-    previous.recovery !== current.recovery;
+    previous.recovery !== current.recovery ||
+    previous.risk !== current.risk;
   return { kind, ...change, statusChanged, source, at, resumeFrom: { position, at } };
 }

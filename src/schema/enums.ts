@@ -2,6 +2,7 @@
 import { ENDPOINT_PROBLEMS } from "../domain/endpoint.ts";
 import { REACHABILITIES } from "../domain/reachability.ts";
 import { RECOVERY_STATUSES } from "../domain/recovery.ts";
+import { RISK_LEVELS } from "../domain/risk.ts";
 import { DESIRED_STATES, ENVIRONMENT_STATUSES, INSTALLATION_STATUSES, SERVER_HEALTHS, SERVER_STATES } from "../domain/status.ts";
 import { builder } from "./builder.ts";
 
@@ -62,3 +63,5 @@ export const RecoveryStatusEnum = builder.enumType("RecoveryStatus", {
     DISABLED: { description: "The server's policy is off (setServerHealthPolicy)." },
   } satisfies Record<(typeof RECOVERY_STATUSES)[number], unknown>,
 });
+
+export const RiskLevelEnum = builder.enumType("RiskLevel", { values: RISK_LEVELS });

@@ -4,7 +4,16 @@ import type { EnvironmentFilter, ServerFilter } from "../data/store.ts";
 import { builder } from "./builder.ts";
 import { badInput } from "./errors.ts";
 import { parseId } from "./ids.ts";
-import { DesiredStateEnum, EnvironmentStatusEnum, ReachabilityEnum, RecoveryStatusEnum, ServerHealthEnum, ServerStateEnum, ServerTypeEnum } from "./enums.ts";
+import {
+  DesiredStateEnum,
+  EnvironmentStatusEnum,
+  ReachabilityEnum,
+  RecoveryStatusEnum,
+  RiskLevelEnum,
+  ServerHealthEnum,
+  ServerStateEnum,
+  ServerTypeEnum,
+} from "./enums.ts";
 
 const MAX_SEARCH = 200;
 const MAX_IDS = 500;
@@ -20,12 +29,14 @@ export const ServerFilterInput = builder.inputType("ServerFilter", {
     desiredStates: t.field({ type: [DesiredStateEnum], description: "What someone last asked for." }),
     reachabilities: t.field({ type: [ReachabilityEnum], description: "As the last connection test left it (UNKNOWN: never tested)." }),
     recoveries: t.field({ type: [RecoveryStatusEnum], description: "Automatic recovery's status, e.g. GAVE_UP for servers that need a person." }),
+    risks: t.field({ type: [RiskLevelEnum], description: "The risk level as the early-warning watch last judged it." }),
   }),
 });
 
 export const EnvironmentFilterInput = builder.inputType("EnvironmentFilter", {
   fields: (t) => ({
     statuses: t.field({ type: [EnvironmentStatusEnum] }),
+    risks: t.field({ type: [RiskLevelEnum], description: "The droplet's risk level as the early-warning watch last judged it." }),
     search: t.string({ description: "Case-insensitive substring of the environment or droplet name." }),
   }),
 });
@@ -48,11 +59,12 @@ export function toServerFilter(input: typeof ServerFilterInput.$inferInput | nul
     desiredStates: input.desiredStates ?? undefined,
     reachabilities: input.reachabilities ?? undefined,
     recoveries: input.recoveries ?? undefined,
+    risks: input.risks ?? undefined,
   };
 }
 
 export function toEnvironmentFilter(input: typeof EnvironmentFilterInput.$inferInput | null | undefined): EnvironmentFilter {
   if (!input) return {};
   const statuses = input.statuses?.filter((s) => (ENVIRONMENT_STATUSES as readonly string[]).includes(s));
-  return { statuses, search: search(input.search) };
+  return { statuses, search: search(input.search), risks: input.risks ?? undefined };
 }

@@ -24,6 +24,7 @@ import {
   InstallationStatusEnum,
   ReachabilityEnum,
   RecoveryStatusEnum,
+  RiskLevelEnum,
   ServerHealthEnum,
   ServerStateEnum,
   ServerTypeEnum,
@@ -69,6 +70,7 @@ export const STATUS = reads<ServerColumn>([
   "mcp_fleet_reachability",
   "mcp_fleet_auto_recovery",
   "mcp_fleet_recovery",
+  "mcp_fleet_risk",
 ]);
 const ENDPOINT = reads<ServerColumn, EnvironmentColumn>(
   ["mcp_transport_type", "mcp_endpoint_path", "port_mapping_json", "base_config_override_json"],
@@ -112,6 +114,12 @@ export const ServerStatusRef = builder.objectRef<ServerStatus>("MCPServerStatus"
       resolve: (s) => s.reachability,
     }),
     recovery: t.field({ type: RecoveryStatusEnum, resolve: (s) => s.recovery }),
+    risk: t.field({
+      type: RiskLevelEnum,
+      description:
+        "As the early-warning watch last judged it (EARLY_WARNING_INTERVAL_MS; NONE before it did). MCPServer.risk has the reasons, as of the request.",
+      resolve: (s) => s.risk,
+    }),
   }),
 });
 

@@ -2,15 +2,15 @@
 // domain/risk.ts, from what a page already batches (history, connection tests, the droplet).
 import type { EnvironmentColumn, ServerColumn } from "../data/rows.ts";
 import { systemMetrics } from "../domain/metrics.ts";
-import { environmentRisk, RISK_LEVELS, RISK_REASONS, type Risk, type RiskReason, serverRisk } from "../domain/risk.ts";
-import { serverStatus } from "../domain/status.ts";
+import { RiskLevelEnum } from "./enums.ts";
+import { environmentRisk, RISK_REASONS, type Risk, type RiskReason } from "../domain/risk.ts";
+import { RISK_HISTORY, RISK_TESTS, riskOfServer } from "../fleet/early-warning.ts";
 import { builder } from "./builder.ts";
 import { serverHistory } from "./history.ts";
 import { environmentOf, recentConnectionTests } from "./mcp-server.ts";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
 import { reads } from "./selection.ts";
 
-const RiskLevelEnum = builder.enumType("RiskLevel", { values: RISK_LEVELS });
 const RiskReasonKindEnum = builder.enumType("RiskReasonKind", { values: RISK_REASONS });
 
 const RiskReasonRef = builder.objectRef<RiskReason>("RiskReason").implement({
@@ -29,9 +29,6 @@ const RiskRef = builder.objectRef<Risk>("Risk").implement({
   }),
 });
 
-/** Transitions looked at: enough for the longest window at any sane rate. */
-const HISTORY = 50;
-
 builder.objectField(ServerRef, "risk", (t) =>
   t.field({
     ...reads<ServerColumn, EnvironmentColumn>(
@@ -39,16 +36,16 @@ builder.objectField(ServerRef, "risk", (t) =>
       ["dtma_health_details_json"],
     ),
     type: RiskRef,
-    description: "Early warning from flapping, restarts, late heartbeats, failing or slowing connection tests and the droplet's resources, as of this request.",
+    description:
+      "Early warning from flapping, restarts, late heartbeats, failing or slowing connection tests and the droplet's resources, as of this request (status.risk is the level the early-warning watch last stored).",
     resolve: async (s, _args, ctx) => {
       // Each batched for the whole page: one statement per kind.
-      const [history, tests, environment] = await Promise.all([serverHistory(ctx, s.id, HISTORY), recentConnectionTests(ctx, s.id, 10), environmentOf(s, ctx)]);
-      const { state } = serverStatus(s, ctx.time.now, ctx.time.thresholds);
-      return serverRisk(
-        { state, lastHeartbeat: s.lastHeartbeat, history, tests, metrics: systemMetrics(environment.healthDetails) },
-        ctx.time.now,
-        ctx.time.thresholds,
-      );
+      const [history, tests, environment] = await Promise.all([
+        serverHistory(ctx, s.id, RISK_HISTORY),
+        recentConnectionTests(ctx, s.id, RISK_TESTS),
+        environmentOf(s, ctx),
+      ]);
+      return riskOfServer(s, history, tests, environment, ctx.time.now, ctx.time.thresholds);
     },
   }),
 );

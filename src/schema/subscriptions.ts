@@ -14,7 +14,7 @@ const encodeServerId = nodeIdEncoder("MCPServer");
 const encodeEnvironmentId = nodeIdEncoder("Environment");
 import { ConnectionTestRef } from "./connection-test.ts";
 import { EnvironmentRef, ServerRef } from "./refs.ts";
-import { DesiredStateEnum, ReachabilityEnum, RecoveryStatusEnum, ServerHealthEnum, ServerStateEnum } from "./enums.ts";
+import { DesiredStateEnum, ReachabilityEnum, RecoveryStatusEnum, RiskLevelEnum, ServerHealthEnum, ServerStateEnum } from "./enums.ts";
 import { ServerStatusRef } from "./mcp-server.ts";
 
 export const SourceEnum = builder.enumType("ChangeSource", {
@@ -24,6 +24,7 @@ export const SourceEnum = builder.enumType("ChangeSource", {
     AGENT_REPORT: { description: "A droplet agent's report wrote the row: a heartbeat, or a status refresh." },
     MONITOR: { description: "The droplet monitor wrote the row: an agent that stopped answering is marked unresponsive." },
     AUTO_RECOVERY: { description: "Automatic recovery wrote the row: a restart it attempted, its outcome, or giving up." },
+    EARLY_WARNING: { description: "The early-warning watch changed a server's or droplet's risk level." },
     PROBE: {
       description: "A connection test (the background prober's or anyone's) changed the server's reachability, or what it offers (tools, capabilities).",
     },
@@ -81,6 +82,7 @@ const ServerEventFilterInput = builder.inputType("ServerEventFilter", {
     desiredStates: t.field({ type: [DesiredStateEnum] }),
     reachabilities: t.field({ type: [ReachabilityEnum] }),
     recoveries: t.field({ type: [RecoveryStatusEnum] }),
+    risks: t.field({ type: [RiskLevelEnum] }),
   }),
 });
 
@@ -153,6 +155,7 @@ function serverFilter(input: typeof ServerEventFilterInput.$inferInput | null | 
   const desired = input?.desiredStates && new Set(input.desiredStates);
   const reachabilities = input?.reachabilities && new Set(input.reachabilities);
   const recoveries = input?.recoveries && new Set(input.recoveries);
+  const risks = input?.risks && new Set(input.risks);
   return (e: ServerEvent) => {
     if (!canSeeEnvironment(ctx.viewer, e.scope)) return false;
     if (ids && !ids.has(e.serverId)) return false;
@@ -162,6 +165,7 @@ function serverFilter(input: typeof ServerEventFilterInput.$inferInput | null | 
     if (desired && (!e.current || !desired.has(e.current.desired))) return false;
     if (reachabilities && (!e.current || !reachabilities.has(e.current.reachability))) return false;
     if (recoveries && (!e.current || !recoveries.has(e.current.recovery))) return false;
+    if (risks && (!e.current || !risks.has(e.current.risk))) return false;
     return true;
   };
 }
@@ -265,7 +269,7 @@ builder.subscriptionType({
     serverStatusChanged: t.field({
       type: ServerStatusChangeRef,
       description:
-        "A server's status changed: its state or health (by a write, or by its heartbeat ageing), what its user wants, its reachability, or its automatic recovery.",
+        "A server's status changed: its state or health (by a write, or by its heartbeat ageing), what its user wants, its reachability, its automatic recovery, or its risk level.",
       args: {
         filter: t.arg({ type: ServerEventFilterInput }),
         after: t.arg.string({ description: AFTER }),

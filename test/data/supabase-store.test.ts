@@ -66,7 +66,7 @@ describe("SupabaseStore requests", () => {
       [
         "select",
         expect.stringMatching(
-          /^id,account_tool_environment_id,.*,last_started_at,mcp_fleet_container_id,mcp_fleet_write_source,mcp_fleet_desired_state,mcp_fleet_auto_recovery,mcp_fleet_probe_budget_ms,mcp_fleet_recovery,mcp_fleet_reachability,created_at,updated_at,environment:account_tool_environments!inner\(id,user_id,.*,updated_at\)$/,
+          /^id,account_tool_environment_id,.*,last_started_at,mcp_fleet_container_id,mcp_fleet_write_source,mcp_fleet_desired_state,mcp_fleet_auto_recovery,mcp_fleet_probe_budget_ms,mcp_fleet_recovery,mcp_fleet_reachability,mcp_fleet_risk,created_at,updated_at,environment:account_tool_environments!inner\(id,user_id,.*,updated_at\)$/,
         ),
       ],
       ["mcp_server_type", "not.is.null"],
@@ -109,6 +109,18 @@ describe("SupabaseStore requests", () => {
     expect(or).toContain(
       "or(and(mcp_fleet_auto_recovery.is.true,mcp_fleet_recovery->>state.eq.GAVE_UP),and(mcp_fleet_auto_recovery.is.true,mcp_fleet_recovery.is.null))",
     );
+  });
+
+  it("sends a risk level only where it changed, one request each, as EARLY_WARNING; and filters by it", async () => {
+    const { store, requests } = capture(() => json([]));
+    await store.setRiskLevels({ servers: [{ id: SERVER_ROW.id, level: "HIGH" }], environments: [{ id: ENV_ROW.id, level: "NONE" }] });
+    expect(requests.map((r) => [r.method, r.path, r.headers["x-mcp-fleet-source"]])).toEqual([
+      ["PATCH", "/rest/v1/account_tool_instances", "EARLY_WARNING"],
+      ["PATCH", "/rest/v1/account_tool_environments", "EARLY_WARNING"],
+    ]);
+    expect(requests[0].params).toContainEqual(["or", "(mcp_fleet_risk.is.null,mcp_fleet_risk.neq.HIGH)"]);
+    await store.listServers({ risks: ["NONE", "LOW"] }, { first: 10 }, time);
+    expect(requests[2].params.find(([k]) => k === "or")?.[1]).toBe(`(and(or(mcp_fleet_risk.in.("NONE","LOW"),mcp_fleet_risk.is.null)))`);
   });
 
   // PostgREST orders by columns, not by a rank: a rank order is read a rank per request, worst

@@ -154,7 +154,7 @@ describe("installationStatusesFor", () => {
   });
 });
 
-const AXES = { desiredState: null, reachability: null, autoRecovery: true, recovery: null };
+const AXES = { desiredState: null, reachability: null, autoRecovery: true, recovery: null, risk: null };
 
 describe("serverStatus", () => {
   it("reports uptime from the last start, not from the heartbeat", () => {
@@ -184,6 +184,8 @@ describe("serverStatus", () => {
     });
     const record = { state: "GAVE_UP", attempts: [], trigger: "AGENT", reason: "x", lastError: null, since: NOW.toISOString() };
     expect(serverStatus({ ...stopped, ...AXES, recovery: record }, NOW).recovery).toBe("GAVE_UP");
+    expect(serverStatus({ ...stopped, ...AXES, risk: "HIGH" }, NOW).risk).toBe("HIGH");
+    expect(serverStatus({ ...stopped, ...AXES, risk: "bogus" }, NOW).risk).toBe("NONE");
   });
   it("carries the stored error message as lastError", () => {
     expect(serverStatus({ status: "error", lastHeartbeat: null, lastStartedAt: null, errorMessage: "boom", ...AXES }, NOW)).toMatchObject({

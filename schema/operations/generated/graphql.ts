@@ -38,6 +38,8 @@ export type ChangeSource =
   | 'AUTO_RECOVERY'
   /** A row was written (by anything but the writers below). */
   | 'DATABASE'
+  /** The early-warning watch changed a server's or droplet's risk level. */
+  | 'EARLY_WARNING'
   /** Time passed: a heartbeat aged past a threshold. */
   | 'HEALTH_CLOCK'
   /** A lifecycle action through this API wrote the row: deploy, start, stop, restart, configure, delete. */
@@ -154,6 +156,8 @@ export type EnvVarInput = {
 };
 
 export type EnvironmentFilter = {
+  /** The droplet's risk level as the early-warning watch last judged it. */
+  risks?: Array<RiskLevel> | null | undefined;
   /** Case-insensitive substring of the environment or droplet name. */
   search?: string | null | undefined;
   statuses?: Array<EnvironmentStatus> | null | undefined;
@@ -240,6 +244,12 @@ export type RecoveryStatus =
   /** Attempts are being made, with backoff. */
   | 'RECOVERING';
 
+export type RiskLevel =
+  | 'HIGH'
+  | 'LOW'
+  | 'MEDIUM'
+  | 'NONE';
+
 /** Every given condition must hold; states and healths apply to the status after the change. */
 export type ServerEventFilter = {
   desiredStates?: Array<DesiredState> | null | undefined;
@@ -247,6 +257,7 @@ export type ServerEventFilter = {
   healths?: Array<ServerHealth> | null | undefined;
   reachabilities?: Array<Reachability> | null | undefined;
   recoveries?: Array<RecoveryStatus> | null | undefined;
+  risks?: Array<RiskLevel> | null | undefined;
   serverIds?: Array<string | number> | null | undefined;
   states?: Array<ServerState> | null | undefined;
 };
@@ -263,6 +274,8 @@ export type ServerFilter = {
   reachabilities?: Array<Reachability> | null | undefined;
   /** Automatic recovery's status, e.g. GAVE_UP for servers that need a person. */
   recoveries?: Array<RecoveryStatus> | null | undefined;
+  /** The risk level as the early-warning watch last judged it. */
+  risks?: Array<RiskLevel> | null | undefined;
   /** Case-insensitive substring of the server name. */
   search?: string | null | undefined;
   serverTypes?: Array<ServerType> | null | undefined;
