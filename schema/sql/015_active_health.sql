@@ -64,7 +64,8 @@ DROP TRIGGER IF EXISTS mcp_fleet_track_intent ON account_tool_instances;
 CREATE TRIGGER mcp_fleet_track_intent BEFORE INSERT OR UPDATE ON account_tool_instances
   FOR EACH ROW EXECUTE FUNCTION mcp_fleet_track_intent();
 
--- Two more writers name themselves: automatic recovery, and the prober (reachability).
+-- Three more writers name themselves: automatic recovery, the prober (reachability, discovery),
+-- and the early-warning watch (risk levels, migration 016).
 CREATE OR REPLACE FUNCTION mcp_fleet_stamp_write_source() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   source text := nullif(current_setting('mcp_fleet.write_source', true), '');
@@ -76,16 +77,7 @@ BEGIN
       source := NULL;
     END;
   END IF;
-  NEW.mcp_fleet_write_source := CASE WHEN source IN ('LIFECYCLE', 'AGENT_REPORT', 'MONITOR', 'AUTO_RECOVERY', 'PROBE') THEN source ELSE 'DATABASE' END;
+  NEW.mcp_fleet_write_source := CASE
+    WHEN source IN ('LIFECYCLE', 'AGENT_REPORT', 'MONITOR', 'AUTO_RECOVERY', 'PROBE', 'EARLY_WARNING') THEN source ELSE 'DATABASE' END;
   RETURN NEW;
 END $$;
-
--- The history readers return the table's rows, now with `detail`.
-CREATE OR REPLACE FUNCTION mcp_fleet_status_history_of(server_ids uuid[], per_key int, before_at timestamptz DEFAULT NULL)
-RETURNS SETOF mcp_fleet_status_history LANGUAGE sql STABLE AS $$
-  SELECT h.* FROM unnest(server_ids) AS k(id)
-  CROSS JOIN LATERAL (
-    SELECT * FROM mcp_fleet_status_history s
-    WHERE s.account_tool_instance_id = k.id AND (before_at IS NULL OR s.at < before_at)
-    ORDER BY s.at DESC, s.id DESC LIMIT per_key) h
-$$;

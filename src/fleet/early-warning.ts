@@ -4,11 +4,12 @@
 // be filtered and its changes reach dashboards as status events. MCPServer.risk, with its reasons,
 // is the same judgement made at request time.
 import type { ConnectionTestRow, EnvironmentRow, ServerRow } from "../data/rows.ts";
-import { allPages, type RiskLevelChange, type StatusTransition, type Store, type StoreCapabilities } from "../data/store.ts";
+import { allPages, type RiskLevelChange, type StatusTransition, type Store } from "../data/store.ts";
 import { systemMetrics } from "../domain/metrics.ts";
 import { environmentRisk, type Risk, serverRisk } from "../domain/risk.ts";
 import { type HeartbeatThresholds, stateOf } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
+import { LockedRounds } from "./rounds.ts";
 
 /** Arbitrary but fixed: the advisory lock every replica's watch competes for. */
 export const EARLY_WARNING_LOCK_KEY = 0x6d6377; // "mcw"
@@ -39,10 +40,7 @@ export interface EarlyWarningRound {
   changed: number;
 }
 
-export class EarlyWarning {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> = Promise.resolve();
-  private readonly withLock: NonNullable<StoreCapabilities["withLock"]>;
+export class EarlyWarning extends LockedRounds {
   private readonly now: () => Date;
 
   /** `store` is the service role's. Needs an advisory lock (Postgres or the embedded database). */
@@ -50,23 +48,12 @@ export class EarlyWarning {
     private readonly store: Store,
     private readonly options: { intervalMs: number; thresholds: HeartbeatThresholds; logger: Logger; now?: () => Date },
   ) {
-    const { withLock } = store.capabilities;
-    if (!withLock) throw new Error("the early-warning watch needs Postgres or the embedded database (it takes an advisory lock)");
-    this.withLock = withLock;
+    super(store.capabilities, "the early-warning watch", options);
     this.now = options.now ?? (() => new Date());
   }
 
-  start(): void {
-    if (this.options.intervalMs <= 0) return;
-    this.timer = setInterval(() => {
-      this.running = this.running.then(() => this.runOnce()).catch((error) => this.options.logger.warn({ err: String(error) }, "early-warning round failed"));
-    }, this.options.intervalMs);
-    this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running.catch(() => undefined);
+  protected round(): Promise<unknown> {
+    return this.runOnce();
   }
 
   /** One round; `ran` is false when another replica holds the lock. */

@@ -1,10 +1,11 @@
 // The background monitor (opt-in, MONITOR_INTERVAL_MS): refreshes every droplet from its agent on
 // an interval, a few at a time, on one replica at a time (a Postgres advisory lock).
 import type { EnvironmentRow } from "../data/rows.ts";
-import { allPages, type StoreCapabilities } from "../data/store.ts";
+import { allPages } from "../data/store.ts";
 import { agentExpected } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
 import { mapLimited } from "./concurrency.ts";
+import { LockedRounds } from "./rounds.ts";
 import { refreshEnvironment, type OperationDeps } from "./operations.ts";
 
 /** Arbitrary but fixed: the advisory lock every replica's monitor competes for. */
@@ -16,33 +17,17 @@ export interface MonitorRound {
   failed: number;
 }
 
-export class Monitor {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> = Promise.resolve();
-
-  private readonly withLock: NonNullable<StoreCapabilities["withLock"]>;
-
+export class Monitor extends LockedRounds {
   /** Needs a store with an advisory lock (Postgres, or the embedded database). */
   constructor(
     private readonly deps: OperationDeps,
     private readonly options: { intervalMs: number; concurrency: number; logger: Logger },
   ) {
-    const { withLock } = deps.store.capabilities;
-    if (!withLock) throw new Error("the background monitor needs Postgres or the embedded database (it takes an advisory lock)");
-    this.withLock = withLock;
+    super(deps.store.capabilities, "the background monitor", options);
   }
 
-  start(): void {
-    if (this.options.intervalMs <= 0) return;
-    this.timer = setInterval(() => {
-      this.running = this.running.then(() => this.runOnce()).catch((error) => this.options.logger.warn({ err: String(error) }, "monitor round failed"));
-    }, this.options.intervalMs);
-    this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running.catch(() => undefined);
+  protected round(): Promise<unknown> {
+    return this.runOnce();
   }
 
   /** One round; `ran` is false when another replica holds the lock. */

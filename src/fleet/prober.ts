@@ -9,10 +9,11 @@
 // tools/list, in the era the server spoke last: mcp/probe.ts) and reuse the rows the round read.
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConnectionTestRow, EnvironmentRow, ServerRow } from "../data/rows.ts";
-import { allPages, type StoreCapabilities } from "../data/store.ts";
+import { allPages } from "../data/store.ts";
 import { DEFAULT_THRESHOLDS } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
 import { mapLimited } from "./concurrency.ts";
+import { LockedRounds } from "./rounds.ts";
 import { testConnection, type TestConnectionDeps } from "./test-connection.ts";
 
 /** Arbitrary but fixed: the advisory lock every replica's prober competes for. */
@@ -33,13 +34,7 @@ export interface ProbeRound {
   failed: number;
 }
 
-export class Prober {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> = Promise.resolve();
-  private stopped = false;
-  /** Ends a paced round's waits at once on stop(). */
-  private readonly halt = new AbortController();
-  private readonly withLock: NonNullable<StoreCapabilities["withLock"]>;
+export class Prober extends LockedRounds {
   private readonly now: () => number;
 
   /** `deps.store` is the service role's: the prober sees every server. Needs an advisory lock. */
@@ -47,36 +42,12 @@ export class Prober {
     private readonly deps: TestConnectionDeps,
     private readonly options: ProberOptions,
   ) {
-    const { withLock } = deps.store.capabilities;
-    if (!withLock) throw new Error("the background prober needs Postgres or the embedded database (it takes an advisory lock)");
-    this.withLock = withLock;
+    super(deps.store.capabilities, "the background prober", { ...options, jitter: 0.1 });
     this.now = options.now ?? Date.now;
   }
 
-  start(): void {
-    if (this.options.intervalMs <= 0) return;
-    const next = () => {
-      if (this.stopped) return;
-      // ±10% jitter: replicas started together do not knock at the lock at the same moment.
-      this.timer = setTimeout(
-        () => {
-          this.running = this.running
-            .then(() => this.runOnce(true))
-            .catch((error) => this.options.logger.warn({ err: String(error) }, "prober round failed"))
-            .finally(next);
-        },
-        this.options.intervalMs * (0.9 + Math.random() * 0.2),
-      );
-      this.timer.unref();
-    };
-    next();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.halt.abort();
-    clearTimeout(this.timer);
-    await this.running.catch(() => undefined);
+  protected round(): Promise<unknown> {
+    return this.runOnce(true);
   }
 
   /**

@@ -4,11 +4,12 @@
 // the record on the row (a change event), the status writes of the start or restart (status
 // events and transitions), and an entry with its `detail` in the server's status history.
 import type { EnvironmentRow, ServerRow } from "../data/rows.ts";
-import { allPages, type StatusTransition, type StoreCapabilities } from "../data/store.ts";
+import { allPages, type StatusTransition } from "../data/store.ts";
 import { parseRecovery, type RecoveryDecision, type RecoveryPolicy, type RecoveryRecord, recoveryDecision } from "../domain/recovery.ts";
 import { agentProblemOf, desiredStateOf, type HeartbeatThresholds, serverStatus, stateOf } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
 import { mapLimited } from "./concurrency.ts";
+import { LockedRounds } from "./rounds.ts";
 import { OperationError } from "./errors.ts";
 import { type OperationDeps, restartServer, startServer } from "./operations.ts";
 
@@ -38,10 +39,7 @@ export interface RecoveryRound {
 /** Errors no restart can mend: the container is gone, or the row cannot address one. */
 const HOPELESS = new Set(["NOT_FOUND", "BAD_USER_INPUT"]);
 
-export class Recovery {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> = Promise.resolve();
-  private readonly withLock: NonNullable<StoreCapabilities["withLock"]>;
+export class Recovery extends LockedRounds {
   private readonly deps: OperationDeps;
   private readonly now: () => Date;
 
@@ -50,24 +48,13 @@ export class Recovery {
     deps: OperationDeps,
     private readonly options: RecoveryOptions,
   ) {
-    const { withLock } = deps.store.capabilities;
-    if (!withLock) throw new Error("automatic recovery needs Postgres or the embedded database (it takes an advisory lock)");
-    this.withLock = withLock;
+    super(deps.store.capabilities, "automatic recovery", options);
     this.deps = { ...deps, source: "AUTO_RECOVERY" };
     this.now = options.now ?? (() => new Date());
   }
 
-  start(): void {
-    if (this.options.intervalMs <= 0) return;
-    this.timer = setInterval(() => {
-      this.running = this.running.then(() => this.runOnce()).catch((error) => this.options.logger.warn({ err: String(error) }, "recovery round failed"));
-    }, this.options.intervalMs);
-    this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running.catch(() => undefined);
+  protected round(): Promise<unknown> {
+    return this.runOnce();
   }
 
   /** One round; `ran` is false when another replica holds the lock. */
