@@ -163,4 +163,51 @@ describe("shared execution at the server", () => {
       await server.close();
     }
   });
+
+  it("serialises a shared result once for all its WebSocket subscribers; each frame still carries its own id", async () => {
+    const { pgliteDb } = await import("../../src/data/db.ts");
+    const { migrate } = await import("../../src/data/migrate.ts");
+    const { SqlStore } = await import("../../src/data/sql-store.ts");
+    const { insertEnvironment, insertServer } = await import("../../fixtures/fleet.ts");
+    const { startTestServer } = await import("../helpers/server.ts");
+    const { until } = await import("../helpers/wait.ts");
+    const { default: WebSocket } = await import("ws");
+    const db = await pgliteDb(undefined);
+    await migrate(db);
+    const env = await insertEnvironment(db, { name: "e", publicIp: "203.0.113.9" });
+    const id = await insertServer(db, { env, name: "s", status: "running", heartbeatSecondsAgo: 1 });
+    const server = await startTestServer(new SqlStore(db), { live: { coalesceMs: 5 } });
+    const stringify = JSON.stringify;
+    let payloadSerialisations = 0;
+    try {
+      // A raw graphql-transport-ws client, with ids of its own choosing: one is the marker the
+      // server splices payloads at, and must come back as sent.
+      const ws = new WebSocket(server.url.replace(/^http/, "ws"), "graphql-transport-ws");
+      const frames: Array<{ id?: string; type: string; payload?: unknown }> = [];
+      ws.on("message", (data) => frames.push(JSON.parse(String(data))));
+      await new Promise((resolve) => ws.once("open", resolve));
+      ws.send(JSON.stringify({ type: "connection_init", payload: {} }));
+      await until(() => frames.some((f) => f.type === "connection_ack"), "the ack");
+      const query = `subscription($ids: [ID!]) { serverChanged(filter: { serverIds: $ids }) { server { name rawStatus } } }`;
+      const ids = ["a", "\u0000mcp-fleet:payload", "c"];
+      for (const sid of ids) ws.send(JSON.stringify({ id: sid, type: "subscribe", payload: { query, variables: { ids: [id] } } }));
+      await until(() => server.live!.serverEvents.size === 3, "the subscriptions");
+      JSON.stringify = function (this: unknown, ...args: Parameters<typeof stringify>) {
+        const value = args[0] as { data?: { serverChanged?: unknown } } | null;
+        if (value && typeof value === "object" && value.data?.serverChanged) payloadSerialisations++;
+        return stringify.apply(this, args);
+      } as typeof JSON.stringify;
+      await db.query("UPDATE account_tool_instances SET status_on_toolbox = 'stopped' WHERE id = $1", [id]);
+      await until(() => frames.filter((f) => f.type === "next").length === 3, "three frames");
+      JSON.stringify = stringify;
+      const next = frames.filter((f) => f.type === "next");
+      expect(next.map((f) => f.id).sort()).toEqual([...ids].sort());
+      for (const f of next) expect(f.payload).toEqual({ data: { serverChanged: { server: { name: "s", rawStatus: "stopped" } } } });
+      expect(payloadSerialisations).toBe(1);
+      ws.close();
+    } finally {
+      JSON.stringify = stringify;
+      await server.close();
+    }
+  });
 });
