@@ -186,7 +186,7 @@ export function recoveryDecision(input: RecoveryInput): RecoveryDecision {
 
 /** When the next attempt may be made, for a record still recovering; null otherwise. */
 export function nextAttemptAt(record: RecoveryRecord | null, policy: RecoveryPolicy): Date | null {
-  if (!record || record.state !== "RECOVERING") return null;
+  if (record?.state !== "RECOVERING") return null;
   const last = record.attempts.at(-1);
   if (!last) return null;
   return new Date(Date.parse(last) + backoffMs(record.attempts.length, policy));

@@ -48,6 +48,7 @@ export const ConnectionErrorKindEnum = builder.enumType("ConnectionErrorKind", {
     UNSUPPORTED_VERSION: { description: "A modern MCP server that supports none of the protocol versions this API speaks (its list is in `error`)." },
     PLACEHOLDER: {
       description:
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a placeholder as users write it
         "The endpoint, or an environment variable of a server that failed, still holds a placeholder such as ${API_KEY} or {{TOKEN}}: set the real value.",
     },
     NO_ENDPOINT: { description: "No endpoint could be built for the server (see MCPServer.endpointProblem)." },

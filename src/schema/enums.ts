@@ -1,7 +1,7 @@
 // The schema's enums, each from the domain's list of values.
 import { ENDPOINT_PROBLEMS } from "../domain/endpoint.ts";
 import { REACHABILITIES } from "../domain/reachability.ts";
-import { RECOVERY_STATUSES } from "../domain/recovery.ts";
+import type { RECOVERY_STATUSES } from "../domain/recovery.ts";
 import { RISK_LEVELS } from "../domain/risk.ts";
 import { DESIRED_STATES, ENVIRONMENT_STATUSES, INSTALLATION_STATUSES, SERVER_HEALTHS, SERVER_STATES } from "../domain/status.ts";
 import { builder } from "./builder.ts";

@@ -73,6 +73,7 @@ describe.each(sqlTargets)("testServerConnection on $name", (target) => {
     });
     await db.query("UPDATE account_tool_instances SET base_config_override_json = $2::jsonb WHERE id = $1", [
       ids.placeholderEnv,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a placeholder as users write it
       JSON.stringify({ Env: ["API_KEY=${API_KEY}", "TOKEN=sk-real-secret-value", "REGION={{ region }}"] }),
     ]);
     ids.placeholderPath = await insertServer(db, {
