@@ -1,5 +1,6 @@
 // graphql-ws on the HTTP server's port and path, executed through yoga's envelope (same schema,
 // context, plugins and error masking as HTTP), with the token given in connectionParams.
+import { randomUUID } from "node:crypto";
 import type { IncomingMessage, Server } from "node:http";
 import { type DocumentNode, type ExecutionArgs, GraphQLError, getOperationAST, type execute as graphqlExecute } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
@@ -38,7 +39,9 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
 // jsonMessageReplacer, which puts a marker where the payload goes and keeps the payload's JSON
 // (made once per result); the socket's send, called at once with that text, splices it in.
 const serialised = new WeakMap<object, string>();
-const MARKER = "\u0000mcp-fleet:payload";
+// Unguessable, so that no text a client controls (its operation ids) can be taken for it: a
+// payload is spliced only where the replacer put this marker.
+const MARKER = `\u0000mcp-fleet:${randomUUID()}`;
 const MARKER_JSON = JSON.stringify(MARKER);
 let pendingPayload: string | undefined;
 
@@ -54,7 +57,7 @@ function sharedPayloadReplacer(this: unknown, key: string, value: unknown): unkn
 class SharedPayloadSocket extends WebSocket {
   override send(data: unknown, ...rest: unknown[]): void {
     if (pendingPayload !== undefined && typeof data === "string") {
-      // The payload is the message's last member: a client's own id cannot be taken for it.
+      // Cleared on every send: graphql-ws skips the send of a socket that closed meanwhile.
       const at = data.lastIndexOf(MARKER_JSON);
       if (at >= 0) data = data.slice(0, at) + pendingPayload + data.slice(at + MARKER_JSON.length);
       pendingPayload = undefined;

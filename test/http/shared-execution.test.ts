@@ -180,8 +180,8 @@ describe("shared execution at the server", () => {
     const stringify = JSON.stringify;
     let payloadSerialisations = 0;
     try {
-      // A raw graphql-transport-ws client, with ids of its own choosing: one is the marker the
-      // server splices payloads at, and must come back as sent.
+      // A raw graphql-transport-ws client, with ids of its own choosing: one looks like the marker
+      // the server splices payloads at, and must come back as sent.
       const ws = new WebSocket(server.url.replace(/^http/, "ws"), "graphql-transport-ws");
       const frames: Array<{ id?: string; type: string; payload?: unknown }> = [];
       ws.on("message", (data) => frames.push(JSON.parse(String(data))));
