@@ -260,6 +260,7 @@ export async function pgliteDb(dataDir: string | undefined): Promise<Db & { pgli
   const { PGlite } = await import("@electric-sql/pglite");
   const pglite = await PGlite.create(dataDir ? { dataDir } : {});
   const listeners = new Listeners();
+  const heldLocks = new Set<number>();
   return {
     kind: "pglite",
     pglite,
@@ -277,8 +278,16 @@ export async function pgliteDb(dataDir: string | undefined): Promise<Db & { pgli
     },
     onStatement: (l) => listeners.add(l),
     // One process owns an embedded database: there is no other replica to exclude.
-    async withAdvisoryLock(_key, fn) {
-      await fn();
+    // One process holds the database: a lock held here is held everywhere. Try-lock, as
+    // pg_try_advisory_lock: a round already running is not run twice at once.
+    async withAdvisoryLock(key, fn) {
+      if (heldLocks.has(key)) return false;
+      heldLocks.add(key);
+      try {
+        await fn();
+      } finally {
+        heldLocks.delete(key);
+      }
       return true;
     },
     async listen(channel, onNotify) {

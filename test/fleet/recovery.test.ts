@@ -197,6 +197,17 @@ describe.each(sqlTargets)("automatic recovery on $name", (target) => {
     expect(await recovery().runOnce()).toMatchObject({ recovered: 1 });
   });
 
+  it("acts once when two replicas' rounds run at the same moment", async () => {
+    const s = await deploy();
+    sim.injectFault(s.name, { kind: "crash" });
+    await report();
+    const starts = () => sim.requests.filter((r) => r.method === "POST" && r.path === `/tools/${s.name}/start`).length;
+    const before = starts();
+    const rounds = await Promise.all([recovery().runOnce(), recovery().runOnce()]);
+    expect(rounds.reduce((n, r) => n + r.attempted, 0)).toBe(1);
+    expect(starts() - before).toBe(1);
+  });
+
   it("leaves a server whose policy is off alone", async () => {
     const s = await deploy();
     await deps.store.setServerHealthPolicy(s.id, { autoRecovery: false });
