@@ -1,5 +1,6 @@
 // Status and health rules: the one place that turns what the database and the DTMA report into
 // what a client sees. Pure functions; `now` is always a parameter.
+import { outboundRefusal } from "./endpoint.ts";
 import type { Reachability } from "./reachability.ts";
 import { type RecoveryStatus, recoveryStatusOf } from "./recovery.ts";
 import { RISK_LEVELS, type RiskLevel } from "./risk.ts";
@@ -82,17 +83,22 @@ export function statusesDefaultingTo(desired: DesiredState): InstallationStatus[
 
 /**
  * Why a droplet's agent cannot be asked to act, or null when it can: the agent axis's verdict for
- * recovery. A droplet never heard from is asked (an attempt that fails marks it unresponsive).
+ * recovery. A droplet never heard from is asked (an attempt that fails marks it unresponsive); one
+ * whose address may not be contacted (no public address, or one outboundRefusal refuses) is not.
  */
 export function agentProblemOf(
-  env: { status: string; name: string | null; id: string; lastHeartbeatAt: Date | null } | null,
+  env: { status: string; name: string | null; id: string; lastHeartbeatAt: Date | null; publicIp: string | null } | null,
   now: Date,
   thresholds: HeartbeatThresholds,
+  allowPrivateTargets: boolean,
 ): string | null {
   if (!env) return "the droplet no longer exists";
   const name = `the droplet "${env.name ?? env.id}"`;
   if (env.status === "unresponsive") return `${name}'s agent is not answering (unresponsive)`;
   if (!agentExpected(env.status)) return `${name} is ${env.status}: no agent is expected to answer there`;
+  if (!env.publicIp) return `${name} has no public address yet`;
+  const refusal = outboundRefusal(env.publicIp, allowPrivateTargets);
+  if (refusal) return refusal;
   const age = env.lastHeartbeatAt ? now.getTime() - env.lastHeartbeatAt.getTime() : 0;
   if (age >= thresholds.unhealthyAfterMs) return `${name}'s agent has not reported for ${Math.floor(age / 60_000)} min`;
   return null;

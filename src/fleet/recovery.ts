@@ -86,7 +86,7 @@ export class Recovery extends LockedRounds {
             status: server.status,
             errorMessage: server.errorMessage,
             testsSinceStart: recent.filter((t) => !server.lastStartedAt || t.testedAt >= server.lastStartedAt),
-            agentProblem: agentProblemOf(env, now, this.options.thresholds),
+            agentProblem: agentProblemOf(env, now, this.options.thresholds, this.deps.allowPrivateTargets),
             record,
           });
           try {

@@ -87,14 +87,14 @@ const HealthPolicyRef = builder.objectRef<ServerRow>("ServerHealthPolicy").imple
 
 builder.objectFields(ServerRef, (t) => ({
   agent: t.field({
-    ...reads<ServerColumn, EnvironmentColumn>(["status_on_toolbox", "last_heartbeat_from_dtma"], ["status", "last_heartbeat_at", "name"]),
+    ...reads<ServerColumn, EnvironmentColumn>(["status_on_toolbox", "last_heartbeat_from_dtma"], ["status", "last_heartbeat_at", "name", "public_ip_address"]),
     type: AgentRef,
     resolve: async (s, _args, ctx) => {
       const env = await environmentOf(s, ctx);
       const age = s.lastHeartbeat ? ctx.time.now.getTime() - s.lastHeartbeat.getTime() : null;
       return {
         server: s,
-        problem: agentProblemOf(env, ctx.time.now, ctx.time.thresholds),
+        problem: agentProblemOf(env, ctx.time.now, ctx.time.thresholds, ctx.config.allowPrivateTargets),
         stale: age === null || age >= ctx.time.thresholds.degradedAfterMs,
         ageSeconds: age === null ? null : Math.max(0, Math.floor(age / 1000)),
       };

@@ -147,18 +147,24 @@ describe("the stored record", () => {
 });
 
 describe("the agent axis for recovery", () => {
-  const env = { id: "e1", name: "nyc", status: "active", lastHeartbeatAt: new Date(now.getTime() - 60_000) };
+  const env = { id: "e1", name: "nyc", status: "active", lastHeartbeatAt: new Date(now.getTime() - 60_000), publicIp: "164.90.1.2" };
   it("can be asked when active and reporting, or never heard from", () => {
-    expect(agentProblemOf(env, now, DEFAULT_THRESHOLDS)).toBeNull();
-    expect(agentProblemOf({ ...env, lastHeartbeatAt: null }, now, DEFAULT_THRESHOLDS)).toBeNull();
+    expect(agentProblemOf(env, now, DEFAULT_THRESHOLDS, false)).toBeNull();
+    expect(agentProblemOf({ ...env, lastHeartbeatAt: null }, now, DEFAULT_THRESHOLDS, false)).toBeNull();
+  });
+  it("cannot when its address may not be contacted: none yet, or not a public one (unless private targets are allowed)", () => {
+    expect(agentProblemOf({ ...env, publicIp: null }, now, DEFAULT_THRESHOLDS, false)).toMatch(/has no public address yet/);
+    expect(agentProblemOf({ ...env, publicIp: "203.0.113.10" }, now, DEFAULT_THRESHOLDS, false)).toMatch(/^Refusing to connect to 203\.0\.113\.10/);
+    expect(agentProblemOf({ ...env, publicIp: "127.0.0.1" }, now, DEFAULT_THRESHOLDS, false)).toMatch(/^Refusing to connect/);
+    expect(agentProblemOf({ ...env, publicIp: "127.0.0.1" }, now, DEFAULT_THRESHOLDS, true)).toBeNull();
   });
   it("cannot when unresponsive, not expected to answer, gone, or silent past the unhealthy threshold", () => {
-    expect(agentProblemOf({ ...env, status: "unresponsive" }, now, DEFAULT_THRESHOLDS)).toMatch(/not answering/);
-    expect(agentProblemOf({ ...env, status: "deprovisioned" }, now, DEFAULT_THRESHOLDS)).toMatch(/is deprovisioned/);
-    expect(agentProblemOf(null, now, DEFAULT_THRESHOLDS)).toMatch(/no longer exists/);
+    expect(agentProblemOf({ ...env, status: "unresponsive" }, now, DEFAULT_THRESHOLDS, false)).toMatch(/not answering/);
+    expect(agentProblemOf({ ...env, status: "deprovisioned" }, now, DEFAULT_THRESHOLDS, false)).toMatch(/is deprovisioned/);
+    expect(agentProblemOf(null, now, DEFAULT_THRESHOLDS, false)).toMatch(/no longer exists/);
     const silent = { ...env, lastHeartbeatAt: new Date(now.getTime() - DEFAULT_THRESHOLDS.unhealthyAfterMs) };
-    expect(agentProblemOf(silent, now, DEFAULT_THRESHOLDS)).toMatch(/has not reported for 15 min/);
+    expect(agentProblemOf(silent, now, DEFAULT_THRESHOLDS, false)).toMatch(/has not reported for 15 min/);
     const justUnder = { ...env, lastHeartbeatAt: new Date(now.getTime() - DEFAULT_THRESHOLDS.unhealthyAfterMs + 1) };
-    expect(agentProblemOf(justUnder, now, DEFAULT_THRESHOLDS)).toBeNull();
+    expect(agentProblemOf(justUnder, now, DEFAULT_THRESHOLDS, false)).toBeNull();
   });
 });
