@@ -12,7 +12,7 @@ import { CatalogToolRef } from "./catalog.ts";
 import { ConnectionTestRef, responseSize } from "./connection-test.ts";
 import { badInput, userError } from "./errors.ts";
 import { parseId } from "./ids.ts";
-import { columnsFor, reads, selectedFields } from "./selection.ts";
+import { columnsFor, reads, readsBelow, selectedFields } from "./selection.ts";
 import { ServerFilterInput, toServerFilter } from "./filters.ts";
 import { toOrder, ServerOrderInput } from "./ordering.ts";
 import { toConnection, toPageArgs, wantsRows } from "./pagination.ts";
@@ -61,17 +61,8 @@ export function recentConnectionTests(ctx: Context, serverId: string, first: num
   return ctx.loaders.keyed<ConnectionTestRow[]>(`connectionTests:${first}`, (ids) => ctx.store.connectionTestsOf(ids, first)).load(serverId);
 }
 
-export const STATUS = reads<ServerColumn>([
-  "status_on_toolbox",
-  "last_heartbeat_from_dtma",
-  "last_started_at",
-  "instance_error_message",
-  "mcp_fleet_desired_state",
-  "mcp_fleet_reachability",
-  "mcp_fleet_auto_recovery",
-  "mcp_fleet_recovery",
-  "mcp_fleet_risk",
-]);
+// What each field of a server's status reads (a page reads only what its selection needs).
+const STATE = reads<ServerColumn>(["status_on_toolbox", "last_heartbeat_from_dtma", "last_started_at", "instance_error_message"]);
 const ENDPOINT = reads<ServerColumn, EnvironmentColumn>(
   ["mcp_transport_type", "mcp_endpoint_path", "port_mapping_json", "base_config_override_json"],
   ["public_ip_address"],
@@ -93,28 +84,37 @@ const then = <T, R>(value: T | Promise<T>, f: (v: T) => R): R | Promise<R> => (v
 
 export const ServerStatusRef = builder.objectRef<ServerStatus>("MCPServerStatus").implement({
   fields: (t) => ({
-    state: t.expose("state", { type: ServerStateEnum }),
-    health: t.expose("health", { type: ServerHealthEnum }),
+    state: t.expose("state", { ...STATE, type: ServerStateEnum }),
+    health: t.expose("health", { ...STATE, type: ServerHealthEnum }),
     uptime: t.int({
+      ...STATE,
       nullable: true,
       description: "Seconds since the server last started; null unless running and the start is known.",
       resolve: (s) => s.uptimeSeconds,
     }),
-    lastStarted: t.expose("lastStarted", { type: "DateTime", nullable: true }),
-    lastError: t.exposeString("lastError", { nullable: true }),
+    lastStarted: t.expose("lastStarted", { ...STATE, type: "DateTime", nullable: true }),
+    lastError: t.exposeString("lastError", { ...STATE, nullable: true }),
     heartbeatAge: t.int({
+      ...STATE,
       nullable: true,
       description: "Seconds since the last heartbeat from the droplet agent; null if it never sent one.",
       resolve: (s) => s.heartbeatAgeSeconds,
     }),
-    desired: t.field({ type: DesiredStateEnum, description: "What someone last asked for.", resolve: (s) => s.desired }),
+    desired: t.field({
+      ...reads<ServerColumn>(["mcp_fleet_desired_state", "status_on_toolbox"]),
+      type: DesiredStateEnum,
+      description: "What someone last asked for.",
+      resolve: (s) => s.desired,
+    }),
     reachability: t.field({
+      ...reads<ServerColumn>(["mcp_fleet_reachability"]),
       type: ReachabilityEnum,
       description: "As the last connection test left it (MCPServer.reachability has the details).",
       resolve: (s) => s.reachability,
     }),
-    recovery: t.field({ type: RecoveryStatusEnum, resolve: (s) => s.recovery }),
+    recovery: t.field({ ...reads<ServerColumn>(["mcp_fleet_auto_recovery", "mcp_fleet_recovery"]), type: RecoveryStatusEnum, resolve: (s) => s.recovery }),
     risk: t.field({
+      ...reads<ServerColumn>(["mcp_fleet_risk"]),
       type: RiskLevelEnum,
       description:
         "As the early-warning watch last judged it (EARLY_WARNING_INTERVAL_MS; NONE before it did). MCPServer.risk has the reasons, as of the request.",
@@ -176,7 +176,7 @@ builder.node(ServerRef, {
       resolve: (s) => s.status as "running",
     }),
     status: t.field({
-      ...STATUS,
+      ...readsBelow,
       type: ServerStatusRef,
       resolve: (s, _args, ctx) => serverStatus(s, ctx.time.now, ctx.time.thresholds),
     }),
@@ -301,7 +301,7 @@ builder.queryFields((t) => ({
       // Only the columns the selected fields read, of the servers and of their environments.
       const fields = selectedFields(info, ["edges", "node"]);
       const serverType = info.schema.getType("MCPServer") as GraphQLObjectType;
-      const server = columnsFor<ServerColumn>(serverType, fields);
+      const server = columnsFor<ServerColumn>(serverType, fields, [], "own", (field) => selectedFields(info, ["edges", "node", field]));
       // Environments are read in part only with servers read in part: such servers are reachable
       // through this page alone, so nothing else can reach their partial environments.
       const environment =

@@ -27,6 +27,8 @@ function childFields(fields: FieldNode[], info: GraphQLResolveInfo): FieldNode[]
 export interface Reads {
   own: readonly string[];
   environment?: readonly string[];
+  /** Also what the fields selected below it declare (an object of the row's values, such as a server's status). */
+  nested?: boolean;
 }
 
 /**
@@ -37,6 +39,9 @@ export interface Reads {
 export function reads<C extends string, E extends string = never>(own: readonly C[], environment?: readonly E[]): { extensions: { reads: Reads } } {
   return { extensions: { reads: environment ? { own, environment } : { own } } };
 }
+
+/** For a field whose object is made of the row's values: it reads what its selected fields declare. */
+export const readsBelow = { extensions: { reads: { own: [], nested: true } satisfies Reads } };
 
 const NOTHING: Reads = { own: [] };
 const declared = new WeakMap<GraphQLObjectType, Map<string, Reads>>();
@@ -68,7 +73,9 @@ export function columnsFor<C extends string>(
   type: GraphQLObjectType,
   fields: Iterable<string>,
   extra: readonly C[] = [],
-  of: keyof Reads = "own",
+  of: "own" | "environment" = "own",
+  /** The fields selected below a field (for a field that reads what they declare). */
+  below?: (field: string) => Set<string>,
 ): C[] | undefined {
   const byField = declaredReads(type);
   const columns = new Set<C>(extra);
@@ -79,6 +86,14 @@ export function columnsFor<C extends string>(
       continue;
     }
     for (const c of r[of] ?? []) columns.add(c as C);
+    if (r.nested && of === "own") {
+      const inner = type.getFields()[field]?.type;
+      const object = (inner && "ofType" in inner ? inner.ofType : inner) as GraphQLObjectType | undefined;
+      if (!below || !object || !("getFields" in object)) return undefined;
+      const nested = columnsFor<C>(object, below(field));
+      if (!nested) return undefined;
+      for (const c of nested) columns.add(c);
+    }
   }
   return [...columns];
 }

@@ -191,6 +191,23 @@ describe.each(sqlTargets)("read API on $name", (target) => {
     );
   });
 
+  it("reads a status's axes only when they are selected, and answers them as a full read does", async () => {
+    await db.query(
+      `UPDATE account_tool_instances SET mcp_fleet_desired_state = 'STOPPED', mcp_fleet_reachability = 'SLOW', mcp_fleet_risk = 'HIGH',
+         mcp_fleet_recovery = '{"state":"GAVE_UP","attempts":[],"trigger":"AGENT","reason":"x","lastError":null,"since":"2026-11-27T00:00:00Z"}' WHERE id = $1`,
+      [ids.running],
+    );
+    await counted(() => server.gql(`{ servers(first: 100) { edges { node { name status { state } } } } }`));
+    for (const unread of ["mcp_fleet_desired_state", "mcp_fleet_reachability", "mcp_fleet_recovery", "mcp_fleet_risk"])
+      expect(statements.at(-1)).not.toContain(unread);
+    const axes = "status { desired reachability recovery risk }";
+    const page = await server.gql(`{ servers(first: 100) { edges { node { uuid ...A } } } } fragment A on MCPServer { ${axes} }`);
+    const one = await server.gql(`query($id: ID!) { server(id: $id) { ${axes} } }`, { id: ids.running });
+    const onPage = page.body.data.servers.edges.find((e: any) => e.node.uuid === ids.running).node.status;
+    expect(onPage).toEqual({ desired: "STOPPED", reachability: "SLOW", recovery: "GAVE_UP", risk: "HIGH" });
+    expect(one.body.data.server.status).toEqual(onPage);
+  });
+
   it("answers a full server after a page that read some columns, in the same request", async () => {
     const { body } = await server.gql(
       `query($id: ID!) { servers(first: 100) { edges { node { name } } } server(id: $id) { name rawStatus capabilities createdAt endpoint } }`,
@@ -230,7 +247,7 @@ describe.each(sqlTargets)("read API on $name", (target) => {
     expect(body.data.server.environment.systemMetrics).toEqual({ cpuLoadPercent: 40 });
   });
 
-  it.each(["Environment", "MCPServer"])("knows the columns every %s field reads", async (typeName) => {
+  it.each(["Environment", "MCPServer", "MCPServerStatus"])("knows the columns every %s field reads", async (typeName) => {
     const { buildSchema } = await import("../../src/schema/index.ts");
     const { declaredReads } = await import("../../src/schema/selection.ts");
     const type = buildSchema().getType(typeName) as import("graphql").GraphQLObjectType;
