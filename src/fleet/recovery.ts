@@ -61,17 +61,17 @@ export class Recovery extends LockedRounds {
   async runOnce(): Promise<RecoveryRound> {
     const round = { ran: false, attempted: 0, failed: 0, recovered: 0, gaveUp: 0, blocked: 0 };
     round.ran = await this.withLock(RECOVERY_LOCK_KEY, async () => {
-      const servers = await this.candidates();
+      const { servers, environments } = await this.candidates();
       if (!servers.length) return;
-      const { store } = this.deps;
-      const envIds = [...new Set(servers.map((s) => s.environmentId))];
-      const environments = new Map((await store.environmentsByIds(envIds)).filter((e): e is EnvironmentRow => e !== null).map((e) => [e.id, e]));
-      const tests = await store.connectionTestsOf(
-        servers.map((s) => s.id),
+      // Tests matter only to a running server (a probe fault); one statement for all of them.
+      const running = servers.filter((s) => stateOf(s.status) === "RUNNING");
+      const tests = await this.deps.store.connectionTestsOf(
+        running.map((s) => s.id),
         this.options.policy.probeFailures,
       );
+      const testsOf = new Map(running.map((s, i) => [s.id, tests[i]]));
       await mapLimited(
-        servers.map((server, i) => ({ server, tests: tests[i] })),
+        servers.map((server) => ({ server, tests: testsOf.get(server.id) ?? [] })),
         this.options.concurrency,
         async ({ server, tests: recent }) => {
           const now = this.now();
@@ -158,13 +158,15 @@ export class Recovery extends LockedRounds {
     await this.deps.store.recordHistory([entry], [], this.options.historyDays);
   }
 
-  /** Servers recovery may have to look at: not in a transition, with the policy on. */
-  private async candidates(): Promise<ServerRow[]> {
-    const all: ServerRow[] = [];
+  /** Servers recovery may have to look at (not in a transition, with the policy on), and their droplets (a page brings both). */
+  private async candidates(): Promise<{ servers: ServerRow[]; environments: Map<string, EnvironmentRow> }> {
+    const servers: ServerRow[] = [];
+    const environments = new Map<string, EnvironmentRow>();
     const time = { now: this.now(), thresholds: this.options.thresholds };
     for await (const page of allPages((after) => this.deps.store.listServers({ states: ["RUNNING", "STOPPED", "ERROR"] }, { first: 500, after }, time))) {
-      for (const row of page.rows) if (row.autoRecovery && desiredStateOf(row.desiredState, row.status) === "RUNNING") all.push(row);
+      for (const row of page.rows) if (row.autoRecovery && desiredStateOf(row.desiredState, row.status) === "RUNNING") servers.push(row);
+      for (const env of page.environments) environments.set(env.id, env);
     }
-    return all;
+    return { servers, environments };
   }
 }
