@@ -267,6 +267,12 @@ function healthSql(condition: HealthCondition, p: Params): string {
     const w = started.join(" AND ");
     parts.push(condition.orStartedNull ? `(${w} OR s.last_started_at IS NULL)` : w);
   }
+  if (condition.reachabilities) {
+    const known = condition.reachabilities.filter((r) => r !== null);
+    const either = known.length ? [`s.mcp_fleet_reachability = ANY(${p.add(known)}::text[])`] : [];
+    if (condition.reachabilities.includes(null)) either.push("s.mcp_fleet_reachability IS NULL");
+    parts.push(`(${either.join(" OR ")})`);
+  }
   return `(${parts.join(" AND ")})`;
 }
 
@@ -494,11 +500,12 @@ export class SqlStore implements Store {
     if (filter.ownerId) envWhere.push(`e.user_id = ${p.add(filter.ownerId)}::uuid`);
     if (filter.environmentIds) envWhere.push(`e.id = ANY(${p.add(filter.environmentIds)}::uuid[])`);
     const [row] = await this.db.query<{
-      servers: Array<{ status: string; age: 0 | 1 | 2 | 3 | 4; n: number }> | null;
+      servers: Array<{ status: string; age: 0 | 1 | 2 | 3 | 4; reachability: string | null; n: number }> | null;
       envs: Array<{ status: string; region: string; n: number; servers: number }> | null;
     }>(
       `SELECT (SELECT json_agg(x) FROM (
-                 SELECT s.status_on_toolbox::text AS status, ${age} AS age, count(*)::int AS n FROM account_tool_instances s WHERE ${where} GROUP BY 1, 2) x) AS servers,
+                 SELECT s.status_on_toolbox::text AS status, ${age} AS age, s.mcp_fleet_reachability AS reachability, count(*)::int AS n
+                 FROM account_tool_instances s WHERE ${where} GROUP BY 1, 2, 3) x) AS servers,
               (SELECT json_agg(x) FROM (
                  SELECT e.status::text AS status, e.region_slug AS region, count(*)::int AS n, coalesce(sum(c.n), 0)::int AS servers
                  FROM account_tool_environments e
@@ -516,7 +523,7 @@ export class SqlStore implements Store {
       const state = stateOf(group.status);
       servers += group.n;
       byState[state] += group.n;
-      byHealth[healthOf(state, heartbeatOf[group.age], time.now, time.thresholds, group.age === 4 ? time.now : null)] += group.n;
+      byHealth[healthOf(state, heartbeatOf[group.age], time.now, time.thresholds, group.age === 4 ? time.now : null, group.reachability)] += group.n;
     }
     const envs = row.envs ?? [];
     const regions = new Map<string, { region: string; servers: number; environments: number }>();

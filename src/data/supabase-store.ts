@@ -106,6 +106,12 @@ function healthTree(c: HealthCondition): string {
   if (c.startedAfter) started.push(`last_started_at.gt.${quote(c.startedAfter.toISOString())}`);
   if (c.startedAtOrBefore) started.push(`last_started_at.lte.${quote(c.startedAtOrBefore.toISOString())}`);
   if (started.length) parts.push(c.orStartedNull ? `or(${all(started)},last_started_at.is.null)` : started.join(","));
+  if (c.reachabilities) {
+    const known = c.reachabilities.filter((r) => r !== null);
+    const either = known.length ? [`mcp_fleet_reachability.in.${list(known)}`] : [];
+    if (c.reachabilities.includes(null)) either.push("mcp_fleet_reachability.is.null");
+    parts.push(either.length > 1 ? `or(${either.join(",")})` : either[0]);
+  }
   return `and(${parts.join(",")})`;
 }
 

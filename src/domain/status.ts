@@ -194,9 +194,13 @@ export function installationStatusesFor(state: ServerState): InstallationStatus[
 }
 
 /**
- * The health of a server. Only a running server's health depends on heartbeat age. A running
- * server not yet heard from is UNKNOWN while it started less than `degradedAfterMs` ago (just
- * deployed or started: its agent has not reported yet), and UNHEALTHY after that (as upstream).
+ * The health of a server: the summary of the agent and reachability axes. Only a running server's
+ * health depends on them. By the agent's reports: HEALTHY while its heartbeat is younger than
+ * `degradedAfterMs`, DEGRADED until `unhealthyAfterMs`, UNHEALTHY after; a running server not yet
+ * heard from is UNKNOWN while it started less than `degradedAfterMs` ago (just deployed or
+ * started), and UNHEALTHY after that (as upstream). Then the MCP endpoint: a server its agent
+ * calls HEALTHY or DEGRADED is UNHEALTHY when the endpoint is UNREACHABLE, and at best DEGRADED
+ * when it is SLOW (a container the agent sees running can still not answer MCP).
  */
 export function healthOf(
   state: ServerState,
@@ -204,6 +208,7 @@ export function healthOf(
   now: Date,
   thresholds: HeartbeatThresholds = DEFAULT_THRESHOLDS,
   lastStartedAt: Date | null = null,
+  reachability: string | null = null,
 ): ServerHealth {
   switch (state) {
     case "ERROR":
@@ -212,9 +217,9 @@ export function healthOf(
       // Running, but never heard from: UNKNOWN within the start grace, then (as upstream) not healthy.
       if (!lastHeartbeat) return startedWithinGrace(lastStartedAt, now, thresholds) ? "UNKNOWN" : "UNHEALTHY";
       const age = now.getTime() - lastHeartbeat.getTime();
-      if (age < thresholds.degradedAfterMs) return "HEALTHY";
-      if (age < thresholds.unhealthyAfterMs) return "DEGRADED";
-      return "UNHEALTHY";
+      if (age >= thresholds.unhealthyAfterMs || reachability === "UNREACHABLE") return "UNHEALTHY";
+      if (age >= thresholds.degradedAfterMs || reachability === "SLOW") return "DEGRADED";
+      return "HEALTHY";
     }
     default:
       return "UNKNOWN";
@@ -240,6 +245,8 @@ export interface HealthCondition {
   startedAfter?: Date;
   startedAtOrBefore?: Date;
   orStartedNull?: boolean;
+  /** Only rows whose stored reachability is one of these (`null` for never tested). */
+  reachabilities?: ReadonlyArray<"REACHABLE" | "SLOW" | "UNREACHABLE" | null>;
 }
 
 /** The rows that have `health` at `now`, expressed so a store can filter (and page) in its query. */
@@ -249,14 +256,18 @@ export function healthConditions(health: ServerHealth, now: Date, thresholds: He
   const unhealthyAt = new Date(now.getTime() - thresholds.unhealthyAfterMs);
   switch (health) {
     case "HEALTHY":
-      return [{ statuses: running, heartbeatAfter: degradedAt }];
+      return [{ statuses: running, heartbeatAfter: degradedAt, reachabilities: [null, "REACHABLE"] }];
     case "DEGRADED":
-      return [{ statuses: running, heartbeatAfter: unhealthyAt, heartbeatAtOrBefore: degradedAt }];
+      return [
+        { statuses: running, heartbeatAfter: unhealthyAt, heartbeatAtOrBefore: degradedAt, reachabilities: [null, "REACHABLE", "SLOW"] },
+        { statuses: running, heartbeatAfter: degradedAt, reachabilities: ["SLOW"] },
+      ];
     case "UNHEALTHY":
       return [
         { statuses: installationStatusesFor("ERROR") },
         { statuses: running, heartbeatAtOrBefore: unhealthyAt },
         { statuses: running, heartbeatNull: true, startedAtOrBefore: degradedAt, orStartedNull: true },
+        { statuses: running, heartbeatAfter: unhealthyAt, reachabilities: ["UNREACHABLE"] },
       ];
     case "UNKNOWN":
       return [
@@ -304,7 +315,7 @@ export function serverStatus(input: ServerStatusInput, now: Date, thresholds: He
   const state = stateOf(input.status);
   return {
     state,
-    health: healthOf(state, input.lastHeartbeat, now, thresholds, input.lastStartedAt),
+    health: healthOf(state, input.lastHeartbeat, now, thresholds, input.lastStartedAt, input.reachability),
     uptimeSeconds: state === "RUNNING" ? secondsSince(input.lastStartedAt, now) : null,
     lastStarted: input.lastStartedAt,
     lastError: input.errorMessage || null,

@@ -85,7 +85,11 @@ const then = <T, R>(value: T | Promise<T>, f: (v: T) => R): R | Promise<R> => (v
 export const ServerStatusRef = builder.objectRef<ServerStatus>("MCPServerStatus").implement({
   fields: (t) => ({
     state: t.expose("state", { ...STATE, type: ServerStateEnum }),
-    health: t.expose("health", { ...STATE, type: ServerHealthEnum }),
+    health: t.expose("health", {
+      ...reads<ServerColumn>(["status_on_toolbox", "last_heartbeat_from_dtma", "last_started_at", "mcp_fleet_reachability"]),
+      type: ServerHealthEnum,
+      description: "The agent's reports (heartbeat age) and the reachability axis together: see README, Status and health.",
+    }),
     uptime: t.int({
       ...STATE,
       nullable: true,

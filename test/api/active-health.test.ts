@@ -105,6 +105,18 @@ describe.each(sqlTargets)("active health through the API on $name", (target) => 
     expect(Date.now() - started).toBeLessThan(3 * 2500);
     expect((await sub.next()).serverStatusChanged).toEqual({ current: { state: "RUNNING", reachability: "UNREACHABLE" }, source: "PROBE" });
     expect(await matching({ reachabilities: ["UNREACHABLE"] })).toBe(1);
+    // Heard from by its agent, running: yet its health is UNHEALTHY, because MCP does not answer;
+    // in the filter, the summary and the health sort alike.
+    await server.gql(`mutation($id: ID!) { refreshServerStatus(id: $id) { id } }`, { id });
+    const { body } = await server.gql(
+      `query($id: ID!) { server(id: $id) { status { state health } agent { stale } }
+         servers(first: 1, filter: { healths: [UNHEALTHY] }, orderBy: { field: HEALTH }) { totalCount edges { node { id } } }
+         fleetSummary { byHealth { health count } } }`,
+      { id },
+    );
+    expect(body.data.server).toEqual({ status: { state: "RUNNING", health: "UNHEALTHY" }, agent: { stale: false } });
+    expect(body.data.servers).toEqual({ totalCount: 1, edges: [{ node: { id } }] });
+    expect(body.data.fleetSummary.byHealth).toContainEqual({ health: "UNHEALTHY", count: 1 });
     await sub.close();
     await client.dispose();
   });

@@ -93,7 +93,9 @@ describe("SupabaseStore requests", () => {
     await store.listServers({ healths: ["DEGRADED"] }, { first: 10, after: { key: 'a,b"c', id: SERVER_ROW.id } }, time);
     const or = requests[0].params.find(([k]) => k === "or")![1];
     expect(or).toBe(
-      `(and(or(and(status_on_toolbox.in.("active","running"),last_heartbeat_from_dtma.gt."2026-11-25T11:45:00.000Z",last_heartbeat_from_dtma.lte."2026-11-25T11:55:00.000Z")),` +
+      `(and(or(and(status_on_toolbox.in.("active","running"),last_heartbeat_from_dtma.gt."2026-11-25T11:45:00.000Z",last_heartbeat_from_dtma.lte."2026-11-25T11:55:00.000Z",` +
+        `or(mcp_fleet_reachability.in.("REACHABLE","SLOW"),mcp_fleet_reachability.is.null)),` +
+        `and(status_on_toolbox.in.("active","running"),last_heartbeat_from_dtma.gt."2026-11-25T11:55:00.000Z",mcp_fleet_reachability.in.("SLOW"))),` +
         `or(instance_name_on_toolbox.gt."a,b\\"c",and(instance_name_on_toolbox.eq."a,b\\"c",id.gt.${SERVER_ROW.id}),instance_name_on_toolbox.is.null)))`,
     );
   });

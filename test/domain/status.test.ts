@@ -102,6 +102,15 @@ describe("healthOf", () => {
   it.each([["STOPPED"], ["STARTING"], ["STOPPING"], ["UNKNOWN"]] as const)("reports %s servers' health as UNKNOWN", (state) => {
     expect(healthOf(state, ago(1000), NOW)).toBe("UNKNOWN");
   });
+  it("counts the MCP endpoint: UNREACHABLE makes a heard-from running server UNHEALTHY, SLOW at best DEGRADED", () => {
+    const at = (hb: Date | null, reachability: string | null, started: Date | null = null) =>
+      healthOf("RUNNING", hb, NOW, DEFAULT_THRESHOLDS, started, reachability);
+    expect([null, "REACHABLE", "SLOW", "UNREACHABLE"].map((r) => at(ago(1000), r))).toEqual(["HEALTHY", "HEALTHY", "DEGRADED", "UNHEALTHY"]);
+    expect([null, "REACHABLE", "SLOW", "UNREACHABLE"].map((r) => at(ago(6 * MIN), r))).toEqual(["DEGRADED", "DEGRADED", "DEGRADED", "UNHEALTHY"]);
+    // Not heard from yet: the start grace still decides.
+    expect(at(null, "UNREACHABLE", ago(MIN))).toBe("UNKNOWN");
+    expect(healthOf("STOPPED", ago(1000), NOW, DEFAULT_THRESHOLDS, null, "UNREACHABLE")).toBe("UNKNOWN");
+  });
 });
 
 describe("healthConditions agree with healthOf", () => {
@@ -111,20 +120,23 @@ describe("healthConditions agree with healthOf", () => {
     if (value === null) return !!orNull;
     return (!after || value > after) && (!atOrBefore || value <= atOrBefore);
   }
-  function matches(c: HealthCondition, status: string, hb: Date | null, started: Date | null): boolean {
+  function matches(c: HealthCondition, status: string, hb: Date | null, started: Date | null, reachability: string | null = null): boolean {
     if (!c.statuses.includes(status as never)) return false;
     if (c.heartbeatNull && hb !== null) return false;
+    if (c.reachabilities && !c.reachabilities.includes(reachability as never)) return false;
     return inWindow(hb, c.heartbeatAfter, c.heartbeatAtOrBefore, c.orHeartbeatNull) && inWindow(started, c.startedAfter, c.startedAtOrBefore, c.orStartedNull);
   }
   const heartbeats = [null, ago(0), ago(5 * MIN - 1), ago(5 * MIN), ago(5 * MIN + 1), ago(15 * MIN - 1), ago(15 * MIN), ago(15 * MIN + 1), ago(60 * MIN)];
   const starts = [null, ago(0), ago(5 * MIN - 1), ago(5 * MIN), ago(5 * MIN + 1), ago(60 * MIN)];
-  it("puts every (status, heartbeat, start) in exactly the health healthOf gives it", () => {
+  it("puts every (status, heartbeat, start, reachability) in exactly the health healthOf gives it", () => {
     for (const status of INSTALLATION_STATUSES) {
       for (const hb of heartbeats) {
         for (const started of starts) {
-          const expected = healthOf(stateOf(status), hb, NOW, DEFAULT_THRESHOLDS, started);
-          const found = SERVER_HEALTHS.filter((h: ServerHealth) => healthConditions(h, NOW).some((c) => matches(c, status, hb, started)));
-          expect(found, `${status} @ ${hb?.toISOString()} started ${started?.toISOString()}`).toEqual([expected]);
+          for (const reachability of [null, "REACHABLE", "SLOW", "UNREACHABLE"]) {
+            const expected = healthOf(stateOf(status), hb, NOW, DEFAULT_THRESHOLDS, started, reachability);
+            const found = SERVER_HEALTHS.filter((h: ServerHealth) => healthConditions(h, NOW).some((c) => matches(c, status, hb, started, reachability)));
+            expect(found, `${status} @ ${hb?.toISOString()} started ${started?.toISOString()} ${reachability}`).toEqual([expected]);
+          }
         }
       }
     }
