@@ -206,7 +206,7 @@ function renderServer(server, flash) {
   const { status } = server;
   row.cells[0].textContent = server.name ?? server.id;
   row.cells[1].replaceChildren(text("span", status.state, status.state));
-  row.cells[2].replaceChildren(text("span", status.health, status.health));
+  row.cells[2].replaceChildren(text("span", status.health, status.health), ...axisBadges(status));
   row.cells[2].title = status.lastError ?? "";
   row.cells[3].replaceChildren(ago(status.heartbeatAge == null ? null : Date.now() - status.heartbeatAge * 1000));
   row.cells[4].textContent = formatUptime(status.uptime);
@@ -217,6 +217,17 @@ function renderServer(server, flash) {
     void row.offsetWidth;
     row.classList.add("flash");
   }
+}
+
+/** What the reachability and recovery axes add to a server's health, when there is something to say. */
+function axisBadges(status) {
+  const badges = [];
+  if (status.reachability === "SLOW") badges.push(text("span", "slow", "axis warn"));
+  if (status.reachability === "UNREACHABLE") badges.push(text("span", "unreachable", "axis bad"));
+  if (status.recovery === "RECOVERING") badges.push(text("span", "recovering", "axis warn"));
+  if (status.recovery === "BLOCKED") badges.push(text("span", "recovery blocked", "axis bad"));
+  if (status.recovery === "GAVE_UP") badges.push(text("span", "recovery gave up", "axis bad"));
+  return badges;
 }
 
 function lastTest(test) {

@@ -117,6 +117,34 @@ describeBrowser("the dashboard in a real browser", () => {
     await page.close();
   });
 
+  it("shows what the reachability and recovery axes add to a server's health, live", async () => {
+    const { page, errors } = await offlinePage(browser, origin);
+    await page.goto(origin, { waitUntil: "load" });
+    await page.waitForFunction(() => document.querySelectorAll("tbody tr").length === 23, { timeout: 10_000 });
+    await page.waitForFunction(() => window.mcpFleet?.live(), { timeout: 5000 });
+    await new Promise((r) => setTimeout(r, 300)); // the subscriptions are open
+    await db.query(
+      `UPDATE account_tool_instances SET mcp_fleet_reachability = 'UNREACHABLE',
+         mcp_fleet_recovery = '{"state":"GAVE_UP","attempts":[],"trigger":"PROBE","reason":"x","lastError":null,"since":"2026-11-27T00:00:00Z"}'
+       WHERE instance_name_on_toolbox = 'weather-tools'`,
+    );
+    await page.waitForFunction(
+      () =>
+        [...document.querySelectorAll<HTMLTableRowElement>("tbody tr")].some(
+          (r) =>
+            r.cells[0].textContent === "weather-tools" &&
+            /unreachable/.test(r.cells[2].textContent ?? "") &&
+            /recovery gave up/.test(r.cells[2].textContent ?? ""),
+        ),
+      { timeout: 2000 },
+    );
+    await db.query(
+      "UPDATE account_tool_instances SET mcp_fleet_reachability = NULL, mcp_fleet_recovery = NULL WHERE instance_name_on_toolbox = 'weather-tools'",
+    );
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it("follows changes over SSE when WebSocket is not an option (?transport=sse)", async () => {
     const { page, errors } = await offlinePage(browser, origin);
     await page.goto(`${origin}/?transport=sse`, { waitUntil: "load" });
