@@ -90,8 +90,11 @@ export interface SupabaseStoreOptions {
 export { quote };
 const list = (values: readonly string[]) => `(${values.map(quote).join(",")})`;
 
-/** Rows at one of `levels` of the stored risk (null: never judged, which reads as NONE). */
-const riskTree = (levels: readonly string[]) => `or(mcp_fleet_risk.in.${list(levels)}${levels.includes("NONE") ? ",mcp_fleet_risk.is.null" : ""})`;
+/** Rows whose `column` is one of `values`, or (with `orNull`) null; an empty choice matches no row. */
+function inOrNull(column: string, values: readonly string[], orNull: boolean): string {
+  const either = [...(values.length ? [`${column}.in.${list(values)}`] : []), ...(orNull ? [`${column}.is.null`] : [])];
+  return either.length > 1 ? `or(${either.join(",")})` : (either[0] ?? "id.is.null");
+}
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 function healthTree(c: HealthCondition): string {
@@ -108,9 +111,7 @@ function healthTree(c: HealthCondition): string {
   if (started.length) parts.push(c.orStartedNull ? `or(${all(started)},last_started_at.is.null)` : started.join(","));
   if (c.reachabilities) {
     const known = c.reachabilities.filter((r) => r !== null);
-    const either = known.length ? [`mcp_fleet_reachability.in.${list(known)}`] : [];
-    if (c.reachabilities.includes(null)) either.push("mcp_fleet_reachability.is.null");
-    parts.push(either.length > 1 ? `or(${either.join(",")})` : either[0]);
+    parts.push(inOrNull("mcp_fleet_reachability", known, c.reachabilities.includes(null)));
   }
   return `and(${parts.join(",")})`;
 }
@@ -299,14 +300,11 @@ export class SupabaseStore implements Store {
       );
       trees.push(either.length ? `or(${either.join(",")})` : "id.is.null");
     }
-    if (filter.risks) trees.push(riskTree(filter.risks));
+    if (filter.risks) trees.push(inOrNull("mcp_fleet_risk", filter.risks, filter.risks.includes("NONE")));
+    // Never tested (null) reads as UNKNOWN; never judged as NONE.
     if (filter.reachabilities) {
       const known = filter.reachabilities.filter((r) => r !== "UNKNOWN");
-      const either = [
-        ...(known.length ? [`mcp_fleet_reachability.in.${list(known)}`] : []),
-        ...(known.length < filter.reachabilities.length ? ["mcp_fleet_reachability.is.null"] : []),
-      ];
-      trees.push(either.length ? `or(${either.join(",")})` : "id.is.null");
+      trees.push(inOrNull("mcp_fleet_reachability", known, known.length < filter.reachabilities.length));
     }
     if (filter.recoveries) {
       const either = filter.recoveries.map((r) =>
@@ -532,7 +530,7 @@ export class SupabaseStore implements Store {
       const pattern = quote(`%${escapeLike(filter.search)}%`);
       trees.push(`or(name.ilike.${pattern},do_droplet_name.ilike.${pattern})`);
     }
-    if (filter.risks) trees.push(riskTree(filter.risks));
+    if (filter.risks) trees.push(inOrNull("mcp_fleet_risk", filter.risks, filter.risks.includes("NONE")));
     if (tree) trees.push(tree);
     if (trees.length) q = q.or(`and(${trees.join(",")})`);
     return q;

@@ -10,13 +10,15 @@ import { environmentRisk, type Risk, serverRisk } from "../domain/risk.ts";
 import { type HeartbeatThresholds, stateOf } from "../domain/status.ts";
 import type { Logger } from "../log.ts";
 import { LockedRounds } from "./rounds.ts";
+import { REACHABILITY_TESTS } from "./test-connection.ts";
 
 /** Arbitrary but fixed: the advisory lock every replica's watch competes for. */
 export const EARLY_WARNING_LOCK_KEY = 0x6d6377; // "mcw"
 
 /** Transitions and connection tests looked at per server: enough for the longest window at any sane rate. */
 export const RISK_HISTORY = 50;
-export const RISK_TESTS = 10;
+/** The same number as reachability reads, so a page that asks for both is served by one statement. */
+export const RISK_TESTS = REACHABILITY_TESTS;
 
 /** A server's risk from what a page (or the watch) read: its transitions and tests, newest first, and its droplet. */
 export function riskOfServer(

@@ -44,6 +44,8 @@ const AgentRef = builder.objectRef<AgentView>("ServerAgentReport").implement({
   }),
 });
 
+const dateOrNull = (iso: string | undefined) => (iso ? new Date(iso) : null);
+
 interface RecoveryView {
   server: ServerRow;
   ctx: Context;
@@ -60,7 +62,7 @@ const RecoveryRef = builder.objectRef<RecoveryView>("ServerRecovery").implement(
     return {
       status: t.field({ type: RecoveryStatusEnum, resolve: (r) => recoveryStatusOf(r.server.autoRecovery, r.server.recovery) }),
       attempts: t.int({ description: "Attempts within RECOVERY_WINDOW_MS.", resolve: (r) => attempts(r).length }),
-      lastAttemptAt: t.field({ type: "DateTime", nullable: true, resolve: (r) => (attempts(r).at(-1) ? new Date(attempts(r).at(-1) as string) : null) }),
+      lastAttemptAt: t.field({ type: "DateTime", nullable: true, resolve: (r) => dateOrNull(attempts(r).at(-1)) }),
       nextAttemptAt: t.field({
         type: "DateTime",
         nullable: true,
@@ -69,7 +71,7 @@ const RecoveryRef = builder.objectRef<RecoveryView>("ServerRecovery").implement(
       }),
       reason: t.string({ nullable: true, description: "The fault, the outcome, or why nothing is tried.", resolve: (r) => record(r)?.reason || null }),
       lastError: t.string({ nullable: true, description: "The last attempt's error, when it failed.", resolve: (r) => record(r)?.lastError ?? null }),
-      since: t.field({ type: "DateTime", nullable: true, resolve: (r) => (record(r) ? new Date(record(r)?.since as string) : null) }),
+      since: t.field({ type: "DateTime", nullable: true, resolve: (r) => dateOrNull(record(r)?.since) }),
     };
   },
 });
