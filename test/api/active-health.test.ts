@@ -122,6 +122,8 @@ describe.each(sqlTargets)("active health through the API on $name", (target) => 
   });
 
   it("recovers the unreachable server as AUTO_RECOVERY: events, its record, and history with details", async () => {
+    // The previous test's subscription must be gone, or the count below would be met before this one is open.
+    await until(() => server.live!.serverEvents.size === 0, "the previous subscription closed");
     const client = wsClient(server.url);
     const sub = subscribeWs(client, `subscription { serverStatusChanged(filter: { recoveries: [RECOVERING] }) { current { recovery } source } }`);
     await until(() => server.live!.serverEvents.size === 1, "the subscription");
