@@ -46,6 +46,7 @@ const schema = z.object({
   GRAPHQL_MAX_COST: int(100, 10_000_000).default(50_000),
   MAX_SUBSCRIPTIONS_PER_SOCKET: int(1, 100_000).default(100),
   WS_KEEP_ALIVE_MS: int(100, 600_000).default(12_000),
+  WS_MAX_BUFFERED_BYTES: int(1024, 1_000_000_000).default(16 * 1024 * 1024),
   MAX_SUBSCRIPTIONS_PER_VIEWER: int(1, 1_000_000).default(500),
   CONNECTION_TEST_HISTORY: int(1, 10_000).default(100),
   LOG_POLL_MS: int(250, 600_000).default(2000),
@@ -163,6 +164,8 @@ function toConfig(env: z.infer<typeof schema>) {
       maxSubscriptionsPerSocket: env.MAX_SUBSCRIPTIONS_PER_SOCKET,
       /** Sockets are pinged this often; one that has not answered by the next ping is dropped. */
       wsKeepAliveMs: env.WS_KEEP_ALIVE_MS,
+      /** What may wait to be sent on one socket; past it, the subscription that adds to it ends (SUBSCRIBER_TOO_SLOW). */
+      wsMaxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
       /** Open subscriptions of one viewer in one process, over every socket and SSE stream. */
       maxSubscriptionsPerViewer: env.MAX_SUBSCRIPTIONS_PER_VIEWER,
       /** What the stored data of one response may add up to (connection tests are what can grow). */

@@ -11,7 +11,7 @@ import type { Viewer } from "../auth/visibility.ts";
 import { createContext } from "../schema/context.ts";
 import { maskError } from "./errors.ts";
 import { atExpiry } from "./expiry.ts";
-import { subscribeShared } from "./shared-execution.ts";
+import { type DirectSink, subscribeShared } from "./shared-execution.ts";
 import type { YogaApp } from "./yoga.ts";
 
 /** Largest message a client may send (a graphql-ws message is a small JSON document). */
@@ -65,6 +65,34 @@ class SharedPayloadSocket extends WebSocket {
     (super.send as (...args: unknown[]) => void)(data, ...rest);
   }
 }
+
+/**
+ * One subscription's pushed results, written to its socket as graphql-ws `next` messages (see
+ * DirectSink): the operation's id around the shared payload, one string and one send per subscriber.
+ */
+class SocketSink implements DirectSink {
+  private readonly prefix: string;
+
+  constructor(
+    private readonly socket: WebSocket,
+    id: string,
+    /** Most the socket may have waiting to be sent (WS_MAX_BUFFERED_BYTES): a client reading slower than its subscriptions produce falls behind it. */
+    private readonly maxBuffered: number,
+  ) {
+    this.prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  }
+
+  next(payloadJson: string): boolean {
+    // A closing socket: graphql-ws ends its operations.
+    if (this.socket.readyState !== WebSocket.OPEN) return true;
+    if (this.socket.bufferedAmount > this.maxBuffered) return false;
+    this.socket.send(`${this.prefix}${payloadJson}}`);
+    return true;
+  }
+}
+
+/** Each subscription's sink, by its context (graphql-ws hands subscribe() only the execution's arguments). */
+const sinks = new WeakMap<object, DirectSink>();
 
 /** An error for one operation, with its code; the socket and its other operations go on. */
 const coded = (error: GraphQLError, code: string) => new GraphQLError(error.message, { nodes: error.nodes, extensions: { code, ...error.extensions } });
@@ -151,8 +179,12 @@ export function attachWebSocket(server: Server, yoga: YogaApp, services: Service
       execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => ReturnType<typeof graphqlExecute> }).execute(args),
       // Subscribers with the same document, variables and viewer share one execution per event.
       subscribe: (args: ExecutionArgs) =>
-        subscribeShared(args, (result) => ({ ...result, errors: result.errors?.map((e) => maskError(e, logger) as GraphQLError) })),
-      onSubscribe: async (ctx, _id, params) => {
+        subscribeShared(
+          args,
+          (result) => ({ ...result, errors: result.errors?.map((e) => maskError(e, logger) as GraphQLError) }),
+          sinks.get(args.contextValue as object),
+        ),
+      onSubscribe: async (ctx, id, params) => {
         // graphql-ws has already counted this one.
         const open = Object.keys(ctx.subscriptions).length;
         if (open > config.limits.maxSubscriptionsPerSocket) {
@@ -194,13 +226,9 @@ export function attachWebSocket(server: Server, yoga: YogaApp, services: Service
         // context, not yoga's merged one (the socket, request and envelope), which is most of what
         // an idle subscriber would otherwise hold. It is executed by subscribeShared, not the envelope.
         if (getOperationAST(document, params.operationName)?.operation === "subscription") {
-          return {
-            schema,
-            operationName: params.operationName,
-            document,
-            variableValues: params.variables,
-            contextValue: createContext(services, ctx.extra.viewer, ctx.extra.accessToken, null),
-          };
+          const contextValue = createContext(services, ctx.extra.viewer, ctx.extra.accessToken, null);
+          sinks.set(contextValue, new SocketSink(ctx.extra.socket, id, config.limits.wsMaxBufferedBytes));
+          return { schema, operationName: params.operationName, document, variableValues: params.variables, contextValue };
         }
         return {
           schema,

@@ -58,7 +58,10 @@ export interface LiveFleetOptions {
   clock: Clock;
   thresholds: HeartbeatThresholds;
   logger: Logger;
-  /** How long to gather notices into one reload. */
+  /**
+   * The least time between two reloads: notices arriving within it are gathered into one. A notice
+   * after a quiet spell is applied at once (no added latency for an isolated change).
+   */
   coalesceMs?: number;
   /** Seconds from a row's updated_at to its event being published (metrics). */
   onLag?: (seconds: number) => void;
@@ -85,6 +88,8 @@ export class LiveFleet {
   private readonly pendingEnvironments = new Set<string>();
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** When the last reload started (ms, performance.now()). */
+  private lastFlushAt = Number.NEGATIVE_INFINITY;
   private unlisten: (() => Promise<void>) | undefined;
   private stopped = false;
   /** False while the change feed's connection is lost (changes then arrive by resync when it is back). */
@@ -153,7 +158,10 @@ export class LiveFleet {
     if (notice.table === FEED_TABLES.server) this.pendingServers.add(notice.id);
     else if (notice.table === FEED_TABLES.environment) this.pendingEnvironments.add(notice.id);
     else if (notice.table === FEED_TABLES.connectionTest) this.pendingTests.add(notice.id);
-    this.scheduleFlush(this.options.coalesceMs ?? 10);
+    // At once after a quiet spell (the timer of 0 still gathers every notice of the same read);
+    // within coalesceMs of the last reload, at its end, with whatever arrived meanwhile.
+    const coalesceMs = this.options.coalesceMs ?? 10;
+    this.scheduleFlush(Math.max(0, this.lastFlushAt + coalesceMs - performance.now()));
   }
 
   private scheduleFlush(delay: number) {
@@ -161,7 +169,10 @@ export class LiveFleet {
     this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined;
       this.flushing = this.flushing
-        .then(() => this.flush())
+        .then(() => {
+          this.lastFlushAt = performance.now();
+          return this.flush();
+        })
         .catch((error) => {
           this.options.logger.warn({ err: String(error) }, "live: applying changes failed; retrying");
           this.scheduleFlush(1000);

@@ -7,6 +7,23 @@ export class SubscriberTooSlowError extends Error {
   }
 }
 
+/**
+ * A subscription that can also push its events, as they are published, instead of being pulled
+ * one `next()` at a time: a WebSocket delivers to thousands of subscribers in one synchronous
+ * loop this way, with no promise per subscriber per event.
+ */
+export interface Pushable<E> {
+  /**
+   * From now on, calls `onEvent` with each event (first those already queued) and `onEnd` once
+   * when the subscription ends by itself (with the error that ended it, if any).
+   */
+  listen(onEvent: (event: E) => void, onEnd: (error?: Error) => void): void;
+}
+
+export function isPushable<E>(source: unknown): source is Pushable<E> {
+  return typeof (source as Partial<Pushable<E>> | null)?.listen === "function";
+}
+
 export class Hub<E> {
   private readonly subscribers = new Set<HubSubscription<E>>();
 
@@ -20,7 +37,7 @@ export class Hub<E> {
     for (const subscription of this.subscribers) subscription.deliver(event);
   }
 
-  subscribe(accept: (event: E) => boolean): AsyncIterableIterator<E> {
+  subscribe(accept: (event: E) => boolean): AsyncIterableIterator<E> & Pushable<E> {
     const subscription = new HubSubscription(this.subscribers, accept, this.maxQueued);
     this.subscribers.add(subscription);
     return subscription;
@@ -28,11 +45,14 @@ export class Hub<E> {
 }
 
 /** One subscriber's queue. A class, not closures: thousands of idle subscribers each hold one. */
-class HubSubscription<E> implements AsyncIterableIterator<E> {
+class HubSubscription<E> implements AsyncIterableIterator<E>, Pushable<E> {
   private readonly queue: E[] = [];
   private wake: (() => void) | undefined;
   private ended = false;
   private failure: Error | undefined;
+  /** Set by listen(): events go straight to it (the listener bounds its own backlog). */
+  private onEvent: ((event: E) => void) | undefined;
+  private onEnd: ((error?: Error) => void) | undefined;
 
   constructor(
     private readonly subscribers: Set<HubSubscription<E>>,
@@ -42,6 +62,10 @@ class HubSubscription<E> implements AsyncIterableIterator<E> {
 
   deliver(event: E): void {
     if (this.ended || !this.accept(event)) return;
+    if (this.onEvent) {
+      this.onEvent(event);
+      return;
+    }
     if (this.queue.length >= this.maxQueued) {
       // What it has not read goes too: it resumes from its last event's cursor.
       this.failure = new SubscriberTooSlowError();
@@ -63,7 +87,18 @@ class HubSubscription<E> implements AsyncIterableIterator<E> {
     return { done: false, value: this.queue.shift() as E };
   }
 
+  listen(onEvent: (event: E) => void, onEnd: (error?: Error) => void): void {
+    for (const event of this.queue.splice(0)) onEvent(event);
+    if (this.ended) {
+      onEnd(this.failure);
+      return;
+    }
+    this.onEvent = onEvent;
+    this.onEnd = onEnd;
+  }
+
   async return(): Promise<IteratorResult<E>> {
+    this.onEnd = undefined; // ended by its reader, who needs no telling
     this.end();
     this.queue.length = 0;
     return { done: true, value: undefined };
@@ -77,5 +112,7 @@ class HubSubscription<E> implements AsyncIterableIterator<E> {
     this.ended = true;
     this.subscribers.delete(this);
     this.wake?.();
+    this.onEnd?.(this.failure);
+    this.onEvent = this.onEnd = undefined;
   }
 }

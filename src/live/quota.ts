@@ -1,6 +1,7 @@
 // Open subscriptions per viewer, in this process: one viewer (over any number of sockets and SSE
 // streams) cannot hold the server's memory. Each subscription holds a queue and, while it replays,
 // a page of rows; a quota bounds what one viewer can make the server keep.
+import { isPushable, type Pushable } from "./hub.ts";
 
 export class SubscriptionQuota {
   private readonly open = new Map<string, number>();
@@ -35,7 +36,7 @@ export class SubscriptionQuota {
       release();
       throw error;
     }
-    const iterator: AsyncIterableIterator<T> = {
+    const iterator: AsyncIterableIterator<T> & Partial<Pushable<T>> = {
       async next() {
         try {
           const step = await inner.next();
@@ -52,6 +53,14 @@ export class SubscriptionQuota {
       },
       [Symbol.asyncIterator]: () => iterator,
     };
+    if (isPushable<T>(inner)) {
+      const pushable = inner;
+      iterator.listen = (onEvent, onEnd) =>
+        pushable.listen(onEvent, (error) => {
+          release();
+          onEnd(error);
+        });
+    }
     return iterator;
   }
 }

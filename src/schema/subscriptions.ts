@@ -3,6 +3,7 @@
 import { canSeeEnvironment, ownerScope } from "../auth/visibility.ts";
 import { REMOVED_SERVERS_KEPT_MS } from "../data/store.ts";
 import type { ChangeKind, EnvironmentEvent, EventSource, ServerEvent } from "../live/events.ts";
+import type { Pushable } from "../live/hub.ts";
 import type { ReplayFrom } from "../data/store.ts";
 import { createLoaders } from "../data/loaders.ts";
 import { builder } from "./builder.ts";
@@ -189,56 +190,76 @@ const environmentVersion = (e: EnvironmentEvent): Version => ({ id: e.environmen
 /**
  * The replay, then the live events. Not an async generator: a generator's return() waits for the
  * pending next(), which for a quiet subscription never settles, so closing it would leave its hub
- * subscriber behind. Here return() ends the live subscription at once.
+ * subscriber behind. Here return() ends the live subscription at once. Pushable, as the hub's
+ * subscription is: the replay is read page by page and pushed, then the live events as they come.
  */
 function replayThen<E extends { kind: ChangeKind; source: EventSource }>(
   replay: AsyncIterable<E>,
   accept: (e: E) => boolean,
-  events: AsyncIterableIterator<E>,
+  events: AsyncIterableIterator<E> & Pushable<E>,
   versionOf: (e: E) => Version,
-): AsyncIterableIterator<E> {
+): AsyncIterableIterator<E> & Pushable<E> {
   const replayed = replay[Symbol.asyncIterator]();
   let replaying = true;
   // What the replay sent, by row: the row version (ms), or REMOVED. A change committed while
   // the replay ran is in both the replay and the live queue; the live copy is then skipped.
   const sent = new Map<string, number | "REMOVED">();
   let replayEndedAt = 0;
-  const alreadySent = (e: E) => {
-    const { id, updatedAt } = versionOf(e);
-    const version = sent.get(id);
-    if (version === undefined || e.source === "HEALTH_CLOCK") return false;
-    if (e.kind === "REMOVED") return version === "REMOVED";
-    return version !== "REMOVED" && updatedAt !== null && updatedAt <= version;
+  /** The replay's next accepted event (recorded as sent), or undefined when it is over. */
+  const nextReplayed = async (): Promise<E | undefined> => {
+    while (replaying) {
+      const step = await replayed.next();
+      if (step.done) {
+        replaying = false;
+        replayEndedAt = Date.now();
+      } else if (accept(step.value)) {
+        const e = step.value;
+        const { id, updatedAt } = versionOf(e);
+        sent.set(id, e.kind === "REMOVED" ? "REMOVED" : (updatedAt ?? 0));
+        return e;
+      }
+    }
+    return undefined;
   };
-  const iterator: AsyncIterableIterator<E> = {
+  /** False for a live event the replay already sent. */
+  const isNew = (e: E): boolean => {
+    if (!sent.size) return true;
+    const { id, updatedAt } = versionOf(e);
+    // Rows written well after the replay ended cannot have been in it: forget what it sent.
+    if (updatedAt !== null && updatedAt > replayEndedAt + REPLAY_OVERLAP_MS) sent.clear();
+    const version = sent.get(id);
+    if (version === undefined || e.source === "HEALTH_CLOCK") return true;
+    const already = e.kind === "REMOVED" ? version === "REMOVED" : version !== "REMOVED" && updatedAt !== null && updatedAt <= version;
+    if (already) sent.delete(id);
+    return !already;
+  };
+  const iterator: AsyncIterableIterator<E> & Pushable<E> = {
     async next() {
       try {
-        while (replaying) {
-          const step = await replayed.next();
-          if (step.done) {
-            replaying = false;
-            replayEndedAt = Date.now();
-          } else if (accept(step.value)) {
-            const e = step.value;
-            const { id, updatedAt } = versionOf(e);
-            sent.set(id, e.kind === "REMOVED" ? "REMOVED" : (updatedAt ?? 0));
-            return step;
-          }
-        }
+        const e = await nextReplayed();
+        if (e) return { done: false, value: e };
       } catch (error) {
         await events.return?.();
         throw error;
       }
       for (;;) {
         const step = await events.next();
-        if (step.done || !sent.size) return step;
-        const e = step.value;
-        const { id, updatedAt } = versionOf(e);
-        // Rows written well after the replay ended cannot have been in it: forget what it sent.
-        if (updatedAt !== null && updatedAt > replayEndedAt + REPLAY_OVERLAP_MS) sent.clear();
-        if (!alreadySent(e)) return step;
-        sent.delete(id);
+        if (step.done || isNew(step.value)) return step;
       }
+    },
+    listen(onEvent, onEnd) {
+      void (async () => {
+        try {
+          for (let e = await nextReplayed(); e; e = await nextReplayed()) onEvent(e);
+        } catch (error) {
+          await events.return?.();
+          onEnd(error as Error);
+          return;
+        }
+        events.listen((e) => {
+          if (isNew(e)) onEvent(e);
+        }, onEnd);
+      })();
     },
     async return() {
       replaying = false;

@@ -3,11 +3,16 @@ import { GraphQLError, GraphQLInt, GraphQLObjectType, GraphQLSchema, GraphQLStri
 import { describe, expect, it } from "vitest";
 import type { Viewer } from "../../src/auth/visibility.ts";
 import { Hub } from "../../src/live/hub.ts";
-import { subscribeShared } from "../../src/http/shared-execution.ts";
+import { until } from "../helpers/wait.ts";
+import { type DirectSink, subscribeShared } from "../../src/http/shared-execution.ts";
 
 interface Tick {
   n: number;
+  /** How long the field `late` takes to resolve (ms); at once (synchronously) without. */
+  delay?: number;
 }
+
+const iterator = (r: unknown) => r as AsyncIterableIterator<ExecutionResult>;
 
 function fixture() {
   const hub = new Hub<Tick>();
@@ -23,6 +28,7 @@ function fixture() {
         },
       },
       viewer: { type: GraphQLString, resolve: (_t, _a, ctx) => ctx.viewer.userId },
+      late: { type: GraphQLInt, resolve: (t) => (t.delay === undefined ? t.n : new Promise((resolve) => setTimeout(() => resolve(t.n), t.delay))) },
       boom: {
         type: GraphQLString,
         resolve: () => {
@@ -59,16 +65,23 @@ function fixture() {
   // As yoga's parser cache does: one document per text.
   const documents = new Map<string, DocumentNode>();
   const documentOf = (query: string) => documents.get(query) ?? documents.set(query, parse(query)).get(query)!;
-  const subscribe = async (query: string, userId: string, variables?: Record<string, unknown>) => {
+  const subscribe = async (query: string, userId: string, variables?: Record<string, unknown>, sink?: DirectSink) => {
     const viewer: Viewer = { role: "authenticated", userId };
-    const result = await subscribeShared({ schema, document: documentOf(query), contextValue: { viewer }, variableValues: variables }, mask);
+    const result = await subscribeShared({ schema, document: documentOf(query), contextValue: { viewer }, variableValues: variables }, mask, sink);
     if (!(Symbol.asyncIterator in result)) return result as ExecutionResult;
     return result as AsyncIterableIterator<ExecutionResult>;
   };
-  return { hub, subscribe, masked, executions: () => executions };
+  /** A subscription whose results are pushed to a sink that keeps their payloads (and takes at most `room`). */
+  const pushed = async (query: string, userId: string, room = Number.POSITIVE_INFINITY) => {
+    const payloads: unknown[] = [];
+    const sink: DirectSink = { next: (json) => payloads.length < room && payloads.push(JSON.parse(json)) > 0 };
+    const it = iterator(await subscribe(query, userId, undefined, sink));
+    // The first next() starts the pushing; it settles when the subscription ends.
+    const ended = it.next();
+    return { it, payloads, ended };
+  };
+  return { hub, subscribe, pushed, masked, executions: () => executions };
 }
-
-const iterator = (r: unknown) => r as AsyncIterableIterator<ExecutionResult>;
 
 describe("subscribeShared", () => {
   it("executes each event once per document, variables and viewer, each subscriber still getting the events its own filter accepts", async () => {
@@ -112,6 +125,55 @@ describe("subscribeShared", () => {
     expect(value.errors?.map((e: GraphQLError) => e.message)).toEqual(["Unexpected error"]);
     expect(f.masked).toEqual(["bad odd", "secret detail"]);
     await it.return!();
+  });
+});
+
+describe("subscribeShared, pushing to a sink (WebSocket)", () => {
+  it("sends each event's result to every sink within the publish, executing it once per document, variables and viewer", async () => {
+    const f = fixture();
+    const doc = "subscription { ticks { n viewer } }";
+    const subs = [await f.pushed(doc, "alice"), await f.pushed(doc, "alice"), await f.pushed(doc, "bob")];
+    f.hub.publish({ n: 1 });
+    // Synchronously: no promise per subscriber between the publish and its socket.
+    expect(subs.map((s) => s.payloads)).toEqual([
+      [{ data: { ticks: { n: 1, viewer: "alice" } } }],
+      [{ data: { ticks: { n: 1, viewer: "alice" } } }],
+      [{ data: { ticks: { n: 1, viewer: "bob" } } }],
+    ]);
+    expect(f.executions()).toBe(2);
+    for (const s of subs) await s.it.return!();
+    expect(await Promise.all(subs.map((s) => s.ended))).toEqual(subs.map(() => ({ done: true, value: undefined })));
+    expect(f.hub.size).toBe(0);
+  });
+
+  it("keeps each subscriber's order when an earlier event executes slower than a later one", async () => {
+    const f = fixture();
+    const a = await f.pushed("subscription { ticks { n late } }", "alice");
+    const b = await f.pushed("subscription { ticks { n late } }", "alice");
+    f.hub.publish({ n: 1, delay: 40 });
+    f.hub.publish({ n: 2 }); // executed synchronously: ready before the first
+    f.hub.publish({ n: 3, delay: 20 });
+    await until(() => a.payloads.length === 3 && b.payloads.length === 3, "three results each");
+    for (const s of [a, b]) expect(s.payloads.map((p) => (p as { data: { ticks: { late: number } } }).data.ticks.late)).toEqual([1, 2, 3]);
+    await a.it.return!();
+    await b.it.return!();
+  });
+
+  it("ends a subscriber whose client is too far behind with a coded error, and lets go of its source", async () => {
+    const f = fixture();
+    const slow = await f.pushed("subscription { ticks { n } }", "alice", 2);
+    const other = await f.pushed("subscription { ticks { n } }", "alice");
+    for (let n = 1; n <= 3; n++) f.hub.publish({ n });
+    const { value } = (await slow.ended) as IteratorResult<ExecutionResult>;
+    expect(value.errors?.map((e: GraphQLError) => e.message)).toEqual(["Unexpected error"]);
+    expect(f.masked).toEqual([expect.stringMatching(/fell too far behind.*resubscribe/)]);
+    expect(await slow.it.next()).toEqual({ done: true, value: undefined });
+    expect(slow.payloads).toHaveLength(2);
+    // The other subscriber goes on.
+    expect(f.hub.size).toBe(1);
+    f.hub.publish({ n: 4 });
+    expect(other.payloads).toHaveLength(4);
+    await other.it.return!();
   });
 });
 
