@@ -1,6 +1,5 @@
 // graphql-ws on the HTTP server's port and path, executed through yoga's envelope (same schema,
 // context, plugins and error masking as HTTP), with the token given in connectionParams.
-import { randomUUID } from "node:crypto";
 import type { IncomingMessage, Server } from "node:http";
 import { type DocumentNode, type ExecutionArgs, GraphQLError, getOperationAST, type execute as graphqlExecute } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
@@ -31,38 +30,6 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
     return new URL(origin).host === host;
   } catch {
     return false;
-  }
-}
-
-// Each result shared by many subscribers (subscribeShared hands them all the same object) is
-// serialised once for all of them: graphql-ws stringifies each subscriber's `next` message with
-// jsonMessageReplacer, which puts a marker where the payload goes and keeps the payload's JSON
-// (made once per result); the socket's send, called at once with that text, splices it in.
-const serialised = new WeakMap<object, string>();
-// Unguessable, so that no text a client controls (its operation ids) can be taken for it: a
-// payload is spliced only where the replacer put this marker.
-const MARKER = `\u0000mcp-fleet:${randomUUID()}`;
-const MARKER_JSON = JSON.stringify(MARKER);
-let pendingPayload: string | undefined;
-
-function sharedPayloadReplacer(this: unknown, key: string, value: unknown): unknown {
-  if (key !== "payload" || (this as { type?: string }).type !== "next" || typeof value !== "object" || value === null) return value;
-  let json = serialised.get(value);
-  if (json === undefined) serialised.set(value, (json = JSON.stringify(value)));
-  pendingPayload = json;
-  return MARKER;
-}
-
-/** ws's socket, whose send splices in the payload the replacer kept (one class: no closure per socket). */
-class SharedPayloadSocket extends WebSocket {
-  override send(data: unknown, ...rest: unknown[]): void {
-    if (pendingPayload !== undefined && typeof data === "string") {
-      // Cleared on every send: graphql-ws skips the send of a socket that closed meanwhile.
-      const at = data.lastIndexOf(MARKER_JSON);
-      if (at >= 0) data = data.slice(0, at) + pendingPayload + data.slice(at + MARKER_JSON.length);
-      pendingPayload = undefined;
-    }
-    (super.send as (...args: unknown[]) => void)(data, ...rest);
   }
 }
 
@@ -112,7 +79,6 @@ export function attachWebSocket(server: Server, yoga: YogaApp, services: Service
     server,
     path: yoga.graphqlEndpoint,
     maxPayload: MAX_MESSAGE_BYTES,
-    WebSocket: SharedPayloadSocket,
     // A browser page on another site may not open a socket here (cross-site WebSocket hijacking);
     // clients that are not browsers send no Origin.
     verifyClient: ({ origin, req }: { origin?: string; req: IncomingMessage }) =>
@@ -170,10 +136,6 @@ export function attachWebSocket(server: Server, yoga: YogaApp, services: Service
           throw error;
         }
       },
-      // The result object itself as the payload (not graphql-ws's copy of it), so that one
-      // serialisation serves every subscriber it is shared with (sharedPayloadReplacer).
-      onNext: (_ctx, _id, _payload, _args, result) => result,
-      jsonMessageReplacer: sharedPayloadReplacer,
       onDisconnect: (ctx) => ctx.extra.cancelExpiry?.(),
       onClose: (ctx) => ctx.extra.cancelExpiry?.(),
       execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => ReturnType<typeof graphqlExecute> }).execute(args),

@@ -2,6 +2,7 @@
 import { SERVER_HEALTHS, SERVER_STATES } from "../domain/status.ts";
 import type { FleetSummary } from "../data/store.ts";
 import { ownerScope } from "../auth/visibility.ts";
+import type { Pushable } from "../live/hub.ts";
 import { builder } from "./builder.ts";
 import { holdSubscription } from "./context.ts";
 import { badInput, userError } from "./errors.ts";
@@ -68,11 +69,17 @@ builder.subscriptionField("fleetSummaryChanged", (t) =>
         );
         // The current summary first, then one per change.
         let first = true;
-        const iterator: AsyncIterableIterator<unknown> = {
+        const initial = () => ({ owners: new Set() });
+        const iterator: AsyncIterableIterator<unknown> & Pushable<unknown> = {
           next: () => {
             if (!first) return changes.next();
             first = false;
-            return Promise.resolve({ done: false, value: { owners: new Set() } });
+            return Promise.resolve({ done: false, value: initial() });
+          },
+          listen: (onEvent, onEnd) => {
+            if (first) onEvent(initial());
+            first = false;
+            changes.listen(onEvent, onEnd);
           },
           return: () => changes.return?.() ?? Promise.resolve({ done: true, value: undefined }),
           [Symbol.asyncIterator]: () => iterator,

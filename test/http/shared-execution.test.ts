@@ -242,8 +242,8 @@ describe("shared execution at the server", () => {
     const stringify = JSON.stringify;
     let payloadSerialisations = 0;
     try {
-      // A raw graphql-transport-ws client, with ids of its own choosing: one looks like the marker
-      // the server splices payloads at, and must come back as sent.
+      // A raw graphql-transport-ws client, with ids of its own choosing: ones that need escaping in
+      // JSON must come back as sent, around the one shared payload.
       const ws = new WebSocket(server.url.replace(/^http/, "ws"), "graphql-transport-ws");
       const frames: Array<{ id?: string; type: string; payload?: unknown }> = [];
       ws.on("message", (data) => frames.push(JSON.parse(String(data))));
@@ -251,7 +251,7 @@ describe("shared execution at the server", () => {
       ws.send(JSON.stringify({ type: "connection_init", payload: {} }));
       await until(() => frames.some((f) => f.type === "connection_ack"), "the ack");
       const query = `subscription($ids: [ID!]) { serverChanged(filter: { serverIds: $ids }) { server { name rawStatus } } }`;
-      const ids = ["a", "\u0000mcp-fleet:payload", "c"];
+      const ids = ["a", '\u0000"payload":{}\\', "c"];
       for (const sid of ids) ws.send(JSON.stringify({ id: sid, type: "subscribe", payload: { query, variables: { ids: [id] } } }));
       await until(() => server.live!.serverEvents.size === 3, "the subscriptions");
       JSON.stringify = function (this: unknown, ...args: Parameters<typeof stringify>) {
