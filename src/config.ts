@@ -32,6 +32,10 @@ const schema = z.object({
   SUPABASE_TIMEOUT_MS: int(100, 120_000).default(10_000),
   PGLITE_DIR: z.string().min(1).default(".data/pglite"),
   PGLITE_MEMORY: bool.default(false),
+  PGLITE_SHARED_BUFFERS: z
+    .string()
+    .regex(/^\d+(kB|MB|GB)$/, "a size such as 16MB")
+    .default("16MB"),
   SEED: z.enum(["auto", "always", "never"]).default("auto"),
   DTMA_PORT: int(1, 65535).default(30000),
   HEARTBEAT_DEGRADED_AFTER_MS: int(1_000, 86_400_000).default(5 * 60_000),
@@ -145,6 +149,8 @@ function toConfig(env: z.infer<typeof schema>) {
         }
       : undefined,
     pgliteDir: env.PGLITE_MEMORY ? undefined : env.PGLITE_DIR,
+    /** Postgres's shared_buffers in the embedded database (see pgliteDb). */
+    pgliteSharedBuffers: env.PGLITE_SHARED_BUFFERS,
     seed: env.SEED,
     dtmaPort: env.DTMA_PORT,
     thresholds: { degradedAfterMs: env.HEARTBEAT_DEGRADED_AFTER_MS, unhealthyAfterMs: env.HEARTBEAT_UNHEALTHY_AFTER_MS },

@@ -99,6 +99,35 @@ describe("the embedded database's first start", () => {
     expect(await environments("auto")).toEqual(first);
   });
 
+  it("is created by a process of its own and served with 16 MB of shared buffers (PGLITE_SHARED_BUFFERS)", async () => {
+    const fresh = await mkdtemp(join(tmpdir(), "mcp-fleet-pglite-"));
+    try {
+      const shared = async (env: Record<string, string>) => {
+        const store = await openStore(loadConfig({ PGLITE_DIR: fresh, SEED: "never", LOG_LEVEL: "silent", ...env }), createLogger("silent"));
+        try {
+          const [row] = await (store as SqlStore).db.query<{ shared_buffers: string }>("SHOW shared_buffers");
+          return row.shared_buffers;
+        } finally {
+          await store.close();
+        }
+      };
+      expect(await shared({})).toBe("16MB");
+      expect(await shared({ PGLITE_SHARED_BUFFERS: "32MB" })).toBe("32MB");
+      expect(() => loadConfig({ PGLITE_SHARED_BUFFERS: "lots" })).toThrow(/PGLITE_SHARED_BUFFERS/);
+    } finally {
+      await rm(fresh, { recursive: true, force: true });
+    }
+    // A database that cannot be created says where and why.
+    const failing = await mkdtemp(join(tmpdir(), "mcp-fleet-pglite-"));
+    try {
+      await expect(
+        openStore(loadConfig({ PGLITE_DIR: join(failing, "db"), PGLITE_SHARED_BUFFERS: "1kB", LOG_LEVEL: "silent" }), createLogger("silent")),
+      ).rejects.toThrow(`creating the embedded database in ${join(failing, "db")} failed: Error: PGlite failed to initialize properly`);
+    } finally {
+      await rm(failing, { recursive: true, force: true });
+    }
+  });
+
   it("seeds nothing with SEED=never, and puts the demo fleet back as new with SEED=always", async () => {
     const empty = await mkdtemp(join(tmpdir(), "mcp-fleet-pglite-"));
     try {

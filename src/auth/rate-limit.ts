@@ -3,7 +3,8 @@
 // In process by default (per replica: with N replicas a viewer gets up to N times the rate); with
 // REDIS_URL, one bucket per viewer in Redis for every replica, falling back to the in-process
 // bucket while Redis is unreachable.
-import { Redis } from "ioredis";
+import { createRequire } from "node:module";
+import type { Redis } from "ioredis";
 import type { Config } from "../config.ts";
 import { outageLog, type Logger } from "../log.ts";
 
@@ -81,7 +82,9 @@ export class RedisRateLimiter implements Limiter {
 
   constructor(private readonly options: RedisLimiterOptions) {
     this.local = new RateLimiter(options.perMinute);
-    const redis = new Redis(options.url, {
+    // Loaded here, not at start: only REDIS_URL needs it.
+    const { Redis: RedisClient } = createRequire(import.meta.url)("ioredis") as typeof import("ioredis");
+    const redis = new RedisClient(options.url, {
       connectTimeout: options.timeoutMs,
       commandTimeout: options.timeoutMs,
       enableOfflineQueue: false,

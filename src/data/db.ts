@@ -1,5 +1,9 @@
 // One SQL executor over two engines: node-postgres (a real server) and PGlite (embedded).
 // The store's SQL is written once against this interface.
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import pg from "pg";
 import type { PGlite } from "@electric-sql/pglite";
 
@@ -256,9 +260,48 @@ async function pgListen(
   };
 }
 
-export async function pgliteDb(dataDir: string | undefined): Promise<Db & { pglite: PGlite }> {
+/** How long creating an embedded database may take (initdb: a few seconds). */
+const CREATE_TIMEOUT_MS = 120_000;
+
+/** Creates an embedded database in `dataDir` in a child process (plain JavaScript: nothing to transpile). */
+async function createInChild(dataDir: string, startParams: string[]): Promise<void> {
+  const script = `const { PGlite } = await import(process.argv[1]);
+const db = await PGlite.create({ dataDir: process.argv[2], startParams: process.argv.slice(3) });
+await db.close();`;
+  try {
+    await execFileAsync(process.execPath, ["--input-type=module", "-e", script, import.meta.resolve("@electric-sql/pglite"), dataDir, ...startParams], {
+      timeout: CREATE_TIMEOUT_MS,
+    });
+  } catch (error) {
+    const { stderr, killed } = error as { stderr?: string; killed?: boolean };
+    const reason = killed
+      ? `no answer within ${CREATE_TIMEOUT_MS / 1000} s`
+      : (stderr
+          ?.split("\n")
+          .find((line) => /^\w*Error: /.test(line))
+          ?.slice(0, 300) ?? String(error));
+    throw new Error(`creating the embedded database in ${dataDir} failed: ${reason}`);
+  }
+}
+
+const execFileAsync = promisify(execFile);
+
+/**
+ * Postgres's shared buffers in the embedded database. PGlite's default (Postgres's, 128 MB) is
+ * WebAssembly memory that is touched at start and never given back: most of an idle process's
+ * memory. The embedded database is for one process and a fleet of thousands of rows, which 16 MB
+ * holds; a larger one can ask for more (PGLITE_SHARED_BUFFERS).
+ */
+export const PGLITE_SHARED_BUFFERS = "16MB";
+
+export async function pgliteDb(dataDir: string | undefined, sharedBuffers = PGLITE_SHARED_BUFFERS): Promise<Db & { pglite: PGlite }> {
   const { PGlite } = await import("@electric-sql/pglite");
-  const pglite = await PGlite.create(dataDir ? { dataDir } : {});
+  const options = { ...(dataDir ? { dataDir } : {}), startParams: [...PGlite.defaultStartParams, "-c", `shared_buffers=${sharedBuffers}`] };
+  // Creating the database (initdb) grows PGlite's memory to several times what serving needs, and
+  // WebAssembly memory is never given back: a process of its own creates it and exits, and this
+  // one opens it as a restart would.
+  if (dataDir !== undefined && !existsSync(join(dataDir, "PG_VERSION"))) await createInChild(dataDir, options.startParams);
+  const pglite = await PGlite.create(options);
   const listeners = new Listeners();
   const heldLocks = new Set<number>();
   return {

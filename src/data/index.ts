@@ -23,7 +23,7 @@ export async function openDb(config: Config, logger: Logger): Promise<Db> {
     });
   }
   if (config.pgliteDir) await mkdir(config.pgliteDir, { recursive: true });
-  return pgliteDb(config.pgliteDir);
+  return pgliteDb(config.pgliteDir, config.pgliteSharedBuffers);
 }
 
 export async function openStore(config: Config, logger: Logger): Promise<Store> {
@@ -31,12 +31,18 @@ export async function openStore(config: Config, logger: Logger): Promise<Store> 
     const { SupabaseStore } = await import("./supabase-store.ts");
     return new SupabaseStore(config.supabase as NonNullable<Config["supabase"]>);
   }
-  const db = await openDb(config, logger);
+  let db = await openDb(config, logger);
   if (db.kind === "pglite") {
     // The embedded database is ours alone: keep it migrated, and seed a demo fleet on first start.
     const applied = await migrate(db);
     if (applied.length) logger.info({ applied }, "migrations applied");
     if (config.seed !== "never" && (await seedDemoFleet(db, { force: config.seed === "always" }))) logger.info("seeded the demo fleet");
+    // Migrating (every migration, on a first start) grows PGlite's WebAssembly memory, which is
+    // never given back: open the database again, as a restart would (a few tenths of a second).
+    if (applied.length && config.pgliteDir) {
+      await db.close();
+      db = await openDb(config, logger);
+    }
   }
   return new SqlStore(db);
 }

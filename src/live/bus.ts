@@ -10,7 +10,6 @@
 // PUBLISH, so a Redis outage would surface as unhandled rejections; here a failed publish is
 // counted and logged, and the process keeps serving.
 import { randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
 import type { ConnectionTestRow } from "../data/rows.ts";
 import { outageLog, type Logger } from "../log.ts";
 
@@ -43,6 +42,7 @@ interface Envelope {
 export async function openRedisBus(options: RedisBusOptions): Promise<ReplicaBus> {
   const { logger, channel } = options;
   const origin = randomUUID();
+  const { Redis } = await import("ioredis"); // only REDIS_URL needs it
   const common = { connectTimeout: options.connectTimeoutMs };
   // Publishing never queues: an event that cannot go now is dropped (the receivers' own clocks
   // and change feeds still deliver it), rather than delivered late and stale.
