@@ -5,7 +5,7 @@ import type { Plugin } from "graphql-yoga";
 import { createSourceEventStream, GraphQLError, type DocumentNode, type ExecutionArgs, type ExecutionResult } from "graphql";
 import { compileQuery, isCompiledQuery, type CompiledQuery } from "graphql-jit";
 import type { Viewer } from "../auth/visibility.ts";
-import { isPushable, SubscriberTooSlowError } from "../live/hub.ts";
+import { isPushable, type Pushable, SubscriberTooSlowError } from "../live/hub.ts";
 import { atExpiry } from "./expiry.ts";
 
 /**
@@ -160,7 +160,7 @@ class SharedSubscription implements AsyncIterableIterator<ExecutionResult> {
   }
 
   /** Pushed: listens to the source until it ends; the promise settles then (graphql-ws then completes the operation). */
-  private pushUntilEnd(events: AsyncIterator<unknown> & { listen: (onEvent: (event: unknown) => void, onEnd: (error?: Error) => void) => void }) {
+  private pushUntilEnd(events: Pushable<unknown>) {
     const ended = new Promise<IteratorResult<ExecutionResult>>((resolve) => (this.settleEnd = resolve));
     // Only one pushing next() at a time: the next call after the end is answered above (finished).
     this.finished = true;
@@ -244,7 +244,7 @@ class SharedSubscription implements AsyncIterableIterator<ExecutionResult> {
     if (result instanceof Promise) {
       shared.pending = result.then(
         (settled) => shared.settle(this.masked(settled)),
-        (error) => shared.settle(this.maskErrors({ errors: [toGraphQLError(error)] })),
+        (error) => shared.settle(this.errorResult(error)),
       );
     } else shared.settle(this.masked(result));
     return shared;
