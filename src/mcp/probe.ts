@@ -166,16 +166,27 @@ function cappedFetch(max: number): typeof fetch {
   return async (input, init) => {
     const res = await fetch(input, init);
     if (!res.body) return res;
+    // A declared length is the body's length (HTTP/1.1 framing): check it and read it as it is.
+    const length = Number(res.headers.get("content-length") ?? Number.NaN);
+    if (length <= max) return res;
+    if (length > max) {
+      await res.body.cancel();
+      throw new ProbeFailure("PROTOCOL", `The server's answer is larger than ${max} bytes`);
+    }
+    // Chunked (an SSE stream, or JSON of unknown length): counted as it is read.
+    const reader = res.body.getReader();
     let seen = 0;
-    const body = res.body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          seen += chunk.byteLength;
-          if (seen > max) controller.error(new ProbeFailure("PROTOCOL", `The server's answer is larger than ${max} bytes`));
-          else controller.enqueue(chunk);
-        },
-      }),
-    );
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const { done, value } = await reader.read();
+        if (done) return controller.close();
+        seen += value.byteLength;
+        if (seen <= max) return controller.enqueue(value);
+        controller.error(new ProbeFailure("PROTOCOL", `The server's answer is larger than ${max} bytes`));
+        await reader.cancel();
+      },
+      cancel: (reason) => reader.cancel(reason),
+    });
     return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
   };
 }

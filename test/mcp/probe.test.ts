@@ -229,6 +229,20 @@ describe("probeMcpServer", () => {
       expect(Date.now() - started).toBeLessThan(4000);
     });
 
+    it("refuses an answer whose declared length is over the cap without reading it", async () => {
+      const s = await start((req, res) => {
+        if (req.url === "/health") return void res.writeHead(404).end();
+        res.writeHead(200, { "content-type": "application/json", "content-length": String(1024 * 1024 * 1024) });
+        // Only the first 64 KiB of the gigabyte it announces: the probe must not wait for the rest.
+        res.write(Buffer.alloc(64 * 1024, 32));
+      });
+      const started = Date.now();
+      const r = await probeMcpServer(s.url, { timeoutMs: 5000, maxResponseBytes: 256 * 1024 });
+      expect(r).toMatchObject({ success: false, errorKind: "PROTOCOL" });
+      expect(r.error).toMatch(/larger than 262144 bytes/);
+      expect(Date.now() - started).toBeLessThan(4000);
+    });
+
     it("gives up on an answer that drips forever, at the deadline", async () => {
       const s = await start((req, res) => {
         if (req.url === "/health") return void res.writeHead(404).end();
