@@ -16,6 +16,14 @@ const url = (protocols: string[]) =>
     `must be a URL starting with ${protocols.join(" or ")}//`,
   );
 
+/**
+ * Postgres's shared buffers in the embedded database (PGLITE_SHARED_BUFFERS). PGlite's default
+ * (Postgres's, 128 MB) is WebAssembly memory that is touched at start and never given back: most
+ * of an idle process's memory. The embedded database is for one process and a fleet of thousands
+ * of rows, which 16 MB holds; a larger one can ask for more.
+ */
+export const DEFAULT_PGLITE_SHARED_BUFFERS = "16MB";
+
 const schema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   PORT: int(0, 65535).default(4000),
@@ -35,7 +43,7 @@ const schema = z.object({
   PGLITE_SHARED_BUFFERS: z
     .string()
     .regex(/^\d+(kB|MB|GB)$/, "a size such as 16MB")
-    .default("16MB"),
+    .default(DEFAULT_PGLITE_SHARED_BUFFERS),
   SEED: z.enum(["auto", "always", "never"]).default("auto"),
   DTMA_PORT: int(1, 65535).default(30000),
   HEARTBEAT_DEGRADED_AFTER_MS: int(1_000, 86_400_000).default(5 * 60_000),
@@ -149,7 +157,7 @@ function toConfig(env: z.infer<typeof schema>) {
         }
       : undefined,
     pgliteDir: env.PGLITE_MEMORY ? undefined : env.PGLITE_DIR,
-    /** Postgres's shared_buffers in the embedded database (see pgliteDb). */
+    /** Postgres's shared_buffers in the embedded database (see DEFAULT_PGLITE_SHARED_BUFFERS). */
     pgliteSharedBuffers: env.PGLITE_SHARED_BUFFERS,
     seed: env.SEED,
     dtmaPort: env.DTMA_PORT,

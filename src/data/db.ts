@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
+import { DEFAULT_PGLITE_SHARED_BUFFERS } from "../config.ts";
 import type { PGlite } from "@electric-sql/pglite";
 
 export interface Db {
@@ -260,6 +261,8 @@ async function pgListen(
   };
 }
 
+const execFileAsync = promisify(execFile);
+
 /** How long creating an embedded database may take (initdb: a few seconds). */
 const CREATE_TIMEOUT_MS = 120_000;
 
@@ -284,17 +287,7 @@ await db.close();`;
   }
 }
 
-const execFileAsync = promisify(execFile);
-
-/**
- * Postgres's shared buffers in the embedded database. PGlite's default (Postgres's, 128 MB) is
- * WebAssembly memory that is touched at start and never given back: most of an idle process's
- * memory. The embedded database is for one process and a fleet of thousands of rows, which 16 MB
- * holds; a larger one can ask for more (PGLITE_SHARED_BUFFERS).
- */
-export const PGLITE_SHARED_BUFFERS = "16MB";
-
-export async function pgliteDb(dataDir: string | undefined, sharedBuffers = PGLITE_SHARED_BUFFERS): Promise<Db & { pglite: PGlite }> {
+export async function pgliteDb(dataDir: string | undefined, sharedBuffers = DEFAULT_PGLITE_SHARED_BUFFERS): Promise<Db & { pglite: PGlite }> {
   const { PGlite } = await import("@electric-sql/pglite");
   const options = { ...(dataDir ? { dataDir } : {}), startParams: [...PGlite.defaultStartParams, "-c", `shared_buffers=${sharedBuffers}`] };
   // Creating the database (initdb) grows PGlite's memory to several times what serving needs, and

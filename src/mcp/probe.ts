@@ -163,6 +163,7 @@ function httpFailure(status: number, authenticate: string | null): ProbeFailure 
 
 /** fetch whose response bodies fail once they pass `max` bytes: a hostile server cannot flood us. */
 function cappedFetch(max: number): typeof fetch {
+  const tooLarge = () => new ProbeFailure("PROTOCOL", `The server's answer is larger than ${max} bytes`);
   return async (input, init) => {
     const res = await fetch(input, init);
     if (!res.body) return res;
@@ -171,7 +172,7 @@ function cappedFetch(max: number): typeof fetch {
     if (length <= max) return res;
     if (length > max) {
       await res.body.cancel();
-      throw new ProbeFailure("PROTOCOL", `The server's answer is larger than ${max} bytes`);
+      throw tooLarge();
     }
     // Chunked (an SSE stream, or JSON of unknown length): counted as it is read.
     const reader = res.body.getReader();
@@ -182,7 +183,7 @@ function cappedFetch(max: number): typeof fetch {
         if (done) return controller.close();
         seen += value.byteLength;
         if (seen <= max) return controller.enqueue(value);
-        controller.error(new ProbeFailure("PROTOCOL", `The server's answer is larger than ${max} bytes`));
+        controller.error(tooLarge());
         await reader.cancel();
       },
       cancel: (reason) => reader.cancel(reason),
