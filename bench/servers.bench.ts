@@ -132,7 +132,8 @@ try {
         baselineStatements: 4,
       },
     ];
-    for (const w of workloads) {
+    // BENCH_WORKLOAD=servers|dashboard runs one of them (for a profile of one workload).
+    for (const w of workloads.filter((w) => !process.env.BENCH_WORKLOAD || w.name.startsWith(process.env.BENCH_WORKLOAD))) {
       const baselineUrl = `http://127.0.0.1:${baseline.port}${w.path}`;
       const body = JSON.stringify({ query: w.query, operationName: w.operationName });
       // Warm-up: JIT, pools, plan caches. The API has far more code for V8 to optimise than the

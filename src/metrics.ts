@@ -109,6 +109,8 @@ type OperationParams = { operationName?: string; operationType?: string; errorPh
  * histograms timed a map lookup), execute and the request counter repeat the operation duration,
  * and the schema has no deprecated fields; root-field timings come from schema/index.ts.
  */
+export type GraphQLMetrics = ReturnType<typeof graphqlMetrics>;
+
 export function graphqlMetrics(registry: Registry) {
   const operationName = boundedLabel();
   const errorPath = boundedLabel();

@@ -11,10 +11,12 @@ import { createYoga } from "graphql-yoga";
 import type { Services } from "../app/index.ts";
 import { AuthError, bearer } from "../auth/verify.ts";
 import type { Viewer } from "../auth/visibility.ts";
-import { graphqlMetrics } from "../metrics.ts";
+import type { Config } from "../config.ts";
+import { type GraphQLMetrics, graphqlMetrics } from "../metrics.ts";
 import { createContext } from "../schema/context.ts";
 import { buildSchema } from "../schema/index.ts";
 import { maskError } from "./errors.ts";
+import { createJsonLane, type JsonLaneOptions, type YogaInternals } from "./json-lane.ts";
 import { useQueryBudget } from "./query-budget.ts";
 import { useSharedSubscriptions } from "./shared-execution.ts";
 
@@ -39,8 +41,23 @@ function limitError(limit: string) {
   };
 }
 
-export function createYogaApp(services: Services, options: { prometheus?: boolean } = {}) {
+/** Same origin by default: no CORS headers at all unless the request's origin is listed. */
+export function corsOptions(config: Config) {
+  return (request: { headers: { get(name: string): string | null } }) => {
+    const origin = request.headers.get("origin");
+    return origin && config.corsOrigins.includes(origin)
+      ? { origin, credentials: true, allowedHeaders: ["content-type", "authorization", ...CSRF_HEADERS] }
+      : false;
+  };
+}
+
+/**
+ * The GraphQL envelope in yoga. `prometheus`: false for none, or the metrics to observe (made here
+ * when not given; a registry takes each metric once).
+ */
+export function createYogaApp(services: Services, options: { prometheus?: false | GraphQLMetrics } = {}) {
   const { config, metrics, logger } = services;
+  const prometheus = options.prometheus === false ? undefined : (options.prometheus ?? graphqlMetrics(metrics.registry));
   return createYoga({
     schema: buildSchema(),
     graphqlEndpoint: "/graphql",
@@ -62,13 +79,7 @@ export function createYogaApp(services: Services, options: { prometheus?: boolea
     // its 9 MB bundle stays out of memory for a server nobody browses.
     renderGraphiQL: async (options) => (await import("@graphql-yoga/render-graphiql")).renderGraphiQL(options),
     landingPage: false,
-    // Same origin by default: no CORS headers at all unless the request's origin is listed.
-    cors: (request) => {
-      const origin = request.headers.get("origin");
-      return origin && config.corsOrigins.includes(origin)
-        ? { origin, credentials: true, allowedHeaders: ["content-type", "authorization", ...CSRF_HEADERS] }
-        : false;
-    },
+    cors: corsOptions(config),
     logging: logger,
     plugins: [
       // A request a browser sends cross-site without a preflight (a form post, a plain GET) must
@@ -91,7 +102,7 @@ export function createYogaApp(services: Services, options: { prometheus?: boolea
       // Subscriptions through this envelope (SSE) share one execution per event, as WebSocket
       // ones do (websocket.ts); after graphql-jit, whose subscribe function it replaces.
       useSharedSubscriptions(),
-      ...(options.prometheus === false ? [] : [usePrometheus({ registry: metrics.registry, endpoint: "/metrics", metrics: graphqlMetrics(metrics.registry) })]),
+      ...(prometheus ? [usePrometheus({ registry: metrics.registry, endpoint: "/metrics", metrics: prometheus })] : []),
     ],
     // HTTP and SSE authenticate from the Authorization header; WebSocket connections arrive with
     // the viewer established once, in onConnect.
@@ -113,3 +124,16 @@ export function createYogaApp(services: Services, options: { prometheus?: boolea
 }
 
 export type YogaApp = ReturnType<typeof createYogaApp>;
+
+/** yoga for HTTP and SSE, and the JSON lane in front of it (json-lane.ts), observing the same metrics. */
+export function createGraphQLHttp(services: Services) {
+  const prometheus = graphqlMetrics(services.metrics.registry);
+  const yoga = createYogaApp(services, { prometheus });
+  const lane = createJsonLane(yoga as unknown as YogaInternals, {
+    cors: corsOptions(services.config),
+    httpDuration: prometheus.graphql_yoga_http_duration as JsonLaneOptions["httpDuration"],
+    maxTokens: services.config.limits.maxTokens,
+    logger: services.logger,
+  });
+  return { yoga, lane };
+}
