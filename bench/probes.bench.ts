@@ -33,7 +33,7 @@ function ask<T>(child: ChildProcess, message: string): Promise<T> {
   });
 }
 
-async function rps(url: string, body?: string): Promise<number> {
+async function rps(url: string, body?: string): Promise<{ rps: number; total: number }> {
   const r = await autocannon({
     url,
     connections: CONNECTIONS,
@@ -43,7 +43,7 @@ async function rps(url: string, body?: string): Promise<number> {
     headers: body ? { "content-type": "application/json", authorization: `Bearer ${TOKEN}` } : {},
   });
   if (r.non2xx || r.errors) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
-  return r.requests.average;
+  return { rps: r.requests.average, total: r.requests.total };
 }
 
 const pg = await freshPostgres();
@@ -69,6 +69,9 @@ try {
 
   const env = { DATABASE_URL: pg.url, SUPABASE_JWT_SECRET: SECRET, JWT_ISSUER: ISSUER, PROBE_CONCURRENCY: String(CONCURRENCY) };
   const api = await startServerProcess("./serve-api-probing.ts", env);
+  // BENCH_PROBER=replica: reads go to a second replica whose prober is off, as a deployment that
+  // keeps probing on one replica out of the load balancer (README, Active health).
+  const reader = process.env.BENCH_PROBER === "replica" ? await startServerProcess("./serve-api.ts", env) : api;
   const baseline = await startServerProcess("./serve-baseline.ts", env);
   try {
     const pid = api.child.pid as number;
@@ -93,7 +96,7 @@ try {
     }
 
     // Reads while probes run: baseline, the API idle, the API probing, alternating.
-    const apiUrl = `http://127.0.0.1:${api.port}/graphql`;
+    const apiUrl = `http://127.0.0.1:${reader.port}/graphql`;
     const baselineUrl = `http://127.0.0.1:${baseline.port}/`;
     const body = JSON.stringify({ query: QUERY });
     await rps(baselineUrl);
@@ -105,27 +108,49 @@ try {
     ];
     const idle: number[] = [];
     const ratios = modes.map(() => [] as number[]);
+    const sameRatios = modes.map(() => [] as number[]);
     const rates = modes.map(() => [] as number[]);
+    // CPU of the reading replica and of Postgres per read request, idle and per mode (the probes' own share included).
+    const cpu = [...modes, { name: "idle" }].map(() => ({ reader: 0, postgres: 0, requests: 0 }));
+    const measured = async (slot: number, run: () => Promise<{ rps: number; total: number }>) => {
+      const reader0 = cpuMs(reader.child.pid as number);
+      const pg0 = postgresCpuMs();
+      const r = await run();
+      cpu[slot].reader += cpuMs(reader.child.pid as number) - reader0;
+      cpu[slot].postgres += postgresCpuMs() - pg0;
+      cpu[slot].requests += r.total;
+      return r.rps;
+    };
     for (let r = 0; r < ROUNDS; r++) {
-      const b = await rps(baselineUrl);
-      idle.push((await rps(apiUrl, body)) / b);
+      const b = (await rps(baselineUrl)).rps;
+      idle.push((await measured(modes.length, () => rps(apiUrl, body))) / b);
       for (const [i, mode] of modes.entries()) {
         await ask(api.child, mode.message);
         const started = performance.now();
-        const busy = await rps(apiUrl, body);
+        // The baseline again, with the probes running: the same conditions as the API's round.
+        const bBusy = (await rps(baselineUrl)).rps;
+        const busy = await measured(i, () => rps(apiUrl, body));
         const { probed } = await ask<{ probed: number }>(api.child, "off");
         rates[i].push(probed / ((performance.now() - started) / 1000));
         ratios[i].push(busy / b);
+        sameRatios[i].push(busy / bBusy);
       }
     }
-    console.log(`\n### servers(first: 100) while probes run (${ROUNDS} alternating rounds of ${DURATION_S} s, medians)\n`);
-    console.log("| API | throughput ratio to the baseline | probes/s meanwhile |");
-    console.log("|---|---:|---:|");
-    console.log(`| idle | ${median(idle).toFixed(2)} | 0 |`);
-    for (const [i, mode] of modes.entries()) console.log(`| ${mode.name} | ${median(ratios[i]).toFixed(2)} | ${median(rates[i]).toFixed(0)} |`);
+    const where = reader === api ? "the replica that probes" : "a second replica (its prober off)";
+    console.log(`\n### servers(first: 100) while probes run, read from ${where} (${ROUNDS} alternating rounds of ${DURATION_S} s, medians)\n`);
+    console.log(
+      "| API | ratio to the baseline, both while probes run | ratio to the baseline on an idle machine | probes/s meanwhile | reading replica's CPU ms per read | Postgres CPU ms per read |",
+    );
+    console.log("|---|---:|---:|---:|---:|---:|");
+    const perRead = (slot: number) => `${(cpu[slot].reader / cpu[slot].requests).toFixed(2)} | ${(cpu[slot].postgres / cpu[slot].requests).toFixed(2)}`;
+    console.log(`| idle | ${median(idle).toFixed(2)} | ${median(idle).toFixed(2)} | 0 | ${perRead(modes.length)} |`);
+    for (const [i, mode] of modes.entries()) {
+      console.log(`| ${mode.name} | ${median(sameRatios[i]).toFixed(2)} | ${median(ratios[i]).toFixed(2)} | ${median(rates[i]).toFixed(0)} | ${perRead(i)} |`);
+    }
     console.log("\n(target: >= 0.60 while probes run)");
   } finally {
     api.child.kill();
+    reader.child.kill();
     baseline.child.kill();
   }
 } finally {

@@ -2,6 +2,9 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { probeMcpServer } from "../../src/mcp/probe.ts";
 import {
   freePort,
@@ -113,6 +116,28 @@ describe("probeMcpServer", () => {
     const r = await probeMcpServer(sse.url, { timeoutMs: 5000 });
     expect(r).toMatchObject({ success: true, transport: "SSE", serverInfo: { name: "legacy-sse", version: "0.9.0" }, tools: ["echo", "add"] });
     expect(r.phases.filter((p) => p.name === "initialize").map((p) => p.ok)).toEqual([false, true]);
+  });
+
+  it("lists tools whose output schema is not valid JSON Schema (it never calls one, so it checks no output)", async () => {
+    // A legacy server, the SDK's own (low-level Server: McpServer would build the schema from Zod).
+    const http = createServer(async (req, res) => {
+      const server = new Server({ name: "odd-schemas", version: "1.0.0" }, { capabilities: { tools: {} } });
+      server.setRequestHandler(ListToolsRequestSchema, async () => ({
+        tools: [{ name: "weird", inputSchema: { type: "object" }, outputSchema: { type: "object", properties: { n: { type: "nonsense" } } } }],
+      }));
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+      res.on("close", () => void transport.close());
+      await server.connect(transport);
+      await transport.handleRequest(req, res);
+    });
+    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+    try {
+      const r = await probeMcpServer(`http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`, { timeoutMs: 5000, light: true, eraHint: "LEGACY" });
+      expect(r).toMatchObject({ success: true, tools: ["weird"] });
+    } finally {
+      http.closeAllConnections();
+      await new Promise((resolve) => http.close(resolve));
+    }
   });
 
   it("gives up on a server that never answers, within the timeout", async () => {
