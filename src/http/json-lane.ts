@@ -1,7 +1,7 @@
 // The JSON lane: the common GraphQL request (a POST of JSON to /graphql running a query or a
 // mutation, answered as JSON) served from node:http through yoga's own envelope and result
 // processor, without the fetch-API Request/Response objects, web streams and per-request hook
-// chains of yoga's server adapter (measured: 0.14 ms of CPU less per request for a page of 100
+// chains of yoga's server adapter (measured: 0.10-0.14 ms of CPU less per request for a page of 100
 // servers, BENCHMARKS.md). Every other request, and any request the lane is unsure of once it
 // has read the body, goes to yoga with the body already read. Each step runs yoga's code or its
 // rule; test/http/json-lane.test.ts sends the same requests both ways and expects the same answers.
