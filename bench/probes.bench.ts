@@ -110,8 +110,9 @@ try {
     const ratios = modes.map(() => [] as number[]);
     const sameRatios = modes.map(() => [] as number[]);
     const rates = modes.map(() => [] as number[]);
-    // CPU of the reading replica and of Postgres per read request, idle and per mode (the probes' own share included).
-    const cpu = [...modes, { name: "idle" }].map(() => ({ reader: 0, postgres: 0, requests: 0 }));
+    // CPU of the reading replica and of Postgres per read request, per mode and (the last slot) idle;
+    // the probes' own share included.
+    const cpu = Array.from({ length: modes.length + 1 }, () => ({ reader: 0, postgres: 0, requests: 0 }));
     const measured = async (slot: number, run: () => Promise<{ rps: number; total: number }>) => {
       const reader0 = cpuMs(reader.child.pid as number);
       const pg0 = postgresCpuMs();

@@ -169,8 +169,9 @@ try {
         console.log(
           `| mcp-fleet, through yoga's adapter (JSON lane bypassed) | ${y.rps.toFixed(0)} | ${y.p50} | ${y.p99} | ${y.serverCpu.toFixed(2)} | ${y.postgresCpu.toFixed(2)} | ${w.statements} |`,
         );
+        const yogaRatios = yogaRuns.map((r, i) => r.rps / baselineRuns[i].rps);
         console.log(
-          `\nthe JSON lane's ratio without it, per round: ${yogaRuns.map((r, i) => (r.rps / baselineRuns[i].rps).toFixed(2)).join(", ")}; median ${median(yogaRuns.map((r, i) => r.rps / baselineRuns[i].rps)).toFixed(2)}`,
+          `\nthe JSON lane's ratio without it, per round: ${yogaRatios.map((r) => r.toFixed(2)).join(", ")}; median ${median(yogaRatios).toFixed(2)}`,
         );
       }
       const total = (runs: Measured[]) => runs.reduce((sum, r) => sum + r.rps, 0);

@@ -3,9 +3,9 @@
 // a URL the lane leaves alone); status, headers and body must match, and the lane must have
 // served the first when it says it takes that kind of request.
 import { connect } from "node:net";
-import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openApp } from "../../src/app/index.ts";
+import { signDevToken } from "../../src/auth/verify.ts";
 import { loadConfig } from "../../src/config.ts";
 import { pgliteDb } from "../../src/data/db.ts";
 import { createYogaApp } from "../../src/http/yoga.ts";
@@ -19,14 +19,7 @@ const SECRET = "json-lane-secret-0123456789abcdef0123456789";
 const ISSUER = "https://project.supabase.co/auth/v1";
 const FRIEND = "https://dashboard.example";
 const BUDGET = 40;
-const sign = (claims: Record<string, unknown>) =>
-  new SignJWT(claims)
-    .setProtectedHeader({ alg: "HS256" })
-    .setIssuedAt()
-    .setAudience("authenticated")
-    .setIssuer(ISSUER)
-    .setExpirationTime("1h")
-    .sign(new TextEncoder().encode(SECRET));
+const sign = (claims: { sub: string; role: "authenticated" | "service_role" }) => signDevToken(SECRET, claims, { audience: "authenticated", issuer: ISSUER });
 
 /** Headers that differ between any two answers (the date) or only in framing. */
 const UNCOMPARED = new Set(["date", "connection", "keep-alive", "transfer-encoding", "content-length"]);
