@@ -2,7 +2,9 @@
 // droplets in real Postgres: servers(first: 100) with environments, and a dashboard's first screen
 // (schema/operations/dashboard.graphql: summary, the worst 50 servers, 100 droplets with their
 // server counts). Prints Markdown tables for BENCHMARKS.md.
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, symlinkSync } from "node:fs";
+import { pathToFileURL } from "node:url";
 import { randomBytes } from "node:crypto";
 import autocannon from "autocannon";
 import { signDevToken } from "../src/auth/verify.ts";
@@ -24,6 +26,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const WARM_UP_S = Number(process.env.BENCH_WARM_UP_SECONDS ?? 10);
 const CONNECTIONS = 32;
 const QUERY = `{ servers(first: 100) { edges { node { id name rawStatus status { state health heartbeatAge } endpoint environment { id name publicIP region status } } } } }`;
+// BENCH_AGAINST=<git revision>: that revision's API runs beside this one in the same rounds (read
+// workload), so a change is measured against its parent on the same machine at the same moment.
+const AGAINST = process.env.BENCH_AGAINST;
 const DASHBOARD = readFileSync(new URL("../schema/operations/dashboard.graphql", import.meta.url), "utf8");
 
 // The API verifies a token on every request, as in production; the baseline has no auth to do.
@@ -107,6 +112,7 @@ try {
   const serverEnv = { DATABASE_URL: pgTest.url, SUPABASE_JWT_SECRET: SECRET, JWT_ISSUER: ISSUER };
   const baseline = await startServerProcess("./serve-baseline.ts", serverEnv);
   const api = await startServerProcess("./serve-api.ts", serverEnv);
+  const other = AGAINST ? await startServerProcess(pathToFileURL(`${checkout(AGAINST)}/bench/serve-api.ts`).href, serverEnv) : undefined;
   try {
     const apiUrl = `http://127.0.0.1:${api.port}/graphql`;
     console.log(
@@ -147,10 +153,12 @@ try {
       // The same requests at /graphql?via=yoga, a URL the JSON lane leaves to yoga's adapter: what
       // the lane saves, measured in the same rounds.
       const yogaRuns: Measured[] = [];
+      const otherRuns: Measured[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         baselineRuns.push(await load(baselineUrl, undefined, baseline.child.pid!));
         apiRuns.push(await load(apiUrl, body, api.child.pid!));
         if (w.compareYoga) yogaRuns.push(await load(`${apiUrl}?via=yoga`, body, api.child.pid!));
+        if (other && w.compareYoga) otherRuns.push(await load(`http://127.0.0.1:${other.port}/graphql`, body, other.child.pid!));
       }
       const b = medianOf(baselineRuns);
       const a = medianOf(apiRuns);
@@ -174,6 +182,16 @@ try {
           `\nthe JSON lane's ratio without it, per round: ${yogaRatios.map((r) => r.toFixed(2)).join(", ")}; median ${median(yogaRatios).toFixed(2)}`,
         );
       }
+      if (otherRuns.length) {
+        const o = medianOf(otherRuns);
+        console.log(`| mcp-fleet at ${AGAINST} | ${o.rps.toFixed(0)} | ${o.p50} | ${o.p99} | ${o.serverCpu.toFixed(2)} | ${o.postgresCpu.toFixed(2)} | |`);
+        const otherRatios = otherRuns.map((r, i) => r.rps / baselineRuns[i].rps);
+        const cpu = apiRuns.map((r, i) => r.serverCpu / otherRuns[i].serverCpu);
+        console.log(`\n${AGAINST}'s ratio per round: ${otherRatios.map((r) => r.toFixed(2)).join(", ")}; median ${median(otherRatios).toFixed(2)}`);
+        console.log(
+          `this checkout's server CPU per request / ${AGAINST}'s, per round: ${cpu.map((r) => r.toFixed(2)).join(", ")}; median ${median(cpu).toFixed(2)}`,
+        );
+      }
       const total = (runs: Measured[]) => runs.reduce((sum, r) => sum + r.rps, 0);
       console.log(`\nthroughput ratio (mcp-fleet / baseline), per round: ${ratios.map((r) => r.toFixed(2)).join(", ")}`);
       console.log(`median ${median(ratios).toFixed(2)}, all rounds together ${(total(apiRuns) / total(baselineRuns)).toFixed(2)} (target >= 0.60)`);
@@ -182,7 +200,20 @@ try {
   } finally {
     baseline.child.kill();
     api.child.kill();
+    other?.child.kill();
   }
 } finally {
   await pgTest.drop();
+}
+
+/** A worktree of `revision` beside this checkout, sharing its node_modules. */
+function checkout(revision: string): string {
+  const root = execFileSync("git", ["rev-parse", "--show-toplevel"], { encoding: "utf8" }).trim();
+  const commit = execFileSync("git", ["rev-parse", "--short", revision], { encoding: "utf8" }).trim();
+  const dir = `/tmp/mcp-fleet-bench-${commit}`;
+  if (!existsSync(dir)) {
+    execFileSync("git", ["worktree", "add", "--detach", dir, commit], { stdio: "ignore" });
+    symlinkSync(`${root}/node_modules`, `${dir}/node_modules`);
+  }
+  return dir;
 }

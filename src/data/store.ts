@@ -217,6 +217,7 @@ export interface QueryTime {
 /** The columns a page reads, of its servers and of their environments; all of them if not given. */
 export interface Columns {
   server?: readonly ServerColumn[];
+  /** Of the page's environments; an empty list: the selection reads none, and a SQL store reads none. */
   environment?: readonly EnvironmentColumn[];
 }
 
