@@ -27,7 +27,4 @@ USER node
 EXPOSE 4000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||4000)+'/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-# A young generation of up to 64 MB (V8's default is 16): with 16, a server under read load spent
-# about a sixth of its CPU copying in-flight requests between the halves of a small young
-# generation (BENCHMARKS.md, session 10). npm start passes the same flags (a test checks).
-CMD ["node", "--max-semi-space-size=64", "dist/main.js", "serve"]
+CMD ["node", "dist/main.js", "serve"]

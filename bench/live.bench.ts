@@ -8,7 +8,6 @@ import WebSocket from "ws";
 import type { Db } from "../src/data/db.ts";
 import { migrate } from "../src/data/migrate.ts";
 import { insertEnvironment, insertServer } from "../fixtures/fleet.ts";
-import { PRODUCTION_NODE_FLAGS } from "../fixtures/node-flags.ts";
 import { freshPostgres } from "../fixtures/postgres.ts";
 import { startServerProcess, type ServerStats } from "./processes.ts";
 
@@ -32,11 +31,8 @@ interface Result {
 }
 
 /** Starts `script` on the database, subscribes SUBSCRIBERS clients to `id`, writes UPDATES updates. */
-async function measure(script: string, databaseUrl: string, db: Db, id: string, nodeFlags: readonly string[] = []): Promise<Result> {
-  const { child, port } = await startServerProcess(script, { DATABASE_URL: databaseUrl, SUPABASE_JWT_SECRET: SECRET, JWT_ISSUER: ISSUER }, [
-    "--expose-gc",
-    ...nodeFlags,
-  ]);
+async function measure(script: string, databaseUrl: string, db: Db, id: string): Promise<Result> {
+  const { child, port } = await startServerProcess(script, { DATABASE_URL: databaseUrl, SUPABASE_JWT_SECRET: SECRET, JWT_ISSUER: ISSUER }, ["--expose-gc"]);
   const ask = () =>
     new Promise<ServerStats>((resolve) => {
       child.once("message", resolve as never);
@@ -113,7 +109,7 @@ try {
   const env = await insertEnvironment(pgTest.db, { name: "bench", publicIp: "203.0.113.80" });
   const id = await insertServer(pgTest.db, { env, name: "watched", status: "running", heartbeatSecondsAgo: 1 });
   const baseline = await measure("./serve-live-baseline.ts", pgTest.url, pgTest.db, id);
-  const api = await measure("./serve-live.ts", pgTest.url, pgTest.db, id, PRODUCTION_NODE_FLAGS);
+  const api = await measure("./serve-live.ts", pgTest.url, pgTest.db, id);
   const row = (name: string, r: Result) =>
     `| ${name} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.max.toFixed(1)} | ${r.lost} of ${SUBSCRIBERS * UPDATES} | ${r.heapKb.toFixed(1)} KB | ${r.rssKb.toFixed(1)} KB |`;
   console.log(`\n${SUBSCRIBERS} graphql-ws subscribers, ${UPDATES} updates of one watched server, real Postgres, node ${process.version}\n`);

@@ -10,7 +10,6 @@ import autocannon from "autocannon";
 import { signDevToken } from "../src/auth/verify.ts";
 import { migrate } from "../src/data/migrate.ts";
 import { generateFleet } from "../src/data/seed.ts";
-import { PRODUCTION_NODE_FLAGS } from "../fixtures/node-flags.ts";
 import { freshPostgres } from "../fixtures/postgres.ts";
 import { cpuMs, median, postgresCpuMs } from "./measure.ts";
 import { startServerProcess } from "./processes.ts";
@@ -69,10 +68,10 @@ try {
   const [{ n }] = await pg.db.query<{ n: number }>("SELECT count(*)::int AS n FROM account_tool_instances WHERE status_on_toolbox = 'running'");
 
   const env = { DATABASE_URL: pg.url, SUPABASE_JWT_SECRET: SECRET, JWT_ISSUER: ISSUER, PROBE_CONCURRENCY: String(CONCURRENCY) };
-  const api = await startServerProcess("./serve-api-probing.ts", env, [...PRODUCTION_NODE_FLAGS]);
+  const api = await startServerProcess("./serve-api-probing.ts", env);
   // BENCH_PROBER=replica: reads go to a second replica whose prober is off, as a deployment that
   // keeps probing on one replica out of the load balancer (README, Active health).
-  const reader = process.env.BENCH_PROBER === "replica" ? await startServerProcess("./serve-api.ts", env, [...PRODUCTION_NODE_FLAGS]) : api;
+  const reader = process.env.BENCH_PROBER === "replica" ? await startServerProcess("./serve-api.ts", env) : api;
   const baseline = await startServerProcess("./serve-baseline.ts", env);
   try {
     const pid = api.child.pid as number;

@@ -15,7 +15,6 @@ import { SqlStore } from "../src/data/sql-store.ts";
 import { createLogger } from "../src/log.ts";
 import { openApp } from "../src/app/index.ts";
 import { createYogaApp } from "../src/http/yoga.ts";
-import { PRODUCTION_NODE_FLAGS } from "../fixtures/node-flags.ts";
 import { freshPostgres } from "../fixtures/postgres.ts";
 import { cpuMs, median, postgresCpuMs } from "./measure.ts";
 import { startServerProcess } from "./processes.ts";
@@ -112,11 +111,8 @@ try {
 
   const serverEnv = { DATABASE_URL: pgTest.url, SUPABASE_JWT_SECRET: SECRET, JWT_ISSUER: ISSUER };
   const baseline = await startServerProcess("./serve-baseline.ts", serverEnv);
-  // mcp-fleet runs with the image's Node flags; the baseline, a plain script, with Node's defaults.
-  const api = await startServerProcess("./serve-api.ts", serverEnv, [...PRODUCTION_NODE_FLAGS]);
-  const other = AGAINST
-    ? await startServerProcess(pathToFileURL(`${checkout(AGAINST)}/bench/serve-api.ts`).href, serverEnv, [...PRODUCTION_NODE_FLAGS])
-    : undefined;
+  const api = await startServerProcess("./serve-api.ts", serverEnv);
+  const other = AGAINST ? await startServerProcess(pathToFileURL(`${checkout(AGAINST)}/bench/serve-api.ts`).href, serverEnv) : undefined;
   try {
     const apiUrl = `http://127.0.0.1:${api.port}/graphql`;
     console.log(

@@ -11,7 +11,6 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PRODUCTION_NODE_FLAGS } from "../fixtures/node-flags.ts";
 import { freshPostgres } from "../fixtures/postgres.ts";
 import { migrate } from "../src/data/migrate.ts";
 import { median } from "./measure.ts";
@@ -37,7 +36,7 @@ interface Start {
 /** Starts the server, waits for it to serve, reads its RSS 5 s and 30 s later, stops it. */
 function startOnce(entry: readonly string[], env: Record<string, string>): Promise<Start> {
   const started = performance.now();
-  const child = spawn(process.execPath, [...PRODUCTION_NODE_FLAGS, ...entry, "serve"], {
+  const child = spawn(process.execPath, [...entry, "serve"], {
     cwd: ROOT,
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "inherit"],
