@@ -1,7 +1,7 @@
 // The servers a benchmark measures run in child processes of their own: started here (with tsx,
 // NODE_ENV=production and BENCH_NODE_FLAGS), each reporting its port, and for bench:live its
 // subscriber count and heap, over IPC.
-import { fork, type ChildProcess } from "node:child_process";
+import { fork, spawn, type ChildProcess } from "node:child_process";
 import { writeHeapSnapshot } from "node:v8";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -10,17 +10,50 @@ import { loadConfig } from "../src/config.ts";
 import { startServer } from "../src/http/server.ts";
 import { createLogger } from "../src/log.ts";
 
+const benchNodeFlags = () => (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+
+/**
+ * mcp-fleet as the image runs it: `node dist/main.js serve` from `root` (whose dist/ `npm run
+ * build` has built), on the database `env` gives, with its background tasks off (bench:probes
+ * measures those); resolves with its port once it logs that it serves.
+ */
+export function startShippedApi(root: string, env: Record<string, string>, nodeFlags: readonly string[] = []): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [...nodeFlags, ...benchNodeFlags(), `${root}/dist/main.js`, "serve"], {
+    cwd: root,
+    env: {
+      ...process.env,
+      NODE_ENV: "production",
+      PORT: "0",
+      HOST: "127.0.0.1",
+      LOG_LEVEL: "info",
+      MONITOR_INTERVAL_MS: "0",
+      PROBE_INTERVAL_MS: "0",
+      RECOVERY_INTERVAL_MS: "0",
+      EARLY_WARNING_INTERVAL_MS: "0",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((resolve, reject) => {
+    let out: string | null = "";
+    // Read to the end: a full pipe would stall the server.
+    child.stdout!.on("data", (chunk: Buffer) => {
+      if (out === null) return;
+      out += chunk;
+      const serving = /"url":"http:\/\/[^"]*:(\d+)\/graphql"[^\n]*"msg":"mcp-fleet is serving"/.exec(out);
+      if (serving) {
+        out = null;
+        resolve({ child, port: Number(serving[1]) });
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`${root}/dist/main.js exited with ${code} before serving`)));
+  });
+}
+
 /** Forks `script` (a path relative to bench/) and resolves once it has sent its port. */
 export function startServerProcess(script: string, env: Record<string, string>, nodeFlags: string[] = []): Promise<{ child: ChildProcess; port: number }> {
   const child = fork(fileURLToPath(new URL(script, import.meta.url)), {
-    execArgv: [
-      "--import",
-      "tsx",
-      "--import",
-      fileURLToPath(new URL("./exit-on-term.ts", import.meta.url)),
-      ...nodeFlags,
-      ...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean),
-    ],
+    execArgv: ["--import", "tsx", "--import", fileURLToPath(new URL("./exit-on-term.ts", import.meta.url)), ...nodeFlags, ...benchNodeFlags()],
     env: { ...process.env, NODE_ENV: "production", ...env },
     stdio: "inherit",
   });
