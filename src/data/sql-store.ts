@@ -449,7 +449,8 @@ export class SqlStore implements Store {
   // The page, then each environment its servers reference, once (skipped when the selection reads
   // nothing of them). Measured against one statement that adds each environment as JSON on the
   // first of its servers (a window function, a second sort and a subplan per environment), the two
-  // cost Postgres a third less CPU per page for the same Node CPU (BENCHMARKS.md, session 10).
+  // cost Postgres 30% less CPU per page and the API's process about 8% more (a second round trip),
+  // for the same requests per second (BENCHMARKS.md, session 10).
   private async serverPage(
     where: string[],
     p: Params,
