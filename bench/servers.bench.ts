@@ -130,7 +130,8 @@ try {
         operationName: undefined as string | undefined,
         statements: pageStatements,
         baselineStatements: 1,
-        compareYoga: true,
+        // Also measured in this workload's rounds: the same requests through yoga's adapter, and BENCH_AGAINST's API.
+        comparisons: true,
       },
       {
         name: "dashboard first screen",
@@ -140,7 +141,7 @@ try {
         operationName: "DashboardFirstScreen",
         statements: dashboardStatements,
         baselineStatements: 4,
-        compareYoga: false,
+        comparisons: false,
       },
     ];
     // BENCH_WORKLOAD=servers|dashboard runs one of them (for a profile of one workload).
@@ -152,8 +153,8 @@ try {
       await runLoad(baselineUrl, undefined, WARM_UP_S);
       await runLoad(apiUrl, body, WARM_UP_S);
       // Every server measured gets the same warm-up (a cold one runs its first rounds slower).
-      if (w.compareYoga) await runLoad(`${apiUrl}?via=yoga`, body, WARM_UP_S);
-      if (other && w.compareYoga) await runLoad(`http://127.0.0.1:${other.port}/graphql`, body, WARM_UP_S);
+      if (w.comparisons) await runLoad(`${apiUrl}?via=yoga`, body, WARM_UP_S);
+      if (other && w.comparisons) await runLoad(`http://127.0.0.1:${other.port}/graphql`, body, WARM_UP_S);
       const baselineRuns: Measured[] = [];
       const apiRuns: Measured[] = [];
       // The same requests at /graphql?via=yoga, a URL the JSON lane leaves to yoga's adapter: what
@@ -163,8 +164,8 @@ try {
       for (let round = 0; round < ROUNDS; round++) {
         baselineRuns.push(await load(baselineUrl, undefined, baseline.child.pid!));
         apiRuns.push(await load(apiUrl, body, api.child.pid!));
-        if (w.compareYoga) yogaRuns.push(await load(`${apiUrl}?via=yoga`, body, api.child.pid!));
-        if (other && w.compareYoga) otherRuns.push(await load(`http://127.0.0.1:${other.port}/graphql`, body, other.child.pid!));
+        if (w.comparisons) yogaRuns.push(await load(`${apiUrl}?via=yoga`, body, api.child.pid!));
+        if (other && w.comparisons) otherRuns.push(await load(`http://127.0.0.1:${other.port}/graphql`, body, other.child.pid!));
       }
       const b = medianOf(baselineRuns);
       const a = medianOf(apiRuns);
@@ -178,7 +179,7 @@ try {
       console.log(
         `| mcp-fleet ${w.name} | ${a.rps.toFixed(0)} | ${a.p50} | ${a.p99} | ${a.serverCpu.toFixed(2)} | ${a.postgresCpu.toFixed(2)} | ${w.statements} |`,
       );
-      if (w.compareYoga) {
+      if (w.comparisons) {
         const y = medianOf(yogaRuns);
         console.log(
           `| mcp-fleet, through yoga's adapter (JSON lane bypassed) | ${y.rps.toFixed(0)} | ${y.p50} | ${y.p99} | ${y.serverCpu.toFixed(2)} | ${y.postgresCpu.toFixed(2)} | ${w.statements} |`,
