@@ -4,7 +4,7 @@
 // server counts). mcp-fleet runs as the image runs it: the compiled build (npm run bench builds it),
 // node dist/main.js serve. Prints Markdown tables for BENCHMARKS.md.
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, symlinkSync } from "node:fs";
+import { readFileSync, rmSync, symlinkSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import autocannon from "autocannon";
@@ -115,7 +115,8 @@ try {
   const baseline = await startServerProcess("./serve-baseline.ts", serverEnv);
   // mcp-fleet runs as the image runs it (node dist/main.js serve: the compiled build).
   const api = await startShippedApi(ROOT, serverEnv);
-  const other = AGAINST ? await startShippedApi(checkout(AGAINST), serverEnv) : undefined;
+  const otherRoot = AGAINST ? checkout(AGAINST) : undefined;
+  const other = otherRoot ? await startShippedApi(otherRoot, serverEnv) : undefined;
   try {
     const apiUrl = `http://127.0.0.1:${api.port}/graphql`;
     console.log(
@@ -208,6 +209,8 @@ try {
     baseline.child.kill();
     api.child.kill();
     other?.child.kill();
+    // The worktree goes with the run: nothing is left registered in this repository.
+    if (otherRoot) removeWorktree(otherRoot);
   }
 } finally {
   await pgTest.drop();
@@ -217,10 +220,16 @@ try {
 function checkout(revision: string): string {
   const commit = execFileSync("git", ["rev-parse", "--short", revision], { encoding: "utf8" }).trim();
   const dir = `/tmp/mcp-fleet-bench-${commit}`;
-  if (!existsSync(dir)) {
-    execFileSync("git", ["worktree", "add", "--detach", dir, commit], { stdio: "ignore" });
-    symlinkSync(`${ROOT}node_modules`, `${dir}/node_modules`);
-  }
+  // One left by a run that was killed is replaced.
+  removeWorktree(dir);
+  execFileSync("git", ["worktree", "add", "--detach", dir, commit], { stdio: "ignore" });
+  symlinkSync(`${ROOT}node_modules`, `${dir}/node_modules`);
   execFileSync(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, "-p", `${dir}/tsconfig.build.json`], { stdio: "inherit" });
   return dir;
+}
+
+/** Deletes the directory (its node_modules is a link: what it points to stays) and its registration. */
+function removeWorktree(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  execFileSync("git", ["worktree", "prune"]);
 }
