@@ -119,6 +119,9 @@ try {
   const other = otherRoot ? await startShippedApi(otherRoot, serverEnv) : undefined;
   try {
     const apiUrl = `http://127.0.0.1:${api.port}/graphql`;
+    // A URL the JSON lane leaves to yoga's adapter, and BENCH_AGAINST's API.
+    const yogaUrl = `${apiUrl}?via=yoga`;
+    const otherUrl = other && `http://127.0.0.1:${other.port}/graphql`;
     console.log(
       `\n${n} servers on 500 droplets, ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${DURATION_S} s per side (medians), node ${process.version}`,
     );
@@ -154,8 +157,8 @@ try {
       await runLoad(baselineUrl, undefined, WARM_UP_S);
       await runLoad(apiUrl, body, WARM_UP_S);
       // Every server measured gets the same warm-up (a cold one runs its first rounds slower).
-      if (w.comparisons) await runLoad(`${apiUrl}?via=yoga`, body, WARM_UP_S);
-      if (other && w.comparisons) await runLoad(`http://127.0.0.1:${other.port}/graphql`, body, WARM_UP_S);
+      if (w.comparisons) await runLoad(yogaUrl, body, WARM_UP_S);
+      if (otherUrl && w.comparisons) await runLoad(otherUrl, body, WARM_UP_S);
       const baselineRuns: Measured[] = [];
       const apiRuns: Measured[] = [];
       // The same requests at /graphql?via=yoga, a URL the JSON lane leaves to yoga's adapter: what
@@ -165,8 +168,8 @@ try {
       for (let round = 0; round < ROUNDS; round++) {
         baselineRuns.push(await load(baselineUrl, undefined, baseline.child.pid!));
         apiRuns.push(await load(apiUrl, body, api.child.pid!));
-        if (w.comparisons) yogaRuns.push(await load(`${apiUrl}?via=yoga`, body, api.child.pid!));
-        if (other && w.comparisons) otherRuns.push(await load(`http://127.0.0.1:${other.port}/graphql`, body, other.child.pid!));
+        if (w.comparisons) yogaRuns.push(await load(yogaUrl, body, api.child.pid!));
+        if (otherUrl && w.comparisons) otherRuns.push(await load(otherUrl, body, other!.child.pid!));
       }
       const b = medianOf(baselineRuns);
       const a = medianOf(apiRuns);
