@@ -66,6 +66,8 @@ describe("shutdown", () => {
         webSocketImpl: WebSocket,
         retryAttempts: 0,
         lazy: false,
+        // The 1001 close is what this test waits for; graphql-ws would print it to stderr by default.
+        onNonLazyError: () => undefined,
         on: { connected: () => (connected = true), closed: (e) => (closedWith = (e as { code: number }).code) },
       });
       try {

@@ -37,6 +37,20 @@ export function wsClient(httpUrl: string, connectionParams?: Record<string, unkn
   return createClient({ url: httpUrl.replace(/^http/, "ws"), webSocketImpl: WebSocket, connectionParams, retryAttempts: 0, lazy: true });
 }
 
+/**
+ * Disposes of a client that retries. graphql-ws's dispose() rejects with its own close event
+ * {code 1000, "All Subscriptions Gone"} when called while the client waits to reconnect with nothing
+ * left subscribed (enisdenjo/graphql-ws#565): that is a clean end, so only that one is let through.
+ */
+export async function disposeRetryingClient(client: Client): Promise<void> {
+  try {
+    await client.dispose();
+  } catch (error) {
+    const { code, reason } = (error ?? {}) as { code?: number; reason?: string };
+    if (code !== 1000 || reason !== "All Subscriptions Gone") throw error;
+  }
+}
+
 export function subscribeWs<T = any>(client: Client, query: string, variables?: Record<string, unknown>): Subscription<T> {
   const queue = new Queue<{ data?: T; errors?: unknown }>();
   const dispose = client.subscribe<T>(

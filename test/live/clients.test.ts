@@ -12,7 +12,7 @@ import type { LiveFleet } from "../../src/live/fleet.ts";
 import { insertEnvironment, insertServer, USER_A } from "../../fixtures/fleet.ts";
 import { selectAll } from "../helpers/selection.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
-import { subscribeWs } from "../helpers/subscriptions.ts";
+import { disposeRetryingClient, subscribeWs } from "../helpers/subscriptions.ts";
 import { until } from "../helpers/wait.ts";
 
 const SECRET = "clients-secret-0123456789abcdef0123456789";
@@ -103,7 +103,7 @@ describe("live clients", () => {
       await expectEveryChangeOnce(seen, "v", servers.length, 175);
       expect(counted.connections).toBeGreaterThanOrEqual(4);
     } finally {
-      await client.dispose();
+      await disposeRetryingClient(client);
     }
   });
 
@@ -142,7 +142,7 @@ describe("live clients", () => {
       expect(counted.connections).toBeGreaterThanOrEqual(4);
     } finally {
       unsubscribe();
-      await wsClient.dispose();
+      await disposeRetryingClient(wsClient);
     }
   });
 
@@ -190,7 +190,7 @@ describe("live clients", () => {
       expect(counted.connections).toBeGreaterThanOrEqual(4);
     } finally {
       subscription.unsubscribe();
-      await wsClient.dispose();
+      await disposeRetryingClient(wsClient);
     }
   });
 
