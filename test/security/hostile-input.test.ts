@@ -1,6 +1,6 @@
 // Hostile input: every request gets a clear error, and the server answers a normal query right after.
 import { request as httpRequest } from "node:http";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
 import WebSocket from "ws";
 import { pgliteDb } from "../../src/data/db.ts";
 import { migrate } from "../../src/data/migrate.ts";
@@ -10,6 +10,7 @@ import { insertEnvironment, insertServer } from "../../fixtures/fleet.ts";
 import { codes, startTestServer, type TestServer } from "../helpers/server.ts";
 import { selectAll } from "../helpers/selection.ts";
 import { capturingLogger } from "../helpers/logs.ts";
+import { until } from "../helpers/wait.ts";
 
 describe("hostile input", () => {
   let server: TestServer;
@@ -148,13 +149,22 @@ describe("hostile input", () => {
     expect(closed).toBe(4400);
   });
 
-  it("closes a WebSocket that sends a message over 1 MiB (1009), and keeps serving others", async () => {
+  it("closes a WebSocket that sends a message over 1 MiB (1009), logs it in one line, and keeps serving others", async () => {
+    const printed: unknown[] = [];
+    const consoleError = vi.spyOn(console, "error").mockImplementation((...args) => void printed.push(args));
+    onTestFinished(() => consoleError.mockRestore());
     const ws = new WebSocket(server.url.replace("http", "ws"), "graphql-transport-ws");
     const closed = await new Promise<number>((resolve) => {
       ws.on("open", () => ws.send(JSON.stringify({ type: "connection_init", payload: { pad: "x".repeat(1024 * 1024) } })));
       ws.on("close", (code) => resolve(code));
     });
     expect(closed).toBe(1009);
+    // Said once in the log, as one line, without a stack (graphql-ws would print one to stderr).
+    await until(() => logs.records().some((r) => r.msg === "closed a WebSocket that broke the protocol"), "the log line");
+    expect(logs.records().filter((r) => r.msg === "closed a WebSocket that broke the protocol")).toEqual([
+      expect.objectContaining({ level: 40, code: "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH", reason: "Max payload size exceeded" }),
+    ]);
+    expect(printed).toEqual([]);
     const fine = new WebSocket(server.url.replace("http", "ws"), "graphql-transport-ws");
     const acked = await new Promise<string>((resolve) => {
       fine.on("open", () => fine.send(JSON.stringify({ type: "connection_init", payload: { pad: "x".repeat(1000 * 1024) } })));
