@@ -331,7 +331,7 @@ function connectLive(cursor) {
   let failures = 0;
   const toSse = () => {
     for (const stop of stops.splice(0)) stop();
-    client.dispose();
+    disposeClient(client);
     transport = "sse";
     client = sseClient(onLost, onBack);
     subscribeAll();
@@ -391,8 +391,12 @@ function connectLive(cursor) {
     subscribe("DashboardSummary", {}, ({ fleetSummaryChanged }) => renderSummary(fleetSummaryChanged));
   };
   subscribeAll();
-  return { dispose: () => client.dispose(), terminate: () => client.terminate?.(), transport: () => transport };
+  return { dispose: () => disposeClient(client), terminate: () => client.terminate?.(), transport: () => transport };
 }
+
+// graphql-ws's dispose() waits for a connection attempt in progress and rejects when that attempt
+// fails, which is no news for a client being given up; graphql-sse's returns nothing.
+const disposeClient = (client) => Promise.resolve(client.dispose()).catch(() => undefined);
 
 function wsClient(onLost, onBack) {
   return window.graphqlWs.createClient({
