@@ -72,6 +72,9 @@ export function createYogaApp(services: Services, options: { prometheus?: false 
           // and the first run answer "Unexpected <EOF>"); `defaultQuery` fills new tabs.
           ...({ query: GRAPHIQL_QUERY } as object),
           defaultQuery: GRAPHIQL_QUERY,
+          // GraphiQL sends subscriptions as a GET for an event stream: a "simple" request, so it
+          // must carry a CSRF header like any script's (not shown in its header editor).
+          additionalHeaders: { "x-graphql-yoga-csrf": "graphiql" },
           ...(services.graphiqlHeaders ? { headers: JSON.stringify(services.graphiqlHeaders, null, 2), defaultEditorToolsVisibility: "headers" as const } : {}),
         }
       : false,
