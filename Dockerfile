@@ -5,6 +5,8 @@
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+# npm ci's prepare step makes the embedded database's template (scripts/pglite-template.mjs).
+COPY scripts/pglite-template.mjs scripts/pglite-template.d.mts ./scripts/
 RUN npm ci --no-audit --no-fund
 COPY src ./src
 RUN npm run build
@@ -12,6 +14,7 @@ RUN npm run build
 FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY scripts/pglite-template.mjs ./scripts/
 RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM node:24-bookworm-slim
@@ -20,6 +23,8 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
+# Creates an embedded database (from the template in node_modules/.cache, made by npm ci above).
+COPY scripts/pglite-template.mjs ./scripts/
 # The dashboard's page, script and style are served as they are.
 COPY src/dashboard ./src/dashboard
 COPY schema ./schema

@@ -3,10 +3,12 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import pg from "pg";
 import { DEFAULT_PGLITE_SHARED_BUFFERS } from "../config.ts";
 import type { PGlite } from "@electric-sql/pglite";
+import { readTemplate, writeTemplate } from "../../scripts/pglite-template.mjs";
 
 export interface Db {
   readonly kind: "postgres" | "pglite";
@@ -263,18 +265,16 @@ async function pgListen(
 
 const execFileAsync = promisify(execFile);
 
-/** How long creating an embedded database may take (initdb: a few seconds). */
+/** How long creating an embedded database may take (initdb: a few seconds; from the template, less). */
 const CREATE_TIMEOUT_MS = 120_000;
 
-/** Creates an embedded database in `dataDir` in a child process (plain JavaScript: nothing to transpile). */
+/** The child that creates an embedded database (plain JavaScript: nothing to transpile). */
+const CREATE_SCRIPT = fileURLToPath(new URL("../../scripts/pglite-template.mjs", import.meta.url));
+
+/** Creates an embedded database in `dataDir` in a child process, from the template when there is one. */
 async function createInChild(dataDir: string, startParams: string[]): Promise<void> {
-  const script = `const { PGlite } = await import(process.argv[1]);
-const db = await PGlite.create({ dataDir: process.argv[2], startParams: process.argv.slice(3) });
-await db.close();`;
   try {
-    await execFileAsync(process.execPath, ["--input-type=module", "-e", script, import.meta.resolve("@electric-sql/pglite"), dataDir, ...startParams], {
-      timeout: CREATE_TIMEOUT_MS,
-    });
+    await execFileAsync(process.execPath, [CREATE_SCRIPT, dataDir, ...startParams], { timeout: CREATE_TIMEOUT_MS });
   } catch (error) {
     const { stderr, killed } = error as { stderr?: string; killed?: boolean };
     const reason = killed
@@ -287,14 +287,29 @@ await db.close();`;
   }
 }
 
+/** An in-memory database (tests, the demo): loaded from the template, or made by initdb, leaving one. */
+async function createInMemory(PGliteClass: typeof PGlite, startParams: string[]): Promise<PGlite> {
+  const template = readTemplate();
+  if (template) {
+    try {
+      return await PGliteClass.create({ startParams, loadDataDir: template });
+    } catch {
+      // A template that does not load is made again from this database.
+    }
+  }
+  const pglite = await PGliteClass.create({ startParams });
+  await writeTemplate(pglite);
+  return pglite;
+}
+
 export async function pgliteDb(dataDir: string | undefined, sharedBuffers = DEFAULT_PGLITE_SHARED_BUFFERS): Promise<Db & { pglite: PGlite }> {
   const { PGlite } = await import("@electric-sql/pglite");
-  const options = { ...(dataDir ? { dataDir } : {}), startParams: [...PGlite.defaultStartParams, "-c", `shared_buffers=${sharedBuffers}`] };
+  const startParams = [...PGlite.defaultStartParams, "-c", `shared_buffers=${sharedBuffers}`];
   // Creating the database (initdb) grows PGlite's memory to several times what serving needs, and
   // WebAssembly memory is never given back: a process of its own creates it and exits, and this
   // one opens it as a restart would.
-  if (dataDir !== undefined && !existsSync(join(dataDir, "PG_VERSION"))) await createInChild(dataDir, options.startParams);
-  const pglite = await PGlite.create(options);
+  if (dataDir !== undefined && !existsSync(join(dataDir, "PG_VERSION"))) await createInChild(dataDir, startParams);
+  const pglite = dataDir === undefined ? await createInMemory(PGlite, startParams) : await PGlite.create({ dataDir, startParams });
   const listeners = new Listeners();
   const heldLocks = new Set<number>();
   return {

@@ -1,0 +1,84 @@
+// The embedded database's template: a fresh PGlite cluster (what initdb makes, several seconds of
+// work) dumped once per PGlite version, so that a new embedded database is loaded from it (about a
+// third of the time) instead of being made again. `npm install` makes it (the `prepare` script runs
+// this file); the first database made without one leaves one. Kept in
+// node_modules/.cache/mcp-fleet/ unless PGLITE_TEMPLATE names another file. Plain JavaScript: it
+// runs at install, before anything is built, and as the child process that creates a database.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The template's file for the installed PGlite. */
+export function templatePath() {
+  if (process.env.PGLITE_TEMPLATE) return process.env.PGLITE_TEMPLATE;
+  // node_modules/@electric-sql/pglite/dist/index.js: its package.json is not exported, so read it from the folder.
+  let dir = dirname(fileURLToPath(import.meta.resolve("@electric-sql/pglite")));
+  while (!existsSync(join(dir, "package.json"))) dir = dirname(dir);
+  const { version } = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
+  return join(dir, "..", "..", ".cache", "mcp-fleet", `pglite-${version}.tar.gz`);
+}
+
+/** The template as PGlite's loadDataDir takes it, or undefined when there is none. */
+export function readTemplate() {
+  const path = templatePath();
+  return existsSync(path) ? new Blob([readFileSync(path)]) : undefined;
+}
+
+/**
+ * Dumps `db`, a database nothing has been written to, as the template. Written under a name of its
+ * own and renamed, so processes writing at once never leave half a file; false if it cannot be
+ * written (a read-only node_modules): the next database is then made by initdb again.
+ */
+export async function writeTemplate(db) {
+  const path = templatePath();
+  try {
+    const dump = Buffer.from(await (await db.dumpDataDir("gzip")).arrayBuffer());
+    mkdirSync(dirname(path), { recursive: true });
+    const partial = join(dirname(path), `.${basename(path)}.${process.pid}`);
+    writeFileSync(partial, dump);
+    renameSync(partial, path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Creates an embedded database in `dataDir` (none: only makes sure the template exists), from the
+ * template when there is one that loads, else by initdb, leaving a template behind (replacing one
+ * that did not load).
+ */
+export async function createEmbedded(dataDir, startParams) {
+  if (!dataDir && existsSync(templatePath())) return;
+  const { PGlite } = await import("@electric-sql/pglite");
+  const params = startParams?.length ? { startParams } : {};
+  const template = dataDir ? readTemplate() : undefined;
+  if (template) {
+    try {
+      const db = await PGlite.create({ dataDir, ...params, loadDataDir: template });
+      await db.close();
+      return;
+    } catch {
+      // Made again below; if that works, the template did not load (damaged) and is replaced.
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }
+  const db = await PGlite.create({ ...(dataDir ? { dataDir } : {}), ...params });
+  try {
+    await writeTemplate(db);
+  } finally {
+    await db.close();
+  }
+}
+
+// `node scripts/pglite-template.mjs [dataDir [startParams…]]`: the child that creates a database,
+// and `npm install`'s prepare step (no arguments), which must never fail an install.
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const [dataDir, ...startParams] = process.argv.slice(2);
+  try {
+    await createEmbedded(dataDir, startParams);
+  } catch (error) {
+    if (dataDir) throw error;
+    console.warn(`mcp-fleet: the embedded database's template was not made (${error?.message ?? error}); the first start will make it`);
+  }
+}
