@@ -209,9 +209,8 @@ export function attachWebSocket(server: Server, yoga: YogaApp, services: Service
   // is closed by ws with the matching code (1009, 1007, 1002). graphql-ws would also print the error
   // with its stack to stderr, outside the log, once per such client; it is one log line instead.
   // Registered after useServer, so this runs after graphql-ws has added its listener.
-  const protocolError = function (this: WebSocket, error: Error & { code?: string }) {
+  const protocolError = (error: Error & { code?: string }) =>
     logger.warn({ code: error.code, reason: error.message }, "closed a WebSocket that broke the protocol");
-  };
   wss.on("connection", (socket: WebSocket) => {
     socket.removeAllListeners("error");
     socket.on("error", protocolError);
