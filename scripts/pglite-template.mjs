@@ -44,31 +44,30 @@ export async function writeTemplate(db) {
 }
 
 /**
- * Creates an embedded database in `dataDir` (none: only makes sure the template exists), from the
- * template when there is one that loads, else by initdb, leaving a template behind (replacing one
- * that did not load).
+ * Opens a new database, in `dataDir` or (none) in memory: from the template when there is one that
+ * loads, else made by initdb, which leaves a template behind (replacing one that did not load).
  */
+export async function openNew(PGlite, dataDir, startParams) {
+  const options = { ...(dataDir ? { dataDir } : {}), ...(startParams?.length ? { startParams } : {}) };
+  const template = readTemplate();
+  if (template) {
+    try {
+      return await PGlite.create({ ...options, loadDataDir: template });
+    } catch {
+      // Made again below; if that works, the template did not load (damaged) and is replaced.
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    }
+  }
+  const db = await PGlite.create(options);
+  await writeTemplate(db);
+  return db;
+}
+
+/** Creates an embedded database in `dataDir` and closes it; with none, only makes sure the template exists. */
 export async function createEmbedded(dataDir, startParams) {
   if (!dataDir && existsSync(templatePath())) return;
   const { PGlite } = await import("@electric-sql/pglite");
-  const params = startParams?.length ? { startParams } : {};
-  const template = dataDir ? readTemplate() : undefined;
-  if (template) {
-    try {
-      const db = await PGlite.create({ dataDir, ...params, loadDataDir: template });
-      await db.close();
-      return;
-    } catch {
-      // Made again below; if that works, the template did not load (damaged) and is replaced.
-      rmSync(dataDir, { recursive: true, force: true });
-    }
-  }
-  const db = await PGlite.create({ ...(dataDir ? { dataDir } : {}), ...params });
-  try {
-    await writeTemplate(db);
-  } finally {
-    await db.close();
-  }
+  await (await openNew(PGlite, dataDir, startParams)).close();
 }
 
 // `node scripts/pglite-template.mjs [dataDir [startParams…]]`: the child that creates a database,

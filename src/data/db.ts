@@ -8,7 +8,7 @@ import { promisify } from "node:util";
 import pg from "pg";
 import { DEFAULT_PGLITE_SHARED_BUFFERS } from "../config.ts";
 import type { PGlite } from "@electric-sql/pglite";
-import { readTemplate, writeTemplate } from "../../scripts/pglite-template.mjs";
+import { openNew } from "../../scripts/pglite-template.mjs";
 
 export interface Db {
   readonly kind: "postgres" | "pglite";
@@ -287,21 +287,6 @@ async function createInChild(dataDir: string, startParams: string[]): Promise<vo
   }
 }
 
-/** An in-memory database (tests, the demo): loaded from the template, or made by initdb, leaving one. */
-async function createInMemory(PGliteClass: typeof PGlite, startParams: string[]): Promise<PGlite> {
-  const template = readTemplate();
-  if (template) {
-    try {
-      return await PGliteClass.create({ startParams, loadDataDir: template });
-    } catch {
-      // A template that does not load is made again from this database.
-    }
-  }
-  const pglite = await PGliteClass.create({ startParams });
-  await writeTemplate(pglite);
-  return pglite;
-}
-
 export async function pgliteDb(dataDir: string | undefined, sharedBuffers = DEFAULT_PGLITE_SHARED_BUFFERS): Promise<Db & { pglite: PGlite }> {
   const { PGlite } = await import("@electric-sql/pglite");
   const startParams = [...PGlite.defaultStartParams, "-c", `shared_buffers=${sharedBuffers}`];
@@ -309,7 +294,7 @@ export async function pgliteDb(dataDir: string | undefined, sharedBuffers = DEFA
   // WebAssembly memory is never given back: a process of its own creates it and exits, and this
   // one opens it as a restart would.
   if (dataDir !== undefined && !existsSync(join(dataDir, "PG_VERSION"))) await createInChild(dataDir, startParams);
-  const pglite = dataDir === undefined ? await createInMemory(PGlite, startParams) : await PGlite.create({ dataDir, startParams });
+  const pglite = dataDir === undefined ? await openNew(PGlite, undefined, startParams) : await PGlite.create({ dataDir, startParams });
   const listeners = new Listeners();
   const heldLocks = new Set<number>();
   return {
