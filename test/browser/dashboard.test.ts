@@ -179,6 +179,7 @@ describeBrowser("the dashboard in a real browser", () => {
             this.readyState = 3;
             this.onerror?.(new Event("error"));
             this.onclose?.({ code: 1006, reason: "" });
+            (window as unknown as { failedSockets: number }).failedSockets = ((window as unknown as { failedSockets?: number }).failedSockets ?? 0) + 1;
           }, 10);
         }
         close() {}
@@ -201,9 +202,11 @@ describeBrowser("the dashboard in a real browser", () => {
         timeout: 2000,
       },
     );
-    // The abandoned WebSocket client's next attempt (2 s after the third failure) fails too: that
-    // must not surface as an unhandled rejection from its dispose().
-    await new Promise((r) => setTimeout(r, 3000));
+    // The abandoned WebSocket client makes one more attempt (2 s after the third failure), which
+    // fails too: that must not surface as an unhandled rejection from its dispose(). A round trip
+    // to the page after it lets any page error reach `errors` first.
+    await page.waitForFunction(() => (window as unknown as { failedSockets?: number }).failedSockets === 4, { timeout: 10_000 });
+    await page.evaluate(() => new Promise((r) => setTimeout(r, 0)));
     expect(errors).toEqual([]);
     await page.close();
   });
