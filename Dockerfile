@@ -1,12 +1,12 @@
 # mcp-fleet: the API over Postgres (DATABASE_URL) or Supabase (SUPABASE_URL + key), on Node 24 (the
-# current LTS). It runs the compiled JavaScript (npm run build, dist/): nothing is transpiled at
-# start. test/build.test.ts builds dist/ the same way and checks the compiled server against the
-# sources' schema, so what ships is what was tested.
+# current LTS). It runs the bundled JavaScript (npm run build: scripts/build.mjs, dist/): nothing
+# is transpiled at start. test/build.test.ts builds dist/ the same way and runs it as a real
+# process against the sources' schema, so what ships is what was tested.
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY package.json package-lock.json tsconfig.json ./
 # npm ci's prepare step makes the embedded database's template (scripts/pglite-template.mjs).
-COPY scripts/pglite-template.mjs scripts/pglite-template.d.mts ./scripts/
+COPY scripts/pglite-template.mjs scripts/pglite-template.d.mts scripts/build.mjs ./scripts/
 RUN npm ci --no-audit --no-fund
 COPY src ./src
 RUN npm run build

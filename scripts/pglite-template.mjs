@@ -72,7 +72,8 @@ export async function createEmbedded(dataDir, startParams) {
 
 // `node scripts/pglite-template.mjs [dataDir [startParams…]]`: the child that creates a database,
 // and `npm install`'s prepare step (no arguments), which must never fail an install.
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+// (The name is checked too: bundled into the build, this module's URL is the bundle's.)
+if (process.argv[1]?.endsWith("pglite-template.mjs") && fileURLToPath(import.meta.url) === process.argv[1]) {
   const [dataDir, ...startParams] = process.argv.slice(2);
   try {
     await createEmbedded(dataDir, startParams);

@@ -1,7 +1,7 @@
 // CLI entry: serve | migrate | seed | print-schema
 import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
+import { packagePath } from "./paths.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { openApp } from "./app/index.ts";
 import { startBackground } from "./app/background.ts";
@@ -13,7 +13,7 @@ import { startServer } from "./http/server.ts";
 import { announceAuth } from "./auth/dev.ts";
 import { printedSchema } from "./schema/index.ts";
 
-export const SCHEMA_FILE = fileURLToPath(new URL("../schema/schema.graphql", import.meta.url));
+export const SCHEMA_FILE = packagePath("schema/schema.graphql");
 
 const USAGE = `Usage: mcp-fleet <command>
   serve          serve the API (embedded PGlite unless DATABASE_URL or SUPABASE_URL is set)

@@ -3,10 +3,10 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import pg from "pg";
 import { DEFAULT_PGLITE_SHARED_BUFFERS } from "../config.ts";
+import { packagePath } from "../paths.ts";
 import type { PGlite } from "@electric-sql/pglite";
 import { openNew } from "../../scripts/pglite-template.mjs";
 
@@ -269,7 +269,7 @@ const execFileAsync = promisify(execFile);
 const CREATE_TIMEOUT_MS = 120_000;
 
 /** The child that creates an embedded database (plain JavaScript: nothing to transpile). */
-const CREATE_SCRIPT = fileURLToPath(new URL("../../scripts/pglite-template.mjs", import.meta.url));
+const CREATE_SCRIPT = packagePath("scripts/pglite-template.mjs");
 
 /** Creates an embedded database in `dataDir` in a child process, from the template when there is one. */
 async function createInChild(dataDir: string, startParams: string[]): Promise<void> {

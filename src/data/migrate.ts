@@ -1,10 +1,10 @@
 // Applies schema/sql/*.sql in name order, each once, each in its own transaction.
 import { readdir, readFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
 import path from "node:path";
 import type { Db } from "./db.ts";
+import { packagePath } from "../paths.ts";
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL("../../schema/sql/", import.meta.url));
+export const MIGRATIONS_DIR = packagePath("schema/sql/");
 
 export async function migrate(db: Db, dir = MIGRATIONS_DIR): Promise<string[]> {
   await db.exec(`CREATE TABLE IF NOT EXISTS mcp_fleet_migrations (

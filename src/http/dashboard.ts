@@ -7,9 +7,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { gzipSync } from "node:zlib";
 import { type DefinitionNode, type DocumentNode, Kind, parse, print, visit } from "graphql";
 import type { Config } from "../config.ts";
+import { packagePath } from "../paths.ts";
 
-const ROOT = new URL("../../", import.meta.url);
-const read = (path: string) => readFileSync(new URL(path, ROOT));
+const read = (path: string) => readFileSync(packagePath(path));
 
 /** The operations the page runs, by name. */
 export const DASHBOARD_OPERATIONS = [

@@ -19,12 +19,13 @@ import { maskError } from "./errors.ts";
 import { createJsonLane, type JsonLaneOptions, type YogaInternals } from "./json-lane.ts";
 import { useQueryBudget } from "./query-budget.ts";
 import { useSharedSubscriptions } from "./shared-execution.ts";
+import { packagePath } from "../paths.ts";
 
 /** Headers that mark a request as a script's (any one will do): yoga's, Apollo's and the GraphQL-over-HTTP draft's. */
 const CSRF_HEADERS = ["x-graphql-yoga-csrf", "apollo-require-preflight", "x-apollo-operation-name", "graphql-preflight"];
 
 /** GraphiQL's first query: a typed document, so codegen checks it against the schema. */
-const GRAPHIQL_QUERY = readFileSync(new URL("../../schema/operations/graphiql.graphql", import.meta.url), "utf8");
+const GRAPHIQL_QUERY = readFileSync(packagePath("schema/operations/graphiql.graphql"), "utf8");
 
 /**
  * An Armor limit answers as a coded error that names the limit, on every transport, without
