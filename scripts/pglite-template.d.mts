@@ -5,4 +5,4 @@ export function templatePath(): string;
 export function readTemplate(): Blob | undefined;
 export function writeTemplate(db: PGlite): Promise<boolean>;
 export function openNew(PGliteClass: typeof PGlite, dataDir: string | undefined, startParams?: string[]): Promise<PGlite>;
-export function createEmbedded(dataDir: string | undefined, startParams?: string[]): Promise<void>;
+export function createEmbedded(dataDir: string | undefined, startParams?: string[], setup?: string[]): Promise<void>;

@@ -63,20 +63,35 @@ export async function openNew(PGlite, dataDir, startParams) {
   return db;
 }
 
-/** Creates an embedded database in `dataDir` and closes it; with none, only makes sure the template exists. */
-export async function createEmbedded(dataDir, startParams) {
+/**
+ * Creates an embedded database in `dataDir`, runs the `setup` scripts on it (the migrations) and
+ * closes it; with no `dataDir`, only makes sure the template exists.
+ */
+export async function createEmbedded(dataDir, startParams, setup = []) {
   if (!dataDir && existsSync(templatePath())) return;
   const { PGlite } = await import("@electric-sql/pglite");
-  await (await openNew(PGlite, dataDir, startParams)).close();
+  const db = await openNew(PGlite, dataDir, startParams);
+  try {
+    for (const script of setup) await db.exec(script);
+  } finally {
+    await db.close();
+  }
 }
 
-// `node scripts/pglite-template.mjs [dataDir [startParams…]]`: the child that creates a database,
-// and `npm install`'s prepare step (no arguments), which must never fail an install.
+// `node scripts/pglite-template.mjs [--setup] [dataDir [startParams…]]`: the child that creates a
+// database (with --setup, the scripts to run on it come as a JSON array on stdin), and `npm
+// install`'s prepare step (no arguments), which must never fail an install.
 // (The name is checked too: bundled into the build, this module's URL is the bundle's.)
 if (process.argv[1]?.endsWith("pglite-template.mjs") && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const [dataDir, ...startParams] = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  let setup = [];
+  if (args[0] === "--setup") {
+    args.shift();
+    setup = JSON.parse(readFileSync(0, "utf8")); // stdin
+  }
+  const [dataDir, ...startParams] = args;
   try {
-    await createEmbedded(dataDir, startParams);
+    await createEmbedded(dataDir, startParams, setup);
   } catch (error) {
     if (dataDir) throw error;
     console.warn(`mcp-fleet: the embedded database's template was not made (${error?.message ?? error}); the first start will make it`);

@@ -1,16 +1,19 @@
 // The CLI as a user runs it: the real process, its output and exit code. And the embedded database's
 // first start: migrated and seeded once, never seeded twice.
 import { spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.ts";
+import { pgliteDb } from "../src/data/db.ts";
 import { openStore } from "../src/data/index.ts";
+import { MIGRATIONS_DIR } from "../src/data/migrate.ts";
 import type { SqlStore } from "../src/data/sql-store.ts";
 import { createLogger } from "../src/log.ts";
 import { insertEnvironment } from "../fixtures/fleet.ts";
+import { capturingLogger } from "./helpers/logs.ts";
 import { describePostgres, freshPostgres, type TestDatabase } from "./helpers/postgres.ts";
 
 const BIN = fileURLToPath(new URL("../bin/mcp-fleet.js", import.meta.url));
@@ -125,6 +128,29 @@ describe("the embedded database's first start", () => {
       ).rejects.toThrow(`creating the embedded database in ${join(failing, "db")} failed: Error: PGlite failed to initialize properly`);
     } finally {
       await rm(failing, { recursive: true, force: true });
+    }
+  });
+
+  it("is migrated by the process that creates it, so the serving process never migrates a new database", async () => {
+    const fresh = await mkdtemp(join(tmpdir(), "mcp-fleet-pglite-"));
+    try {
+      const { logger, records } = capturingLogger();
+      const store = await openStore(loadConfig({ PGLITE_DIR: fresh, SEED: "never", LOG_LEVEL: "info" }), logger);
+      try {
+        const applied = await (store as SqlStore).db.query<{ n: number }>("SELECT count(*)::int AS n FROM mcp_fleet_migrations");
+        expect(applied).toEqual([{ n: (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith(".sql")).length }]);
+      } finally {
+        await store.close();
+      }
+      const messages = records().map((r) => r.msg);
+      expect(messages).toContain("creating the embedded database");
+      expect(messages).not.toContain("migrations applied");
+      // Scripts that fail on the new database fail its creation, saying why.
+      await expect(pgliteDb(join(fresh, "broken"), { setup: async () => ["SELECT * FROM no_such_table"] })).rejects.toThrow(
+        /creating the embedded database in .*broken failed: .*no_such_table/,
+      );
+    } finally {
+      await rm(fresh, { recursive: true, force: true });
     }
   });
 

@@ -271,29 +271,41 @@ const CREATE_TIMEOUT_MS = 120_000;
 /** The child that creates an embedded database (plain JavaScript: nothing to transpile). */
 const CREATE_SCRIPT = packagePath("scripts/pglite-template.mjs");
 
-/** Creates an embedded database in `dataDir` in a child process, from the template when there is one. */
-async function createInChild(dataDir: string, startParams: string[]): Promise<void> {
+/**
+ * Creates an embedded database in `dataDir` in a child process, from the template when there is
+ * one, and runs `setup` (the migrations) on it there.
+ */
+async function createInChild(dataDir: string, startParams: string[], setup: string[]): Promise<void> {
   try {
-    await execFileAsync(process.execPath, [CREATE_SCRIPT, dataDir, ...startParams], { timeout: CREATE_TIMEOUT_MS });
+    const child = execFileAsync(process.execPath, [CREATE_SCRIPT, "--setup", dataDir, ...startParams], { timeout: CREATE_TIMEOUT_MS });
+    child.child.stdin?.end(JSON.stringify(setup));
+    await child;
   } catch (error) {
     const { stderr, killed } = error as { stderr?: string; killed?: boolean };
+    // The error's own line (Postgres's errors print as "error: ..."), not the stack or the source around it.
     const reason = killed
       ? `no answer within ${CREATE_TIMEOUT_MS / 1000} s`
-      : (stderr
-          ?.split("\n")
-          .find((line) => /^\w*Error: /.test(line))
-          ?.slice(0, 300) ?? String(error));
+      : (stderr?.split("\n").find((line) => /^\w*error: /i.test(line)) ?? String(error)).slice(0, 300);
     throw new Error(`creating the embedded database in ${dataDir} failed: ${reason}`);
   }
 }
 
-export async function pgliteDb(dataDir: string | undefined, sharedBuffers = DEFAULT_PGLITE_SHARED_BUFFERS): Promise<Db & { pglite: PGlite }> {
+export interface PgliteOptions {
+  sharedBuffers?: string;
+  /** Scripts a new database gets in the process that creates it (the migrations), before it is opened here. */
+  setup?: () => Promise<string[]>;
+}
+
+export async function pgliteDb(
+  dataDir: string | undefined,
+  { sharedBuffers = DEFAULT_PGLITE_SHARED_BUFFERS, setup }: PgliteOptions = {},
+): Promise<Db & { pglite: PGlite }> {
   const { PGlite } = await import("@electric-sql/pglite");
   const startParams = [...PGlite.defaultStartParams, "-c", `shared_buffers=${sharedBuffers}`];
-  // Creating the database (initdb) grows PGlite's memory to several times what serving needs, and
-  // WebAssembly memory is never given back: a process of its own creates it and exits, and this
-  // one opens it as a restart would.
-  if (dataDir !== undefined && !existsSync(join(dataDir, "PG_VERSION"))) await createInChild(dataDir, startParams);
+  // Creating the database and migrating it grow PGlite's memory to several times what serving
+  // needs, and WebAssembly memory is never given back: a process of its own creates it, runs the
+  // setup scripts and exits, and this one opens it as a restart would.
+  if (dataDir !== undefined && !existsSync(join(dataDir, "PG_VERSION"))) await createInChild(dataDir, startParams, (await setup?.()) ?? []);
   const pglite = dataDir === undefined ? await openNew(PGlite, undefined, startParams) : await PGlite.create({ dataDir, startParams });
   const listeners = new Listeners();
   const heldLocks = new Set<number>();

@@ -4,7 +4,7 @@ import { mkdir } from "node:fs/promises";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { pgliteDb, postgresDb, type Db } from "./db.ts";
-import { migrate } from "./migrate.ts";
+import { migrate, migrationScripts } from "./migrate.ts";
 import { seedDemoFleet } from "./seed.ts";
 import { SqlStore } from "./sql-store.ts";
 import type { Store } from "./store.ts";
@@ -23,7 +23,14 @@ export async function openDb(config: Config, logger: Logger): Promise<Db> {
     });
   }
   if (config.pgliteDir) await mkdir(config.pgliteDir, { recursive: true });
-  return pgliteDb(config.pgliteDir, config.pgliteSharedBuffers);
+  return pgliteDb(config.pgliteDir, {
+    sharedBuffers: config.pgliteSharedBuffers,
+    // Only for a database that does not exist yet: migrated by the process that creates it.
+    setup: async () => {
+      logger.info({ dir: config.pgliteDir }, "creating the embedded database");
+      return migrationScripts();
+    },
+  });
 }
 
 export async function openStore(config: Config, logger: Logger): Promise<Store> {
@@ -37,8 +44,9 @@ export async function openStore(config: Config, logger: Logger): Promise<Store> 
     const applied = await migrate(db);
     if (applied.length) logger.info({ applied }, "migrations applied");
     if (config.seed !== "never" && (await seedDemoFleet(db, { force: config.seed === "always" }))) logger.info("seeded the demo fleet");
-    // Migrating (every migration, on a first start) grows PGlite's WebAssembly memory, which is
-    // never given back: open the database again, as a restart would (a few tenths of a second).
+    // Migrating grows PGlite's WebAssembly memory, which is never given back (a new database was
+    // migrated by the process that created it; this is an upgrade): open the database again, as a
+    // restart would (a few tenths of a second).
     if (applied.length && config.pgliteDir) {
       await db.close();
       db = await openDb(config, logger);
