@@ -15,7 +15,8 @@ FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY scripts/pglite-template.mjs ./scripts/
-RUN npm ci --omit=dev --no-audit --no-fund
+# The embedded database's templates (made by prepare, as root) must be readable by the node user.
+RUN npm ci --omit=dev --no-audit --no-fund && chmod -R a+rX node_modules/.cache
 
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=4000 PGLITE_DIR=/home/node/mcp-fleet-data

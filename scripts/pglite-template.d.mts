@@ -2,6 +2,7 @@
 import type { PGlite } from "@electric-sql/pglite";
 
 export function templatePath(): string;
+export function templateDirPath(): string;
 export function readTemplate(): Blob | undefined;
 export function writeTemplate(db: PGlite): Promise<boolean>;
 export function openNew(PGliteClass: typeof PGlite, dataDir: string | undefined, startParams?: string[]): Promise<PGlite>;

@@ -1,6 +1,7 @@
-// The embedded database's template (scripts/pglite-template.mjs): a new database, on disk or in
-// memory, is loaded from it; the first one made without it leaves one; a damaged one is replaced;
-// and making it at install never fails the install.
+// The embedded database's templates (scripts/pglite-template.mjs): a new database in memory is
+// loaded from the dump, one on disk is a copy of the directory (or, without it, loaded from the
+// dump); the first database made without them leaves them; a damaged one is replaced; and making
+// them at install never fails the install.
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -10,7 +11,7 @@ import { promisify } from "node:util";
 import { PGlite } from "@electric-sql/pglite";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { pgliteDb } from "../../src/data/db.ts";
-import { writeTemplate } from "../../scripts/pglite-template.mjs";
+import { templateDirPath, writeTemplate } from "../../scripts/pglite-template.mjs";
 
 const run = promisify(execFile);
 
@@ -63,8 +64,11 @@ describe("the embedded database's template", () => {
     const made = await readFile(template);
     expect(made.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b])); // gzip
 
+    // A database on disk left the directory template too.
+    expect(existsSync(join(templateDirPath(), "PG_VERSION"))).toBe(true);
+
     await writeFile(template, "not a database");
-    const second = await pgliteDb(join(dir, "second"));
+    const second = await pgliteDb(undefined);
     try {
       expect(await second.query("SELECT 1 AS one")).toEqual([{ one: 1 }]);
     } finally {
@@ -73,10 +77,43 @@ describe("the embedded database's template", () => {
     expect((await readFile(template)).subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
   });
 
+  it("is a directory that a new database on disk is a copy of; a damaged one is replaced", async () => {
+    await (await pgliteDb(join(dir, "first"))).close(); // leaves both templates
+    // Mark the directory template: only a copy of it has the marker, a database from the dump does not.
+    const marking = await PGlite.create({ dataDir: templateDirPath() });
+    await marking.exec("CREATE TABLE template_marker ()");
+    await marking.close();
+    const copied = await pgliteDb(join(dir, "copied"));
+    try {
+      expect(await hasMarker(copied)).toBe(true);
+    } finally {
+      await copied.close();
+    }
+    const inMemory = await pgliteDb(undefined);
+    try {
+      expect(await hasMarker(inMemory)).toBe(false);
+    } finally {
+      await inMemory.close();
+    }
+
+    await writeFile(join(templateDirPath(), "global", "pg_control"), "damaged");
+    const fresh = await pgliteDb(join(dir, "fresh"));
+    try {
+      expect(await hasMarker(fresh)).toBe(false);
+      expect(await fresh.query("SELECT 1 AS one")).toEqual([{ one: 1 }]);
+    } finally {
+      await fresh.close();
+    }
+    const replaced = await PGlite.create({ dataDir: templateDirPath() });
+    expect(await replaced.query("SELECT 1 AS one")).toMatchObject({ rows: [{ one: 1 }] });
+    await replaced.close();
+  });
+
   it("is made by npm install's prepare step, which never fails the install", { timeout: 60_000 }, async () => {
     const script = new URL("../../scripts/pglite-template.mjs", import.meta.url).pathname;
     await run(process.execPath, [script], { env: { ...process.env, PGLITE_TEMPLATE: template } });
     expect(existsSync(template)).toBe(true);
+    expect(existsSync(join(templateDirPath(), "PG_VERSION"))).toBe(true);
     // Nowhere to write it (a read-only node_modules): the install goes on, and the first start makes a database by initdb.
     await writeFile(join(dir, "a-file"), "");
     const nowhere = join(dir, "a-file", "template.tar.gz");
