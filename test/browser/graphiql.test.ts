@@ -56,7 +56,7 @@ describeBrowser("GraphiQL in a real browser", () => {
     expect(outside).toEqual([]);
   });
 
-  it("streams a subscription typed into it (sent as a GET for an event stream, which must pass CSRF prevention)", async () => {
+  it("streams a subscription typed into it (sent as a GET for an event stream, which must pass CSRF prevention)", { timeout: 90_000 }, async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on("pageerror", (error) => errors.push(String(error)));
@@ -73,9 +73,16 @@ describeBrowser("GraphiQL in a real browser", () => {
     await page.waitForFunction(() => document.querySelector(".graphiql-query-editor")?.textContent?.replace(/\s/g, " ").includes("subscription Watch"), {
       timeout: 5000,
     });
+    // GraphiQL takes the operation's name from the text a moment later (it keeps it in its tab state);
+    // run before that, it sends the old name ("Cannot infer operation Fleet"), as under the suite's load.
+    await page.waitForFunction(() => localStorage.getItem("graphiql:tabState")?.includes('"operationName":"Watch"'), { timeout: 20_000 });
     await page.click(".graphiql-execute-button");
     // The stream is open once the server holds the subscription; then a change arrives in the response pane.
-    await until(() => server.live!.serverEvents.size === 1, "GraphiQL's subscription", 10_000);
+    // Generous: under the whole suite's load the browser can take seconds; on failure, say what GraphiQL shows.
+    await until(() => server.live!.serverEvents.size === 1, "GraphiQL's subscription", 30_000).catch(async (error) => {
+      const shown = await page.$eval(".graphiql-response", (el) => (el.textContent ?? "").slice(0, 500)).catch(() => "(no response pane)");
+      throw new Error(`${(error as Error).message}; GraphiQL's response pane: ${shown}`);
+    });
     await db.query("UPDATE account_tool_instances SET version = 'from-graphiql-test' WHERE instance_name_on_toolbox = 'active-server'");
     await page.waitForFunction(() => document.querySelector(".graphiql-response")?.textContent?.includes("from-graphiql-test"), { timeout: 10_000 });
     const response = await page.$eval(".graphiql-response", (el) => (el.textContent ?? "").replace(/\s/g, " "));
