@@ -277,9 +277,9 @@ const CREATE_SCRIPT = packagePath("scripts/pglite-template.mjs");
  */
 async function createInChild(dataDir: string, startParams: string[], setup: string[]): Promise<void> {
   try {
-    const child = execFileAsync(process.execPath, [CREATE_SCRIPT, "--setup", dataDir, ...startParams], { timeout: CREATE_TIMEOUT_MS });
-    child.child.stdin?.end(JSON.stringify(setup));
-    await child;
+    const creating = execFileAsync(process.execPath, [CREATE_SCRIPT, "--setup", dataDir, ...startParams], { timeout: CREATE_TIMEOUT_MS });
+    creating.child.stdin?.end(JSON.stringify(setup));
+    await creating;
   } catch (error) {
     const { stderr, killed } = error as { stderr?: string; killed?: boolean };
     // The error's own line (Postgres's errors print as "error: ..."), not the stack or the source around it.
