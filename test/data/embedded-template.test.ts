@@ -35,6 +35,16 @@ describe("the embedded database's template", () => {
   const hasMarker = async (db: { query: (sql: string) => Promise<unknown[]> }) =>
     (await db.query("SELECT 1 FROM pg_tables WHERE tablename = 'template_marker'")).length === 1;
 
+  /** Whether a new database, in `dataDir` or in memory, has the marker (it is closed again). */
+  const newHasMarker = async (dataDir: string | undefined) => {
+    const db = await pgliteDb(dataDir);
+    try {
+      return await hasMarker(db);
+    } finally {
+      await db.close();
+    }
+  };
+
   it("is what a new database is loaded from, on disk (in the creating child) and in memory", async () => {
     const source = await PGlite.create();
     await source.exec("CREATE TABLE template_marker ()");
@@ -49,12 +59,7 @@ describe("the embedded database's template", () => {
     } finally {
       await onDisk.close();
     }
-    const inMemory = await pgliteDb(undefined);
-    try {
-      expect(await hasMarker(inMemory)).toBe(true);
-    } finally {
-      await inMemory.close();
-    }
+    expect(await newHasMarker(undefined)).toBe(true);
   });
 
   it("is left by the first database made without one, and a damaged one is replaced", async () => {
@@ -83,18 +88,8 @@ describe("the embedded database's template", () => {
     const marking = await PGlite.create({ dataDir: templateDirPath() });
     await marking.exec("CREATE TABLE template_marker ()");
     await marking.close();
-    const copied = await pgliteDb(join(dir, "copied"));
-    try {
-      expect(await hasMarker(copied)).toBe(true);
-    } finally {
-      await copied.close();
-    }
-    const inMemory = await pgliteDb(undefined);
-    try {
-      expect(await hasMarker(inMemory)).toBe(false);
-    } finally {
-      await inMemory.close();
-    }
+    expect(await newHasMarker(join(dir, "copied"))).toBe(true);
+    expect(await newHasMarker(undefined)).toBe(false);
 
     await writeFile(join(templateDirPath(), "global", "pg_control"), "damaged");
     const fresh = await pgliteDb(join(dir, "fresh"));
