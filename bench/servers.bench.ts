@@ -4,7 +4,7 @@
 // server counts). mcp-fleet runs as the image runs it: the compiled build (npm run bench builds it),
 // node dist/main.js serve. Prints Markdown tables for BENCHMARKS.md.
 import { execFileSync } from "node:child_process";
-import { readFileSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import autocannon from "autocannon";
@@ -227,7 +227,9 @@ function checkout(revision: string): string {
   removeWorktree(dir);
   execFileSync("git", ["worktree", "add", "--detach", dir, commit], { stdio: "ignore" });
   symlinkSync(`${ROOT}node_modules`, `${dir}/node_modules`);
-  execFileSync(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, "-p", `${dir}/tsconfig.build.json`], { stdio: "inherit" });
+  // Built as that revision builds: esbuild's bundle since 40dfab4, tsc's one module per file before.
+  if (existsSync(`${dir}/scripts/build.mjs`)) execFileSync(process.execPath, [`${dir}/scripts/build.mjs`], { stdio: "inherit" });
+  else execFileSync(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, "-p", `${dir}/tsconfig.build.json`], { stdio: "inherit" });
   return dir;
 }
 
