@@ -27,9 +27,12 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const WARM_UP_S = Number(process.env.BENCH_WARM_UP_SECONDS ?? 10);
 const CONNECTIONS = 32;
 const QUERY = `{ servers(first: 100) { edges { node { id name rawStatus status { state health heartbeatAge } endpoint environment { id name publicIP region status } } } } }`;
-// BENCH_AGAINST=<git revision>: that revision's API runs beside this one in the same rounds (read
-// workload), so a change is measured against its parent on the same machine at the same moment.
+// BENCH_AGAINST=<git revision>: that revision's API against this one on the read workload, in
+// BENCH_PAIRS fresh pairs of processes that take the load at the same moment. One process of
+// identical code can run 10-20% slower than its twin for its whole life (JIT and heap layout), so a
+// change is only told from noise over several pairs.
 const AGAINST = process.env.BENCH_AGAINST;
+const PAIRS = Number(process.env.BENCH_PAIRS ?? 5);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DASHBOARD = readFileSync(new URL("../schema/operations/dashboard.graphql", import.meta.url), "utf8");
 
@@ -47,10 +50,10 @@ interface Measured {
   postgresCpu: number;
 }
 
-function runLoad(url: string, body: string | undefined, duration: number) {
+function runLoad(url: string, body: string | undefined, duration: number, connections = CONNECTIONS) {
   return autocannon({
     url,
-    connections: CONNECTIONS,
+    connections,
     duration,
     method: body ? "POST" : "GET",
     body,
@@ -115,13 +118,10 @@ try {
   const baseline = await startServerProcess("./serve-baseline.ts", serverEnv);
   // mcp-fleet runs as the image runs it (node dist/main.js serve: the compiled build).
   const api = await startShippedApi(ROOT, serverEnv);
-  const otherRoot = AGAINST ? checkout(AGAINST) : undefined;
-  const other = otherRoot ? await startShippedApi(otherRoot, serverEnv) : undefined;
   try {
     const apiUrl = `http://127.0.0.1:${api.port}/graphql`;
-    // A URL the JSON lane leaves to yoga's adapter, and BENCH_AGAINST's API.
+    // A URL the JSON lane leaves to yoga's adapter.
     const yogaUrl = `${apiUrl}?via=yoga`;
-    const otherUrl = other && `http://127.0.0.1:${other.port}/graphql`;
     console.log(
       `\n${n} servers on 500 droplets, ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${DURATION_S} s per side (medians), node ${process.version}`,
     );
@@ -134,7 +134,7 @@ try {
         operationName: undefined as string | undefined,
         statements: pageStatements,
         baselineStatements: 1,
-        // Also measured in this workload's rounds: the same requests through yoga's adapter, and BENCH_AGAINST's API.
+        // Also measured in this workload's rounds: the same requests through yoga's adapter.
         comparisons: true,
       },
       {
@@ -148,7 +148,7 @@ try {
         comparisons: false,
       },
     ];
-    // BENCH_WORKLOAD=servers|dashboard runs one of them (for a profile of one workload).
+    // BENCH_WORKLOAD=servers|dashboard runs one of them (for a profile of one workload); none, neither (BENCH_AGAINST alone).
     for (const w of workloads.filter((w) => !process.env.BENCH_WORKLOAD || w.name.startsWith(process.env.BENCH_WORKLOAD))) {
       const baselineUrl = `http://127.0.0.1:${baseline.port}${w.path}`;
       const body = JSON.stringify({ query: w.query, operationName: w.operationName });
@@ -158,18 +158,15 @@ try {
       await runLoad(apiUrl, body, WARM_UP_S);
       // Every server measured gets the same warm-up (a cold one runs its first rounds slower).
       if (w.comparisons) await runLoad(yogaUrl, body, WARM_UP_S);
-      if (otherUrl && w.comparisons) await runLoad(otherUrl, body, WARM_UP_S);
       const baselineRuns: Measured[] = [];
       const apiRuns: Measured[] = [];
       // The same requests at /graphql?via=yoga, a URL the JSON lane leaves to yoga's adapter: what
       // the lane saves, measured in the same rounds.
       const yogaRuns: Measured[] = [];
-      const otherRuns: Measured[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         baselineRuns.push(await load(baselineUrl, undefined, baseline.child.pid!));
         apiRuns.push(await load(apiUrl, body, api.child.pid!));
         if (w.comparisons) yogaRuns.push(await load(yogaUrl, body, api.child.pid!));
-        if (otherUrl && w.comparisons) otherRuns.push(await load(otherUrl, body, other!.child.pid!));
       }
       const b = medianOf(baselineRuns);
       const a = medianOf(apiRuns);
@@ -193,16 +190,6 @@ try {
           `\nthe JSON lane's ratio without it, per round: ${yogaRatios.map((r) => r.toFixed(2)).join(", ")}; median ${median(yogaRatios).toFixed(2)}`,
         );
       }
-      if (otherRuns.length) {
-        const o = medianOf(otherRuns);
-        console.log(`| mcp-fleet at ${AGAINST} | ${o.rps.toFixed(0)} | ${o.p50} | ${o.p99} | ${o.serverCpu.toFixed(2)} | ${o.postgresCpu.toFixed(2)} | |`);
-        const otherRatios = otherRuns.map((r, i) => r.rps / baselineRuns[i].rps);
-        const cpu = apiRuns.map((r, i) => r.serverCpu / otherRuns[i].serverCpu);
-        console.log(`\n${AGAINST}'s ratio per round: ${otherRatios.map((r) => r.toFixed(2)).join(", ")}; median ${median(otherRatios).toFixed(2)}`);
-        console.log(
-          `this checkout's server CPU per request / ${AGAINST}'s, per round: ${cpu.map((r) => r.toFixed(2)).join(", ")}; median ${median(cpu).toFixed(2)}`,
-        );
-      }
       const total = (runs: Measured[]) => runs.reduce((sum, r) => sum + r.rps, 0);
       console.log(`\nthroughput ratio (mcp-fleet / baseline), per round: ${ratios.map((r) => r.toFixed(2)).join(", ")}`);
       console.log(`median ${median(ratios).toFixed(2)}, all rounds together ${(total(apiRuns) / total(baselineRuns)).toFixed(2)} (target >= 0.75)`);
@@ -211,12 +198,73 @@ try {
   } finally {
     baseline.child.kill();
     api.child.kill();
-    other?.child.kill();
-    // The worktree goes with the run: nothing is left registered in this repository.
-    if (otherRoot) removeWorktree(otherRoot);
   }
+  if (AGAINST) await compareAgainst(AGAINST, serverEnv);
 } finally {
   await pgTest.drop();
+}
+
+/**
+ * BENCH_AGAINST: `revision`'s API (A) and this checkout's (B) in BENCH_PAIRS fresh pairs of
+ * processes; each pair is warmed up together, then takes BENCH_ROUNDS rounds of load at the same
+ * moment (half the connections each), and the ratios B/A are medians per pair.
+ */
+async function compareAgainst(revision: string, env: Record<string, string>): Promise<void> {
+  const root = checkout(revision);
+  const body = JSON.stringify({ query: QUERY });
+  const half = CONNECTIONS / 2;
+  const pairs: { rps: number; cpu: number; a: Measured; b: Measured }[] = [];
+  try {
+    for (let pair = 0; pair < PAIRS; pair++) {
+      const a = await startShippedApi(root, env);
+      const b = await startShippedApi(ROOT, env);
+      try {
+        const sides = [a, b].map((s) => ({ url: `http://127.0.0.1:${s.port}/graphql`, pid: s.child.pid! }));
+        await Promise.all(sides.map((s) => runLoad(s.url, body, WARM_UP_S, half)));
+        const rounds: [Measured, Measured][] = [];
+        for (let round = 0; round < ROUNDS; round++) {
+          const cpu0 = sides.map((s) => cpuMs(s.pid));
+          const results = await Promise.all(sides.map((s) => runLoad(s.url, body, DURATION_S, half)));
+          const [ma, mb] = results.map((r, i): Measured => {
+            if (r.non2xx || r.errors) throw new Error(`${sides[i].url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
+            // Postgres serves both at once: its share is not told apart here.
+            return {
+              rps: r.requests.average,
+              p50: r.latency.p50,
+              p99: r.latency.p99,
+              serverCpu: (cpuMs(sides[i].pid) - cpu0[i]) / r.requests.total,
+              postgresCpu: 0,
+            };
+          });
+          rounds.push([ma, mb]);
+        }
+        const ma = medianOf(rounds.map(([x]) => x));
+        const mb = medianOf(rounds.map(([, y]) => y));
+        pairs.push({ rps: median(rounds.map(([x, y]) => y.rps / x.rps)), cpu: median(rounds.map(([x, y]) => y.serverCpu / x.serverCpu)), a: ma, b: mb });
+      } finally {
+        a.child.kill();
+        b.child.kill();
+      }
+    }
+  } finally {
+    // The worktree goes with the run: nothing is left registered in this repository.
+    removeWorktree(root);
+  }
+  console.log(
+    `\n### this checkout (B) against ${revision} (A): ${PAIRS} fresh pairs, each ${ROUNDS} rounds of ${DURATION_S} s at once, ${half} connections each\n`,
+  );
+  console.log("| pair | A requests/s | B requests/s | B/A requests/s | A CPU ms/request | B CPU ms/request | B/A CPU |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|");
+  for (const [i, p] of pairs.entries()) {
+    console.log(
+      `| ${i + 1} | ${p.a.rps.toFixed(0)} | ${p.b.rps.toFixed(0)} | ${p.rps.toFixed(3)} | ${p.a.serverCpu.toFixed(2)} | ${p.b.serverCpu.toFixed(2)} | ${p.cpu.toFixed(3)} |`,
+    );
+  }
+  const range = (xs: number[]) => `median ${median(xs).toFixed(3)} [${Math.min(...xs).toFixed(3)}-${Math.max(...xs).toFixed(3)}]`;
+  console.log(`\nB/A requests/s over the pairs: ${range(pairs.map((p) => p.rps))}; B/A CPU per request: ${range(pairs.map((p) => p.cpu))}`);
+  console.log(
+    "(the same code against itself gave requests/s 0.78-1.15 per pair in two runs of 6 pairs, medians 1.01 and 1.02: only a shift of most pairs is a change)",
+  );
 }
 
 /** A worktree of `revision` beside this checkout, sharing its node_modules, built. */
