@@ -61,10 +61,10 @@ function runLoad(url: string, body: string | undefined, duration: number, connec
   });
 }
 
-async function load(url: string, body: string | undefined, pid: number): Promise<Measured> {
+async function load(url: string, body: string | undefined, pid: number, connections = CONNECTIONS): Promise<Measured> {
   const server0 = cpuMs(pid);
   const postgres0 = postgresCpuMs();
-  const r = await runLoad(url, body, DURATION_S);
+  const r = await runLoad(url, body, DURATION_S, connections);
   if (r.non2xx || r.errors) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
   const n = r.requests.total;
   return {
@@ -223,19 +223,8 @@ async function compareAgainst(revision: string, env: Record<string, string>): Pr
         await Promise.all(sides.map((s) => runLoad(s.url, body, WARM_UP_S, half)));
         const rounds: [Measured, Measured][] = [];
         for (let round = 0; round < ROUNDS; round++) {
-          const cpu0 = sides.map((s) => cpuMs(s.pid));
-          const results = await Promise.all(sides.map((s) => runLoad(s.url, body, DURATION_S, half)));
-          const [ma, mb] = results.map((r, i): Measured => {
-            if (r.non2xx || r.errors) throw new Error(`${sides[i].url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
-            // Postgres serves both at once: its share is not told apart here.
-            return {
-              rps: r.requests.average,
-              p50: r.latency.p50,
-              p99: r.latency.p99,
-              serverCpu: (cpuMs(sides[i].pid) - cpu0[i]) / r.requests.total,
-              postgresCpu: 0,
-            };
-          });
+          // Postgres serves both at once: its CPU per request (postgresCpu) is not either's own here.
+          const [ma, mb] = await Promise.all(sides.map((s) => load(s.url, body, s.pid, half)));
           rounds.push([ma, mb]);
         }
         const ma = medianOf(rounds.map(([x]) => x));
