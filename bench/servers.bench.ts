@@ -224,8 +224,8 @@ async function compareAgainst(revision: string, env: Record<string, string>): Pr
         const rounds: [Measured, Measured][] = [];
         for (let round = 0; round < ROUNDS; round++) {
           // Postgres serves both at once: its CPU per request (postgresCpu) is not either's own here.
-          const [ma, mb] = await Promise.all(sides.map((s) => load(s.url, body, s.pid, half)));
-          rounds.push([ma, mb]);
+          const [ra, rb] = await Promise.all(sides.map((s) => load(s.url, body, s.pid, half)));
+          rounds.push([ra, rb]);
         }
         const ma = medianOf(rounds.map(([x]) => x));
         const mb = medianOf(rounds.map(([, y]) => y));
