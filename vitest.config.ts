@@ -17,6 +17,7 @@ const UNIT = [
   "test/live/hub.test.ts",
   "test/mcp/probe.test.ts",
   "test/data/supabase-store.test.ts",
+  "test/data/statement-batches.test.ts",
   "test/security/jwks.test.ts",
 ];
 

@@ -15,6 +15,7 @@ import {
   type InstallationStatus,
 } from "../domain/status.ts";
 import type { Db } from "./db.ts";
+import { StatementBatches } from "./statement-batches.ts";
 import {
   CONNECTION_TEST_COLUMNS,
   ENVIRONMENT_COLUMNS,
@@ -343,6 +344,11 @@ function serverOrder(page: ServerPageArgs, time: QueryTime, p: Params): PageOrde
 
 export class SqlStore implements Store {
   readonly capabilities: StoreCapabilities;
+  /** A page's environments, read once for the pages that ask in the same turn (statement-batches.ts). */
+  private readonly pageEnvironments = new StatementBatches<Record<string, unknown>>(
+    (text, ids) => this.db.query(text, [ids]),
+    (row) => String(row.id),
+  );
 
   constructor(readonly db: Db) {
     this.capabilities = {
@@ -450,7 +456,8 @@ export class SqlStore implements Store {
   // nothing of them). Measured against one statement that adds each environment as JSON on the
   // first of its servers (a window function, a second sort and a subplan per environment), the two
   // cost Postgres 30% less CPU per page and the API's process about 8% more (a second round trip),
-  // for the same requests per second (BENCHMARKS.md, session 10).
+  // for the same requests per second (BENCHMARKS.md, session 10). Pages that finish in the same
+  // turn of the event loop share that second statement (session 15).
   private async serverPage(
     where: string[],
     p: Params,
@@ -468,7 +475,7 @@ export class SqlStore implements Store {
     // The extra row only tells whether there is a next page: its environment is not read.
     const ids = [...new Set(result.rows.map((row) => row.environmentId))];
     if (!environment || ids.length === 0) return { ...result, environments: [] };
-    const environments = await this.db.query(`SELECT ${environment} FROM account_tool_environments e WHERE e.id = ANY($1::uuid[])`, [ids]);
+    const environments = await this.pageEnvironments.load(`SELECT ${environment} FROM account_tool_environments e WHERE e.id = ANY($1::uuid[])`, ids);
     return { ...result, environments: environments.map(toEnvironmentRow) };
   }
 

@@ -12,6 +12,7 @@ import { DEFAULT_THRESHOLDS, healthOf, SERVER_HEALTH_SEVERITY, SERVER_STATE_SEVE
 import { USER_A, insertEnvironment, insertServer, sqlFixture, type Fixture } from "../../fixtures/fleet.ts";
 import { freshPostgres, postgresUp } from "../helpers/postgres.ts";
 import { supabaseFixture } from "../helpers/supabase-fixture.ts";
+import { ENVIRONMENTS_BY_ID, pagesTogether } from "../helpers/pages-together.ts";
 
 const time = (): QueryTime => ({ now: new Date(), thresholds: DEFAULT_THRESHOLDS });
 
@@ -361,6 +362,46 @@ describe.each(targets.filter((t) => t.name !== "Supabase"))("SQL store on $name"
     expect(pages.get(ids.envA)!.hasNextPage).toBe(true);
     expect(names(pages.get(ids.envB)!.rows)).toEqual(["Stopped_100%", "broken"]);
     expect(pages.get(ids.envEmpty)).toMatchObject({ rows: [], hasNextPage: false });
+  });
+
+  const environmentStatements = (texts: string[]) => texts.filter((t) => t.includes(ENVIRONMENTS_BY_ID)).length;
+
+  it("reads the environments of pages that finish together in one statement, and gives each page only its own", async () => {
+    const together = new SqlStore(pagesTogether(opened.db!, 3).db);
+    const texts: string[] = [];
+    const off = opened.db!.onStatement((t) => texts.push(t));
+    const [a, b, both] = await Promise.all([
+      together.listServers({ environmentIds: [ids.envA] }, { first: 10 }, time()),
+      together.listServers({ environmentIds: [ids.envB] }, { first: 10 }, time()),
+      together.listServers({}, { first: 10 }, time()),
+    ]);
+    off();
+    expect(environmentStatements(texts)).toBe(1);
+    expect(a.environments.map((e) => e.id)).toEqual([ids.envA]);
+    expect(b.environments.map((e) => e.id)).toEqual([ids.envB]);
+    expect(both.environments.map((e) => e.id).sort()).toEqual([ids.envA, ids.envB].sort());
+    expect(a.environments[0]).toMatchObject({ name: "alpha", publicIp: "203.0.113.1" });
+    // A page alone still reads its own, in a statement of its own.
+    texts.length = 0;
+    const again = opened.db!.onStatement((t) => texts.push(t));
+    const alone = await store.listServers({ environmentIds: [ids.envB] }, { first: 10 }, time());
+    again();
+    expect(environmentStatements(texts)).toBe(1);
+    expect(alone.environments.map((e) => e.id)).toEqual([ids.envB]);
+  });
+
+  it("fails every page that shared a failed environments statement, and reads the next ones afresh", async () => {
+    const gated = pagesTogether(opened.db!, 2);
+    const together = new SqlStore(gated.db);
+    gated.failNextEnvironments();
+    const pages = await Promise.allSettled([
+      together.listServers({ environmentIds: [ids.envA] }, { first: 10 }, time()),
+      together.listServers({ environmentIds: [ids.envB] }, { first: 10 }, time()),
+    ]);
+    expect(pages.map((p) => p.status)).toEqual(["rejected", "rejected"]);
+    expect(pages.map((p) => (p as PromiseRejectedResult).reason.message)).toEqual(["the environments statement failed", "the environments statement failed"]);
+    const next = await together.listServers({ environmentIds: [ids.envA] }, { first: 10 }, time());
+    expect(next.environments.map((e) => e.id)).toEqual([ids.envA]);
   });
 
   it("keeps the upstream constraints: one instance per catalog tool per environment", async () => {

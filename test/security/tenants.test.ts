@@ -12,6 +12,7 @@ import { insertEnvironment, insertServer } from "../../fixtures/fleet.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { sqlTargets } from "../helpers/targets.ts";
 import { until } from "../helpers/wait.ts";
+import { ENVIRONMENTS_BY_ID, pagesTogether } from "../helpers/pages-together.ts";
 
 const SECRET = "tenant-secret-0123456789abcdef0123456789";
 const ALICE = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
@@ -104,6 +105,35 @@ describe.each(sqlTargets)("tenant isolation on $name", (target) => {
       c: bobPage.data.servers.pageInfo.endCursor,
     });
     expect(after.data.servers.edges.every((e: any) => e.node.name.startsWith("alice-"))).toBe(true);
+  });
+
+  it("gives two tenants whose pages share one droplets statement only their own droplets", async () => {
+    const shared = await startTestServer(new SqlStore(pagesTogether(db, 2).db), {
+      env: { AUTH_DISABLED: "false", SUPABASE_JWT_SECRET: SECRET, DTMA_API_KEY: "k" },
+    });
+    const texts: string[] = [];
+    const off = db.onStatement((t) => texts.push(t));
+    try {
+      const q = `{ servers(first: 10) { edges { node { name environment { name publicIP } } } } }`;
+      const answers = await Promise.all(
+        ["alice", "bob"].map(async (who) => {
+          const res = await fetch(shared.url, {
+            method: "POST",
+            headers: { "content-type": "application/json", authorization: `Bearer ${tokens[who]}` },
+            body: JSON.stringify({ query: q }),
+          });
+          return { who, body: (await res.json()) as { data: any } };
+        }),
+      );
+      // One statement read both tenants' droplets (no per-request fallback read either).
+      expect(texts.filter((t) => t.includes(ENVIRONMENTS_BY_ID))).toHaveLength(1);
+      for (const { who, body } of answers) {
+        expect(body.data.servers.edges.map((e: any) => e.node.environment.name)).toEqual([`${who}-droplet`, `${who}-droplet`, `${who}-droplet`]);
+      }
+    } finally {
+      off();
+      await shared.close();
+    }
   });
 
   it("refuses every mutation on another tenant's server or droplet, and changes nothing", async () => {
