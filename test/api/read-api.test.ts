@@ -311,6 +311,19 @@ describe.each(sqlTargets)("read API on $name", (target) => {
       edges: Array<{ cursor: string; node: { id: string; status: { health: string } } }>;
       pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string; endCursor: string };
     };
+    // A server whose heartbeat crosses a threshold during the walk would move in the order (the
+    // generated ones have ages all over 0-20 minutes): none is left within a minute of one, each
+    // staying in its health.
+    for (const [from, to, moved] of [
+      [300, 240, 200],
+      [900, 840, 800],
+    ]) {
+      await db.query(
+        `UPDATE account_tool_instances SET last_heartbeat_from_dtma = now() - make_interval(secs => $3)
+         WHERE last_heartbeat_from_dtma BETWEEN now() - make_interval(secs => $1) AND now() - make_interval(secs => $2)`,
+        [from, to, moved],
+      );
+    }
     const { result, count } = await counted(() => server.gql<{ servers: Conn }>(q, { first: 500 }));
     expect(result.body.errors).toBeUndefined();
     expect(count).toBe(1);
