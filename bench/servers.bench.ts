@@ -33,6 +33,10 @@ const QUERY = `{ servers(first: 100) { edges { node { id name rawStatus status {
 // change is only told from noise over several pairs.
 const AGAINST = process.env.BENCH_AGAINST;
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 5);
+// BENCH_PAGES=distinct: in that comparison every connection reads a page of its own (the pages after
+// the first, by cursor) instead of all reading the first one.
+const DISTINCT_PAGES = process.env.BENCH_PAGES === "distinct";
+const PAGE_QUERY = `query Page($after: String) { servers(first: 100, after: $after) { edges { node { id name rawStatus status { state health heartbeatAge } endpoint environment { id name publicIP region status } } } pageInfo { endCursor } } }`;
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DASHBOARD = readFileSync(new URL("../schema/operations/dashboard.graphql", import.meta.url), "utf8");
 
@@ -50,18 +54,23 @@ interface Measured {
   postgresCpu: number;
 }
 
-function runLoad(url: string, body: string | undefined, duration: number, connections = CONNECTIONS) {
+/** Load with `body` on every connection, or with bodies[i % n] on the i-th connection. */
+function runLoad(url: string, body: string | readonly string[] | undefined, duration: number, connections = CONNECTIONS) {
+  let next = 0;
   return autocannon({
     url,
     connections,
     duration,
     method: body ? "POST" : "GET",
-    body,
+    body: typeof body === "string" ? body : body?.[0],
     headers: body ? { "content-type": "application/json", authorization: `Bearer ${TOKEN}` } : {},
+    setupClient: (client: { setBody(body: string): void }) => {
+      if (Array.isArray(body)) client.setBody(body[next++ % body.length]);
+    },
   });
 }
 
-async function load(url: string, body: string | undefined, pid: number, connections = CONNECTIONS): Promise<Measured> {
+async function load(url: string, body: string | readonly string[] | undefined, pid: number, connections = CONNECTIONS): Promise<Measured> {
   const server0 = cpuMs(pid);
   const postgres0 = postgresCpuMs();
   const r = await runLoad(url, body, DURATION_S, connections);
@@ -211,8 +220,8 @@ try {
  */
 async function compareAgainst(revision: string, env: Record<string, string>): Promise<void> {
   const root = checkout(revision);
-  const body = JSON.stringify({ query: QUERY });
   const half = CONNECTIONS / 2;
+  let body: string | string[] = JSON.stringify({ query: QUERY });
   const pairs: { rps: number; cpu: number; a: Measured; b: Measured }[] = [];
   try {
     for (let pair = 0; pair < PAIRS; pair++) {
@@ -220,6 +229,7 @@ async function compareAgainst(revision: string, env: Record<string, string>): Pr
       const b = await startShippedApi(ROOT, env);
       try {
         const sides = [a, b].map((s) => ({ url: `http://127.0.0.1:${s.port}/graphql`, pid: s.child.pid! }));
+        if (DISTINCT_PAGES && typeof body === "string") body = await distinctPages(sides[1].url, half);
         await Promise.all(sides.map((s) => runLoad(s.url, body, WARM_UP_S, half)));
         const rounds: [Measured, Measured][] = [];
         for (let round = 0; round < ROUNDS; round++) {
@@ -240,7 +250,7 @@ async function compareAgainst(revision: string, env: Record<string, string>): Pr
     removeWorktree(root);
   }
   console.log(
-    `\n### this checkout (B) against ${revision} (A): ${PAIRS} fresh pairs, each ${ROUNDS} rounds of ${DURATION_S} s at once, ${half} connections each\n`,
+    `\n### this checkout (B) against ${revision} (A): ${PAIRS} fresh pairs, each ${ROUNDS} rounds of ${DURATION_S} s at once, ${half} connections each${DISTINCT_PAGES ? ", each connection its own page" : ""}\n`,
   );
   console.log("| pair | A requests/s | B requests/s | B/A requests/s | A CPU ms/request | B CPU ms/request | B/A CPU |");
   console.log("|---|---:|---:|---:|---:|---:|---:|");
@@ -254,6 +264,20 @@ async function compareAgainst(revision: string, env: Record<string, string>): Pr
   console.log(
     "(the same code against itself gave requests/s 0.78-1.15 per pair in two runs of 6 pairs, medians 1.01 and 1.02: only a shift of most pairs is a change)",
   );
+}
+
+/** The bodies of the first `n` pages, each after the one before (by cursor). */
+async function distinctPages(url: string, n: number): Promise<string[]> {
+  const bodies: string[] = [];
+  let after: string | null = null;
+  for (let i = 0; i < n; i++) {
+    const body = JSON.stringify({ query: PAGE_QUERY, variables: { after } });
+    bodies.push(body);
+    const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` }, body });
+    const page = (await res.json()) as { data: { servers: { pageInfo: { endCursor: string } } } };
+    after = page.data.servers.pageInfo.endCursor;
+  }
+  return bodies;
 }
 
 /** A worktree of `revision` beside this checkout, sharing its node_modules, built. */
