@@ -1,7 +1,8 @@
 // One statement for concurrent requests: a read by keys (`... WHERE e.id = ANY($1::uuid[])`) that
 // several requests ask for in the same turn of the event loop is sent once, over the union of their
 // keys, and each request gets the rows of its own keys. Under load this saves a round trip per
-// request (a database write is the API's costliest call: BENCHMARKS.md, session 15).
+// request (sending a statement, a write that wakes Postgres, is among the API's costliest calls:
+// BENCHMARKS.md, session 15).
 //
 // Nothing a request sees changes: the statement is sent after every request in it asked (in the
 // event loop's next check phase), so each still sees all that was committed before it asked; and
@@ -24,7 +25,7 @@ export class StatementBatches<Row> {
     if (!batch || batch.keys.size + keys.length > this.maxKeys) {
       const next: Batch<Row> = { keys: new Set(), waiters: [] };
       this.pending.set(text, next);
-      setImmediate(() => this.send(text, next));
+      setImmediate(() => void this.send(text, next));
       batch = next;
     }
     for (const key of keys) batch.keys.add(key);
@@ -32,18 +33,18 @@ export class StatementBatches<Row> {
     return new Promise((resolve, reject) => waiters.push({ keys, resolve, reject }));
   }
 
-  private send(text: string, batch: Batch<Row>) {
+  private async send(text: string, batch: Batch<Row>) {
     if (this.pending.get(text) === batch) this.pending.delete(text);
-    this.run(text, [...batch.keys]).then(
-      (rows) => {
-        if (batch.waiters.length === 1) return batch.waiters[0].resolve(rows);
-        const byKey = new Map(rows.map((row) => [this.keyOf(row), row]));
-        for (const w of batch.waiters) w.resolve(w.keys.flatMap((key) => byKey.get(key) ?? []));
-      },
-      (error) => {
-        for (const w of batch.waiters) w.reject(error);
-      },
-    );
+    let rows: Row[];
+    try {
+      rows = await this.run(text, [...batch.keys]);
+    } catch (error) {
+      for (const w of batch.waiters) w.reject(error);
+      return;
+    }
+    if (batch.waiters.length === 1) return batch.waiters[0].resolve(rows);
+    const byKey = new Map(rows.map((row) => [this.keyOf(row), row]));
+    for (const w of batch.waiters) w.resolve(w.keys.flatMap((key) => byKey.get(key) ?? []));
   }
 }
 

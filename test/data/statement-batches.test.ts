@@ -40,4 +40,15 @@ describe("statement batches", () => {
     ]);
     expect(loads.map((rows) => rows.map((r) => r.id))).toEqual([["1", "2"], ["3", "4"], ["5"]]);
   });
+
+  it("fails every load of a statement that fails, also one whose runner throws before it sends anything", async () => {
+    const batches = new StatementBatches<{ id: string }>(
+      () => {
+        throw new Error("no connection");
+      },
+      (row) => row.id,
+    );
+    const loads = await Promise.allSettled([batches.load("q", ["1"]), batches.load("q", ["2"])]);
+    expect(loads.map((l) => (l.status === "rejected" ? (l.reason as Error).message : l.status))).toEqual(["no connection", "no connection"]);
+  });
 });
