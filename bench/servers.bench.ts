@@ -26,7 +26,9 @@ const DURATION_S = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const WARM_UP_S = Number(process.env.BENCH_WARM_UP_SECONDS ?? 10);
 const CONNECTIONS = 32;
-const QUERY = `{ servers(first: 100) { edges { node { id name rawStatus status { state health heartbeatAge } endpoint environment { id name publicIP region status } } } } }`;
+// What the read workload asks of each server (the first page, or with BENCH_PAGES=distinct any page).
+const SERVER_FIELDS = "id name rawStatus status { state health heartbeatAge } endpoint environment { id name publicIP region status }";
+const QUERY = `{ servers(first: 100) { edges { node { ${SERVER_FIELDS} } } } }`;
 // BENCH_AGAINST=<git revision>: that revision's API against this one on the read workload, in
 // BENCH_PAIRS fresh pairs of processes that take the load at the same moment. One process of
 // identical code can run 10-20% slower than its twin for its whole life (JIT and heap layout), so a
@@ -36,7 +38,7 @@ const PAIRS = Number(process.env.BENCH_PAIRS ?? 5);
 // BENCH_PAGES=distinct: in that comparison every connection reads a page of its own (the pages after
 // the first, by cursor) instead of all reading the first one.
 const DISTINCT_PAGES = process.env.BENCH_PAGES === "distinct";
-const PAGE_QUERY = `query Page($after: String) { servers(first: 100, after: $after) { edges { node { id name rawStatus status { state health heartbeatAge } endpoint environment { id name publicIP region status } } } pageInfo { endCursor } } }`;
+const PAGE_QUERY = `query Page($after: String) { servers(first: 100, after: $after) { edges { node { ${SERVER_FIELDS} } } pageInfo { endCursor } } }`;
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DASHBOARD = readFileSync(new URL("../schema/operations/dashboard.graphql", import.meta.url), "utf8");
 
@@ -44,6 +46,8 @@ const DASHBOARD = readFileSync(new URL("../schema/operations/dashboard.graphql",
 const SECRET = randomBytes(32).toString("hex");
 const ISSUER = "mcp-fleet-bench";
 const TOKEN = await signDevToken(SECRET, { sub: "00000000-0000-4000-8000-00000000ffff", role: "service_role" }, { audience: "authenticated", issuer: ISSUER });
+// A fresh object each time: autocannon writes its own headers (content-length) into the one it is given.
+const headers = () => ({ "content-type": "application/json", authorization: `Bearer ${TOKEN}` });
 
 interface Measured {
   rps: number;
@@ -63,7 +67,7 @@ function runLoad(url: string, body: string | readonly string[] | undefined, dura
     duration,
     method: body ? "POST" : "GET",
     body: typeof body === "string" ? body : body?.[0],
-    headers: body ? { "content-type": "application/json", authorization: `Bearer ${TOKEN}` } : {},
+    headers: body ? headers() : {},
     setupClient: (client: { setBody(body: string): void }) => {
       if (Array.isArray(body)) client.setBody(body[next++ % body.length]);
     },
@@ -109,7 +113,7 @@ try {
     statements = 0;
     const res = await yoga.fetch("http://bench/graphql", {
       method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+      headers: headers(),
       body: JSON.stringify({ query, operationName }),
     });
     const body = (await res.json()) as { data?: unknown; errors?: unknown };
@@ -273,7 +277,7 @@ async function distinctPages(url: string, n: number): Promise<string[]> {
   for (let i = 0; i < n; i++) {
     const body = JSON.stringify({ query: PAGE_QUERY, variables: { after } });
     bodies.push(body);
-    const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` }, body });
+    const res = await fetch(url, { method: "POST", headers: headers(), body });
     const page = (await res.json()) as { data: { servers: { pageInfo: { endCursor: string } } } };
     after = page.data.servers.pageInfo.endCursor;
   }
