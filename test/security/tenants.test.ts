@@ -42,8 +42,8 @@ describe.each(sqlTargets)("tenant isolation on $name", (target) => {
   };
   const ids: Record<string, string> = {};
 
-  const as = async (who: string, query: string, variables?: Record<string, unknown>) => {
-    const res = await fetch(server.url, {
+  const as = async (who: string, query: string, variables?: Record<string, unknown>, url = server.url) => {
+    const res = await fetch(url, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${tokens[who]}` },
       body: JSON.stringify({ query, variables }),
@@ -115,16 +115,7 @@ describe.each(sqlTargets)("tenant isolation on $name", (target) => {
     const off = db.onStatement((t) => texts.push(t));
     try {
       const q = `{ servers(first: 10) { edges { node { name environment { name publicIP } } } } }`;
-      const answers = await Promise.all(
-        ["alice", "bob"].map(async (who) => {
-          const res = await fetch(shared.url, {
-            method: "POST",
-            headers: { "content-type": "application/json", authorization: `Bearer ${tokens[who]}` },
-            body: JSON.stringify({ query: q }),
-          });
-          return { who, body: (await res.json()) as { data: any } };
-        }),
-      );
+      const answers = await Promise.all(["alice", "bob"].map(async (who) => ({ who, body: await as(who, q, undefined, shared.url) })));
       // One statement read both tenants' droplets (no per-request fallback read either).
       expect(texts.filter((t) => t.includes(ENVIRONMENTS_BY_ID))).toHaveLength(1);
       for (const { who, body } of answers) {
