@@ -112,9 +112,11 @@ interface SortKey {
   expr: string;
   cast: "text" | "int" | "timestamptz";
   inverted?: boolean;
+  /** The column whose text is the key, when the key is a text column as it is (a name). */
+  column?: string;
 }
 
-const nameKey = (column: string): SortKey => ({ expr: byName(column), cast: "text" });
+const nameKey = (column: string): SortKey => ({ expr: byName(column), cast: "text", column: column.slice(column.indexOf(".") + 1) });
 const literals = (values: readonly string[]) => values.map((v) => `'${v}'`).join(", ");
 
 /** A rank by `severity`: the position of the first of `cases` that holds, else `otherwise`'s. */
@@ -204,9 +206,16 @@ class PageOrder {
     return `${this.key.expr} ${this.keyDescending ? "DESC" : "ASC"} NULLS ${this.nullsFirst ? "FIRST" : "LAST"}, ${this.idColumn} ${this.idDescending ? "DESC" : "ASC"}`;
   }
 
-  /** The key as a cursor stores it. */
-  get keySql(): string {
-    return `(${this.key.expr})::text`;
+  /**
+   * Where a row of `columns` carries its key, as a cursor stores it: the key's own column when it
+   * is among them (no second copy of each name), else a `sort_key` column that `keySelect` adds.
+   */
+  keyField(columns: readonly string[]): string {
+    return this.key.column && columns.includes(this.key.column) ? this.key.column : "sort_key";
+  }
+
+  keySelect(columns: readonly string[]): string {
+    return this.keyField(columns) === "sort_key" ? `, (${this.key.expr})::text AS sort_key` : "";
   }
 
   /** Rows after `cursor` in this order. */
@@ -221,10 +230,10 @@ class PageOrder {
 }
 
 /** The rows of a page fetched in the direction of travel, in list order, with their keys. */
-function keyedPage<R extends { sort_key: string | null }, T>(rows: R[], page: PageArgs, toRow: (row: R) => T): Page<T> {
+function keyedPage<R extends Record<string, unknown>, T>(rows: R[], page: PageArgs, keyField: string, toRow: (row: R) => T): Page<T> {
   const paged = toPage(rows, page.first);
   if (page.backward) paged.rows.reverse();
-  return { rows: paged.rows.map(toRow), hasNextPage: paged.hasNextPage, keys: paged.rows.map((r) => r.sort_key) };
+  return { rows: paged.rows.map(toRow), hasNextPage: paged.hasNextPage, keys: paged.rows.map((r) => r[keyField] as string | null) };
 }
 
 /**
@@ -399,7 +408,7 @@ export class SqlStore implements Store {
       p,
       page,
       order,
-      columns?.server && serverSelect(serverColumns(columns.server)),
+      columns?.server && serverColumns(columns.server),
       // No environment column selected: no environment read.
       columns?.environment && (columns.environment.length ? environmentSelect(environmentColumns(columns.environment)) : null),
     );
@@ -463,15 +472,15 @@ export class SqlStore implements Store {
     p: Params,
     page: PageArgs,
     order: PageOrder,
-    select = SERVER_SELECT,
+    columns: readonly ServerColumn[] = SERVER_COLUMNS,
     environment: string | null = ENVIRONMENT_SELECT,
   ): Promise<ServerPage> {
-    const rows = await this.db.query<Record<string, unknown> & { sort_key: string | null }>(
-      `SELECT ${select}, ${order.keySql} AS sort_key FROM account_tool_instances s
+    const rows = await this.db.query<Record<string, unknown>>(
+      `SELECT ${serverSelect(columns)}${order.keySelect(columns)} FROM account_tool_instances s
        WHERE ${where.join(" AND ")} ORDER BY ${order.sql} LIMIT ${p.add(page.first + 1)}`,
       p.values,
     );
-    const result = keyedPage(rows, page, toServerRow);
+    const result = keyedPage(rows, page, order.keyField(columns), toServerRow);
     // The extra row only tells whether there is a next page: its environment is not read.
     const ids = [...new Set(result.rows.map((row) => row.environmentId))];
     if (!environment || ids.length === 0) return { ...result, environments: [] };
@@ -568,8 +577,8 @@ export class SqlStore implements Store {
     const order = serverOrder(page, time, p);
     if (page.after) where.push(order.after(page.after, p));
     // One statement for every environment: a LATERAL page per environment id.
-    const rows = await this.db.query<Record<string, unknown> & { sort_key: string | null }>(
-      `SELECT ${SERVER_SELECT}, ${order.keySql} AS sort_key FROM unnest(${ids}::uuid[]) WITH ORDINALITY AS env(id, n)
+    const rows = await this.db.query<Record<string, unknown>>(
+      `SELECT ${SERVER_SELECT}${order.keySelect(SERVER_COLUMNS)} FROM unnest(${ids}::uuid[]) WITH ORDINALITY AS env(id, n)
        CROSS JOIN LATERAL (SELECT * FROM account_tool_instances s WHERE ${where.join(" AND ")}
                            ORDER BY ${order.sql} LIMIT ${p.add(page.first + 1)}) s
        ORDER BY env.n, ${order.sql}`,
@@ -577,7 +586,7 @@ export class SqlStore implements Store {
     );
     const grouped = new Map<string, typeof rows>(environmentIds.map((id) => [id, []]));
     for (const row of rows) grouped.get(String(row.account_tool_environment_id))?.push(row);
-    return new Map([...grouped].map(([id, list]) => [id, keyedPage(list, page, toServerRow)]));
+    return new Map([...grouped].map(([id, list]) => [id, keyedPage(list, page, order.keyField(SERVER_COLUMNS), toServerRow)]));
   }
 
   async serversByIds(ids: readonly string[], ownerId?: string) {
@@ -601,12 +610,12 @@ export class SqlStore implements Store {
     const count = serverCounts
       ? ", (SELECT count(*)::int FROM account_tool_instances s WHERE s.account_tool_environment_id = e.id AND s.mcp_server_type IS NOT NULL) AS server_count"
       : "";
-    const rows = await this.db.query<Record<string, unknown> & { sort_key: string | null; server_count?: number }>(
-      `SELECT ${ENVIRONMENT_SELECT}, ${order.keySql} AS sort_key${count} FROM account_tool_environments e WHERE ${where.join(" AND ")}
+    const rows = await this.db.query<Record<string, unknown> & { server_count?: number }>(
+      `SELECT ${ENVIRONMENT_SELECT}${order.keySelect(ENVIRONMENT_COLUMNS)}${count} FROM account_tool_environments e WHERE ${where.join(" AND ")}
        ORDER BY ${order.sql} LIMIT ${p.add(page.first + 1)}`,
       p.values,
     );
-    const result = keyedPage(rows, page, (row) => row);
+    const result = keyedPage(rows, page, order.keyField(ENVIRONMENT_COLUMNS), (row) => row);
     return { ...result, rows: result.rows.map(toEnvironmentRow), serverCounts: serverCounts ? result.rows.map((r) => Number(r.server_count)) : undefined };
   }
 
@@ -615,12 +624,12 @@ export class SqlStore implements Store {
     const where = catalogWhere(filter, p);
     const order = new PageOrder(nameKey("c.tool_name"), "c.id", { backward: page.backward });
     if (page.after) where.push(order.after(page.after, p));
-    const rows = await this.db.query<Record<string, unknown> & { sort_key: string | null }>(
-      `SELECT ${CATALOG_SELECT}, ${order.keySql} AS sort_key FROM tool_catalog c WHERE ${where.join(" AND ")}
+    const rows = await this.db.query<Record<string, unknown>>(
+      `SELECT ${CATALOG_SELECT}${order.keySelect(CATALOG_COLUMNS)} FROM tool_catalog c WHERE ${where.join(" AND ")}
        ORDER BY ${order.sql} LIMIT ${p.add(page.first + 1)}`,
       p.values,
     );
-    return keyedPage(rows, page, toCatalogToolRow);
+    return keyedPage(rows, page, order.keyField(CATALOG_COLUMNS), toCatalogToolRow);
   }
 
   async countCatalog(filter: CatalogFilter) {
