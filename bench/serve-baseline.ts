@@ -90,8 +90,8 @@ function derive(r: Record<string, any>, now: Date) {
   const status = serverStatus(
     {
       status: r.status_on_toolbox,
-      lastHeartbeat: r.last_heartbeat_from_dtma,
-      lastStartedAt: r.last_started_at,
+      lastHeartbeatMs: r.last_heartbeat_from_dtma?.getTime() ?? null,
+      lastStartedAtMs: r.last_started_at?.getTime() ?? null,
       errorMessage: r.instance_error_message,
       desiredState: null,
       reachability: null,

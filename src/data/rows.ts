@@ -11,7 +11,8 @@ export interface ServerRow {
   status: string;
   name: string | null;
   portMapping: unknown;
-  lastHeartbeat: Date | null;
+  /** The agent's last heartbeat, epoch milliseconds (a number, not a Date: a page holds two per row while it waits for its environments). */
+  lastHeartbeatMs: number | null;
   version: string | null;
   baseConfigOverride: unknown;
   errorMessage: string | null;
@@ -20,7 +21,8 @@ export interface ServerRow {
   transport: string | null;
   capabilities: unknown;
   discoveryMetadata: unknown;
-  lastStartedAt: Date | null;
+  /** When the server last entered a running state, epoch milliseconds. */
+  lastStartedAtMs: number | null;
   /** The container this row created (the agent's container id), when known. */
   containerId: string | null;
   /** What made the row's last write (migration 014): LIFECYCLE, AGENT_REPORT, MONITOR, AUTO_RECOVERY, PROBE or DATABASE. */
@@ -138,6 +140,14 @@ export const environmentColumns = (chosen?: readonly EnvironmentColumn[]) => wit
 
 type Raw = Record<string, unknown>;
 
+/** An epoch-milliseconds time of a row as a Date, for a DateTime field. */
+export const dateOf = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
+
+function epochMs(value: unknown): number | null {
+  if (value == null) return null;
+  if (typeof value === "number") return value;
+  return value instanceof Date ? value.getTime() : Date.parse(String(value));
+}
 function date(value: unknown): Date | null {
   if (value == null) return null;
   if (value instanceof Date) return value;
@@ -159,7 +169,7 @@ export function toServerRow(r: Raw): ServerRow {
     status: text(r.status_on_toolbox) as string,
     name: text(r.instance_name_on_toolbox),
     portMapping: r.port_mapping_json ?? null,
-    lastHeartbeat: date(r.last_heartbeat_from_dtma),
+    lastHeartbeatMs: epochMs(r.last_heartbeat_from_dtma),
     version: text(r.version),
     baseConfigOverride: r.base_config_override_json ?? null,
     errorMessage: text(r.instance_error_message),
@@ -168,7 +178,7 @@ export function toServerRow(r: Raw): ServerRow {
     transport: text(r.mcp_transport_type),
     capabilities: r.mcp_server_capabilities ?? null,
     discoveryMetadata: r.mcp_discovery_metadata ?? null,
-    lastStartedAt: date(r.last_started_at),
+    lastStartedAtMs: epochMs(r.last_started_at),
     containerId: text(r.mcp_fleet_container_id),
     writeSource: text(r.mcp_fleet_write_source),
     desiredState: text(r.mcp_fleet_desired_state),

@@ -530,7 +530,7 @@ export class SqlStore implements Store {
     );
     // A heartbeat standing for each age group: never, as old as unhealthy, as old as degraded,
     // fresh; and never, but started within the grace (UNKNOWN, not UNHEALTHY).
-    const heartbeatOf = [null, unhealthyAt, degradedAt, time.now, null];
+    const heartbeatOf = [null, unhealthyAt.getTime(), degradedAt.getTime(), time.now.getTime(), null];
     const byState = Object.fromEntries(SERVER_STATES.map((state) => [state, 0])) as FleetSummary["byState"];
     const byHealth = Object.fromEntries(SERVER_HEALTHS.map((health) => [health, 0])) as FleetSummary["byHealth"];
     let servers = 0;
@@ -538,7 +538,7 @@ export class SqlStore implements Store {
       const state = stateOf(group.status);
       servers += group.n;
       byState[state] += group.n;
-      byHealth[healthOf(state, heartbeatOf[group.age], time.now, time.thresholds, group.age === 4 ? time.now : null, group.reachability)] += group.n;
+      byHealth[healthOf(state, heartbeatOf[group.age], time.now, time.thresholds, group.age === 4 ? time.now.getTime() : null, group.reachability)] += group.n;
     }
     const envs = row.envs ?? [];
     const regions = new Map<string, { region: string; servers: number; environments: number }>();

@@ -47,7 +47,8 @@ export const RISK_RULES = {
 
 export interface ServerSignals {
   state: ServerState;
-  lastHeartbeat: Date | null;
+  /** Epoch milliseconds. */
+  lastHeartbeatMs: number | null;
   /** Status transitions, newest first. */
   history: ReadonlyArray<{ at: Date; current: { state: ServerState } }>;
   /** Connection tests, newest first. */
@@ -107,8 +108,8 @@ export function serverRisk(s: ServerSignals, now: Date, thresholds: HeartbeatThr
   if (restarts >= RISK_RULES.restartMedium) {
     reasons.push({ kind: "RESTARTING", level: "MEDIUM", detail: `${restarts} starts in ${RISK_RULES.restartWindowMs / 60_000} min` });
   }
-  if (s.state === "RUNNING" && s.lastHeartbeat) {
-    const age = now.getTime() - s.lastHeartbeat.getTime();
+  if (s.state === "RUNNING" && s.lastHeartbeatMs !== null) {
+    const age = now.getTime() - s.lastHeartbeatMs;
     if (age >= thresholds.degradedAfterMs * RISK_RULES.lateFraction && age < thresholds.degradedAfterMs) {
       reasons.push({ kind: "HEARTBEAT_LATE", level: "LOW", detail: `last heartbeat ${Math.round(age / 1000)} s ago` });
     }

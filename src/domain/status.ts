@@ -204,10 +204,10 @@ export function installationStatusesFor(state: ServerState): InstallationStatus[
  */
 export function healthOf(
   state: ServerState,
-  lastHeartbeat: Date | null,
+  lastHeartbeatMs: number | null,
   now: Date,
   thresholds: HeartbeatThresholds = DEFAULT_THRESHOLDS,
-  lastStartedAt: Date | null = null,
+  lastStartedAtMs: number | null = null,
   reachability: string | null = null,
 ): ServerHealth {
   switch (state) {
@@ -215,8 +215,8 @@ export function healthOf(
       return "UNHEALTHY";
     case "RUNNING": {
       // Running, but never heard from: UNKNOWN within the start grace, then (as upstream) not healthy.
-      if (!lastHeartbeat) return startedWithinGrace(lastStartedAt, now, thresholds) ? "UNKNOWN" : "UNHEALTHY";
-      const age = now.getTime() - lastHeartbeat.getTime();
+      if (lastHeartbeatMs === null) return startedWithinGrace(lastStartedAtMs, now, thresholds) ? "UNKNOWN" : "UNHEALTHY";
+      const age = now.getTime() - lastHeartbeatMs;
       if (age >= thresholds.unhealthyAfterMs || reachability === "UNREACHABLE") return "UNHEALTHY";
       if (age >= thresholds.degradedAfterMs || reachability === "SLOW") return "DEGRADED";
       return "HEALTHY";
@@ -226,8 +226,8 @@ export function healthOf(
   }
 }
 
-const startedWithinGrace = (lastStartedAt: Date | null, now: Date, thresholds: HeartbeatThresholds) =>
-  lastStartedAt !== null && now.getTime() - lastStartedAt.getTime() < thresholds.degradedAfterMs;
+const startedWithinGrace = (lastStartedAtMs: number | null, now: Date, thresholds: HeartbeatThresholds) =>
+  lastStartedAtMs !== null && now.getTime() - lastStartedAtMs < thresholds.degradedAfterMs;
 
 /**
  * One disjunct of a health filter, as data (SQL is built in data/): rows whose status is one of
@@ -279,8 +279,10 @@ export function healthConditions(health: ServerHealth, now: Date, thresholds: He
 
 export interface ServerStatusInput {
   status: string;
-  lastHeartbeat: Date | null;
-  lastStartedAt: Date | null;
+  /** Epoch milliseconds. */
+  lastHeartbeatMs: number | null;
+  /** Epoch milliseconds. */
+  lastStartedAtMs: number | null;
   errorMessage: string | null;
   desiredState: string | null;
   /** As the last connection test left it (null: never tested). */
@@ -296,7 +298,8 @@ export interface ServerStatus {
   health: ServerHealth;
   /** Seconds since the server last entered a running state; null unless running and known. */
   uptimeSeconds: number | null;
-  lastStarted: Date | null;
+  /** Epoch milliseconds. */
+  lastStartedMs: number | null;
   lastError: string | null;
   /** Seconds since the last heartbeat from the DTMA; null when there never was one. */
   heartbeatAgeSeconds: number | null;
@@ -315,11 +318,11 @@ export function serverStatus(input: ServerStatusInput, now: Date, thresholds: He
   const state = stateOf(input.status);
   return {
     state,
-    health: healthOf(state, input.lastHeartbeat, now, thresholds, input.lastStartedAt, input.reachability),
-    uptimeSeconds: state === "RUNNING" ? secondsSince(input.lastStartedAt, now) : null,
-    lastStarted: input.lastStartedAt,
+    health: healthOf(state, input.lastHeartbeatMs, now, thresholds, input.lastStartedAtMs, input.reachability),
+    uptimeSeconds: state === "RUNNING" ? secondsSince(input.lastStartedAtMs, now) : null,
+    lastStartedMs: input.lastStartedAtMs,
     lastError: input.errorMessage || null,
-    heartbeatAgeSeconds: secondsSince(input.lastHeartbeat, now),
+    heartbeatAgeSeconds: secondsSince(input.lastHeartbeatMs, now),
     desired: desiredStateOf(input.desiredState, input.status),
     reachability: input.reachability && STORED_REACHABILITY.has(input.reachability) ? (input.reachability as Reachability) : "UNKNOWN",
     recovery: recoveryStatusOf(input.autoRecovery, input.recovery),
@@ -327,8 +330,8 @@ export function serverStatus(input: ServerStatusInput, now: Date, thresholds: He
   };
 }
 
-function secondsSince(since: Date | null, now: Date): number | null {
-  return since ? Math.max(0, Math.floor((now.getTime() - since.getTime()) / 1000)) : null;
+function secondsSince(sinceMs: number | null, now: Date): number | null {
+  return sinceMs === null ? null : Math.max(0, Math.floor((now.getTime() - sinceMs) / 1000));
 }
 
 /**
@@ -348,23 +351,23 @@ export function healthCrossings(since: Date, now: Date, thresholds: HeartbeatThr
   return crossings;
 }
 
-/** When the health of a running server will next change with time alone, or null if never. */
+/** When (epoch milliseconds) the health of a running server will next change with time alone, or null if never. */
 export function nextHealthChange(
   state: ServerState,
-  lastHeartbeat: Date | null,
+  lastHeartbeatMs: number | null,
   now: Date,
   thresholds: HeartbeatThresholds = DEFAULT_THRESHOLDS,
-  lastStartedAt: Date | null = null,
-): Date | null {
+  lastStartedAtMs: number | null = null,
+): number | null {
   if (state !== "RUNNING") return null;
-  if (!lastHeartbeat) {
+  if (lastHeartbeatMs === null) {
     // Never heard from: the start grace ends (UNKNOWN to UNHEALTHY).
-    if (!startedWithinGrace(lastStartedAt, now, thresholds)) return null;
-    return new Date((lastStartedAt as Date).getTime() + thresholds.degradedAfterMs);
+    if (!startedWithinGrace(lastStartedAtMs, now, thresholds)) return null;
+    return (lastStartedAtMs as number) + thresholds.degradedAfterMs;
   }
   for (const after of [thresholds.degradedAfterMs, thresholds.unhealthyAfterMs]) {
-    const at = lastHeartbeat.getTime() + after;
-    if (at > now.getTime()) return new Date(at);
+    const at = lastHeartbeatMs + after;
+    if (at > now.getTime()) return at;
   }
   return null;
 }

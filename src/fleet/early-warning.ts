@@ -30,7 +30,7 @@ export function riskOfServer(
   thresholds: HeartbeatThresholds,
 ): Risk {
   return serverRisk(
-    { state: stateOf(server.status), lastHeartbeat: server.lastHeartbeat, history, tests, metrics: systemMetrics(environment?.healthDetails ?? null) },
+    { state: stateOf(server.status), lastHeartbeatMs: server.lastHeartbeatMs, history, tests, metrics: systemMetrics(environment?.healthDetails ?? null) },
     now,
     thresholds,
   );

@@ -87,7 +87,7 @@ export class Prober extends LockedRounds {
 
   /** One server's probe, as a round makes it: light, with the rows the round read. */
   probe(server: ServerRow, environment: EnvironmentRow | null, lastTest: ConnectionTestRow | null): Promise<ConnectionTestRow> {
-    const justStarted = server.lastStartedAt !== null && (!lastTest || lastTest.testedAt < server.lastStartedAt);
+    const justStarted = server.lastStartedAtMs !== null && (!lastTest || lastTest.testedAt.getTime() < server.lastStartedAtMs);
     const deps = { ...this.deps, light: true, minimumBudgetMs: justStarted ? this.options.startBudgetMs : undefined };
     return testConnection(deps, server.id, { server, environment, lastTest });
   }

@@ -85,7 +85,7 @@ export class Recovery extends LockedRounds {
             desired: desiredStateOf(server.desiredState, server.status),
             status: server.status,
             errorMessage: server.errorMessage,
-            testsSinceStart: recent.filter((t) => !server.lastStartedAt || t.testedAt >= server.lastStartedAt),
+            testsSinceStart: recent.filter((t) => server.lastStartedAtMs === null || t.testedAt.getTime() >= server.lastStartedAtMs),
             agentProblem: agentProblemOf(env, now, this.options.thresholds, this.deps.allowPrivateTargets),
             record,
           });

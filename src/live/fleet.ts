@@ -328,7 +328,7 @@ export class LiveFleet {
       key: JSON.stringify([visible, env?.publicIp ?? null, env?.name ?? null]),
       userId: env?.userId ?? null,
       evaluatedAt: now.getTime(),
-      nextAt: nextHealthChange(status.state, row.lastHeartbeat, now, this.options.thresholds, row.lastStartedAt)?.getTime(),
+      nextAt: nextHealthChange(status.state, row.lastHeartbeatMs, now, this.options.thresholds, row.lastStartedAtMs) ?? undefined,
     };
   }
 
@@ -459,7 +459,7 @@ export class LiveFleet {
     // The threshold's own moment, not this replica's clock: every replica records the same one.
     const moment = new Date(cached.nextAt !== undefined && cached.nextAt <= at.getTime() ? cached.nextAt : at.getTime());
     const status = serverStatus(cached.row, at, thresholds);
-    const nextAt = nextHealthChange(status.state, cached.row.lastHeartbeat, at, thresholds, cached.row.lastStartedAt)?.getTime();
+    const nextAt = nextHealthChange(status.state, cached.row.lastHeartbeatMs, at, thresholds, cached.row.lastStartedAtMs) ?? undefined;
     const changed = status.health !== cached.status.health || status.state !== cached.status.state;
     this.remember(id, { ...cached, status, evaluatedAt: at.getTime(), nextAt });
     if (!changed) return false;

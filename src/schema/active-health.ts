@@ -1,6 +1,6 @@
 // Active health on the schema: the agent axis and automatic recovery of each server, its health
 // policy, and the mutation that sets it. The rules are in domain/status.ts and domain/recovery.ts.
-import type { EnvironmentColumn, ServerColumn, ServerRow } from "../data/rows.ts";
+import { dateOf, type EnvironmentColumn, type ServerColumn, type ServerRow } from "../data/rows.ts";
 import { nextAttemptAt, parseRecovery, recoveryStatusOf } from "../domain/recovery.ts";
 import { agentProblemOf, stateOf } from "../domain/status.ts";
 import { OperationError } from "../fleet/errors.ts";
@@ -28,7 +28,7 @@ const AgentRef = builder.objectRef<AgentView>("ServerAgentReport").implement({
       type: "DateTime",
       nullable: true,
       description: "The agent's last report of it (heartbeat or refresh).",
-      resolve: (a) => a.server.lastHeartbeat,
+      resolve: (a) => dateOf(a.server.lastHeartbeatMs),
     }),
     ageSeconds: t.int({ nullable: true, resolve: (a) => a.ageSeconds }),
     stale: t.boolean({
@@ -93,7 +93,7 @@ builder.objectFields(ServerRef, (t) => ({
     type: AgentRef,
     resolve: async (s, _args, ctx) => {
       const env = await environmentOf(s, ctx);
-      const age = s.lastHeartbeat ? ctx.time.now.getTime() - s.lastHeartbeat.getTime() : null;
+      const age = s.lastHeartbeatMs === null ? null : ctx.time.now.getTime() - s.lastHeartbeatMs;
       return {
         server: s,
         problem: agentProblemOf(env, ctx.time.now, ctx.time.thresholds, ctx.config.allowPrivateTargets),

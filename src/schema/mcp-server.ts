@@ -3,7 +3,7 @@
 import { buildEndpoint, endpointInput, type Endpoint } from "../domain/endpoint.ts";
 import { reachabilityOf, type ReachabilityStatus } from "../domain/reachability.ts";
 import { serverStatus, type ServerStatus } from "../domain/status.ts";
-import type { ConnectionTestRow, EnvironmentColumn, EnvironmentRow, ServerColumn, ServerRow } from "../data/rows.ts";
+import { type ConnectionTestRow, dateOf, type EnvironmentColumn, type EnvironmentRow, type ServerColumn, type ServerRow } from "../data/rows.ts";
 import { builder } from "./builder.ts";
 import { chargeResponse, type Context } from "./context.ts";
 import { environmentNames } from "../fleet/configure.ts";
@@ -96,7 +96,7 @@ export const ServerStatusRef = builder.objectRef<ServerStatus>("MCPServerStatus"
       description: "Seconds since the server last started; null unless running and the start is known.",
       resolve: (s) => s.uptimeSeconds,
     }),
-    lastStarted: t.expose("lastStarted", { ...STATE, type: "DateTime", nullable: true }),
+    lastStarted: t.field({ ...STATE, type: "DateTime", nullable: true, resolve: (s) => dateOf(s.lastStartedMs) }),
     lastError: t.exposeString("lastError", { ...STATE, nullable: true }),
     heartbeatAge: t.int({
       ...STATE,
@@ -238,7 +238,12 @@ builder.node(ServerRef, {
     }),
     portMapping: t.expose("portMapping", { ...reads<ServerColumn>(["port_mapping_json"]), type: "JSON", nullable: true }),
     version: t.exposeString("version", { ...reads<ServerColumn>(["version"]), nullable: true }),
-    lastHeartbeat: t.expose("lastHeartbeat", { ...reads<ServerColumn>(["last_heartbeat_from_dtma"]), type: "DateTime", nullable: true }),
+    lastHeartbeat: t.field({
+      ...reads<ServerColumn>(["last_heartbeat_from_dtma"]),
+      type: "DateTime",
+      nullable: true,
+      resolve: (s) => dateOf(s.lastHeartbeatMs),
+    }),
     createdAt: t.expose("createdAt", { ...reads<ServerColumn>(["created_at"]), type: "DateTime" }),
     updatedAt: t.expose("updatedAt", { ...reads<ServerColumn>(["updated_at"]), type: "DateTime" }),
     environment: t.field({ ...NOTHING, type: EnvironmentRef, resolve: (s, _args, ctx) => environmentOf(s, ctx) }),

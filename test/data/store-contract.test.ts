@@ -145,10 +145,10 @@ describe.each(targets)("store contract on $name", (target) => {
   const SERVER_ORDERS: Array<[ServerOrderField, ((row: ServerRow, now: Date) => number | string | null) | null]> = [
     ["NAME", (r) => r.name],
     ["STATE", (r) => SERVER_STATE_SEVERITY.indexOf(stateOf(r.status))],
-    ["HEALTH", (r, now) => SERVER_HEALTH_SEVERITY.indexOf(healthOf(stateOf(r.status), r.lastHeartbeat, now, DEFAULT_THRESHOLDS, r.lastStartedAt))],
-    ["LAST_HEARTBEAT", (r) => r.lastHeartbeat?.getTime() ?? null],
+    ["HEALTH", (r, now) => SERVER_HEALTH_SEVERITY.indexOf(healthOf(stateOf(r.status), r.lastHeartbeatMs, now, DEFAULT_THRESHOLDS, r.lastStartedAtMs))],
+    ["LAST_HEARTBEAT", (r) => r.lastHeartbeatMs],
     // Uptime ascending: the latest start first; only running servers have one.
-    ["UPTIME", (r) => (stateOf(r.status) === "RUNNING" && r.lastStartedAt ? -r.lastStartedAt.getTime() : null)],
+    ["UPTIME", (r) => (stateOf(r.status) === "RUNNING" && r.lastStartedAtMs !== null ? -r.lastStartedAtMs : null)],
     ["CREATED_AT", null],
     ["UPDATED_AT", null],
   ];
@@ -271,7 +271,7 @@ describe.each(targets)("store contract on $name", (target) => {
       endpointPath: "/mcp",
     });
     expect(row!.createdAt).toBeInstanceOf(Date);
-    expect(row!.lastHeartbeat).toBeNull();
+    expect(row!.lastHeartbeatMs).toBeNull();
   });
 
   it("pages servers per environment", async () => {
@@ -332,23 +332,23 @@ describe.each(targets.filter((t) => t.name !== "Supabase"))("SQL store on $name"
 
   it("records when a server starts, so uptime is real", async () => {
     const [running] = await store.serversByIds([ids.healthy]);
-    expect(running!.lastStartedAt).toBeInstanceOf(Date);
+    expect(running!.lastStartedAtMs).toBeTypeOf("number");
     await opened.db!.query("UPDATE account_tool_instances SET status_on_toolbox = 'stopped' WHERE id = $1", [ids.stopped]);
     const [before] = await store.serversByIds([ids.stopped]);
-    expect(before!.lastStartedAt).toBeNull();
+    expect(before!.lastStartedAtMs).toBeNull();
     await opened.db!.query("UPDATE account_tool_instances SET status_on_toolbox = 'running' WHERE id = $1", [ids.stopped]);
     const [after] = await store.serversByIds([ids.stopped]);
-    expect(after!.lastStartedAt).toBeInstanceOf(Date);
+    expect(after!.lastStartedAtMs).toBeTypeOf("number");
     expect(after!.updatedAt.getTime()).toBeGreaterThanOrEqual(before!.updatedAt.getTime());
     // A restart (stopped, then running again) moves it; staying running does not.
     await opened.db!.query("UPDATE account_tool_instances SET last_started_at = '2020-01-01T00:00:00Z' WHERE id = $1", [ids.stopped]);
     await opened.db!.query("UPDATE account_tool_instances SET status_on_toolbox = 'active' WHERE id = $1", [ids.stopped]);
-    expect((await store.serversByIds([ids.stopped]))[0]!.lastStartedAt).toEqual(new Date("2020-01-01T00:00:00Z"));
+    expect((await store.serversByIds([ids.stopped]))[0]!.lastStartedAtMs).toBe(Date.parse("2020-01-01T00:00:00Z"));
     await opened.db!.query("UPDATE account_tool_instances SET status_on_toolbox = 'stopped' WHERE id = $1", [ids.stopped]);
-    expect((await store.serversByIds([ids.stopped]))[0]!.lastStartedAt).toEqual(new Date("2020-01-01T00:00:00Z"));
+    expect((await store.serversByIds([ids.stopped]))[0]!.lastStartedAtMs).toBe(Date.parse("2020-01-01T00:00:00Z"));
     await opened.db!.query("UPDATE account_tool_instances SET status_on_toolbox = 'running' WHERE id = $1", [ids.stopped]);
     const [restarted] = await store.serversByIds([ids.stopped]);
-    expect(restarted!.lastStartedAt!.getTime()).toBeGreaterThanOrEqual(after!.lastStartedAt!.getTime());
+    expect(restarted!.lastStartedAtMs!).toBeGreaterThanOrEqual(after!.lastStartedAtMs!);
     await opened.db!.query("UPDATE account_tool_instances SET status_on_toolbox = 'stopped' WHERE id = $1", [ids.stopped]);
   });
 
@@ -460,10 +460,10 @@ describe.each(targets.filter((t) => t.name !== "Supabase"))("SQL store on $name"
       "UPDATE account_tool_instances SET last_heartbeat_from_dtma = '2026-11-25 08:00:00.123987+00', last_started_at = '1969-07-20 20:17:40.5009+00' WHERE id = $1",
       [ids.healthy],
     );
-    const expected = { lastHeartbeat: new Date("2026-11-25T08:00:00.123Z"), lastStartedAt: new Date("1969-07-20T20:17:40.500Z") };
+    const expected = { lastHeartbeatMs: Date.parse("2026-11-25T08:00:00.123Z"), lastStartedAtMs: Date.parse("1969-07-20T20:17:40.500Z") };
     const [byId] = await store.serversByIds([ids.healthy]);
     const inPage = (await store.listServers({ ids: [ids.healthy] }, { first: 1 }, time())).rows[0];
-    for (const row of [byId!, inPage]) expect({ lastHeartbeat: row.lastHeartbeat, lastStartedAt: row.lastStartedAt }).toEqual(expected);
+    for (const row of [byId!, inPage]) expect({ lastHeartbeatMs: row.lastHeartbeatMs, lastStartedAtMs: row.lastStartedAtMs }).toEqual(expected);
     const [{ updated_at }] = await db.query<{ updated_at: Date }>("SELECT updated_at FROM account_tool_instances WHERE id = $1", [ids.healthy]);
     expect(inPage.updatedAt).toEqual(updated_at);
   });

@@ -340,8 +340,8 @@ describe("SupabaseStore parsing", () => {
       portMapping: { container_port: 8080, host_port: 49152 },
       capabilities: { tools: true },
     });
-    expect(row.lastHeartbeat!.toISOString()).toBe("2025-06-20T10:15:30.123Z");
-    expect(row.lastStartedAt!.toISOString()).toBe("2025-06-20T09:00:00.000Z");
+    expect(new Date(row.lastHeartbeatMs!).toISOString()).toBe("2025-06-20T10:15:30.123Z");
+    expect(new Date(row.lastStartedAtMs!).toISOString()).toBe("2025-06-20T09:00:00.000Z");
   });
 
   it("parses environments: addresses without masks, bigint ids as text", async () => {

@@ -6,8 +6,9 @@ import { DEFAULT_THRESHOLDS, type ServerState } from "../../src/domain/status.ts
 
 const now = new Date("2026-11-27T12:00:00Z");
 const ago = (ms: number) => new Date(now.getTime() - ms);
+const agoMs = (ms: number) => now.getTime() - ms;
 const min = 60_000;
-const quiet: ServerSignals = { state: "RUNNING", lastHeartbeat: ago(10_000), history: [], tests: [], metrics: null };
+const quiet: ServerSignals = { state: "RUNNING", lastHeartbeatMs: agoMs(10_000), history: [], tests: [], metrics: null };
 const risk = (s: Partial<ServerSignals>) => serverRisk({ ...quiet, ...s }, now, DEFAULT_THRESHOLDS);
 const transitions = (n: number, everyMs: number, state: ServerState = "RUNNING") =>
   Array.from({ length: n }, (_, i) => ({ at: ago(i * everyMs), current: { state } }));
@@ -36,10 +37,10 @@ describe("server risk", () => {
   });
 
   it("HEARTBEAT_LATE: half-way to DEGRADED is LOW; once DEGRADED, health says it", () => {
-    expect(risk({ lastHeartbeat: ago(2.5 * min - 1) }).level).toBe("NONE");
-    expect(risk({ lastHeartbeat: ago(2.5 * min) })).toMatchObject({ level: "LOW", reasons: [{ kind: "HEARTBEAT_LATE" }] });
-    expect(risk({ lastHeartbeat: ago(5 * min) }).level).toBe("NONE");
-    expect(risk({ state: "STOPPED", lastHeartbeat: ago(3 * min) }).level).toBe("NONE");
+    expect(risk({ lastHeartbeatMs: agoMs(2.5 * min - 1) }).level).toBe("NONE");
+    expect(risk({ lastHeartbeatMs: agoMs(2.5 * min) })).toMatchObject({ level: "LOW", reasons: [{ kind: "HEARTBEAT_LATE" }] });
+    expect(risk({ lastHeartbeatMs: agoMs(5 * min) }).level).toBe("NONE");
+    expect(risk({ state: "STOPPED", lastHeartbeatMs: agoMs(3 * min) }).level).toBe("NONE");
   });
 
   it("PROBE_FAILING: the newest connection tests failing is LOW", () => {
@@ -61,7 +62,7 @@ describe("server risk", () => {
   });
 
   it("inherits its droplet's RESOURCE_PRESSURE, and takes the highest level of all its reasons", () => {
-    const r = risk({ metrics: metrics(50, 91, 97), lastHeartbeat: ago(3 * min) });
+    const r = risk({ metrics: metrics(50, 91, 97), lastHeartbeatMs: agoMs(3 * min) });
     expect(r.level).toBe("HIGH");
     expect(r.reasons.map((x) => [x.kind, x.level])).toEqual([
       ["HEARTBEAT_LATE", "LOW"],

@@ -17,6 +17,8 @@ import {
 
 const NOW = new Date("2026-11-25T12:00:00Z");
 const ago = (ms: number) => new Date(NOW.getTime() - ms);
+// Rows carry their times as epoch milliseconds.
+const agoMs = (ms: number) => NOW.getTime() - ms;
 const MIN = 60_000;
 
 describe("stateOf", () => {
@@ -73,43 +75,43 @@ describe("stateOf", () => {
 
 describe("healthOf", () => {
   it("marks a running server healthy with a heartbeat just under 5 minutes old", () => {
-    expect(healthOf("RUNNING", ago(5 * MIN - 1), NOW)).toBe("HEALTHY");
+    expect(healthOf("RUNNING", agoMs(5 * MIN - 1), NOW)).toBe("HEALTHY");
   });
   it("marks a running server degraded at exactly 5 minutes without heartbeat", () => {
-    expect(healthOf("RUNNING", ago(5 * MIN), NOW)).toBe("DEGRADED");
+    expect(healthOf("RUNNING", agoMs(5 * MIN), NOW)).toBe("DEGRADED");
   });
   it("keeps a running server degraded just under 15 minutes", () => {
-    expect(healthOf("RUNNING", ago(15 * MIN - 1), NOW)).toBe("DEGRADED");
+    expect(healthOf("RUNNING", agoMs(15 * MIN - 1), NOW)).toBe("DEGRADED");
   });
   it("marks a running server unhealthy at exactly 15 minutes without heartbeat", () => {
-    expect(healthOf("RUNNING", ago(15 * MIN), NOW)).toBe("UNHEALTHY");
+    expect(healthOf("RUNNING", agoMs(15 * MIN), NOW)).toBe("UNHEALTHY");
   });
   it("marks a running server that never sent a heartbeat unhealthy", () => {
     expect(healthOf("RUNNING", null, NOW)).toBe("UNHEALTHY");
   });
   it("treats a heartbeat from the future (clock skew) as fresh", () => {
-    expect(healthOf("RUNNING", new Date(NOW.getTime() + MIN), NOW)).toBe("HEALTHY");
+    expect(healthOf("RUNNING", NOW.getTime() + MIN, NOW)).toBe("HEALTHY");
   });
   it("uses configured thresholds", () => {
     const t = { degradedAfterMs: 1000, unhealthyAfterMs: 2000 };
-    expect(healthOf("RUNNING", ago(999), NOW, t)).toBe("HEALTHY");
-    expect(healthOf("RUNNING", ago(1000), NOW, t)).toBe("DEGRADED");
-    expect(healthOf("RUNNING", ago(2000), NOW, t)).toBe("UNHEALTHY");
+    expect(healthOf("RUNNING", agoMs(999), NOW, t)).toBe("HEALTHY");
+    expect(healthOf("RUNNING", agoMs(1000), NOW, t)).toBe("DEGRADED");
+    expect(healthOf("RUNNING", agoMs(2000), NOW, t)).toBe("UNHEALTHY");
   });
   it("marks an errored server unhealthy whatever its heartbeat", () => {
-    expect(healthOf("ERROR", ago(1000), NOW)).toBe("UNHEALTHY");
+    expect(healthOf("ERROR", agoMs(1000), NOW)).toBe("UNHEALTHY");
   });
   it.each([["STOPPED"], ["STARTING"], ["STOPPING"], ["UNKNOWN"]] as const)("reports %s servers' health as UNKNOWN", (state) => {
-    expect(healthOf(state, ago(1000), NOW)).toBe("UNKNOWN");
+    expect(healthOf(state, agoMs(1000), NOW)).toBe("UNKNOWN");
   });
   it("counts the MCP endpoint: UNREACHABLE makes a heard-from running server UNHEALTHY, SLOW at best DEGRADED", () => {
-    const at = (hb: Date | null, reachability: string | null, started: Date | null = null) =>
+    const at = (hb: number | null, reachability: string | null, started: number | null = null) =>
       healthOf("RUNNING", hb, NOW, DEFAULT_THRESHOLDS, started, reachability);
-    expect([null, "REACHABLE", "SLOW", "UNREACHABLE"].map((r) => at(ago(1000), r))).toEqual(["HEALTHY", "HEALTHY", "DEGRADED", "UNHEALTHY"]);
-    expect([null, "REACHABLE", "SLOW", "UNREACHABLE"].map((r) => at(ago(6 * MIN), r))).toEqual(["DEGRADED", "DEGRADED", "DEGRADED", "UNHEALTHY"]);
+    expect([null, "REACHABLE", "SLOW", "UNREACHABLE"].map((r) => at(agoMs(1000), r))).toEqual(["HEALTHY", "HEALTHY", "DEGRADED", "UNHEALTHY"]);
+    expect([null, "REACHABLE", "SLOW", "UNREACHABLE"].map((r) => at(agoMs(6 * MIN), r))).toEqual(["DEGRADED", "DEGRADED", "DEGRADED", "UNHEALTHY"]);
     // Not heard from yet: the start grace still decides.
-    expect(at(null, "UNREACHABLE", ago(MIN))).toBe("UNKNOWN");
-    expect(healthOf("STOPPED", ago(1000), NOW, DEFAULT_THRESHOLDS, null, "UNREACHABLE")).toBe("UNKNOWN");
+    expect(at(null, "UNREACHABLE", agoMs(MIN))).toBe("UNKNOWN");
+    expect(healthOf("STOPPED", agoMs(1000), NOW, DEFAULT_THRESHOLDS, null, "UNREACHABLE")).toBe("UNKNOWN");
   });
 });
 
@@ -133,7 +135,7 @@ describe("healthConditions agree with healthOf", () => {
       for (const hb of heartbeats) {
         for (const started of starts) {
           for (const reachability of [null, "REACHABLE", "SLOW", "UNREACHABLE"]) {
-            const expected = healthOf(stateOf(status), hb, NOW, DEFAULT_THRESHOLDS, started, reachability);
+            const expected = healthOf(stateOf(status), hb?.getTime() ?? null, NOW, DEFAULT_THRESHOLDS, started?.getTime() ?? null, reachability);
             const found = SERVER_HEALTHS.filter((h: ServerHealth) => healthConditions(h, NOW).some((c) => matches(c, status, hb, started, reachability)));
             expect(found, `${status} @ ${hb?.toISOString()} started ${started?.toISOString()} ${reachability}`).toEqual([expected]);
           }
@@ -143,11 +145,11 @@ describe("healthConditions agree with healthOf", () => {
   });
 
   it("gives a running server never heard from UNKNOWN within 5 minutes of its start, then UNHEALTHY, and says when it turns", () => {
-    expect(healthOf("RUNNING", null, NOW, DEFAULT_THRESHOLDS, ago(5 * MIN - 1))).toBe("UNKNOWN");
-    expect(healthOf("RUNNING", null, NOW, DEFAULT_THRESHOLDS, ago(5 * MIN))).toBe("UNHEALTHY");
+    expect(healthOf("RUNNING", null, NOW, DEFAULT_THRESHOLDS, agoMs(5 * MIN - 1))).toBe("UNKNOWN");
+    expect(healthOf("RUNNING", null, NOW, DEFAULT_THRESHOLDS, agoMs(5 * MIN))).toBe("UNHEALTHY");
     expect(healthOf("RUNNING", null, NOW, DEFAULT_THRESHOLDS, null)).toBe("UNHEALTHY");
-    expect(nextHealthChange("RUNNING", null, NOW, DEFAULT_THRESHOLDS, ago(MIN))).toEqual(new Date(NOW.getTime() + 4 * MIN));
-    expect(nextHealthChange("RUNNING", null, NOW, DEFAULT_THRESHOLDS, ago(5 * MIN))).toBeNull();
+    expect(nextHealthChange("RUNNING", null, NOW, DEFAULT_THRESHOLDS, agoMs(MIN))).toEqual(NOW.getTime() + 4 * MIN);
+    expect(nextHealthChange("RUNNING", null, NOW, DEFAULT_THRESHOLDS, agoMs(5 * MIN))).toBeNull();
   });
 
   it("finds a server leaving its start grace among the time crossings", () => {
@@ -170,21 +172,21 @@ const AXES = { desiredState: null, reachability: null, autoRecovery: true, recov
 
 describe("serverStatus", () => {
   it("reports uptime from the last start, not from the heartbeat", () => {
-    const s = serverStatus({ status: "running", lastHeartbeat: ago(30_000), lastStartedAt: ago(3600_000), errorMessage: null, ...AXES }, NOW);
+    const s = serverStatus({ status: "running", lastHeartbeatMs: agoMs(30_000), lastStartedAtMs: agoMs(3600_000), errorMessage: null, ...AXES }, NOW);
     expect(s).toMatchObject({ state: "RUNNING", health: "HEALTHY", uptimeSeconds: 3600, heartbeatAgeSeconds: 30 });
   });
   it("reports no uptime when the start time is unknown", () => {
-    expect(serverStatus({ status: "running", lastHeartbeat: ago(1000), lastStartedAt: null, errorMessage: null, ...AXES }, NOW).uptimeSeconds).toBeNull();
+    expect(serverStatus({ status: "running", lastHeartbeatMs: agoMs(1000), lastStartedAtMs: null, errorMessage: null, ...AXES }, NOW).uptimeSeconds).toBeNull();
   });
   it("reports no uptime for a stopped server, but keeps when it last started", () => {
-    const started = ago(7200_000);
-    const s = serverStatus({ status: "stopped", lastHeartbeat: null, lastStartedAt: started, errorMessage: null, ...AXES }, NOW);
+    const started = agoMs(7200_000);
+    const s = serverStatus({ status: "stopped", lastHeartbeatMs: null, lastStartedAtMs: started, errorMessage: null, ...AXES }, NOW);
     expect(s.uptimeSeconds).toBeNull();
-    expect(s.lastStarted).toEqual(started);
+    expect(s.lastStartedMs).toBe(started);
     expect(s.heartbeatAgeSeconds).toBeNull();
   });
   it("carries the other axes: what the user wants, reachability as last tested, recovery", () => {
-    const stopped = { status: "stopped", lastHeartbeat: null, lastStartedAt: null, errorMessage: null };
+    const stopped = { status: "stopped", lastHeartbeatMs: null, lastStartedAtMs: null, errorMessage: null };
     expect(serverStatus({ ...stopped, ...AXES }, NOW)).toMatchObject({ desired: "STOPPED", reachability: "UNKNOWN", recovery: "IDLE" });
     expect(serverStatus({ ...stopped, ...AXES, desiredState: "RUNNING", reachability: "SLOW" }, NOW)).toMatchObject({
       desired: "RUNNING",
@@ -200,7 +202,7 @@ describe("serverStatus", () => {
     expect(serverStatus({ ...stopped, ...AXES, risk: "bogus" }, NOW).risk).toBe("NONE");
   });
   it("carries the stored error message as lastError", () => {
-    expect(serverStatus({ status: "error", lastHeartbeat: null, lastStartedAt: null, errorMessage: "boom", ...AXES }, NOW)).toMatchObject({
+    expect(serverStatus({ status: "error", lastHeartbeatMs: null, lastStartedAtMs: null, errorMessage: "boom", ...AXES }, NOW)).toMatchObject({
       state: "ERROR",
       health: "UNHEALTHY",
       lastError: "boom",
