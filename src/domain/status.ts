@@ -315,19 +315,73 @@ export interface ServerStatus {
 const STORED_REACHABILITY: ReadonlySet<string> = new Set<Reachability>(["REACHABLE", "SLOW", "UNREACHABLE"]);
 
 export function serverStatus(input: ServerStatusInput, now: Date, thresholds: HeartbeatThresholds = DEFAULT_THRESHOLDS): ServerStatus {
-  const state = stateOf(input.status);
+  const s = new ServerStatusOf(input, now, thresholds);
   return {
-    state,
-    health: healthOf(state, input.lastHeartbeatMs, now, thresholds, input.lastStartedAtMs, input.reachability),
-    uptimeSeconds: state === "RUNNING" ? secondsSince(input.lastStartedAtMs, now) : null,
-    lastStartedMs: input.lastStartedAtMs,
-    lastError: input.errorMessage || null,
-    heartbeatAgeSeconds: secondsSince(input.lastHeartbeatMs, now),
-    desired: desiredStateOf(input.desiredState, input.status),
-    reachability: input.reachability && STORED_REACHABILITY.has(input.reachability) ? (input.reachability as Reachability) : "UNKNOWN",
-    recovery: recoveryStatusOf(input.autoRecovery, input.recovery),
-    risk: input.risk && (RISK_LEVELS as readonly string[]).includes(input.risk) ? (input.risk as RiskLevel) : "NONE",
+    state: s.state,
+    health: s.health,
+    uptimeSeconds: s.uptimeSeconds,
+    lastStartedMs: s.lastStartedMs,
+    lastError: s.lastError,
+    heartbeatAgeSeconds: s.heartbeatAgeSeconds,
+    desired: s.desired,
+    reachability: s.reachability,
+    recovery: s.recovery,
+    risk: s.risk,
   };
+}
+
+/**
+ * A server's status with each axis worked out when it is read: a page of servers usually selects
+ * a few axes of each row's status, and rows are many. `serverStatus` gives all of them at once.
+ */
+export class ServerStatusOf implements ServerStatus {
+  readonly state: ServerState;
+
+  constructor(
+    private readonly input: ServerStatusInput,
+    private readonly now: Date,
+    private readonly thresholds: HeartbeatThresholds = DEFAULT_THRESHOLDS,
+  ) {
+    this.state = stateOf(input.status);
+  }
+
+  get health(): ServerHealth {
+    return healthOf(this.state, this.input.lastHeartbeatMs, this.now, this.thresholds, this.input.lastStartedAtMs, this.input.reachability);
+  }
+
+  get uptimeSeconds(): number | null {
+    return this.state === "RUNNING" ? secondsSince(this.input.lastStartedAtMs, this.now) : null;
+  }
+
+  get lastStartedMs(): number | null {
+    return this.input.lastStartedAtMs;
+  }
+
+  get lastError(): string | null {
+    return this.input.errorMessage || null;
+  }
+
+  get heartbeatAgeSeconds(): number | null {
+    return secondsSince(this.input.lastHeartbeatMs, this.now);
+  }
+
+  get desired(): DesiredState {
+    return desiredStateOf(this.input.desiredState, this.input.status);
+  }
+
+  get reachability(): Reachability {
+    const stored = this.input.reachability;
+    return stored && STORED_REACHABILITY.has(stored) ? (stored as Reachability) : "UNKNOWN";
+  }
+
+  get recovery(): RecoveryStatus {
+    return recoveryStatusOf(this.input.autoRecovery, this.input.recovery);
+  }
+
+  get risk(): RiskLevel {
+    const stored = this.input.risk;
+    return stored && (RISK_LEVELS as readonly string[]).includes(stored) ? (stored as RiskLevel) : "NONE";
+  }
 }
 
 function secondsSince(sinceMs: number | null, now: Date): number | null {

@@ -2,7 +2,7 @@
 // root fields that read servers (servers, server).
 import { buildEndpoint, endpointInput, type Endpoint } from "../domain/endpoint.ts";
 import { reachabilityOf, type ReachabilityStatus } from "../domain/reachability.ts";
-import { serverStatus, type ServerStatus } from "../domain/status.ts";
+import { ServerStatusOf, type ServerStatus } from "../domain/status.ts";
 import { type ConnectionTestRow, dateOf, type EnvironmentColumn, type EnvironmentRow, type ServerColumn, type ServerRow } from "../data/rows.ts";
 import { builder } from "./builder.ts";
 import { chargeResponse, type Context } from "./context.ts";
@@ -182,7 +182,7 @@ builder.node(ServerRef, {
     status: t.field({
       ...readsBelow,
       type: ServerStatusRef,
-      resolve: (s, _args, ctx) => serverStatus(s, ctx.time.now, ctx.time.thresholds),
+      resolve: (s, _args, ctx) => new ServerStatusOf(s, ctx.time.now, ctx.time.thresholds),
     }),
     endpoint: t.string({
       ...ENDPOINT,
