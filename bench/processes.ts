@@ -5,12 +5,13 @@ import { fork, spawn, type ChildProcess } from "node:child_process";
 import { writeHeapSnapshot } from "node:v8";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
+import { servingHeap } from "../src/app/heap.ts";
 import { openApp, type Services } from "../src/app/index.ts";
 import { loadConfig } from "../src/config.ts";
 import { startServer } from "../src/http/server.ts";
 import { createLogger } from "../src/log.ts";
 
-const benchNodeFlags = () => (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+export const benchNodeFlags = () => (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
 
 /**
  * mcp-fleet as the image runs it: `node dist/main.js serve` from `root` (whose dist/ `npm run
@@ -89,6 +90,8 @@ export function answerStats(subscribers: () => number): void {
  * with the token secret and issuer its parent gave it; resolves its services and reports its port.
  */
 export async function serveMcpFleet(extra: Record<string, string> = {}): Promise<Services> {
+  // As `serve` sets up its heap (src/app/heap.ts).
+  servingHeap();
   const config = loadConfig({
     ...extra,
     DATABASE_URL: process.env.DATABASE_URL,

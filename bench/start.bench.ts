@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { freshPostgres } from "../fixtures/postgres.ts";
 import { migrate } from "../src/data/migrate.ts";
 import { median } from "./measure.ts";
+import { benchNodeFlags } from "./processes.ts";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 2);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -36,7 +37,7 @@ interface Start {
 /** Starts the server, waits for it to serve, reads its RSS 5 s and 30 s later, stops it. */
 function startOnce(entry: readonly string[], env: Record<string, string>): Promise<Start> {
   const started = performance.now();
-  const child = spawn(process.execPath, [...entry, "serve"], {
+  const child = spawn(process.execPath, [...benchNodeFlags(), ...entry, "serve"], {
     cwd: ROOT,
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "inherit"],

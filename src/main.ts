@@ -5,6 +5,7 @@ import { packagePath } from "./paths.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { openApp } from "./app/index.ts";
 import { startBackground } from "./app/background.ts";
+import { servingHeap } from "./app/heap.ts";
 import { openDb } from "./data/index.ts";
 import { migrate } from "./data/migrate.ts";
 import { seedDemoFleet } from "./data/seed.ts";
@@ -24,6 +25,7 @@ const USAGE = `Usage: mcp-fleet <command>
   print-schema   write schema/schema.graphql from the code`;
 
 async function serve(config: Config, logger: Logger): Promise<number> {
+  servingHeap();
   if (config.auth.mode === "unconfigured") {
     console.error(`Refusing to serve: ${config.auth.reason}`);
     return 2;
@@ -55,6 +57,7 @@ async function serve(config: Config, logger: Logger): Promise<number> {
 }
 
 async function demo(logger: Logger) {
+  servingHeap();
   const { startDemo, DEMO_GUIDE } = await import("./demo/index.ts");
   // A fresh in-memory database and a one-off agent key, whatever the environment says.
   const config = loadConfig({

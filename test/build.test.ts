@@ -4,7 +4,8 @@
 // run time would fail to load): it must serve the very schema the sources print
 // (schema/schema.graphql, itself checked against the sources), the demo fleet, the dashboard and
 // GraphiQL; every chunk it loads on demand must load; the demo's real MCP servers must answer a
-// connection test through the bundled SDK; and it must migrate, seed and serve Postgres.
+// connection test through the bundled SDK; it must serve without V8's allocation-site pretenuring
+// (src/app/heap.ts); and it must migrate, seed and serve Postgres.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -29,8 +30,8 @@ interface Running {
 }
 
 /** Runs `node dist/main.js <command>` and waits until it says where it serves (`ready` matches the URL). */
-function runDist(command: string, env: Record<string, string>, ready: RegExp): Promise<Running> {
-  const child = spawn(process.execPath, [MAIN, command], {
+function runDist(command: string, env: Record<string, string>, ready: RegExp, nodeFlags: string[] = []): Promise<Running> {
+  const child = spawn(process.execPath, [...nodeFlags, MAIN, command], {
     cwd: ROOT,
     env: { ...ENV, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", AUTH_DISABLED: "true", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -104,6 +105,32 @@ it("loads every chunk of the build with plain node", () => {
   expect(chunks.length).toBeGreaterThan(3);
   const script = `for (const url of ${JSON.stringify(chunks.map((f) => pathToFileURL(DIST + f).href))}) await import(url);`;
   execFileSync(process.execPath, ["--input-type=module", "-e", script], { cwd: ROOT, env: ENV, stdio: "pipe", timeout: 60_000 });
+});
+
+describe("the build's heap", () => {
+  // V8 prints its pretenuring statistics after a young-generation collection that found objects
+  // of tracked allocation sites; with pretenuring off (src/app/heap.ts) it has none to print.
+  async function pretenuringLinesWhileServing(nodeFlags: string[]): Promise<number> {
+    const app = await runDist("serve", { PGLITE_MEMORY: "true" }, SERVING, ["--trace-pretenuring-statistics", ...nodeFlags]);
+    try {
+      const from = app.output().length;
+      // Enough reads for several young-generation collections.
+      for (let i = 0; i < 300; i++) {
+        const page = await post(app.url, "{ servers(first: 100) { edges { node { id name status { state health } endpoint environment { name } } } } }");
+        expect(page.errors).toBeUndefined();
+      }
+      const whileServing = app.output().slice(from);
+      return whileServing.match(/pretenuring:/g)?.length ?? 0;
+    } finally {
+      await stop(app.child);
+    }
+  }
+
+  it("serves without V8's allocation-site pretenuring, unless node is told otherwise", async () => {
+    expect(await pretenuringLinesWhileServing([])).toBe(0);
+    // The control: the same reads with V8's own way kept do make pretenuring decisions.
+    expect(await pretenuringLinesWhileServing(["--allocation-site-pretenuring"])).toBeGreaterThan(0);
+  }, 120_000);
 });
 
 describe("the build's demo", () => {
